@@ -1,0 +1,82 @@
+"""Finding a layer by module or dotted name and capturing its output, with guaranteed hook removal."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from torch import Tensor, nn
+
+from videoattr.core.validation import describe
+
+LayerSpec = Union[str, nn.Module]
+Reshape = Callable[[Tensor], Tensor]
+
+
+def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn.Module:
+    """Return the sub-module of ``model`` given as a module or a dotted name (``"layer4"``, ``"blocks.4"``).
+
+    Raises:
+        ValueError: the name does not exist (the message lists close matches) or the module is not part
+            of ``model``.
+        TypeError: ``layer`` is neither a string nor a module.
+    """
+    modules = dict(model.named_modules())
+    if isinstance(layer, str):
+        if layer in modules and layer != "":
+            return modules[layer]
+        names = [n for n in modules if n]
+        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
+        hint = f"; close matches: {close}" if close else f"; some layers: {names[:8]}"
+        raise ValueError(f"{name} {layer!r} is not a sub-module of the model{hint}")
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in modules.values()):
+            raise ValueError(f"{name} is a {type(layer).__name__} module that is not part of the model")
+        return layer
+    raise TypeError(f"{name} must be a dotted module name or an nn.Module; got {describe(layer)}")
+
+
+def _first_tensor(output: Any) -> Tensor:
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        return output[0]
+    raise TypeError(f"the hooked layer must output a tensor (or a tuple starting with one); got {describe(output)}")
+
+
+@dataclass
+class LayerCapture:
+    """The outputs a hooked layer produced during the ``with`` block (one entry per forward call)."""
+
+    outputs: list[Tensor] = field(default_factory=list)
+
+    @property
+    def output(self) -> Tensor:
+        """The output of the last forward through the layer."""
+        if not self.outputs:
+            raise RuntimeError("the hooked layer was not called during the forward pass")
+        return self.outputs[-1]
+
+
+@contextmanager
+def capture_layer(model: nn.Module, layer: LayerSpec) -> Iterator[LayerCapture]:
+    """Record the output of ``layer`` on every forward inside the block; the hook is always removed.
+
+    The recorded tensors stay in the autograd graph, so ``torch.autograd.grad(score, capture.output)``
+    gives the gradient with respect to the layer's output without backward hooks. Nothing is stored on
+    the module or globally, so two calls can never see each other's activations.
+    """
+    module = resolve_layer(model, layer)
+    capture = LayerCapture()
+
+    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        capture.outputs.append(_first_tensor(output))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield capture
+    finally:
+        handle.remove()
