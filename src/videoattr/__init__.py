@@ -1,5 +1,35 @@
-"""videoattr: attribution methods for video classification networks."""
+"""videoattr: attribution methods for video classification networks.
+
+Every method is an :class:`Attributor`: built with a model (``(B, C, T, H, W)`` clips to ``(B, K)``
+logits) and options, called as ``attribute(x, target=None, ...)``, returning ``(B, 1, T, H, W)`` maps or
+``(B, A, T, H, W)`` perturbation masks.
+
+Example:
+    >>> import videoattr as va
+    >>> maps = va.GradCAM3D(model, layer="layer4").attribute(clip, target=3)
+"""
 
 from videoattr._version import __version__
+from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
+from videoattr.methods import (
+    GradCAM3D,
+    IntegratedGradients,
+    Saliency,
+    SmoothGrad,
+    black_baseline,
+    integration_points,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "Attributor",
+    "GradCAM3D",
+    "IntegratedGradients",
+    "ResolvedTarget",
+    "Saliency",
+    "SmoothGrad",
+    "Target",
+    "__version__",
+    "black_baseline",
+    "integration_points",
+    "resolve_target",
+]

@@ -1,4 +1,4 @@
-"""Gradients of target scores with respect to inputs, in bounded batches."""
+"""Gradients of target scores with respect to inputs, in forwards of bounded size."""
 
 from __future__ import annotations
 
@@ -12,22 +12,7 @@ from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import ResolvedTarget, check_logits
 
 SampleFn = Callable[[slice], tuple[Tensor, Tensor]]
-
-
-def input_gradient(model: nn.Module, x: Tensor, target: ResolvedTarget) -> tuple[Tensor, Tensor, ResolvedTarget]:
-    """Gradient of the target score w.r.t. ``x`` in one forward/backward.
-
-    Returns:
-        ``(grad, logits, target)``: the gradient shaped like ``x``, the detached ``(B, K)`` logits, and the
-        target resolved against those logits (``None`` becomes the top class of ``x``).
-    """
-    xg = x.detach().requires_grad_(True)
-    logits = check_logits(model(xg), x.shape[0])
-    target = target.with_logits(logits.detach())
-    score = target.score(logits)
-    require_grad_path(score)
-    (grad,) = torch.autograd.grad(score.sum(), xg)
-    return grad, logits.detach(), target
+AccumulateFn = Callable[[slice, Tensor, Tensor, Tensor], None]
 
 
 def batched_input_gradients(
@@ -36,19 +21,25 @@ def batched_input_gradients(
     make_samples: SampleFn,
     target: ResolvedTarget,
     max_batch_size: int | None,
-    accumulate: Callable[[slice, Tensor, Tensor, Tensor], None],
+    accumulate: AccumulateFn,
 ) -> None:
-    """Evaluate gradients for ``n_samples`` derived inputs in chunks of at most ``max_batch_size``.
+    """Evaluate input gradients of ``n_samples`` derived inputs in chunks of at most ``max_batch_size``.
+
+    Only the chunk being evaluated lives in memory; the caller folds each chunk's gradients into its
+    own accumulator, so memory does not grow with ``n_samples``.
 
     Args:
         model: the classifier.
-        n_samples: total number of samples ``N`` (e.g. ``steps * B`` for IG).
+        n_samples: total number of samples ``N`` (``B`` for saliency, ``steps * B`` for IG, ...).
         make_samples: maps a slice of ``range(N)`` to ``(inputs, clip_index)`` for that chunk, where
-            ``clip_index`` says which clip each sample belongs to.
-        target: resolved target (class indices or callable).
+            ``clip_index`` (long, on the inputs' device) says which clip each sample belongs to.
+        target: the target (class indices, a callable, or per-row top class).
         max_batch_size: the chunk size bound; ``None`` evaluates everything in one forward.
         accumulate: called as ``accumulate(chunk, grads, scores, clip_index)`` for each chunk, with
-            detached tensors.
+            detached tensors; ``grads`` is shaped like the chunk's inputs, ``scores`` is ``(n,)``.
+
+    Raises:
+        RuntimeError: the score has no autograd path to the input (non-differentiable model).
     """
     for chunk in chunk_slices(n_samples, max_batch_size):
         inputs, clip_index = make_samples(chunk)

@@ -62,18 +62,32 @@ class LayerCapture:
 
 
 @contextmanager
-def capture_layer(model: nn.Module, layer: LayerSpec) -> Iterator[LayerCapture]:
+def capture_layer(model: nn.Module, layer: LayerSpec, *, as_leaf: bool = False) -> Iterator[LayerCapture]:
     """Record the output of ``layer`` on every forward inside the block; the hook is always removed.
 
     The recorded tensors stay in the autograd graph, so ``torch.autograd.grad(score, capture.output)``
     gives the gradient with respect to the layer's output without backward hooks. Nothing is stored on
     the module or globally, so two calls can never see each other's activations.
+
+    Args:
+        model: the model.
+        layer: the module or its dotted name.
+        as_leaf: record the output as a new autograd leaf that requires grad and feed a copy of it to the
+            rest of the network, so no graph is built before the layer (the cheapest way to get
+            gradients with respect to a layer: nothing upstream is stored or back-propagated). Only for
+            layers that output a single tensor.
     """
     module = resolve_layer(model, layer)
     capture = LayerCapture()
 
-    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-        capture.outputs.append(_first_tensor(output))
+    def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+        tensor = _first_tensor(output)
+        if as_leaf and isinstance(output, Tensor):
+            leaf = tensor.detach().requires_grad_(True)
+            capture.outputs.append(leaf)
+            return leaf.clone()
+        capture.outputs.append(tensor)
+        return None
 
     handle = module.register_forward_hook(hook)
     try:

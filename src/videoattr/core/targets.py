@@ -69,17 +69,11 @@ class ResolvedTarget:
             logits: ``(B, K)`` logits of the clean clips.
         """
         logits = check_logits(logits, self.batch_size)
-        num_classes = logits.shape[1]
         if self.fn is not None:
             return self
         if self.indices is None:
             return ResolvedTarget(self.batch_size, logits.detach().argmax(dim=1), None, True)
-        bad = (self.indices < 0) | (self.indices >= num_classes)
-        if bool(bad.any()):
-            raise ValueError(
-                f"target must hold class indices in [0, {num_classes - 1}] for a model with "
-                f"{num_classes} classes; got {self.indices.tolist()}"
-            )
+        _check_range(self.indices, logits.shape[1])
         return ResolvedTarget(self.batch_size, self.indices.to(logits.device), None, self.top)
 
     def score(self, logits: Tensor, clip_index: Tensor | None = None) -> Tensor:
@@ -91,7 +85,9 @@ class ResolvedTarget:
                 row ``i`` is clip ``i`` (``N = B``).
 
         Returns:
-            ``(N,)`` scores: the target logit, or the callable's output.
+            ``(N,)`` scores: the target logit, or the callable's output. While ``target=None`` is not yet
+            resolved (see :meth:`with_logits`), each row is scored at its own top class, which is right
+            when the rows are the clean clips themselves.
         """
         n = logits.shape[0]
         if self.fn is not None:
@@ -102,11 +98,15 @@ class ResolvedTarget:
                     f"of scores; got {describe(out)}"
                 )
             return out
-        idx = self.class_indices(clip_index, n)
-        return logits.gather(1, idx.to(logits.device).unsqueeze(1)).squeeze(1)
+        if self.indices is None:
+            idx = logits.detach().argmax(dim=1)
+        else:
+            idx = self.class_indices(clip_index, n).to(logits.device)
+            _check_range(self.indices, logits.shape[1])
+        return logits.gather(1, idx.unsqueeze(1)).squeeze(1)
 
     def class_indices(self, clip_index: Tensor | None, n: int) -> Tensor:
-        """Class index of every row (``(N,)`` long); only for index targets."""
+        """Class index of every row (``(N,)`` long); only for resolved index targets."""
         if self.indices is None:
             raise RuntimeError("target is not resolved to class indices; call with_logits() first")
         if clip_index is None:
@@ -124,6 +124,15 @@ class ResolvedTarget:
             return self.score(logits, clip_index)
         log_p = torch.log_softmax(logits, dim=1)
         return self.score(log_p, clip_index)
+
+
+def _check_range(indices: Tensor, num_classes: int) -> None:
+    bad = (indices < 0) | (indices >= num_classes)
+    if bool(bad.any()):
+        raise ValueError(
+            f"target must hold class indices in [0, {num_classes - 1}] for a model with "
+            f"{num_classes} classes; got {indices.tolist()}"
+        )
 
 
 def resolve_target(target: Target, batch_size: int, device: torch.device | str | None = None) -> ResolvedTarget:

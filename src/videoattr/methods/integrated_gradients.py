@@ -1,0 +1,183 @@
+"""Integrated Gradients (Sundararajan et al. 2017) with batched, memory-bounded steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Union, overload
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from videoattr.core.gradients import batched_input_gradients
+from videoattr.core.ops import Polarity, Reduction
+from videoattr.core.targets import ResolvedTarget, Target
+from videoattr.core.validation import check_choice, check_positive_int, describe
+from videoattr.methods._gradient_base import GradientAttributor
+
+Rule = Literal["left", "right", "middle", "trapezoid", "gausslegendre"]
+RULES: tuple[str, ...] = ("left", "right", "middle", "trapezoid", "gausslegendre")
+Baseline = Union[float, Tensor, Literal["black"]]
+
+
+def integration_points(steps: int, rule: Rule) -> tuple[Tensor, Tensor]:
+    """Points ``alpha_k`` in ``[0, 1]`` and weights ``w_k`` (summing to 1) of an integration rule.
+
+    ``left`` (the seed): ``alpha_k = k / n`` for ``k = 0..n-1``; ``right``: ``k = 1..n``; ``middle``:
+    ``(k + 1/2) / n``; ``trapezoid``: ``n`` evenly spaced points including both ends with halved end
+    weights; ``gausslegendre``: Gauss-Legendre nodes mapped to ``[0, 1]``. Returned in float64.
+    """
+    check_positive_int(steps, "steps")
+    check_choice(rule, "rule", RULES)
+    n = steps
+    k = torch.arange(n, dtype=torch.float64)
+    if rule == "left":
+        return k / n, torch.full((n,), 1.0 / n, dtype=torch.float64)
+    if rule == "right":
+        return (k + 1) / n, torch.full((n,), 1.0 / n, dtype=torch.float64)
+    if rule == "middle":
+        return (k + 0.5) / n, torch.full((n,), 1.0 / n, dtype=torch.float64)
+    if rule == "trapezoid":
+        if n < 2:
+            raise ValueError(f"steps must be >= 2 for the trapezoid rule; got {n}")
+        w = torch.full((n,), 1.0 / (n - 1), dtype=torch.float64)
+        w[0] = w[-1] = 0.5 / (n - 1)
+        return k / (n - 1), w
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return torch.from_numpy(0.5 * (nodes + 1)), torch.from_numpy(0.5 * weights)
+
+
+def black_baseline(mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """The normalised black clip ``-mean / std`` per channel, shaped ``(1, C, 1, 1, 1)`` (the seed's baseline)."""
+    m = torch.tensor(list(mean), dtype=torch.float32)
+    s = torch.tensor(list(std), dtype=torch.float32)
+    if m.shape != s.shape or m.dim() != 1:
+        raise ValueError(f"mean and std must be sequences of equal length; got {list(mean)} and {list(std)}")
+    return (-m / s).view(1, -1, 1, 1, 1)
+
+
+class IntegratedGradients(GradientAttributor):
+    """Integrated Gradients: ``(x - x0) * sum_k w_k grad f(x0 + alpha_k (x - x0))``.
+
+    All steps of all clips run as batched forwards of at most ``max_batch_size`` samples; gradients are
+    folded into one accumulator per chunk, so memory does not grow with ``steps``.
+
+    Args:
+        model: classifier ``(B, C, T, H, W) -> (B, K)``.
+        steps: number of integration points. Default 25 (the seed).
+        rule: ``"left"`` (default, the seed), ``"right"``, ``"middle"``, ``"trapezoid"`` or
+            ``"gausslegendre"``; see :func:`integration_points`.
+        baseline: ``x0``: a scalar (default ``0.0``), a tensor broadcastable to ``x``, or ``"black"``
+            (needs ``mean`` and ``std``: the normalised black pixel ``-mean/std``).
+        mean, std: the model's per-channel normalisation, only for ``baseline="black"``.
+        multiply_by_inputs: multiply the averaged gradient by ``x - x0`` (default ``True``; ``False``
+            returns the path-averaged gradient).
+        polarity, reduction: as in :class:`~videoattr.methods.saliency.Saliency` (defaults ``"signed"``,
+            ``"sum"``).
+        max_batch_size: most samples (steps x clips) in one forward; ``None``: all at once.
+        eval_mode: run the model in eval mode during the call.
+
+    Example:
+        >>> ig = IntegratedGradients(model, steps=50, rule="gausslegendre", max_batch_size=16)
+        >>> maps, gap = ig.attribute(clip, target=3, return_gap=True)   # (B, 1, T, H, W), (B,)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        steps: int = 25,
+        rule: Rule = "left",
+        baseline: Baseline = 0.0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        multiply_by_inputs: bool = True,
+        polarity: Polarity = "signed",
+        reduction: Reduction | None = "sum",
+        max_batch_size: int | None = None,
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(
+            model, polarity=polarity, reduction=reduction, max_batch_size=max_batch_size, eval_mode=eval_mode
+        )
+        self.alphas, self.weights = integration_points(steps, rule)
+        self.steps, self.rule = steps, rule
+        if isinstance(baseline, str):
+            if baseline != "black":
+                raise ValueError(f"baseline must be a float, a tensor or 'black'; got {baseline!r}")
+            if mean is None or std is None:
+                raise ValueError("baseline='black' needs the model's mean and std (mean=..., std=...)")
+            baseline = black_baseline(mean, std)
+        elif isinstance(baseline, bool) or not isinstance(baseline, (int, float, Tensor)):
+            raise TypeError(f"baseline must be a float, a tensor or 'black'; got {describe(baseline)}")
+        self.baseline: float | Tensor = float(baseline) if isinstance(baseline, (int, float)) else baseline
+        self.multiply_by_inputs = bool(multiply_by_inputs)
+
+    @overload
+    def attribute(self, x: Tensor, target: Target = ..., *, return_gap: Literal[False] = ...) -> Tensor: ...
+
+    @overload
+    def attribute(self, x: Tensor, target: Target = ..., *, return_gap: Literal[True]) -> tuple[Tensor, Tensor]: ...
+
+    def attribute(self, x: Tensor, target: Target = None, *, return_gap: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``.
+
+        Args:
+            x: normalised clips.
+            target: ``None`` (top class of the clean clip), an int, one int per clip, or a callable.
+            return_gap: also return the completeness gap ``sum(attr) - (f(x) - f(x0))`` per clip
+                ``(B,)``, computed on the raw attribution before polarity and reduction (two extra
+                forwards). It shrinks as ``steps`` grows.
+
+        Returns:
+            ``(B, 1, T, H, W)`` attributions, or ``(attributions, gap)`` with ``return_gap=True``.
+        """
+        x, tgt = self.prepare(x, target)
+        with self.session():
+            tgt = self.resolve_with_clean_logits(x, tgt)
+            raw = self.raw_attribution(x, tgt)
+            attr = self.postprocess(raw).detach()
+            if not return_gap:
+                return attr
+            x0 = self._baseline_like(x)
+            with torch.no_grad():
+                delta = tgt.score(self.forward(x)) - tgt.score(self.forward(x0))
+            if self.multiply_by_inputs:
+                total = raw.flatten(1).sum(1)
+            else:
+                total = (raw * (x - x0)).flatten(1).sum(1)
+            return attr, (total - delta).detach()
+
+    def _baseline_like(self, x: Tensor) -> Tensor:
+        if isinstance(self.baseline, Tensor):
+            try:
+                return torch.broadcast_to(self.baseline.to(x.device, x.dtype), x.shape)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"baseline of shape {tuple(self.baseline.shape)} does not broadcast to x of shape "
+                    f"{tuple(x.shape)}"
+                ) from err
+        return torch.full_like(x, self.baseline)
+
+    def raw_attribution(self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None) -> Tensor:
+        n, steps = x.shape[0], self.steps
+        x0 = self._baseline_like(x)
+        diff = x - x0
+        alphas = self.alphas.to(x.device, x.dtype)
+        weights = self.weights.to(x.device, x.dtype)
+        index = torch.arange(n, device=x.device) if clip_index is None else clip_index
+        acc = torch.zeros_like(x)
+
+        def samples(chunk: slice) -> tuple[Tensor, Tensor]:
+            s = torch.arange(chunk.start, chunk.stop, device=x.device)
+            step, row = s // n, s % n
+            a = alphas[step].view(-1, 1, 1, 1, 1)
+            return x0[row] + a * diff[row], index[row]
+
+        def fold(chunk: slice, grad: Tensor, _score: Tensor, _index: Tensor) -> None:
+            s = torch.arange(chunk.start, chunk.stop, device=x.device)
+            step, row = s // n, s % n
+            acc.index_add_(0, row, grad * weights[step].view(-1, 1, 1, 1, 1))
+
+        batched_input_gradients(self.model, steps * n, samples, target, self.max_batch_size, fold)
+        return acc * diff if self.multiply_by_inputs else acc
