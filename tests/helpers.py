@@ -27,12 +27,16 @@ class TinyVideoTransformer(nn.Module):
     Face video transformers use.
     """
 
-    def __init__(self, num_classes: int = 5, dim: int = 16, tubelet: tuple[int, int, int] = (2, 4, 4)) -> None:
+    def __init__(
+        self, num_classes: int = 5, dim: int = 16, tubelet: tuple[int, int, int] = (2, 4, 4)
+    ) -> None:
         super().__init__()
         self.tubelet = tubelet
         self.embed = nn.Conv3d(3, dim, tubelet, stride=tubelet)
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = nn.Sequential(nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True))
+        self.blocks = nn.Sequential(
+            nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
+        )
         self.head = nn.Linear(dim, num_classes)
         self.grid: tuple[int, int, int] = (0, 0, 0)
 

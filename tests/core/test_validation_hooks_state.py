@@ -7,13 +7,18 @@ from torch import nn
 from tests.helpers import tiny_cnn3d
 from videoattr.core.batching import chunk_slices
 from videoattr.core.hooks import capture_layer, resolve_layer
-from videoattr.core.ops import gaussian_blur_frames, gaussian_kernel1d, normalize_per_clip, resize_to_clip
+from videoattr.core.ops import (
+    gaussian_blur_frames,
+    gaussian_kernel1d,
+    normalize_per_clip,
+    resize_to_clip,
+)
 from videoattr.core.state import model_session
 from videoattr.core.validation import check_areas, check_clip
 
 
 def test_check_clip_messages() -> None:
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match=r"torch\.Tensor"):
         check_clip([1, 2, 3])
     with pytest.raises(ValueError, match="unsqueeze"):
         check_clip(torch.zeros(3, 4, 5, 5))

@@ -11,7 +11,9 @@ from torch import Tensor, nn
 from tests.helpers import clip, tiny_cnn3d
 from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency, SmoothGrad
 
-captum_attr = pytest.importorskip("captum.attr", reason="captum is a test dependency (pip install -e '.[dev]')")
+captum_attr = pytest.importorskip(
+    "captum.attr", reason="captum is a test dependency (pip install -e '.[dev]')"
+)
 
 RTOL = 1e-5
 
@@ -90,29 +92,47 @@ def test_saliency_matches_captum(model_case: tuple[nn.Module, str, Tensor], mult
     assert rel_err(ours, ref) < RTOL
 
 
-def test_integrated_gradients_left_rule_matches_captum(model_case: tuple[nn.Module, str, Tensor]) -> None:
+def test_integrated_gradients_left_rule_matches_captum(
+    model_case: tuple[nn.Module, str, Tensor],
+) -> None:
     model, _, x = model_case
     ours = IntegratedGradients(model, steps=6, reduction=None, max_batch_size=5).attribute(x, 2)
-    ref = captum_attr.IntegratedGradients(model).attribute(
-        x, baselines=0.0, target=2, n_steps=6, method="riemann_left"
-    ).detach()
+    ref = (
+        captum_attr.IntegratedGradients(model)
+        .attribute(x, baselines=0.0, target=2, n_steps=6, method="riemann_left")
+        .detach()
+    )
     assert rel_err(ours, ref) < RTOL
 
 
-@pytest.mark.parametrize("rule,method", [("left", "riemann_left"), ("gausslegendre", "gausslegendre"),
-                                         ("trapezoid", "riemann_trapezoid"), ("middle", "riemann_middle"),
-                                         ("right", "riemann_right")])
+@pytest.mark.parametrize(
+    "rule,method",
+    [
+        ("left", "riemann_left"),
+        ("gausslegendre", "gausslegendre"),
+        ("trapezoid", "riemann_trapezoid"),
+        ("middle", "riemann_middle"),
+        ("right", "riemann_right"),
+    ],
+)
 def test_integrated_gradients_rules_match_captum(
     tiny_case: tuple[nn.Module, str, Tensor], rule: str, method: str
 ) -> None:
     model, _, x = tiny_case
     baseline = torch.full_like(x, -0.5)
     ours = IntegratedGradients(
-        model, steps=8, rule=rule, baseline=baseline, reduction=None, max_batch_size=5  # type: ignore[arg-type]
+        model,
+        steps=8,
+        rule=rule,
+        baseline=baseline,
+        reduction=None,
+        max_batch_size=5,  # type: ignore[arg-type]
     ).attribute(x, 2)
-    ref = captum_attr.IntegratedGradients(model).attribute(
-        x, baselines=baseline, target=2, n_steps=8, method=method
-    ).detach()
+    ref = (
+        captum_attr.IntegratedGradients(model)
+        .attribute(x, baselines=baseline, target=2, n_steps=8, method=method)
+        .detach()
+    )
     if rule == "trapezoid":
         # Captum's trapezoid weights are 1/n with halved ends, summing to (n-1)/n; ours are the
         # trapezoid rule's 1/(n-1) with halved ends (summing to 1) on the same points.
@@ -126,18 +146,27 @@ def test_gradcam_global_matches_captum_layergradcam(
 ) -> None:
     model, layer_name, x = model_case
     layer = dict(model.named_modules())[layer_name]
-    ours = GradCAM3D(model, layer if use_layer_module else layer_name, weights="global").attribute(x, [0, 3])
+    ours = GradCAM3D(model, layer if use_layer_module else layer_name, weights="global").attribute(
+        x, [0, 3]
+    )
     lgc = captum_attr.LayerGradCam(model, layer)
     cam = lgc.attribute(x, target=[0, 3], relu_attributions=True).detach()
-    ref = captum_attr.LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="trilinear")
+    ref = captum_attr.LayerAttribution.interpolate(
+        cam, tuple(x.shape[2:]), interpolate_mode="trilinear"
+    )
     assert ours.shape == (2, 1, *x.shape[2:])
     assert rel_err(ours, ref) < RTOL
 
 
-@pytest.mark.parametrize("variant,nt_type", [("mean", "smoothgrad"), ("square", "smoothgrad_sq"),
-                                             ("variance", "vargrad")])
+@pytest.mark.parametrize(
+    "variant,nt_type",
+    [("mean", "smoothgrad"), ("square", "smoothgrad_sq"), ("variance", "vargrad")],
+)
 def test_smoothgrad_matches_captum_noise_tunnel(
-    model_case: tuple[nn.Module, str, Tensor], variant: str, nt_type: str, monkeypatch: pytest.MonkeyPatch
+    model_case: tuple[nn.Module, str, Tensor],
+    variant: str,
+    nt_type: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model, _, x = model_case
     n = 4
@@ -145,12 +174,18 @@ def test_smoothgrad_matches_captum_noise_tunnel(
 
     def fixed_noise(inp: Tensor, stdev: float, partition: int) -> Tensor:
         # Captum repeats each clip `partition` times in a row: row b * n + i is copy i of clip b.
-        return inp.repeat_interleave(partition, dim=0) + noise.transpose(0, 1).reshape(-1, *x.shape[1:])
+        return inp.repeat_interleave(partition, dim=0) + noise.transpose(0, 1).reshape(
+            -1, *x.shape[1:]
+        )
 
     monkeypatch.setattr(captum_attr.NoiseTunnel, "_add_noise_to_input", staticmethod(fixed_noise))
-    ours = SmoothGrad(Saliency(model, reduction=None), n=n, variant=variant, max_batch_size=3).attribute(  # type: ignore[arg-type]
+    ours = SmoothGrad(
+        Saliency(model, reduction=None), n=n, variant=variant, max_batch_size=3
+    ).attribute(  # type: ignore[arg-type]
         x, [1, 2], noise=noise
     )
     nt = captum_attr.NoiseTunnel(captum_attr.Saliency(model))
-    ref = nt.attribute(x, nt_type=nt_type, nt_samples=n, stdevs=0.1, target=[1, 2], abs=False).detach()
+    ref = nt.attribute(
+        x, nt_type=nt_type, nt_samples=n, stdevs=0.1, target=[1, 2], abs=False
+    ).detach()
     assert rel_err(ours, ref) < 1e-4 if variant == "variance" else rel_err(ours, ref) < RTOL

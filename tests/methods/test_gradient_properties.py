@@ -7,12 +7,20 @@ import torch
 from torch import nn
 
 from tests.helpers import TinyVideoTransformer, clip, tiny_cnn3d
-from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency, SmoothGrad, integration_points
+from videoattr.methods import (
+    GradCAM3D,
+    IntegratedGradients,
+    Saliency,
+    SmoothGrad,
+    integration_points,
+)
 
 
 def test_saliency_matches_finite_differences() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(2, 3, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.LazyLinear(4)).double()
+    model = nn.Sequential(
+        nn.Conv3d(2, 3, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.LazyLinear(4)
+    ).double()
     x = torch.randn(1, 2, 3, 4, 4, dtype=torch.float64)
     model(x)  # materialise the lazy layer
     grad = Saliency(model, reduction=None).attribute(x, 1)
@@ -44,7 +52,13 @@ def test_polarity_is_applied_before_reduction() -> None:
 def test_integration_rules_integrate_polynomials() -> None:
     # int_0^1 a^2 da = 1/3: Gauss-Legendre is exact, the others converge at their known orders.
     f = lambda a: a**2  # noqa: E731
-    for rule, tol in [("gausslegendre", 1e-12), ("trapezoid", 1e-3), ("middle", 1e-3), ("left", 0.02), ("right", 0.02)]:
+    for rule, tol in [
+        ("gausslegendre", 1e-12),
+        ("trapezoid", 1e-3),
+        ("middle", 1e-3),
+        ("left", 0.02),
+        ("right", 0.02),
+    ]:
         a, w = integration_points(30, rule)  # type: ignore[arg-type]
         assert abs(float((w * f(a)).sum()) - 1 / 3) < tol, rule
         assert abs(float(w.sum()) - 1) < 1e-12
@@ -55,10 +69,14 @@ def test_ig_completeness_gap_shrinks_with_steps() -> None:
     x = clip(b=2, t=4, h=12, w=12, seed=2)
     gaps = []
     for steps in (2, 8, 64):
-        _, gap = IntegratedGradients(model, steps=steps, rule="left").attribute(x, 1, return_gap=True)
+        _, gap = IntegratedGradients(model, steps=steps, rule="left").attribute(
+            x, 1, return_gap=True
+        )
         gaps.append(float(gap.abs().max()))
     assert gaps[2] < gaps[1] < gaps[0]
-    _, gap = IntegratedGradients(model, steps=32, rule="gausslegendre").attribute(x, 1, return_gap=True)
+    _, gap = IntegratedGradients(model, steps=32, rule="gausslegendre").attribute(
+        x, 1, return_gap=True
+    )
     assert float(gap.abs().max()) < gaps[2]
 
 
@@ -67,7 +85,9 @@ def test_ig_black_baseline_and_max_batch_size_invariance() -> None:
     x = clip(b=3, t=4, h=8, w=8)
     mean, std = (0.4, 0.4, 0.4), (0.2, 0.25, 0.2)
     a = IntegratedGradients(model, steps=5, baseline="black", mean=mean, std=std).attribute(x)
-    b = IntegratedGradients(model, steps=5, baseline="black", mean=mean, std=std, max_batch_size=2).attribute(x)
+    b = IntegratedGradients(
+        model, steps=5, baseline="black", mean=mean, std=std, max_batch_size=2
+    ).attribute(x)
     x0 = (-torch.tensor(mean) / torch.tensor(std)).view(1, 3, 1, 1, 1).expand_as(x)
     c = IntegratedGradients(model, steps=5, baseline=x0.clone()).attribute(x)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
@@ -98,7 +118,9 @@ def test_smoothgrad_noise_scale_follows_clip_range() -> None:
     # variance of a linear model's gradient is 0; variance of grad x input grows with the noise.
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 4 * 4, 2))
     x = clip(b=1, t=2, h=4, w=4)
-    var = SmoothGrad(Saliency(model, multiply_by_inputs=True), n=200, variant="variance").attribute(x, 0)
+    var = SmoothGrad(Saliency(model, multiply_by_inputs=True), n=200, variant="variance").attribute(
+        x, 0
+    )
     w = model[1].weight[0].detach().view(1, 3, 2, 4, 4)
     s = 0.15 * float(x.max() - x.min())
     expected = (w**2 * s**2).sum(1, keepdim=True)
@@ -136,7 +158,9 @@ def test_gradcam_normalises_each_clip_independently() -> None:
     x[1] *= 10
     cam = GradCAM3D(model, "2", normalize=True).attribute(x, 0)
     for b in range(2):
-        assert float(cam[b].max()) == pytest.approx(1.0) and float(cam[b].min()) == pytest.approx(0.0)
+        assert float(cam[b].max()) == pytest.approx(1.0) and float(cam[b].min()) == pytest.approx(
+            0.0
+        )
     single = GradCAM3D(model, "2", normalize=True).attribute(x[:1], 0)
     torch.testing.assert_close(cam[:1], single)
 

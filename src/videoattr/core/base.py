@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from abc import ABC
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,19 +31,21 @@ class Attributor(ABC):
         eval_mode: put the model in eval mode during the call (restored after). Default ``True``.
     """
 
-    def __init__(self, model: nn.Module, *, max_batch_size: int | None = None, eval_mode: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, *, max_batch_size: int | None = None, eval_mode: bool = True
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {describe(model)}")
         self.model = model
         self.max_batch_size = check_optional_batch_size(max_batch_size)
         self.eval_mode = bool(eval_mode)
 
-    @abstractmethod
-    def attribute(self, x: Tensor, target: Target = None, **kwargs: Any) -> Tensor:
-        """Attribute the model's ``target`` score on clips ``x`` of shape ``(B, C, T, H, W)``."""
+    #: ``attribute(x, target=None, **options)``: every subclass defines it with its own keyword options.
+    attribute: Callable[..., Any]
 
-    def __call__(self, x: Tensor, target: Target = None, **kwargs: Any) -> Tensor:
-        return self.attribute(x, target, **kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Same as :meth:`attribute`."""
+        return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={type(self.model).__name__}, max_batch_size={self.max_batch_size})"
@@ -55,7 +57,9 @@ class Attributor(ABC):
         with model_session(self.model, eval_mode=self.eval_mode):
             yield
 
-    def prepare(self, x: Tensor, target: Target, *, name: str = "x") -> tuple[Tensor, ResolvedTarget]:
+    def prepare(
+        self, x: Tensor, target: Target, *, name: str = "x"
+    ) -> tuple[Tensor, ResolvedTarget]:
         """Validate a clip batch and the target form (indices are checked once logits are known)."""
         x = check_clip(x, name)
         return x, resolve_target(target, x.shape[0], x.device)

@@ -6,13 +6,13 @@ import difflib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from torch import Tensor, nn
 
 from videoattr.core.validation import describe
 
-LayerSpec = Union[str, nn.Module]
+LayerSpec: TypeAlias = str | nn.Module
 Reshape = Callable[[Tensor], Tensor]
 
 
@@ -27,14 +27,17 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn
     modules = dict(model.named_modules())
     if isinstance(layer, str):
         if layer in modules and layer != "":
-            return modules[layer]
+            found: nn.Module = modules[layer]
+            return found
         names = [n for n in modules if n]
         close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
         hint = f"; close matches: {close}" if close else f"; some layers: {names[:8]}"
         raise ValueError(f"{name} {layer!r} is not a sub-module of the model{hint}")
     if isinstance(layer, nn.Module):
         if not any(m is layer for m in modules.values()):
-            raise ValueError(f"{name} is a {type(layer).__name__} module that is not part of the model")
+            raise ValueError(
+                f"{name} is a {type(layer).__name__} module that is not part of the model"
+            )
         return layer
     raise TypeError(f"{name} must be a dotted module name or an nn.Module; got {describe(layer)}")
 
@@ -44,7 +47,9 @@ def _first_tensor(output: Any) -> Tensor:
         return output
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
         return output[0]
-    raise TypeError(f"the hooked layer must output a tensor (or a tuple starting with one); got {describe(output)}")
+    raise TypeError(
+        f"the hooked layer must output a tensor (or a tuple starting with one); got {describe(output)}"
+    )
 
 
 @dataclass
@@ -62,7 +67,9 @@ class LayerCapture:
 
 
 @contextmanager
-def capture_layer(model: nn.Module, layer: LayerSpec, *, as_leaf: bool = False) -> Iterator[LayerCapture]:
+def capture_layer(
+    model: nn.Module, layer: LayerSpec, *, as_leaf: bool = False
+) -> Iterator[LayerCapture]:
     """Record the output of ``layer`` on every forward inside the block; the hook is always removed.
 
     The recorded tensors stay in the autograd graph, so ``torch.autograd.grad(score, capture.output)``

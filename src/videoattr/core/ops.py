@@ -64,7 +64,9 @@ def normalize_per_clip(maps: Tensor, eps: float = 1e-12) -> Tensor:
     return out.view_as(maps)
 
 
-def gaussian_kernel1d(sigma: float, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def gaussian_kernel1d(
+    sigma: float, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Normalised 1-D Gaussian taps ``exp(-(i / (sqrt(2) sigma + eps))^2)`` for ``|i| <= ceil(4 sigma)``.
 
     ``sigma = 0`` gives the single tap ``[1]`` (identity).

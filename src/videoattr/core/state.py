@@ -10,7 +10,9 @@ from torch import nn
 
 
 @contextmanager
-def model_session(model: nn.Module, *, eval_mode: bool = True, freeze_params: bool = True) -> Iterator[None]:
+def model_session(
+    model: nn.Module, *, eval_mode: bool = True, freeze_params: bool = True
+) -> Iterator[None]:
     """Prepare ``model`` for attribution and restore it afterwards.
 
     Inside the block gradients are enabled, the model is in eval mode (``eval_mode=True``) and its

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ from torch import Tensor
 from videoattr.core.validation import describe
 
 ScoreFn = Callable[[Tensor], Tensor]
-Target = Union[None, int, Sequence[int], Tensor, ScoreFn]
+Target: TypeAlias = int | Sequence[int] | Tensor | ScoreFn | None
 
 
 def check_logits(out: object, batch_size: int, name: str = "model") -> Tensor:
@@ -111,7 +111,9 @@ class ResolvedTarget:
             raise RuntimeError("target is not resolved to class indices; call with_logits() first")
         if clip_index is None:
             if n != self.batch_size:
-                raise ValueError(f"clip_index is required when scoring {n} rows for {self.batch_size} clips")
+                raise ValueError(
+                    f"clip_index is required when scoring {n} rows for {self.batch_size} clips"
+                )
             return self.indices
         return self.indices.to(clip_index.device)[clip_index]
 
@@ -135,7 +137,9 @@ def _check_range(indices: Tensor, num_classes: int) -> None:
         )
 
 
-def resolve_target(target: Target, batch_size: int, device: torch.device | str | None = None) -> ResolvedTarget:
+def resolve_target(
+    target: Target, batch_size: int, device: torch.device | str | None = None
+) -> ResolvedTarget:
     """Validate ``target`` for ``batch_size`` clips and turn it into a :class:`ResolvedTarget`.
 
     Example:
@@ -147,12 +151,18 @@ def resolve_target(target: Target, batch_size: int, device: torch.device | str |
     if callable(target) and not isinstance(target, Tensor):
         return ResolvedTarget(batch_size, fn=target)
     if isinstance(target, bool):
-        raise TypeError(f"target must be None, an int, a sequence of ints, a tensor or a callable; got {target!r}")
+        raise TypeError(
+            f"target must be None, an int, a sequence of ints, a tensor or a callable; got {target!r}"
+        )
     if isinstance(target, int):
-        return ResolvedTarget(batch_size, torch.full((batch_size,), target, dtype=torch.long, device=device))
+        return ResolvedTarget(
+            batch_size, torch.full((batch_size,), target, dtype=torch.long, device=device)
+        )
     if isinstance(target, Tensor):
         if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-            raise TypeError(f"target tensor must hold integer class indices; got dtype {target.dtype}")
+            raise TypeError(
+                f"target tensor must hold integer class indices; got dtype {target.dtype}"
+            )
         flat = target.reshape(-1) if target.dim() == 0 else target
         if flat.dim() != 1 or flat.shape[0] not in (1, batch_size):
             raise ValueError(

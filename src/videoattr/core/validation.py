@@ -15,7 +15,9 @@ def describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"[:200]
 
 
-def check_clip(x: object, name: str = "x", *, min_size: tuple[int, int, int] | None = None) -> Tensor:
+def check_clip(
+    x: object, name: str = "x", *, min_size: tuple[int, int, int] | None = None
+) -> Tensor:
     """Validate a batch of clips and return it unchanged.
 
     Args:
@@ -32,7 +34,9 @@ def check_clip(x: object, name: str = "x", *, min_size: tuple[int, int, int] | N
         ValueError: wrong rank, an empty dimension, NaN/inf values, or a clip smaller than ``min_size``.
     """
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (B, C, T, H, W); got {describe(x)}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (B, C, T, H, W); got {describe(x)}"
+        )
     if x.dim() != 5:
         hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 4 else ""
         raise ValueError(
@@ -95,7 +99,9 @@ def check_areas(areas: float | Sequence[float] | Tensor, name: str = "areas") ->
                 raise TypeError(f"{name} must be floats in (0, 1); got element {describe(a)}")
             values.append(float(a))
     else:
-        raise TypeError(f"{name} must be a float or a sequence of floats in (0, 1); got {describe(areas)}")
+        raise TypeError(
+            f"{name} must be a float or a sequence of floats in (0, 1); got {describe(areas)}"
+        )
     if not values:
         raise ValueError(f"{name} must contain at least one area in (0, 1); got an empty sequence")
     bad = [a for a in values if not (0.0 < a < 1.0)]

@@ -1,7 +1,11 @@
 """Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation."""
 
 from videoattr.methods.grad_cam import GradCAM3D
-from videoattr.methods.integrated_gradients import IntegratedGradients, black_baseline, integration_points
+from videoattr.methods.integrated_gradients import (
+    IntegratedGradients,
+    black_baseline,
+    integration_points,
+)
 from videoattr.methods.saliency import Saliency
 from videoattr.methods.smoothgrad import SmoothGrad
 

@@ -12,7 +12,14 @@ from abc import abstractmethod
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor
-from videoattr.core.ops import POLARITIES, REDUCTIONS, Polarity, Reduction, apply_polarity, reduce_channels
+from videoattr.core.ops import (
+    POLARITIES,
+    REDUCTIONS,
+    Polarity,
+    Reduction,
+    apply_polarity,
+    reduce_channels,
+)
 from videoattr.core.targets import ResolvedTarget
 from videoattr.core.validation import check_choice
 
@@ -49,7 +56,9 @@ class GradientAttributor(Attributor):
         return reduce_channels(apply_polarity(raw, self.polarity), self.reduction)
 
     @abstractmethod
-    def raw_attribution(self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None) -> Tensor:
+    def raw_attribution(
+        self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None
+    ) -> Tensor:
         """Raw attribution ``(N, C, T, H, W)`` of ``N`` samples, before polarity and reduction.
 
         Args:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Union, overload
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from videoattr.methods._gradient_base import GradientAttributor
 
 Rule = Literal["left", "right", "middle", "trapezoid", "gausslegendre"]
 RULES: tuple[str, ...] = ("left", "right", "middle", "trapezoid", "gausslegendre")
-Baseline = Union[float, Tensor, Literal["black"]]
+Baseline: TypeAlias = float | Tensor | Literal["black"]
 
 
 def integration_points(steps: int, rule: Rule) -> tuple[Tensor, Tensor]:
@@ -52,7 +52,9 @@ def black_baseline(mean: Sequence[float], std: Sequence[float]) -> Tensor:
     m = torch.tensor(list(mean), dtype=torch.float32)
     s = torch.tensor(list(std), dtype=torch.float32)
     if m.shape != s.shape or m.dim() != 1:
-        raise ValueError(f"mean and std must be sequences of equal length; got {list(mean)} and {list(std)}")
+        raise ValueError(
+            f"mean and std must be sequences of equal length; got {list(mean)} and {list(std)}"
+        )
     return (-m / s).view(1, -1, 1, 1, 1)
 
 
@@ -98,7 +100,11 @@ class IntegratedGradients(GradientAttributor):
         eval_mode: bool = True,
     ) -> None:
         super().__init__(
-            model, polarity=polarity, reduction=reduction, max_batch_size=max_batch_size, eval_mode=eval_mode
+            model,
+            polarity=polarity,
+            reduction=reduction,
+            max_batch_size=max_batch_size,
+            eval_mode=eval_mode,
         )
         self.alphas, self.weights = integration_points(steps, rule)
         self.steps, self.rule = steps, rule
@@ -106,20 +112,32 @@ class IntegratedGradients(GradientAttributor):
             if baseline != "black":
                 raise ValueError(f"baseline must be a float, a tensor or 'black'; got {baseline!r}")
             if mean is None or std is None:
-                raise ValueError("baseline='black' needs the model's mean and std (mean=..., std=...)")
+                raise ValueError(
+                    "baseline='black' needs the model's mean and std (mean=..., std=...)"
+                )
             baseline = black_baseline(mean, std)
         elif isinstance(baseline, bool) or not isinstance(baseline, (int, float, Tensor)):
-            raise TypeError(f"baseline must be a float, a tensor or 'black'; got {describe(baseline)}")
-        self.baseline: float | Tensor = float(baseline) if isinstance(baseline, (int, float)) else baseline
+            raise TypeError(
+                f"baseline must be a float, a tensor or 'black'; got {describe(baseline)}"
+            )
+        self.baseline: float | Tensor = (
+            float(baseline) if isinstance(baseline, (int, float)) else baseline
+        )
         self.multiply_by_inputs = bool(multiply_by_inputs)
 
     @overload
-    def attribute(self, x: Tensor, target: Target = ..., *, return_gap: Literal[False] = ...) -> Tensor: ...
+    def attribute(
+        self, x: Tensor, target: Target = ..., *, return_gap: Literal[False] = ...
+    ) -> Tensor: ...
 
     @overload
-    def attribute(self, x: Tensor, target: Target = ..., *, return_gap: Literal[True]) -> tuple[Tensor, Tensor]: ...
+    def attribute(
+        self, x: Tensor, target: Target = ..., *, return_gap: Literal[True]
+    ) -> tuple[Tensor, Tensor]: ...
 
-    def attribute(self, x: Tensor, target: Target = None, *, return_gap: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def attribute(
+        self, x: Tensor, target: Target = None, *, return_gap: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``.
 
         Args:
@@ -159,7 +177,9 @@ class IntegratedGradients(GradientAttributor):
                 ) from err
         return torch.full_like(x, self.baseline)
 
-    def raw_attribution(self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None) -> Tensor:
+    def raw_attribution(
+        self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None
+    ) -> Tensor:
         n, steps = x.shape[0], self.steps
         x0 = self._baseline_like(x)
         diff = x - x0

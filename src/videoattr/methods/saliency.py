@@ -41,7 +41,11 @@ class Saliency(GradientAttributor):
         eval_mode: bool = True,
     ) -> None:
         super().__init__(
-            model, polarity=polarity, reduction=reduction, max_batch_size=max_batch_size, eval_mode=eval_mode
+            model,
+            polarity=polarity,
+            reduction=reduction,
+            max_batch_size=max_batch_size,
+            eval_mode=eval_mode,
         )
         self.multiply_by_inputs = bool(multiply_by_inputs)
 
@@ -57,7 +61,9 @@ class Saliency(GradientAttributor):
             raw = self.raw_attribution(x, tgt)
         return self.postprocess(raw).detach()
 
-    def raw_attribution(self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None) -> Tensor:
+    def raw_attribution(
+        self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None
+    ) -> Tensor:
         out = torch.empty_like(x)
         index = torch.arange(x.shape[0], device=x.device) if clip_index is None else clip_index
 

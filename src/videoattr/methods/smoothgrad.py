@@ -57,10 +57,16 @@ class SmoothGrad(Attributor):
                 "attributor must be a gradient attributor (Saliency or IntegratedGradients); got "
                 f"{describe(attributor)}"
             )
-        super().__init__(attributor.model, max_batch_size=max_batch_size, eval_mode=attributor.eval_mode)
+        super().__init__(
+            attributor.model, max_batch_size=max_batch_size, eval_mode=attributor.eval_mode
+        )
         self.inner = attributor
         self.n = check_positive_int(n, "n")
-        if isinstance(stdev_spread, bool) or not isinstance(stdev_spread, (int, float)) or stdev_spread < 0:
+        if (
+            isinstance(stdev_spread, bool)
+            or not isinstance(stdev_spread, (int, float))
+            or stdev_spread < 0
+        ):
             raise ValueError(f"stdev_spread must be a float >= 0; got {stdev_spread!r}")
         self.stdev_spread = float(stdev_spread)
         check_choice(variant, "variant", VARIANTS)
@@ -79,8 +85,12 @@ class SmoothGrad(Attributor):
         """
         x, tgt = self.prepare(x, target)
         b = x.shape[0]
-        if noise is not None and (not isinstance(noise, Tensor) or noise.shape != (self.n, *x.shape)):
-            raise ValueError(f"noise must have shape {(self.n, *x.shape)} (n, B, C, T, H, W); got {describe(noise)}")
+        if noise is not None and (
+            not isinstance(noise, Tensor) or noise.shape != (self.n, *x.shape)
+        ):
+            raise ValueError(
+                f"noise must have shape {(self.n, *x.shape)} (n, B, C, T, H, W); got {describe(noise)}"
+            )
         stdev = self.stdev_spread * (x.flatten(1).amax(1) - x.flatten(1).amin(1))
         generator = None
         if noise is None and self.seed is not None:
@@ -96,7 +106,9 @@ class SmoothGrad(Attributor):
                 if noise is not None:
                     eps = noise.to(x.device, x.dtype)[draw, row]
                 else:
-                    eps = torch.stack([self._draw(x.shape[1:], x, generator) for _ in range(len(s))])
+                    eps = torch.stack(
+                        [self._draw(x.shape[1:], x, generator) for _ in range(len(s))]
+                    )
                     eps = eps * stdev[row].view(-1, 1, 1, 1, 1)
                 raw = self.inner.raw_attribution(x[row] + eps, tgt, row)
                 raw = apply_polarity(raw, self.inner.polarity).detach()

@@ -1,0 +1,331 @@
+"""Turn attribution maps and clips into uint8 frames: de-normalisation, colouring and overlays.
+
+Everything here runs in torch on the device of its input and returns ``torch.uint8`` frames with RGB
+channels last, ``(..., T, H, W, 3)``, ready for :mod:`videoattr.viz.writers` and
+:mod:`videoattr.viz.sheet`.
+
+Maps are scaled to ``[0, 1]`` one map at a time (a map is the last three dimensions ``(T, H, W)``;
+every leading index, e.g. each clip and area of a ``(B, A, T, H, W)`` tensor, is scaled on its own):
+
+- ``polarity=None`` and no ``value_range``: min-max per map (a constant map becomes 0);
+- ``polarity="positive" | "negative" | "absolute"``: the polarity is applied (as by the gradient
+  methods), then the map is divided by its maximum, so 0 stays 0;
+- ``polarity="signed"``: ``x / (2 max|x|) + 0.5``, so 0 sits in the middle of a diverging colormap
+  (``"bwr"`` by default: negative blue, positive red);
+- ``value_range=(lo, hi)``: ``(x - lo) / (hi - lo)`` clamped to ``[0, 1]`` (after the polarity), the
+  same scale for every map. Use ``(0, 1)`` for perturbation masks, which are already in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from videoattr.core.ops import POLARITIES, Polarity, apply_polarity, resize_to_clip
+from videoattr.core.validation import check_choice, describe
+from videoattr.io import as_frames
+from videoattr.viz.colormaps import Colormap, apply_colormap
+
+__all__ = [
+    "apply_mask",
+    "as_maps",
+    "colorize",
+    "denormalize",
+    "overlay",
+    "preserved_clip",
+    "scale_maps",
+    "to_frames",
+]
+
+
+def denormalize(
+    clip: Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Tensor:
+    """Undo ``(x - mean) / std`` and return uint8 frames.
+
+    Args:
+        clip: float clip ``(B, C, T, H, W)`` or ``(C, T, H, W)`` with ``C`` = 3 (RGB) or 1 (grey),
+            normalised from pixels in ``[0, 1]``.
+        mean: per-channel mean (``C`` entries); default zeros.
+        std: per-channel standard deviation (``C`` entries); default ones.
+
+    Returns:
+        uint8 frames ``(B, T, H, W, 3)`` (or ``(T, H, W, 3)``), ``round(255 * clamp(x * std + mean,
+        0, 1))``, on the clip's device. Grey clips are repeated to 3 channels.
+
+    Raises:
+        TypeError: ``clip`` is not a floating-point tensor.
+        ValueError: wrong rank or channel count, or ``mean``/``std`` of the wrong length.
+
+    Example:
+        >>> denormalize(torch.zeros(3, 1, 1, 1), mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)).tolist()
+        [[[[128, 128, 128]]]]
+    """
+    if not isinstance(clip, Tensor) or not clip.is_floating_point():
+        raise TypeError(f"clip must be a float tensor (B, C, T, H, W); got {describe(clip)}")
+    if clip.dim() not in (4, 5) or clip.shape[-4] not in (1, 3):
+        raise ValueError(
+            f"clip must have shape (B, C, T, H, W) or (C, T, H, W) with C = 3 or 1; got shape "
+            f"{tuple(clip.shape)}"
+        )
+    c = clip.shape[-4]
+    view = (c, 1, 1, 1)
+    x = clip.detach().float()
+    if std is not None:
+        x = x * _per_channel(std, c, "std", x).view(view)
+    if mean is not None:
+        x = x + _per_channel(mean, c, "mean", x).view(view)
+    frames = (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).movedim(-4, -1)
+    if c == 1:
+        frames = frames.expand(*frames.shape[:-1], 3)
+    return frames.contiguous()
+
+
+def _per_channel(values: Sequence[float], c: int, name: str, like: Tensor) -> Tensor:
+    out = torch.as_tensor(values, dtype=like.dtype, device=like.device).flatten()
+    if out.numel() != c:
+        raise ValueError(f"{name} must have {c} entries, one per channel; got {out.numel()}")
+    return out
+
+
+def to_frames(
+    frames: Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    name: str = "frames",
+) -> Tensor:
+    """uint8 frames from either uint8 frames or a normalised float clip.
+
+    Args:
+        frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` (returned as they are), or a
+            float clip ``(B, C, T, H, W)`` / ``(C, T, H, W)`` de-normalised with ``mean``/``std``
+            (see :func:`denormalize`).
+        mean: per-channel mean, for float clips only.
+        std: per-channel std, for float clips only.
+        name: the argument name used in error messages.
+
+    Returns:
+        uint8 frames ``(T, H, W, 3)`` or ``(B, T, H, W, 3)``.
+    """
+    if isinstance(frames, Tensor) and frames.is_floating_point():
+        return denormalize(frames, mean, std)
+    return as_frames(frames, name, batched=True)
+
+
+def scale_maps(
+    heatmap: Tensor,
+    *,
+    polarity: Polarity | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> Tensor:
+    """Scale attribution maps to ``[0, 1]`` one ``(T, H, W)`` map at a time (see the module notes).
+
+    Args:
+        heatmap: float tensor ``(..., T, H, W)``, e.g. ``(B, A, T, H, W)`` or ``(T, H, W)``.
+        polarity: ``None`` (min-max per map), ``"signed"``, ``"positive"``, ``"negative"`` or
+            ``"absolute"``.
+        value_range: optional fixed ``(lo, hi)`` with ``lo < hi`` mapped to ``[0, 1]``.
+
+    Returns:
+        float32 tensor of the same shape, values in ``[0, 1]``.
+    """
+    if not isinstance(heatmap, Tensor) or heatmap.dim() < 3:
+        raise TypeError(f"heatmap must be a tensor (..., T, H, W); got {describe(heatmap)}")
+    if polarity is not None:
+        check_choice(polarity, "polarity", POLARITIES)
+    x = torch.nan_to_num(heatmap.detach().float())
+    if polarity is not None and polarity != "signed":
+        x = apply_polarity(x, polarity)
+    if value_range is not None:
+        lo, hi = (float(v) for v in value_range)
+        if not lo < hi:
+            raise ValueError(f"value_range must be (lo, hi) with lo < hi; got {value_range!r}")
+        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    flat = x.flatten(-3)
+    eps = torch.finfo(torch.float32).tiny
+    if polarity == "signed":
+        peak = flat.abs().amax(-1, keepdim=True).clamp_min(eps)
+        return (flat / (2 * peak) + 0.5).view_as(x)
+    if polarity is not None:
+        peak = flat.amax(-1, keepdim=True).clamp_min(eps)
+        return (flat / peak).clamp(0.0, 1.0).view_as(x)
+    lo_t = flat.amin(-1, keepdim=True)
+    span = (flat.amax(-1, keepdim=True) - lo_t).clamp_min(eps)
+    return ((flat - lo_t) / span).view_as(x)
+
+
+def _default_cmap(cmap: Colormap | None, polarity: Polarity | None) -> Colormap:
+    if cmap is not None:
+        return cmap
+    return "bwr" if polarity == "signed" else "turbo"
+
+
+def colorize(
+    heatmap: Tensor,
+    cmap: Colormap | None = None,
+    *,
+    polarity: Polarity | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> Tensor:
+    """Colour attribution maps with a colormap.
+
+    Args:
+        heatmap: float tensor ``(..., T, H, W)``.
+        cmap: colormap name or ``(N, 3)`` table; default ``"turbo"``, or ``"bwr"`` for
+            ``polarity="signed"``.
+        polarity: see :func:`scale_maps`.
+        value_range: see :func:`scale_maps`.
+
+    Returns:
+        uint8 tensor ``(..., T, H, W, 3)`` on the heatmap's device.
+    """
+    scaled = scale_maps(heatmap, polarity=polarity, value_range=value_range)
+    rgb = apply_colormap(scaled, _default_cmap(cmap, polarity))
+    return (rgb * 255.0).round().to(torch.uint8)
+
+
+def as_maps(heatmap: object, name: str = "heatmap") -> Tensor:
+    """Validate attribution maps and return them as ``(B, A, T, H, W)``.
+
+    A single ``(T, H, W)`` map gets ``B = A = 1``; a 5-D tensor is returned as it is.
+
+    Raises:
+        TypeError: not a tensor.
+        ValueError: neither 5 nor 3 dimensions.
+    """
+    if not isinstance(heatmap, Tensor):
+        raise TypeError(
+            f"{name} must be a tensor (B, A, T, H, W) or (T, H, W); got {describe(heatmap)}"
+        )
+    if heatmap.dim() not in (3, 5):
+        raise ValueError(
+            f"{name} must have shape (B, A, T, H, W) or (T, H, W); got shape {tuple(heatmap.shape)}"
+        )
+    return heatmap if heatmap.dim() == 5 else heatmap[None, None]
+
+
+def _match(heatmap: Tensor, frames: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """``heatmap`` as ``(B, A, T, H, W)`` at the frames' size; frames as ``(B, T, H, W, 3)``."""
+    maps = as_maps(heatmap, name).detach().float()
+    frames = frames.to(maps.device)
+    if frames.dim() == 4:
+        frames = frames.unsqueeze(0)
+    b, bf = maps.shape[0], frames.shape[0]
+    if bf not in (1, b):
+        raise ValueError(
+            f"frames hold {bf} clips but {name} holds {b}; give one clip of frames or one per map"
+        )
+    frames = frames.expand(b, *frames.shape[1:])
+    maps = resize_to_clip(maps, (frames.shape[1], frames.shape[2], frames.shape[3]))
+    return maps, frames
+
+
+def overlay(
+    frames: Tensor,
+    heatmap: Tensor,
+    cmap: Colormap | None = None,
+    alpha: float = 0.5,
+    *,
+    polarity: Polarity | None = None,
+    value_range: tuple[float, float] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Tensor:
+    """Blend coloured attribution maps over video frames.
+
+    Each output pixel is ``round((1 - alpha) * frame + alpha * colour)``. Maps whose ``(T, H, W)``
+    differs from the frames' are resized by trilinear interpolation first.
+
+    Args:
+        frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)``, or the float clip given to the
+            attributor, ``(B, C, T, H, W)``, de-normalised with ``mean``/``std``.
+        heatmap: ``(B, A, T, H, W)`` maps straight from an attributor (``A`` = 1 for gradient maps,
+            one per area for perturbation masks) or a single ``(T, H, W)`` map.
+        cmap: colormap name or ``(N, 3)`` table; default ``"turbo"`` (``"bwr"`` when signed).
+        alpha: opacity of the colours in ``[0, 1]``; default 0.5.
+        polarity: see :func:`scale_maps`.
+        value_range: see :func:`scale_maps`; pass ``(0, 1)`` for masks.
+        mean: per-channel mean for a float ``frames`` clip.
+        std: per-channel std for a float ``frames`` clip.
+
+    Returns:
+        uint8 tensor ``(B, A, T, H, W, 3)`` (or ``(T, H, W, 3)`` for a ``(T, H, W)`` map) on the
+        heatmap's device.
+
+    Raises:
+        ValueError: ``alpha`` outside ``[0, 1]``, mismatched clip counts or wrong shapes.
+
+    Example:
+        >>> frames = torch.zeros(2, 4, 4, 3, dtype=torch.uint8)
+        >>> overlay(frames, torch.rand(1, 1, 2, 4, 4)).shape
+        torch.Size([1, 1, 2, 4, 4, 3])
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
+    single = isinstance(heatmap, Tensor) and heatmap.dim() == 3
+    maps, rgb_frames = _match(heatmap, to_frames(frames, mean, std), "heatmap")
+    colours = colorize(maps, cmap, polarity=polarity, value_range=value_range).float()
+    base = rgb_frames.float().unsqueeze(1)
+    out = ((1.0 - alpha) * base + alpha * colours).round().clamp(0, 255).to(torch.uint8)
+    return out[0, 0] if single else out
+
+
+def apply_mask(
+    frames: Tensor,
+    mask: Tensor,
+    background: float | Sequence[float] = 0.0,
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Tensor:
+    """Frames showing only what a mask keeps: ``mask * frame + (1 - mask) * background``.
+
+    A simple "preserved" view that needs no perturbation operator (for the blurred view of the
+    paper, render the perturbed clip with :func:`preserved_clip`).
+
+    Args:
+        frames: uint8 frames or a float clip, as for :func:`overlay`.
+        mask: ``(B, A, T, H, W)`` or ``(T, H, W)`` values in ``[0, 1]`` (clamped; resized to the
+            frames when needed).
+        background: grey level in ``[0, 255]`` or an RGB triple; default 0 (black).
+        mean: per-channel mean for a float ``frames`` clip.
+        std: per-channel std for a float ``frames`` clip.
+
+    Returns:
+        uint8 tensor ``(B, A, T, H, W, 3)`` (or ``(T, H, W, 3)``) on the mask's device.
+    """
+    single = isinstance(mask, Tensor) and mask.dim() == 3
+    maps, rgb_frames = _match(mask, to_frames(frames, mean, std), "mask")
+    m = maps.clamp(0.0, 1.0).unsqueeze(-1)
+    bg = torch.as_tensor(background, dtype=torch.float32, device=m.device).flatten()
+    if bg.numel() not in (1, 3):
+        raise ValueError(f"background must be one grey level or an RGB triple; got {background!r}")
+    out = m * rgb_frames.float().unsqueeze(1) + (1.0 - m) * bg
+    result = out.round().clamp(0, 255).to(torch.uint8)
+    return result[0, 0] if single else result
+
+
+def preserved_clip(
+    perturbed: Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> Tensor:
+    """Frames of a perturbed ("preserved") clip, e.g. the output of ``Perturbation.apply(mask)``.
+
+    Args:
+        perturbed: float clip ``(B, C, T, H, W)``, or ``(B, A, C, T, H, W)`` with one clip per area.
+        mean: per-channel mean used to normalise the clip.
+        std: per-channel std used to normalise the clip.
+
+    Returns:
+        uint8 frames ``(B, T, H, W, 3)`` or ``(B, A, T, H, W, 3)``.
+    """
+    if isinstance(perturbed, Tensor) and perturbed.dim() == 6:
+        b, a = perturbed.shape[:2]
+        frames = denormalize(perturbed.flatten(0, 1), mean, std)
+        return frames.view(b, a, *frames.shape[1:])
+    return denormalize(perturbed, mean, std)

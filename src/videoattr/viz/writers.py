@@ -1,0 +1,177 @@
+"""Save frames and side-by-side panels as animated GIF and MP4 files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from videoattr.core.ops import Polarity
+from videoattr.core.validation import describe
+from videoattr.io import write_video
+from videoattr.viz.colormaps import Colormap
+from videoattr.viz.overlay import as_maps, overlay, preserved_clip, to_frames
+
+__all__ = ["panels", "save_gif", "save_mp4", "tile"]
+
+
+def tile(videos: Tensor | Sequence[Tensor], *, pad: int = 2, fill: int = 255) -> Tensor:
+    """Place videos side by side, left to right, into one video.
+
+    Args:
+        videos: one uint8 tensor ``(..., T, H, W, 3)`` (every leading index becomes a column) or a
+            sequence of them; all share ``T`` and ``H``.
+        pad: pixels of ``fill`` between neighbours; default 2.
+        fill: grey level of the padding; default 255 (white).
+
+    Returns:
+        uint8 video ``(T, H, W_total, 3)`` on the first video's device.
+
+    Raises:
+        ValueError: the videos differ in ``T`` or ``H``, or a tensor has the wrong shape.
+    """
+    items = [videos] if isinstance(videos, Tensor) else list(videos)
+    columns: list[Tensor] = []
+    for v in items:
+        if not isinstance(v, Tensor) or v.dtype != torch.uint8 or v.dim() < 4 or v.shape[-1] != 3:
+            raise ValueError(f"videos must be uint8 tensors (..., T, H, W, 3); got {describe(v)}")
+        columns.extend(v.reshape(-1, *v.shape[-4:]).unbind(0))
+    if not columns:
+        raise ValueError("videos must hold at least one video; got none")
+    t, h = columns[0].shape[:2]
+    if any(c.shape[:2] != (t, h) for c in columns):
+        shapes = sorted({tuple(c.shape[:2]) for c in columns})
+        raise ValueError(f"videos must share (T, H) to be tiled; got {shapes}")
+    device = columns[0].device
+    gap = torch.full((t, h, pad, 3), fill, dtype=torch.uint8, device=device)
+    parts: list[Tensor] = []
+    for i, c in enumerate(columns):
+        if i and pad:
+            parts.append(gap)
+        parts.append(c.to(device))
+    return torch.cat(parts, dim=2)
+
+
+def _stack_rows(rows: Sequence[Tensor], pad: int, fill: int) -> Tensor:
+    width = max(r.shape[2] for r in rows)
+    out: list[Tensor] = []
+    for i, r in enumerate(rows):
+        if r.shape[2] < width:
+            extra = torch.full((*r.shape[:2], width - r.shape[2], 3), fill, dtype=torch.uint8)
+            r = torch.cat([r, extra.to(r.device)], dim=2)
+        if i and pad:
+            out.append(
+                torch.full((r.shape[0], pad, width, 3), fill, dtype=torch.uint8, device=r.device)
+            )
+        out.append(r)
+    return torch.cat(out, dim=1)
+
+
+def panels(
+    frames: Tensor,
+    heatmap: Tensor,
+    preserved: Tensor | None = None,
+    *,
+    cmap: Colormap | None = None,
+    alpha: float = 0.5,
+    polarity: Polarity | None = None,
+    value_range: tuple[float, float] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    pad: int = 2,
+) -> Tensor:
+    """One video showing, for each clip, the input | the overlaid maps | the preserved clip.
+
+    Args:
+        frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
+            ``(B, C, T, H, W)`` (de-normalised with ``mean``/``std``).
+        heatmap: ``(B, A, T, H, W)`` maps or a ``(T, H, W)`` map; see
+            :func:`~videoattr.viz.overlay`.
+        preserved: optional perturbed clip, float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)`` or
+            uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``.
+        cmap: colormap of the maps.
+        alpha: opacity of the colours.
+        polarity: see :func:`~videoattr.viz.scale_maps`.
+        value_range: see :func:`~videoattr.viz.scale_maps`.
+        mean: per-channel mean of the float clips.
+        std: per-channel std of the float clips.
+        pad: pixels between panels.
+
+    Returns:
+        uint8 video ``(T, H', W', 3)``; clips are stacked top to bottom, panels left to right.
+    """
+    rgb = to_frames(frames, mean, std)
+    if rgb.dim() == 4:
+        rgb = rgb.unsqueeze(0)
+    maps = as_maps(heatmap)
+    over = overlay(
+        rgb, maps, cmap, alpha, polarity=polarity, value_range=value_range
+    )  # (B, A, T, H, W, 3)
+    kept = _preserved_frames(preserved, mean, std, over.shape[0])
+    rows = []
+    for b in range(over.shape[0]):
+        row = [rgb[min(b, rgb.shape[0] - 1)].to(over.device), over[b]]
+        if kept is not None:
+            row.append(kept[b].to(over.device))
+        rows.append(tile(row, pad=pad))
+    return _stack_rows(rows, pad, 255)
+
+
+def _preserved_frames(
+    preserved: Tensor | None, mean: Sequence[float] | None, std: Sequence[float] | None, b: int
+) -> Tensor | None:
+    """Preserved frames as ``(B, R, T, H, W, 3)`` (``R`` = 1 or ``A``), or ``None``."""
+    if preserved is None:
+        return None
+    if not isinstance(preserved, Tensor):
+        raise TypeError(f"preserved must be a tensor; got {describe(preserved)}")
+    if preserved.is_floating_point():
+        kept = preserved_clip(preserved, mean, std)
+    else:
+        kept = preserved if preserved.dim() == 6 else to_frames(preserved, name="preserved")
+    if kept.dim() == 4:
+        kept = kept.unsqueeze(0)
+    if kept.dim() == 5:
+        kept = kept.unsqueeze(1)
+    if kept.shape[0] != b:
+        raise ValueError(f"preserved holds {kept.shape[0]} clips but the heatmap holds {b}")
+    return kept
+
+
+def save_gif(path: str | Path, frames: Tensor, fps: float = 8.0) -> Path:
+    """Save uint8 frames ``(..., T, H, W, 3)`` as a looping GIF (leading dims tiled side by side).
+
+    See :func:`videoattr.io.write_video` for the format's details (256-colour palette per frame).
+
+    Returns:
+        The written path.
+    """
+    return write_video(_checked_suffix(path, (".gif",)), _as_video(frames), fps)
+
+
+def save_mp4(path: str | Path, frames: Tensor, fps: float = 8.0, *, crf: int | None = None) -> Path:
+    """Save uint8 frames ``(..., T, H, W, 3)`` as an H.264 MP4 (leading dims tiled side by side).
+
+    See :func:`videoattr.io.write_video` (``crf`` default 18; odd sizes padded to even).
+
+    Returns:
+        The written path.
+    """
+    return write_video(_checked_suffix(path, (".mp4",)), _as_video(frames), fps, crf=crf)
+
+
+def _checked_suffix(path: str | Path, endings: tuple[str, ...]) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in endings:
+        raise ValueError(f"path must end with {' or '.join(endings)}; got {str(p)!r}")
+    return p
+
+
+def _as_video(frames: Tensor) -> Tensor:
+    if isinstance(frames, Tensor) and frames.dim() > 4:
+        return tile(frames).cpu()
+    if isinstance(frames, Tensor):
+        return frames.detach().cpu()
+    raise TypeError(f"frames must be a uint8 tensor (..., T, H, W, 3); got {describe(frames)}")
