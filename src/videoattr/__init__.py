@@ -12,6 +12,9 @@ Example:
 from videoattr._version import __version__
 from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
 from videoattr.methods import (
+    STEP,
+    ExtremalPerturbation2D,
+    ExtremalPerturbation3D,
     GradCAM3D,
     IntegratedGradients,
     Saliency,
@@ -21,7 +24,10 @@ from videoattr.methods import (
 )
 
 __all__ = [
+    "STEP",
     "Attributor",
+    "ExtremalPerturbation2D",
+    "ExtremalPerturbation3D",
     "GradCAM3D",
     "IntegratedGradients",
     "ResolvedTarget",

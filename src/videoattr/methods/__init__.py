@@ -1,5 +1,13 @@
 """Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation."""
 
+from videoattr.methods.extremal import (
+    STEP,
+    ExtremalPerturbation2D,
+    ExtremalPerturbation3D,
+    Perturbation,
+    PerturbationResult,
+    PerturbationSettings,
+)
 from videoattr.methods.grad_cam import GradCAM3D
 from videoattr.methods.integrated_gradients import (
     IntegratedGradients,
@@ -10,7 +18,13 @@ from videoattr.methods.saliency import Saliency
 from videoattr.methods.smoothgrad import SmoothGrad
 
 __all__ = [
+    "STEP",
+    "ExtremalPerturbation2D",
+    "ExtremalPerturbation3D",
     "GradCAM3D",
+    "Perturbation",
+    "PerturbationResult",
+    "PerturbationSettings",
     "IntegratedGradients",
     "Saliency",
     "SmoothGrad",

@@ -1,0 +1,208 @@
+"""Speed of the extremal perturbation engine (ExtremalPerturbation3D / STEP).
+
+Prints three tables:
+
+(a) overhead: time per iteration of the engine divided by the time of a bare forward + backward (with
+    respect to the input) of the same batch, on torchvision's ``r2plus1d_18`` (random weights) and on a
+    tiny 3-D CNN (goal <= 1.15);
+(b) batching: one call with B clips x A areas against B * A calls of one clip and one area, same work;
+(c) convergence: iterations the faster option (``PerturbationSettings.fast``: Adam, compressed schedule)
+    needs to reach the final energy of the reference run (SGD, ``--ref-iters`` iterations, default 2000)
+    on several clips, and how far its mask is from the reference mask (mean |difference|), next to the
+    reference optimiser stopped after the same number of iterations.
+
+Run ``python benchmarks/perturbation.py --quick`` for a run of a few minutes on a small CPU; the defaults
+are the paper's setting (16 x 112 x 112 clips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from videoattr.methods.extremal import ExtremalPerturbation3D
+
+
+def tiny_cnn3d(num_classes: int = 5) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv3d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv3d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
+    )
+
+
+class LocalDetector(nn.Module):
+    """Class 0 scores the fine detail of a fixed spatio-temporal box: a model with a known answer."""
+
+    def __init__(self, box: tuple[slice, slice, slice]) -> None:
+        super().__init__()
+        self.box = box
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        smooth = F.avg_pool3d(x, (1, 3, 3), stride=1, padding=(0, 1, 1), count_include_pad=False)
+        t, h, w = self.box
+        energy = (x - smooth)[:, :, t, h, w].pow(2).mean(dim=(1, 2, 3, 4))
+        return torch.stack([self.scale * (energy - 0.3), torch.zeros_like(energy)], dim=1)
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def bare_step(model: nn.Module, x: Tensor) -> Callable[[], object]:
+    def run() -> object:
+        xg = x.detach().requires_grad_(True)
+        loss = torch.log_softmax(model(xg), 1)[:, 1].sum()
+        (grad,) = torch.autograd.grad(loss, xg)
+        return grad
+
+    return run
+
+
+def overhead_and_batching(
+    name: str, model: nn.Module, size: int, frames: int, iters: int, b: int, areas: list[float]
+) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    x = torch.randn(b, 3, frames, size, size)
+    n = b * len(areas)
+    rows = x.repeat_interleave(len(areas), dim=0)
+    bare = timed(bare_step(model, rows), repeat=max(1, iters // 2))
+    method = ExtremalPerturbation3D(model, max_iter=iters, progress=False)
+    start = time.perf_counter()
+    method.attribute(x, target=1, areas=areas)
+    total = time.perf_counter() - start
+    # Marginal cost of an iteration: subtract a 1-iteration call (clean forward, pyramid, final
+    # probabilities and one iteration).
+    start = time.perf_counter()
+    method.attribute(x, target=1, areas=areas, max_iter=1)
+    one = time.perf_counter() - start
+    engine = (total - one) / (iters - 1)
+    print(
+        f"(a) {name:12s} {frames}x{size}x{size}, {n:2d} rows: bare fwd+bwd {bare * 1e3:8.1f} ms, "
+        f"engine {engine * 1e3:8.1f} ms/iter, overhead x{engine / bare:.3f}"
+    )
+    start = time.perf_counter()
+    for i in range(b):
+        for a in areas:
+            method.attribute(x[i : i + 1], target=1, areas=a)
+    looped = time.perf_counter() - start
+    print(
+        f"(b) {name:12s} one call {b} clips x {len(areas)} areas: {total:7.2f} s; "
+        f"{n} calls: {looped:7.2f} s; speed-up x{looped / total:.2f}"
+    )
+
+
+def convergence(ref_iters: int, fast_iters: int, clips: int, size: int, frames: int) -> None:
+    box = (
+        slice(frames // 4, frames // 4 + frames // 2),
+        slice(size // 4, size // 2),
+        slice(size // 3, size // 3 + size // 4),
+    )
+    model = LocalDetector(box)
+    x = torch.randn(clips, 3, frames, size, size, generator=torch.Generator().manual_seed(0))
+    reference = ExtremalPerturbation3D(model, max_iter=ref_iters, progress=False)
+    start = time.perf_counter()
+    ref = reference.explain(x, target=0, areas=0.1)
+    ref_time = time.perf_counter() - start
+    settings = reference.settings.fast(fast_iters)
+    fast_method = ExtremalPerturbation3D(model, settings=settings)
+    start = time.perf_counter()
+    fast = fast_method.explain(x, target=0, areas=0.1)
+    fast_time = time.perf_counter() - start
+    print(
+        f"(c) 3D-EP, {clips} clips {frames}x{size}x{size}, known-box model: reference SGD {ref_iters} iters "
+        f"({ref_time:.0f} s) vs fast (Adam lr {settings.lr}, {fast_iters} iters, {fast_time:.0f} s)"
+    )
+    print(
+        "    clip | ref final energy | fast: iters to reach (<= +1%) | fast final energy | "
+        "|mask - ref| fast | |mask - ref| SGD same iters"
+    )
+    for i in range(clips):
+        target = float(ref.final_energy[i, 0])
+        energy = fast.history.energy[i, 0]
+        hit = (energy <= target * 1.01).nonzero()
+        reached = int(hit[0]) + 1 if len(hit) else None
+        same = ExtremalPerturbation3D(model, max_iter=reached or fast_iters, progress=False)
+        sgd_mask = same.attribute(x[i : i + 1], target=0, areas=0.1)
+        mae_fast = float((fast.masks[i] - ref.masks[i]).abs().mean())
+        mae_sgd = float((sgd_mask[0] - ref.masks[i]).abs().mean())
+        print(
+            f"    {i:4d} | {target:16.3f} | {reached!s:>30} | {float(fast.final_energy[i, 0]):17.3f} | "
+            f"{mae_fast:17.4f} | {mae_sgd:.4f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--iters", type=int, default=10, help="iterations timed in (a) and (b), >= 2"
+    )
+    parser.add_argument("--size", type=int, default=112, help="frame size for r2plus1d_18")
+    parser.add_argument("--frames", type=int, default=16, help="clip length for r2plus1d_18")
+    parser.add_argument("--clips", type=int, default=2, help="clips B in (a)/(b)")
+    parser.add_argument("--areas", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    parser.add_argument("--ref-iters", type=int, default=2000, help="reference iterations in (c)")
+    parser.add_argument(
+        "--fast-iters", type=int, default=400, help="iterations of the fast option in (c)"
+    )
+    parser.add_argument("--conv-clips", type=int, default=3, help="clips in (c)")
+    parser.add_argument("--conv-size", type=int, default=32, help="frame size in (c)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: finishes in a few minutes on 2 cores"
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["r2plus1d", "tiny", "convergence"]
+    )
+    args = parser.parse_args()
+    args.iters = max(args.iters, 2)
+    if args.quick:
+        args.size, args.frames, args.iters = (
+            min(args.size, 64),
+            min(args.frames, 8),
+            min(args.iters, 3),
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    if "r2plus1d" not in args.skip:
+        from torchvision.models.video import r2plus1d_18
+
+        overhead_and_batching(
+            "r2plus1d_18",
+            r2plus1d_18(weights=None),
+            args.size,
+            args.frames,
+            args.iters,
+            args.clips,
+            args.areas,
+        )
+    if "tiny" not in args.skip:
+        overhead_and_batching(
+            "tiny_cnn3d", tiny_cnn3d(), 56, 8, max(args.iters, 10), args.clips, args.areas
+        )
+    if "convergence" not in args.skip:
+        convergence(args.ref_iters, args.fast_iters, args.conv_clips, args.conv_size, 8)
+
+
+if __name__ == "__main__":
+    main()

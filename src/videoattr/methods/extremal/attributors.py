@@ -1,0 +1,282 @@
+"""The three public extremal perturbation methods: configurations of one engine.
+
+* :class:`ExtremalPerturbation2D` (2D-EP): every frame keeps area ``a`` (the area term is per frame).
+* :class:`ExtremalPerturbation3D` (3D-EP): the clip keeps area ``a``, distributed freely over frames.
+* :class:`STEP`: 3D-EP plus a spatio-temporal smoothness term and a growing area weight (Li et al.,
+  WACV 2021).
+
+Each returns ``(B, A, T, H, W)`` masks in ``[0, 1]`` from :meth:`~ExtremalPerturbationBase.attribute`, and
+the full :class:`~videoattr.methods.extremal.optimize.PerturbationResult` (history, achieved areas,
+probabilities) from :meth:`~ExtremalPerturbationBase.explain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from videoattr.core.base import Attributor
+from videoattr.core.targets import Target
+from videoattr.core.validation import check_areas
+from videoattr.methods.extremal.objectives import AreaMode, Variant
+from videoattr.methods.extremal.optimize import (
+    STEP_AREA_GROWTH,
+    OptimizerName,
+    PerturbationResult,
+    PerturbationSettings,
+    TieBreak,
+    optimize_masks,
+)
+from videoattr.methods.extremal.pyramid import PerturbationKind
+
+Areas = float | Sequence[float] | Tensor
+
+
+class ExtremalPerturbationBase(Attributor):
+    """Extremal perturbation of video clips: the shared engine behind 2D-EP, 3D-EP and STEP.
+
+    For each clip ``x_b`` and area ``a`` it finds a smooth mask ``m`` of area ``a`` such that the clip
+    blurred outside ``m`` still scores the target (``variant="preserve"``). The mask comes from a coarse
+    grid of parameters per frame (stride ``step``, bumps of radius ``sigma``), the clip is perturbed
+    through a blur pyramid, and the energy ``reward_weight * (-log p) + lambda * area_term
+    (+ smoothness_weight * smoothness_term)`` is minimised for all clips and areas of a call in one batch
+    per iteration. See ``SPEC.md`` ("Extremal perturbation family") for the maths.
+
+    Faster option: ``STEP(model, settings=STEP.defaults.fast(400))`` runs Adam with the schedule
+    compressed into 400 iterations (:meth:`PerturbationSettings.fast`); the defaults stay the paper's.
+
+    Every keyword argument left at ``None`` takes the method's default (:attr:`defaults`, the paper's
+    settings); see :class:`~videoattr.methods.extremal.optimize.PerturbationSettings` for what each one
+    means. A complete ``settings`` object may be given instead, and keyword arguments then override it.
+
+    Args:
+        model: video classifier, ``(B, C, T, H, W) -> (B, K)`` logits, differentiable in its input.
+        max_batch_size: the most model rows in one forward; the ``B * A`` masks of a call (``2 B A`` rows
+            for ``variant="dual"``) are split into chunks with gradient accumulation. The result does not
+            depend on it. ``None`` (default) runs all rows at once.
+        eval_mode: put the model in eval mode during the call. Default ``True``.
+        settings: a full settings object (default: :attr:`defaults`).
+        variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
+        perturbation: ``"blur"`` (default) or ``"fade"``.
+        num_levels: pyramid levels, >= 2. Default 8.
+        max_blur: strongest blur std in pixels. Default 20.
+        step: mask grid stride in pixels. Default 7.
+        sigma: mask bump radius in pixels; default ``None`` scales it with the input,
+            ``max(step, round(3 min(H, W) / 28) - 1)``: 11 at 112 pixels, 23 at 224 (the paper's values),
+            7 below 75 pixels.
+        max_iter: iterations. Default 2000.
+        optimizer: ``"sgd"`` (default; lr 0.05, momentum 0.9, dampening 0.9) or ``"adam"``.
+        lr: learning rate. Default 0.05.
+        momentum, dampening: SGD settings. Default 0.9 and 0.9.
+        reward_weight: 100 for 2D/3D-EP, 1 for STEP.
+        area_weight: ``lambda`` at the start. Default 300.
+        area_growth: per-iteration factor on ``lambda``: 1 for 2D/3D-EP, 1.0008668 for STEP.
+        smoothness_weight: 0 for 2D/3D-EP, 300 for STEP.
+        smoothness_start: first iteration with the smoothness term. Default 101.
+        smoothness_kernel: ellipsoid ``(kt, kh, kw)``. Default ``(7, 11, 11)``.
+        tie_break: ``"sort"`` (default, as the reference), ``"stable"`` or ``"random"`` (seeded).
+        seed: seed of ``tie_break="random"``. Default 0.
+        early_stop: patience in iterations, or ``None`` (default) to run all iterations.
+        progress: tqdm progress bar. Default ``True``.
+
+    Example:
+        >>> from tests.helpers import tiny_cnn3d, clip
+        >>> step = STEP(tiny_cnn3d(), max_iter=3, progress=False)
+        >>> step.attribute(clip(b=2, t=8, h=32, w=32), target=1, areas=[0.05, 0.1]).shape
+        torch.Size([2, 2, 8, 32, 32])
+    """
+
+    #: The method's default settings (the paper's reference configuration).
+    defaults: ClassVar[PerturbationSettings] = PerturbationSettings()
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        max_batch_size: int | None = None,
+        eval_mode: bool = True,
+        settings: PerturbationSettings | None = None,
+        variant: Variant | None = None,
+        perturbation: PerturbationKind | None = None,
+        num_levels: int | None = None,
+        max_blur: float | None = None,
+        step: int | None = None,
+        sigma: float | None = None,
+        coldness: float | None = None,
+        max_iter: int | None = None,
+        optimizer: OptimizerName | None = None,
+        lr: float | None = None,
+        momentum: float | None = None,
+        dampening: float | None = None,
+        betas: tuple[float, float] | None = None,
+        reward_weight: float | None = None,
+        area_weight: float | None = None,
+        area_growth: float | None = None,
+        smoothness_weight: float | None = None,
+        smoothness_start: int | None = None,
+        smoothness_kernel: tuple[int, int, int] | None = None,
+        smoothness_stride: tuple[int, int, int] | None = None,
+        tie_break: TieBreak | None = None,
+        seed: int | None = None,
+        early_stop: int | None = None,
+        early_stop_tol: float | None = None,
+        progress: bool | None = None,
+        area_mode: AreaMode | None = None,
+    ) -> None:
+        super().__init__(model, max_batch_size=max_batch_size, eval_mode=eval_mode)
+        base = self.defaults if settings is None else settings
+        if not isinstance(base, PerturbationSettings):
+            raise TypeError(f"settings must be a PerturbationSettings; got {type(base).__name__}")
+        self.settings = base.replace(
+            variant=variant,
+            perturbation=perturbation,
+            num_levels=num_levels,
+            max_blur=max_blur,
+            step=step,
+            sigma=sigma,
+            coldness=coldness,
+            max_iter=max_iter,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            betas=betas,
+            reward_weight=reward_weight,
+            area_weight=area_weight,
+            area_growth=area_growth,
+            smoothness_weight=smoothness_weight,
+            smoothness_start=smoothness_start,
+            smoothness_kernel=smoothness_kernel,
+            smoothness_stride=smoothness_stride,
+            tie_break=tie_break,
+            seed=seed,
+            early_stop=early_stop,
+            early_stop_tol=early_stop_tol,
+            progress=progress,
+            area_mode=area_mode,
+        )
+
+    def attribute(
+        self, x: Tensor, target: Target = None, areas: Areas = 0.1, **kwargs: Any
+    ) -> Tensor:
+        """Masks of the clips ``x`` for the ``target``, one per requested area.
+
+        Args:
+            x: clips ``(B, C, T, H, W)``.
+            target: ``None`` (top class of each clean clip), an int, one int per clip, a ``(B,)`` tensor
+                or a callable ``logits -> (N,)`` log-score.
+            areas: one area or a sequence of ``A`` areas, each strictly inside ``(0, 1)``. Default 0.1.
+            **kwargs: per-call overrides accepted by :meth:`explain` (``max_iter``, ``progress``,
+                ``seed``, ``early_stop``).
+
+        Returns:
+            ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on ``x``'s device.
+        """
+        return self.explain(x, target, areas, **kwargs).masks
+
+    def explain(
+        self,
+        x: Tensor,
+        target: Target = None,
+        areas: Areas = 0.1,
+        *,
+        max_iter: int | None = None,
+        progress: bool | None = None,
+        seed: int | None = None,
+        early_stop: int | None = None,
+    ) -> PerturbationResult:
+        """Optimise the masks and return everything computed.
+
+        Args:
+            x: clips ``(B, C, T, H, W)``.
+            target: as in :meth:`attribute`.
+            areas: as in :meth:`attribute`.
+            max_iter: override of the iterations for this call.
+            progress: override of the progress bar for this call.
+            seed: override of the tie-breaking seed for this call.
+            early_stop: override of the early-stopping patience for this call.
+
+        Returns:
+            A :class:`~videoattr.methods.extremal.optimize.PerturbationResult`: ``masks``
+            ``(B, A, T, H, W)``, per-iteration ``history`` (reward, area, smoothness, energy, target
+            probability, each ``(B, A, I)``), ``achieved_area`` and the target probability of the
+            preserved and deleted clips (``(B, A)``).
+
+        Raises:
+            ValueError: an area outside ``(0, 1)``, a clip smaller than the smoothness kernel, a target
+                index out of range.
+            TypeError: a malformed clip or target.
+            RuntimeError: the model's output does not depend differentiably on its input.
+        """
+        settings = self.settings.replace(
+            max_iter=max_iter, progress=progress, seed=seed, early_stop=early_stop
+        )
+        area_list = check_areas(areas)
+        with self.session():
+            x, resolved = self.prepare(x, target)
+            self._check_size(x, settings)
+            resolved = self.resolve_with_clean_logits(x, resolved)
+            return optimize_masks(
+                self.forward,
+                x.detach(),
+                resolved,
+                area_list,
+                settings,
+                max_batch_size=self.max_batch_size,
+                description=type(self).__name__,
+            )
+
+    @staticmethod
+    def _check_size(x: Tensor, settings: PerturbationSettings) -> None:
+        t, h, w = x.shape[2:]
+        mt, mh, mw = settings.min_clip_size(h, w)
+        if t < mt or h < mh or w < mw:
+            raise ValueError(
+                f"x is too small for the smoothness kernel {settings.smoothness_kernel} (frames, height, "
+                f"width): (T, H, W) = {(t, h, w)}; it needs at least T >= {mt}, H >= {mh}, W >= {mw} "
+                "(or a smaller smoothness_kernel)"
+            )
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"{type(self).__name__}(model={type(self.model).__name__}, variant={s.variant!r}, "
+            f"max_iter={s.max_iter}, optimizer={s.optimizer!r}, max_batch_size={self.max_batch_size})"
+        )
+
+
+class ExtremalPerturbation2D(ExtremalPerturbationBase):
+    """2D-EP: extremal perturbation frame by frame, every frame keeping area ``a``.
+
+    The area term sorts each frame's padded mask and averages over frames. Defaults: reward weight 100,
+    ``lambda`` 300 (constant), SGD lr 0.05 with momentum/dampening 0.9, 2000 iterations. All arguments are
+    those of :class:`ExtremalPerturbationBase`.
+    """
+
+    defaults: ClassVar[PerturbationSettings] = PerturbationSettings(area_mode="frame")
+
+
+class ExtremalPerturbation3D(ExtremalPerturbationBase):
+    """3D-EP: extremal perturbation of the whole clip, area ``a`` distributed freely over frames.
+
+    The area term sorts the padded mask volume of the clip. Defaults as for
+    :class:`ExtremalPerturbation2D`. All arguments are those of :class:`ExtremalPerturbationBase`.
+    """
+
+    defaults: ClassVar[PerturbationSettings] = PerturbationSettings(area_mode="clip")
+
+
+class STEP(ExtremalPerturbationBase):
+    """STEP: spatio-temporal extremal perturbation with a smoothness term (Li et al., WACV 2021).
+
+    3D-EP with reward weight 1, ``lambda`` growing by x1.0008668 per iteration (doubling every 800), and
+    a smoothness term (weight 300 from iteration 101) that favours a few compact spatio-temporal blobs:
+    the padded mask volume is convolved with a 7-frame x 11 x 11 ellipsoid. Clips need at least as many
+    frames as the kernel (7 by default). All arguments are those of :class:`ExtremalPerturbationBase`.
+    """
+
+    defaults: ClassVar[PerturbationSettings] = PerturbationSettings(
+        area_mode="clip", reward_weight=1.0, area_growth=STEP_AREA_GROWTH, smoothness_weight=300.0
+    )

@@ -1,0 +1,39 @@
+"""Attribute whole datasets: batched, resumable, and sharded over ``torchrun`` ranks.
+
+:func:`run` is the entry point (``videoattr run`` on the command line); :class:`ResultStore` reads
+the results it writes; :class:`VideoFolder` is the folder dataset it reads.
+
+Example:
+    >>> from videoattr.runner import run, ResultStore
+    >>> summary = run("videos/", adapter, "grad_cam", "out/")      # doctest: +SKIP
+    >>> maps, meta = ResultStore("out/").read_result("right-000")  # doctest: +SKIP
+"""
+
+from videoattr.runner.dataset import ClipItems, Sample, VideoFolder, dataset_ids
+from videoattr.runner.engine import RankSummary, RunSummary, run, write_manifest
+from videoattr.runner.sharding import (
+    DistributedContext,
+    context_from_env,
+    device_for,
+    global_batches,
+    shard_batches,
+)
+from videoattr.runner.store import ResultStore, check_id
+
+__all__ = [
+    "ClipItems",
+    "DistributedContext",
+    "RankSummary",
+    "ResultStore",
+    "RunSummary",
+    "Sample",
+    "VideoFolder",
+    "check_id",
+    "context_from_env",
+    "dataset_ids",
+    "device_for",
+    "global_batches",
+    "run",
+    "shard_batches",
+    "write_manifest",
+]

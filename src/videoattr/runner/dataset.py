@@ -1,0 +1,259 @@
+"""Clips for a dataset run: a folder of videos, or any ``torch`` Dataset, decoded in DataLoader workers.
+
+A run reads its clips through a :class:`torch.utils.data.DataLoader`, so worker processes decode and
+preprocess the next batches while the model computes. Two kinds of source are accepted:
+
+- :class:`VideoFolder`: the videos and frame folders directly inside a folder (what
+  ``videoattr explain --videos-dir`` reads), each decoded and preprocessed exactly as the command line
+  does for one clip (the model's frame sampling and preprocessing). The label is the part of the name
+  before the first ``-``; a label that names one of the model's classes is the class explained.
+- any map-style Dataset whose item ``i`` is ``(clip, target_or_label)`` or
+  ``(clip, target_or_label, extra)``: ``clip`` a float tensor ``(C, T, H, W)`` (or ``(1, C, T, H, W)``),
+  ``target_or_label`` a class index, a class name, or ``None`` (the model's top class). A third element
+  that is a ``str`` must be the item's id; anything else there (a ground-truth mask, say) is ignored.
+  So :class:`~videoattr.datasets.SyntheticMotion`'s ``(clip, label, mask)`` items work as they are.
+
+Clip ids name the result files. A dataset with an ``ids`` attribute (one ``str`` per item) supplies
+its own; otherwise item ``i`` has the id ``f"{i:06d}"``. A dataset may also carry ``sources`` (one
+path or description per item), recorded in each result's metadata.
+
+:class:`ClipItems` wraps either source so that reading never raises: an item that cannot be read
+becomes a :class:`Sample` that carries the error, and the run records it as a failure.
+"""
+
+from __future__ import annotations
+
+import traceback as tb
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from videoattr.core.validation import describe
+from videoattr.runner.store import check_id
+
+Preprocess = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class Sample:
+    """One item of a run, as a DataLoader worker hands it over.
+
+    Attributes:
+        index: the item's index in the dataset.
+        id: the clip id (names its result file).
+        clip: ``(C, T, H, W)`` float32 clip on the CPU, or ``None`` when reading failed.
+        label: the label text (a video's name before ``-``, or a class name), else ``None``.
+        target: the class to explain, or ``None`` for the model's top class.
+        source: the video path (or what the dataset's ``sources`` says), else ``None``.
+        error: ``"ErrorType: message"`` when reading failed, else ``None``.
+        traceback: the formatted traceback of that error.
+    """
+
+    index: int
+    id: str
+    clip: Tensor | None
+    label: str | None = None
+    target: int | None = None
+    source: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    def pin_memory(self) -> Sample:
+        """The same sample with its clip in pinned memory (used by ``DataLoader(pin_memory=True)``)."""
+        return self if self.clip is None else replace(self, clip=self.clip.pin_memory())
+
+
+def collate_samples(batch: list[Sample]) -> list[Sample]:
+    """The DataLoader's ``collate_fn``: keep the samples as a list (the run stacks clips by shape)."""
+    return batch
+
+
+class VideoFolder(Dataset[tuple[Tensor, str, str]]):
+    """The videos and frame folders directly inside ``root``, as preprocessed clips.
+
+    Item ``i`` is ``(clip, label, id)``: ``clip`` ``(C, T, H, W)`` float32, ``label`` the name before
+    the first ``-``, ``id`` the file name without its ending (the whole name when two videos share a
+    stem). Hidden entries (names starting with ``.``) are ignored.
+
+    Reading follows ``videoattr explain`` exactly: count the frames, refuse a video shorter than
+    ``clip_len``, read the frames ``sampling(n)`` and ``preprocess`` them.
+
+    Args:
+        root: the folder.
+        clip_len: frames per clip ``T``; shorter videos fail with
+            :class:`~videoattr.io.VideoTooShortError`.
+        sampling: ``n -> frame indices``, e.g. an adapter's ``sampling.indices``.
+        preprocess: uint8 frames ``(T, H, W, 3)`` to a normalised clip ``(1, C, T, H, W)`` on the CPU,
+            e.g. an adapter's ``preprocessing``.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder or holds no videos.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        clip_len: int,
+        sampling: Callable[[int], list[int]],
+        preprocess: Preprocess,
+    ) -> None:
+        from videoattr.cli import find_videos, label_of
+
+        self.root = Path(root)
+        self.paths = [p for p in find_videos(self.root) if not p.name.startswith(".")]
+        if not self.paths:
+            raise FileNotFoundError(f"videos folder {self.root} holds only hidden entries")
+        self.clip_len = clip_len
+        self.sampling = sampling
+        self.preprocess = preprocess
+        self.labels = [label_of(p) for p in self.paths]
+        stems = [p.stem if p.is_file() else p.name for p in self.paths]
+        self.ids = [
+            s if stems.count(s) == 1 else p.name for s, p in zip(stems, self.paths, strict=True)
+        ]
+        self.sources = [str(p) for p in self.paths]
+
+    @classmethod
+    def for_model(cls, root: str | Path, model: Any) -> VideoFolder:
+        """A folder read with a zoo adapter's clip length, frame sampling and preprocessing.
+
+        Raises:
+            TypeError: ``model`` lacks ``clip_len``, ``sampling.indices`` or a preprocessing
+                (a :class:`~videoattr.zoo.VideoAdapter` has them; wrap a bare network with
+                :func:`videoattr.zoo.wrap`, or pass a Dataset of clips instead of a folder).
+        """
+        sampling = getattr(getattr(model, "sampling", None), "indices", None)
+        preprocess = getattr(model, "preprocessing", None)
+        if preprocess is None:
+            preprocess = getattr(model, "preprocess", None)
+        clip_len = getattr(model, "clip_len", None)
+        if not callable(sampling) or not callable(preprocess) or not isinstance(clip_len, int):
+            raise TypeError(
+                "reading a videos folder needs a model adapter with clip_len, sampling.indices and "
+                f"preprocessing (see videoattr.zoo.wrap); got {describe(model)}. "
+                "Pass a Dataset of (clip, target) items instead of a folder for other models."
+            )
+        return cls(root, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, str, str]:
+        from videoattr import io
+
+        path = self.paths[index]
+        n = io.count_frames(path)
+        if n < self.clip_len:
+            raise io.VideoTooShortError(
+                f"video {path} has {n} frames; the model needs at least {self.clip_len}"
+            )
+        frames = io.read_video(path, sampling=self.sampling(n))
+        clip = self.preprocess(frames).detach().cpu()
+        return clip[0] if clip.dim() == 5 else clip, self.labels[index], self.ids[index]
+
+
+def dataset_ids(data: Any) -> list[str]:
+    """The clip ids of a dataset: its ``ids`` attribute, else ``f"{i:06d}"`` for item ``i``.
+
+    Raises:
+        ValueError: ``ids`` has the wrong length, an invalid id, or a repeated id.
+    """
+    n = len(data)
+    ids = getattr(data, "ids", None)
+    if ids is None:
+        width = max(6, len(str(n - 1)))
+        return [f"{i:0{width}d}" for i in range(n)]
+    ids = [check_id(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"dataset.ids has {len(ids)} ids for {n} items")
+    if len(set(ids)) != n:
+        repeated = sorted(i for i, count in Counter(ids).items() if count > 1)
+        raise ValueError(f"dataset.ids must be unique; repeated: {repeated[:10]}")
+    return ids
+
+
+class ClipItems(Dataset[Sample]):
+    """Wrap a dataset so that item ``i`` is always a :class:`Sample` (errors included, never raised).
+
+    Args:
+        data: a :class:`VideoFolder` or a map-style Dataset of ``(clip, target_or_label[, extra])``.
+        ids: the clip ids, one per item (see :func:`dataset_ids`).
+        class_names: the model's class names, to turn a label into a class index.
+    """
+
+    def __init__(
+        self, data: Any, ids: Sequence[str], class_names: Sequence[str] | None = None
+    ) -> None:
+        self.data = data
+        self.ids = list(ids)
+        self.class_names = list(class_names) if class_names is not None else None
+        sources = getattr(data, "sources", None)
+        self.sources = [str(s) for s in sources] if sources is not None else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = Sample(
+            index=index,
+            id=self.ids[index],
+            clip=None,
+            source=self.sources[index] if self.sources is not None else None,
+        )
+        try:
+            clip, sample.label, sample.target = self._read(index)
+            sample.clip = clip
+        except Exception as err:  # recorded as this clip's failure; the run goes on
+            sample.error = f"{type(err).__name__}: {err}"
+            sample.traceback = tb.format_exc()
+        return sample
+
+    def _read(self, index: int) -> tuple[Tensor, str | None, int | None]:
+        from videoattr.cli import class_index
+
+        item = self.data[index]
+        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+            raise TypeError(
+                f"dataset item {index} must be (clip, target_or_label) or (clip, target_or_label, "
+                f"id); got {describe(item)}"
+            )
+        clip, tl = item[0], item[1]
+        if len(item) == 3 and isinstance(item[2], str) and item[2] != self.ids[index]:
+            raise ValueError(
+                f"dataset item {index} says its id is {item[2]!r} but dataset.ids says "
+                f"{self.ids[index]!r}"
+            )
+        if not isinstance(clip, Tensor) or not clip.is_floating_point():
+            raise TypeError(
+                f"dataset item {index}: clip must be a float tensor; got {describe(clip)}"
+            )
+        if clip.dim() == 5 and clip.shape[0] == 1:
+            clip = clip[0]
+        if clip.dim() != 4:
+            raise ValueError(
+                f"dataset item {index}: clip must have shape (C, T, H, W); got {tuple(clip.shape)}"
+            )
+        label: str | None = None
+        target: int | None = None
+        if isinstance(tl, Tensor) and tl.numel() == 1 and not tl.is_floating_point():
+            tl = int(tl.item())
+        if isinstance(tl, str):
+            label = tl
+            target = class_index(tl, self.class_names)
+        elif isinstance(tl, int) and not isinstance(tl, bool):
+            target = tl
+            names = self.class_names
+            label = names[tl] if names is not None and 0 <= tl < len(names) else str(tl)
+        elif tl is not None:
+            raise TypeError(
+                f"dataset item {index}: the target must be a class index, a class name or None; "
+                f"got {describe(tl)}"
+            )
+        return clip.detach().to("cpu", torch.float32), label, target

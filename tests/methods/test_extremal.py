@@ -1,0 +1,272 @@
+"""Public behaviour of ExtremalPerturbation2D, ExtremalPerturbation3D and STEP (small clips, few iterations)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tests.helpers import clip, tiny_cnn3d
+from videoattr.methods.extremal import (
+    STEP,
+    ExtremalPerturbation2D,
+    ExtremalPerturbation3D,
+    PerturbationSettings,
+)
+from videoattr.methods.extremal.attributors import ExtremalPerturbationBase
+
+METHODS: list[type[ExtremalPerturbationBase]] = [
+    ExtremalPerturbation2D,
+    ExtremalPerturbation3D,
+    STEP,
+]
+
+
+def small(
+    method: type[ExtremalPerturbationBase], model: nn.Module | None = None, **kw: object
+) -> ExtremalPerturbationBase:
+    options: dict[str, object] = {"max_iter": 4, "progress": False}
+    if method is STEP:
+        options["smoothness_start"] = 2  # let the smoothness term act within a short run
+    options.update(kw)
+    return method(model if model is not None else tiny_cnn3d(), **options)  # type: ignore[arg-type]
+
+
+class FrameDetector(nn.Module):
+    """Class 0 scores the fine detail (high-pass energy) of frames ``0 .. informative-1`` only."""
+
+    def __init__(self, informative: int = 4) -> None:
+        super().__init__()
+        self.informative = informative
+        self.scale = nn.Parameter(torch.tensor(8.0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        smooth = F.avg_pool3d(x, (1, 3, 3), stride=1, padding=(0, 1, 1), count_include_pad=False)
+        energy = (x - smooth)[:, :, : self.informative].pow(2).mean(dim=(1, 2, 3, 4))
+        return torch.stack([self.scale * (energy - 0.3), torch.zeros_like(energy)], dim=1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_masks_shape_range_device_and_no_graph(method: type[ExtremalPerturbationBase]) -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    masks = small(method).attribute(x, target=1, areas=[0.05, 0.1, 0.2])
+    assert masks.shape == (2, 3, 8, 32, 32)
+    assert masks.device == x.device and masks.dtype == torch.float32
+    assert not masks.requires_grad
+    assert masks.min() >= 0 and masks.max() <= 1
+    single = small(method).attribute(x, target=1, areas=0.1)
+    assert single.shape == (2, 1, 8, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [None, 2, [1, 3], torch.tensor([4, 0]), lambda logits: torch.log_softmax(logits, 1)[:, 2]],
+)
+def test_every_target_form(target: object) -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    result = small(ExtremalPerturbation3D).explain(x, target=target, areas=[0.1, 0.2])  # type: ignore[arg-type]
+    assert result.masks.shape == (2, 2, 8, 32, 32)
+    assert torch.isfinite(result.history.energy).all()
+
+
+def test_history_and_result_fields() -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    result = small(STEP, max_iter=5).explain(x, target=1, areas=[0.1, 0.3])
+    hist = result.history
+    for field in (hist.reward, hist.area, hist.smoothness, hist.energy, hist.probability):
+        assert field.shape == (2, 2, 5)
+    torch.testing.assert_close(hist.energy, hist.reward + hist.area + hist.smoothness)
+    assert ((hist.probability > 0) & (hist.probability <= 1)).all()
+    # STEP: reward weight 1 -> reward = -log p of the perturbed clip
+    torch.testing.assert_close(hist.reward, -hist.probability.log(), rtol=1e-4, atol=1e-5)
+    # smoothness acts from smoothness_start = 2 on
+    assert (hist.smoothness[..., :2] == 0).all() and (hist.smoothness[..., 2:] > 0).all()
+    assert result.iterations == 5 and hist.num_iterations == 5
+    assert result.areas == (0.1, 0.3)
+    assert result.target is not None and result.target.tolist() == [1, 1]
+    for field in (
+        result.achieved_area,
+        result.mask_area,
+        result.preserved_probability,
+        result.deleted_probability,
+    ):
+        assert field.shape == (2, 2)
+    assert result.frame_area.shape == (2, 2, 8)
+    torch.testing.assert_close(result.mask_area, result.masks.mean(dim=(2, 3, 4)))
+    torch.testing.assert_close(result.final_energy, hist.energy[..., -1])
+
+
+def test_step_area_weight_grows_by_the_schedule() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    # Freeze the mask (lr tiny) so the raw area term is constant: the weighted term follows lambda_t.
+    result = small(STEP, max_iter=4, lr=1e-12, smoothness_weight=0.0).explain(
+        x, target=1, areas=0.1
+    )
+    area = result.history.area[0, 0]
+    ratios = area[1:] / area[:-1]
+    torch.testing.assert_close(ratios, torch.full_like(ratios, 1.0008668), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_call_equals_separate_calls(method: type[ExtremalPerturbationBase]) -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    areas = [0.1, 0.25]
+    batched = small(method).attribute(x, target=[1, 3], areas=areas)
+    for b, tgt in enumerate([1, 3]):
+        for a, area in enumerate(areas):
+            alone = small(method).attribute(x[b : b + 1], target=tgt, areas=area)
+            torch.testing.assert_close(batched[b, a], alone[0, 0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["preserve", "dual"])
+@pytest.mark.parametrize("max_batch_size", [1, 3])
+def test_masks_do_not_depend_on_max_batch_size(variant: str, max_batch_size: int) -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    full = small(STEP, variant=variant).explain(x, target=1, areas=[0.1, 0.2])
+    split = small(STEP, variant=variant, max_batch_size=max_batch_size).explain(
+        x, target=1, areas=[0.1, 0.2]
+    )
+    torch.testing.assert_close(split.masks, full.masks, atol=1e-5, rtol=0)
+    torch.testing.assert_close(split.history.energy, full.history.energy, atol=1e-4, rtol=1e-5)
+
+
+def test_repeated_calls_are_deterministic_and_seeded_tie_break_too() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    for tie_break in ("sort", "stable", "random"):
+        method = small(ExtremalPerturbation3D, tie_break=tie_break, seed=3)
+        first = method.attribute(x, target=1, areas=0.1)
+        assert torch.equal(first, method.attribute(x, target=1, areas=0.1))
+
+
+def test_achieved_area_approaches_the_requested_area_as_iterations_grow() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    method = ExtremalPerturbation3D(tiny_cnn3d(), progress=False)
+    errors = [
+        (method.explain(x, target=1, areas=0.2, max_iter=n).achieved_area - 0.2).abs().item()
+        for n in (5, 30, 120)
+    ]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.05
+
+
+def test_2d_ep_keeps_the_area_in_every_frame_3d_ep_moves_it_to_informative_frames() -> None:
+    x = clip(b=1, t=8, h=32, w=32, seed=1)
+    model = FrameDetector(informative=4)
+    kw: dict[str, object] = {"max_iter": 80, "progress": False}
+    frame = ExtremalPerturbation2D(model, **kw).explain(x, target=0, areas=0.15)  # type: ignore[arg-type]
+    clip_wise = ExtremalPerturbation3D(model, **kw).explain(x, target=0, areas=0.15)  # type: ignore[arg-type]
+    per_frame_2d = frame.frame_area[0, 0]
+    per_frame_3d = clip_wise.frame_area[0, 0]
+    # 2D-EP: even the frames the model ignores keep (about) area a ...
+    assert ((per_frame_2d[4:] - 0.15).abs() < 0.04).all(), per_frame_2d
+    # ... 3D-EP moves the area out of them into the frames the model looks at.
+    assert (per_frame_3d[4:] < 0.03).all(), per_frame_3d
+    assert (per_frame_3d[:4] > 0.3).all(), per_frame_3d
+
+
+def test_early_stop_ends_a_stalled_run() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    result = small(ExtremalPerturbation3D, max_iter=50, lr=1e-9, early_stop=3).explain(
+        x, target=1, areas=0.1
+    )
+    assert result.iterations < 50
+    assert result.history.energy.shape[-1] == result.iterations
+
+
+def test_adam_option_runs_and_lowers_the_energy() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    result = small(ExtremalPerturbation3D, optimizer="adam", lr=0.05, max_iter=10).explain(
+        x, target=1, areas=0.1
+    )
+    assert result.history.energy[0, 0, -1] < result.history.energy[0, 0, 0]
+
+
+def test_model_state_is_restored() -> None:
+    model = tiny_cnn3d()
+    model.train()
+    flags = [p.requires_grad for p in model.parameters()]
+    small(STEP, model).attribute(clip(b=1, t=8, h=32, w=32), target=1, areas=0.1)
+    assert model.training
+    assert [p.requires_grad for p in model.parameters()] == flags
+
+
+def test_progress_bar_can_be_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    small(ExtremalPerturbation2D, progress=True, max_iter=2).attribute(
+        clip(b=1, t=2, h=16, w=16), target=0
+    )
+    assert "ExtremalPerturbation2D" in capsys.readouterr().err
+
+
+def test_settings_object_and_overrides() -> None:
+    settings = PerturbationSettings(area_mode="frame", max_iter=3, progress=False)
+    method = ExtremalPerturbation3D(tiny_cnn3d(), settings=settings, lr=0.1)
+    assert (
+        method.settings.area_mode == "frame"
+        and method.settings.lr == 0.1
+        and method.settings.max_iter == 3
+    )
+    assert STEP.defaults.reward_weight == 1 and STEP.defaults.smoothness_weight == 300
+    assert (
+        ExtremalPerturbation2D.defaults.max_iter == 2000
+        and ExtremalPerturbation2D.defaults.lr == 0.05
+    )
+
+
+# -- errors ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("areas", [0.0, 1.0, [0.1, 1.5], -0.2])
+def test_areas_outside_the_open_unit_interval_are_rejected(areas: object) -> None:
+    with pytest.raises(ValueError, match=r"areas must lie strictly inside \(0, 1\)"):
+        small(STEP).attribute(clip(b=1, t=8, h=32, w=32), target=1, areas=areas)  # type: ignore[arg-type]
+
+
+def test_clip_shorter_than_the_smoothness_kernel_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"T >= 7"):
+        small(STEP).attribute(clip(b=1, t=4, h=32, w=32), target=1)
+    # 3D-EP has no smoothness term: short clips are fine.
+    assert (
+        small(ExtremalPerturbation3D).attribute(clip(b=1, t=4, h=32, w=32), target=1).shape[2] == 4
+    )
+
+
+def test_fewer_than_two_pyramid_levels_are_rejected() -> None:
+    with pytest.raises(ValueError, match="num_levels must be an int >= 2"):
+        ExtremalPerturbation3D(tiny_cnn3d(), num_levels=1)
+
+
+def test_unknown_setting_and_bad_choice_are_rejected() -> None:
+    with pytest.raises(ValueError, match="variant"):
+        ExtremalPerturbation3D(tiny_cnn3d(), variant="keep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="optimizer"):
+        ExtremalPerturbation3D(tiny_cnn3d(), optimizer="lbfgs")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ExtremalPerturbation3D(tiny_cnn3d()).attribute(
+            clip(b=1, t=2, h=16, w=16), 0, 0.1, iterations=3
+        )
+
+
+class Detached(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = tiny_cnn3d()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.inner(x.detach())
+        return out
+
+
+def test_model_not_differentiable_in_its_input_is_rejected() -> None:
+    with pytest.raises(RuntimeError, match="does not depend differentiably"):
+        small(ExtremalPerturbation3D, Detached()).attribute(clip(b=1, t=8, h=32, w=32), target=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu() -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    model = tiny_cnn3d()
+    cpu = small(STEP, model, tie_break="stable").attribute(x, target=1, areas=[0.1, 0.2])
+    gpu = small(STEP, model.cuda(), tie_break="stable").attribute(
+        x.cuda(), target=1, areas=[0.1, 0.2]
+    )
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)

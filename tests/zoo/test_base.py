@@ -1,0 +1,258 @@
+"""Adapter mechanics: layouts, outputs, token reshape, frame sampling, preprocessing, registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision.models.video as tvv
+from torch import Tensor, nn
+
+from tests.helpers import tiny_cnn3d
+from videoattr import zoo
+from videoattr.zoo.base import FrameSampling, TokenGrid, VideoAdapter, default_output
+from videoattr.zoo.torchvision_models import preprocessing
+
+TV_WEIGHTS = {
+    "r3d_18": tvv.R3D_18_Weights,
+    "mc3_18": tvv.MC3_18_Weights,
+    "r2plus1d_18": tvv.R2Plus1D_18_Weights,
+    "s3d": tvv.S3D_Weights,
+    "mvit_v1_b": tvv.MViT_V1_B_Weights,
+    "mvit_v2_s": tvv.MViT_V2_S_Weights,
+    "swin3d_t": tvv.Swin3D_T_Weights,
+    "swin3d_s": tvv.Swin3D_S_Weights,
+    "swin3d_b": tvv.Swin3D_B_Weights,
+}
+
+
+def _frames(t: int = 5, h: int = 150, w: int = 200, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(t, h, w, 3), dtype=np.uint8)
+
+
+class FrameNet(nn.Module):
+    """A 2-D per-frame classifier ``(N, C, H, W) -> (N, K)``."""
+
+    def __init__(self, k: int = 4) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Linear(8, k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+        return out
+
+
+class BTCHWNet(nn.Module):
+    """Takes ``(B, T, C, H, W)`` and returns a ``ModelOutput``-like object."""
+
+    class Out:
+        def __init__(self, logits: Tensor) -> None:
+            self.logits = logits
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = tiny_cnn3d()
+
+    def forward(self, x: Tensor) -> Out:
+        return self.Out(self.inner(x.permute(0, 2, 1, 3, 4)))
+
+
+# -- layouts and outputs -----------------------------------------------------------------------------
+def test_wrap_bcthw_is_the_model_itself() -> None:
+    net = tiny_cnn3d()
+    adapter = zoo.wrap(net, mean=(0.5,) * 3, std=(0.25,) * 3, clip_len=4, size=16, layer="2")
+    x = torch.randn(2, 3, 4, 16, 16)
+    assert torch.equal(adapter(x), net(x))
+    assert adapter.layer == "model.2" and adapter.reshape is None
+    assert isinstance(adapter, nn.Module)
+
+
+def test_wrap_btchw_permutes_and_extracts_logits() -> None:
+    net = BTCHWNet()
+    adapter = zoo.wrap(net, mean=(0.5,) * 3, std=(0.25,) * 3, clip_len=4, size=16, layout="BTCHW")
+    x = torch.randn(2, 3, 4, 16, 16)
+    torch.testing.assert_close(adapter(x), net.inner(x))
+
+
+def test_wrap_frames_in_batch_averages_frame_logits_and_reshapes_layer() -> None:
+    net = FrameNet()
+    adapter = zoo.wrap(
+        net, mean=(0.5,) * 3, std=(0.25,) * 3, clip_len=3, size=8, layer="conv", layout="(BT)CHW"
+    )
+    x = torch.randn(2, 3, 3, 8, 8)
+    expected = torch.stack([net(x[b].transpose(0, 1)).mean(0) for b in range(2)])
+    torch.testing.assert_close(adapter(x), expected)
+    # the (B*T, D, H, W) layer output becomes (B, D, T, H, W) with frame t of clip b at [b, :, t]
+    feats = torch.relu(net.conv(x.permute(0, 2, 1, 3, 4).reshape(6, 3, 8, 8)))
+    assert adapter.reshape is not None
+    vol = adapter.reshape(feats)
+    assert vol.shape == (2, 8, 3, 8, 8)
+    torch.testing.assert_close(vol[1, :, 2], feats[1 * 3 + 2])
+
+
+def test_default_output_forms() -> None:
+    t = torch.ones(2, 3)
+    assert default_output(t) is t
+    assert default_output((t, None)) is t
+    assert default_output({"logits": t}) is t
+    with pytest.raises(TypeError, match="cannot find logits"):
+        default_output("nope")
+
+
+def test_adapter_validates_arguments() -> None:
+    net = tiny_cnn3d()
+    with pytest.raises(ValueError, match="layout"):
+        VideoAdapter(
+            net, clip_len=4, size=8, mean=(0,) * 3, std=(1,) * 3, layer=None, layout="BHWC"
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="std must be positive"):
+        VideoAdapter(net, clip_len=4, size=8, mean=(0,) * 3, std=(1, 0, 1), layer=None)
+    with pytest.raises(ValueError, match="3 values"):
+        VideoAdapter(net, clip_len=4, size=8, mean=(0,) * 2, std=(1,) * 3, layer=None)
+    with pytest.raises(ValueError, match="not a sub-module"):
+        VideoAdapter(net, clip_len=4, size=8, mean=(0,) * 3, std=(1,) * 3, layer="model.layer4")
+    with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
+        zoo.wrap(net, (0,) * 3, (1,) * 3, 4, 8)(torch.randn(3, 4, 8, 8))
+
+
+# -- token reshape -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("order", ["thw", "hwt"])
+def test_token_grid_inverts_the_token_layout(order: str) -> None:
+    b, d, t, h, w = 2, 5, 2, 3, 4
+    vol = torch.randn(b, d, t, h, w)
+    perm = (0, 2, 3, 4, 1) if order == "thw" else (0, 3, 4, 2, 1)
+    tokens = vol.permute(*perm).reshape(b, t * h * w, d)
+    tokens = torch.cat([torch.zeros(b, 1, d), tokens], dim=1)  # a class token first
+    grid = TokenGrid((2, 8, 8), prefix_tokens=1, order=order)  # type: ignore[arg-type]
+    assert grid.grid((4, 24, 32)) == (t, h, w)
+    torch.testing.assert_close(grid.to_volume(tokens, (4, 24, 32)), vol)
+    with pytest.raises(ValueError, match="cannot arrange"):
+        grid.to_volume(tokens, (4, 32, 32))
+
+
+def test_token_grid_frames_in_batch_and_channels_last() -> None:
+    b, d, t, h, w = 2, 5, 3, 2, 2
+    vol = torch.randn(b, d, t, h, w)
+    tokens = vol.permute(0, 2, 3, 4, 1).reshape(b * t, h * w, d)
+    tokens = torch.cat([torch.zeros(b * t, 1, d), tokens], dim=1)
+    grid = TokenGrid((1, 4, 4), prefix_tokens=1, frames_in_batch=True)
+    torch.testing.assert_close(grid.to_volume(tokens, (3, 8, 8)), vol)
+    swin = TokenGrid((2, 32, 32), channels_last=True)
+    torch.testing.assert_close(swin.to_volume(vol.permute(0, 2, 3, 4, 1), (6, 64, 64)), vol)
+
+
+# -- sampling and preprocessing -------------------------------------------------------------------------
+def test_stride_sampling_is_the_seeds() -> None:
+    s = FrameSampling("stride", 16)
+    assert s.indices(50) == list(range(3, 49, 3))  # stride 3 from 0, the last 16 kept
+    assert s.indices(16) == list(range(16))
+    assert s.indices(5) == [0, 1, 2, 3, 4] + [4] * 11
+    with pytest.raises(ValueError, match="num_frames"):
+        s.indices(0)
+
+
+def test_segment_sampling_takes_segment_centres() -> None:
+    s = FrameSampling("segments", 4)
+    assert s.indices(40) == [5, 15, 25, 35]
+    assert s.indices(2) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("name", sorted(TV_WEIGHTS))
+def test_preprocess_matches_torchvision_transforms(name: str) -> None:
+    frames = _frames()
+    reference = TV_WEIGHTS[name].DEFAULT.transforms()(torch.from_numpy(frames).permute(0, 3, 1, 2))
+    clip = preprocessing(name)(frames)
+    assert clip.shape == (1, *reference.shape)
+    torch.testing.assert_close(clip[0], reference, rtol=0, atol=1e-6)
+
+
+def test_torchvision_adapter_uses_torchvision_preprocessing() -> None:
+    adapter = zoo.load("r2plus1d_18")
+    assert adapter.preprocessing == preprocessing("r2plus1d_18")
+    assert (adapter.clip_len, adapter.size) == (16, (112, 112))
+    frames = _frames()
+    reference = tvv.R2Plus1D_18_Weights.DEFAULT.transforms()(
+        torch.from_numpy(frames).permute(0, 3, 1, 2)
+    )
+    torch.testing.assert_close(adapter.preprocess(frames)[0], reference, rtol=0, atol=1e-6)
+    assert adapter.class_names == list(tvv.R2Plus1D_18_Weights.DEFAULT.meta["categories"])
+    assert adapter.mean == (0.43216, 0.394666, 0.37645)
+
+
+def test_preprocess_samples_and_accepts_tensors() -> None:
+    adapter = zoo.wrap(tiny_cnn3d(), (0.5,) * 3, (0.25,) * 3, clip_len=4, size=16, resize=(18, 20))
+    frames = _frames(t=10, h=30, w=40)
+    clip = adapter.preprocess(torch.from_numpy(frames), sample=True)
+    assert clip.shape == (1, 3, 4, 16, 16) and clip.dtype == torch.float32
+    np_clip = adapter.preprocess(frames[[2, 4, 6, 8]])  # stride 2 from 0, last 4 kept
+    torch.testing.assert_close(clip, np_clip)
+    back = adapter.denormalize(clip)
+    assert float(back.min()) >= 0.0 and float(back.max()) <= 1.0
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        adapter.preprocess(frames[..., :2])
+
+
+# -- registry ---------------------------------------------------------------------------------------------
+def test_available_lists_every_family_with_requirements() -> None:
+    by_name = {e.name: e for e in zoo.available()}
+    for name in [
+        *TV_WEIGHTS,
+        "tsm",
+        "i3d",
+        "videomae",
+        "timesformer",
+        "vivit",
+        "demo",
+        "x3d_s",
+        "slowfast_r50",
+    ]:
+        assert name in by_name, name
+        assert by_name[name].description and by_name[name].weights
+    assert by_name["videomae"].requires == ("transformers",)
+    assert by_name["x3d_s"].requires == ("pytorchvideo",)
+    assert by_name["r2plus1d_18"].requires == ()
+    assert "needs: transformers" in str(by_name["videomae"]) and "core only" in str(by_name["tsm"])
+
+
+def test_load_unknown_and_missing_extra() -> None:
+    with pytest.raises(ValueError, match=r"unknown model 'resnet9000'.*r2plus1d_18"):
+        zoo.load("resnet9000")
+    missing = [e for e in zoo.available() if not e.installed()]
+    for entry in missing:
+        with pytest.raises(ImportError, match=entry.requires[0]):
+            zoo.load(entry.name)
+
+
+def test_demo_entry_uses_the_demo_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    fake = types.ModuleType("videoattr.demo_model")
+    fake.load_demo_model = lambda: tiny_cnn3d(num_classes=2)  # type: ignore[attr-defined]
+    fake.CLASS_NAMES = ("left", "right")  # type: ignore[attr-defined]
+    fake.MEAN, fake.STD = (0.5,) * 3, (0.25,) * 3  # type: ignore[attr-defined]
+    fake.CLIP_LEN, fake.SIZE, fake.GRADCAM_LAYER = 8, 32, "2"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "videoattr.demo_model", fake)
+    adapter = zoo.load("demo")
+    assert adapter.layer == "model.2" and adapter.class_names == ["left", "right"]
+    assert adapter(torch.randn(1, 3, 8, 32, 32)).shape == (1, 2)
+    monkeypatch.setitem(sys.modules, "videoattr.demo_model", None)  # import now fails
+    with pytest.raises(ImportError, match="demo_model"):
+        zoo.load("demo")
+
+
+def test_adapter_deep_copies_with_its_reshape() -> None:
+    import copy
+
+    adapter = zoo.wrap(
+        FrameNet(), (0.5,) * 3, (0.25,) * 3, clip_len=3, size=8, layer="conv", layout="(BT)CHW"
+    )
+    clone = copy.deepcopy(adapter)
+    x = torch.randn(2, 3, 3, 8, 8)
+    torch.testing.assert_close(clone(x), adapter(x))
+    clone(torch.randn(1, 3, 5, 8, 8))  # the clone's reshape follows the clone's last forward only
+    assert clone.reshape is not None and adapter.reshape is not None
+    assert clone.reshape(torch.zeros(5, 8, 2, 2)).shape == (1, 8, 5, 2, 2)
+    assert adapter.reshape(torch.zeros(6, 8, 2, 2)).shape == (2, 8, 3, 2, 2)
