@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import Tensor
 
 from videoattr import demo_model
@@ -27,10 +28,17 @@ from videoattr.methods.extremal import (
     Perturbation,
 )
 from videoattr.metrics import mass_in_ground_truth
-from videoattr.viz import render_sheet
+from videoattr.viz import Sheet, render_sheet
 
 #: Every other frame is shown, so a sheet is 8 frames wide.
 FRAME_STRIDE = 2
+
+
+def save_small(sheet: Sheet, path: Path) -> Path:
+    """Save ``sheet`` as a 256-colour PNG (a third of the size of a true-colour one)."""
+    image = Image.fromarray(sheet.image.numpy()).quantize(colors=256, dither=Image.Dither.NONE)
+    image.save(path, optimize=True)
+    return path
 
 
 def _clip() -> tuple[Tensor, Tensor, int]:
@@ -89,7 +97,7 @@ def main() -> None:
         map_names=["ground truth"],
         scale=2,
     )
-    ground_truth.save(out / "ground_truth.png")
+    save_small(ground_truth, out / "ground_truth.png")
     print(f"clip: class {names[label]!r}, demo model's probability {prob:.3f}")
     for name, compute in methods.items():
         start = time.perf_counter()
@@ -99,20 +107,25 @@ def main() -> None:
         preserved = None
         if perturbation:
             target = torch.zeros(1, dtype=torch.long)
-            preserved = Perturbation(clip).apply(maps[0], target)[:, :, ::FRAME_STRIDE]
+            preserved = Perturbation(clip).apply(maps[0], target)
         mass = float(mass_in_ground_truth(maps, gt)[0])
         sheet = render_sheet(
             frames,
             maps[:, :, ::FRAME_STRIDE],
-            preserved,
+            None if preserved is None else preserved[:, :, ::FRAME_STRIDE],
             label=f"{names[label]}: {name}",
             value_range=(0.0, 1.0) if perturbation else None,
             mean=mean,
             std=std,
             scale=2,
         )
-        path = sheet.save(out / f"{name}.png")
-        print(f"{name:<21} {seconds:6.2f}s  mass on the object {mass:.2f}  -> {path}")
+        path = save_small(sheet, out / f"{name}.png")
+        kept = ""
+        if preserved is not None:
+            with torch.no_grad():
+                p = float(torch.softmax(model(preserved), dim=1)[0, label])
+            kept = f", probability on the preserved clip {p:.3f}"
+        print(f"{name:<21} {seconds:6.2f}s  mass on the object {mass:.2f}{kept}  -> {path}")
 
 
 if __name__ == "__main__":

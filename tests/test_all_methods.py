@@ -173,3 +173,14 @@ def test_non_differentiable_model_is_reported(name: str, x: Tensor) -> None:
 def test_refuses_inference_mode(model: nn.Module, x: Tensor) -> None:
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
         Saliency(model).attribute(x, 0)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_runs_under_autocast(name: str, model: nn.Module, x: Tensor) -> None:
+    reference = run(name, model, x, [1, 2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = run(name, model, x, [1, 2])
+    assert out.shape == reference.shape and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    corr = torch.corrcoef(torch.stack([out.flatten(), reference.flatten()]))[0, 1]
+    assert float(corr) > 0.9 or torch.allclose(out, reference, atol=1e-2)

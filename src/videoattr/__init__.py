@@ -22,6 +22,7 @@ from videoattr.methods import (
     black_baseline,
     integration_points,
 )
+from videoattr.runner import ResultStore, RunSummary, run
 
 __all__ = [
     "STEP",
@@ -31,6 +32,8 @@ __all__ = [
     "GradCAM3D",
     "IntegratedGradients",
     "ResolvedTarget",
+    "ResultStore",
+    "RunSummary",
     "Saliency",
     "SmoothGrad",
     "Target",
@@ -38,4 +41,5 @@ __all__ = [
     "black_baseline",
     "integration_points",
     "resolve_target",
+    "run",
 ]

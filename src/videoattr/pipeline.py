@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import Target
+from videoattr.methods.extremal import Perturbation
 from videoattr.methods.registry import Explainer
 
 #: Output files :func:`write_outputs` can write.
@@ -72,26 +74,55 @@ def explain_clip(
         seconds=seconds,
     )
     if explainer.is_perturbation:
-        from videoattr.methods.extremal import Perturbation
-
-        settings = getattr(explainer.attributor, "settings", None)
-        kwargs: dict[str, Any] = {}
-        if settings is not None:
-            kwargs = {
-                "num_levels": settings.num_levels,
-                "max_blur": settings.max_blur,
-                "kind": settings.perturbation,
-            }
-        perturbation = Perturbation(clip, **kwargs)
         masks = maps[0]
         with torch.no_grad():
-            preserved = perturbation.apply(
-                masks, torch.zeros(masks.shape[0], dtype=torch.long, device=clip.device)
-            )
-            p = torch.softmax(model(preserved), dim=1)[:, target_index]
+            clip_index = torch.zeros(masks.shape[0], dtype=torch.long, device=clip.device)
+            preserved = perturbation_of(explainer, clip).apply(masks, clip_index)
         result.preserved = preserved.unsqueeze(0).cpu()
-        result.preserved_prob = [float(v) for v in p]
+        result.preserved_prob = preserved_probabilities(
+            explainer, model, clip, maps, [target_index]
+        )[0]
     return result
+
+
+def perturbation_of(explainer: Explainer, x: Tensor) -> Perturbation:
+    """The blur/fade pyramid of clips ``x`` with the perturbation method's own settings."""
+    settings = getattr(explainer.attributor, "settings", None)
+    if settings is None:
+        return Perturbation(x)
+    return Perturbation(
+        x, num_levels=settings.num_levels, max_blur=settings.max_blur, kind=settings.perturbation
+    )
+
+
+def preserved_probabilities(
+    explainer: Explainer, model: nn.Module, x: Tensor, masks: Tensor, targets: Sequence[int]
+) -> list[list[float]]:
+    """Per clip and area, the target's probability on the clip preserved by the mask.
+
+    Args:
+        explainer: a perturbation method (its pyramid settings and ``max_batch_size`` are used).
+        model: the classifier.
+        x: clips ``(B, C, T, H, W)``.
+        masks: ``(B, A, T, H, W)`` masks in ``[0, 1]``.
+        targets: one class index per clip.
+
+    Returns:
+        ``B`` lists of ``A`` probabilities; empty for methods that are not perturbation methods.
+    """
+    if not explainer.is_perturbation:
+        return []
+    b, a = masks.shape[:2]
+    flat = masks.detach().reshape(b * a, *masks.shape[2:])
+    clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
+    target = torch.tensor(list(targets), device=x.device).repeat_interleave(a)
+    probs = torch.empty(b * a, device=x.device)
+    with torch.no_grad():
+        perturbation = perturbation_of(explainer, x)
+        for sl in chunk_slices(b * a, explainer.attributor.max_batch_size):
+            logits = model(perturbation.apply(flat[sl], clip_index[sl])).float()
+            probs[sl] = torch.softmax(logits, dim=1).gather(1, target[sl, None])[:, 0]
+    return [[float(v) for v in row] for row in probs.view(b, a).tolist()]
 
 
 def _single_target(target: Target) -> int:

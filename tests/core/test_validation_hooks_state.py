@@ -94,3 +94,30 @@ def test_ops() -> None:
     assert resize_to_clip(maps, (4, 6, 6)).shape == (2, 1, 4, 6, 6)
     n = normalize_per_clip(maps)
     assert torch.allclose(n.flatten(1).amax(1), torch.ones(2))
+
+
+def test_capture_layer_as_leaf_handles_tuple_outputs() -> None:
+    class Pair(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv3d(3, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y = self.conv(x)
+            return y, y.detach()
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pair = Pair()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y, _ = self.pair(x)
+            return (y**2).flatten(1).sum(1, keepdim=True)
+
+    net = Net()
+    x = torch.randn(2, 3, 2, 3, 3)
+    with capture_layer(net, "pair", as_leaf=True) as cap:
+        out = net(x)
+    (g,) = torch.autograd.grad(out.sum(), cap.output)
+    torch.testing.assert_close(g, 2 * net.pair.conv(x).detach())

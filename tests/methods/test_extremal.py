@@ -270,3 +270,13 @@ def test_cuda_matches_cpu() -> None:
     )
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
+
+
+def test_fast_settings_compress_the_schedule_to_the_same_final_weights() -> None:
+    reference = STEP.defaults
+    fast = reference.fast(400)
+    assert fast.optimizer == "adam" and fast.max_iter == 400
+    assert fast.area_growth**400 == pytest.approx(reference.area_growth**2000, rel=1e-9)
+    assert fast.smoothness_start == round(101 * 400 / 2000)
+    assert (fast.reward_weight, fast.area_weight, fast.smoothness_weight) == (1.0, 300.0, 300.0)
+    assert reference.optimizer == "sgd" and reference.max_iter == 2000  # the defaults are untouched

@@ -81,20 +81,22 @@ def capture_layer(
         layer: the module or its dotted name.
         as_leaf: record the output as a new autograd leaf that requires grad and feed a copy of it to the
             rest of the network, so no graph is built before the layer (the cheapest way to get
-            gradients with respect to a layer: nothing upstream is stored or back-propagated). Only for
-            layers that output a single tensor.
+            gradients with respect to a layer: nothing upstream is stored or back-propagated). For a
+            layer that outputs a tuple or list, its first element is the one captured and replaced.
     """
     module = resolve_layer(model, layer)
     capture = LayerCapture()
 
     def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
         tensor = _first_tensor(output)
-        if as_leaf and isinstance(output, Tensor):
-            leaf = tensor.detach().requires_grad_(True)
-            capture.outputs.append(leaf)
+        if not as_leaf:
+            capture.outputs.append(tensor)
+            return None
+        leaf = tensor.detach().requires_grad_(True)
+        capture.outputs.append(leaf)
+        if isinstance(output, Tensor):
             return leaf.clone()
-        capture.outputs.append(tensor)
-        return None
+        return type(output)([leaf.clone(), *output[1:]])
 
     handle = module.register_forward_hook(hook)
     try:

@@ -85,13 +85,16 @@ class GradCAM3D(Attributor):
                 require_grad_path(score)
                 act = capture.output
                 (grad,) = torch.autograd.grad(score.sum(), act)
-                maps.append(self._cam(self._as_volume(act.detach()), self._as_volume(grad)))
+                # float32 maths whatever autocast chose for the layer (bfloat16/float16 activations)
+                maps.append(
+                    self._cam(self._as_volume(act.detach()).float(), self._as_volume(grad).float())
+                )
         cam = torch.cat(maps)
         if self.resize:
             cam = resize_to_clip(cam, (x.shape[2], x.shape[3], x.shape[4]))
         if self.normalize:
             cam = normalize_per_clip(cam)
-        return cam.detach()
+        return cam.detach().to(x.dtype)
 
     def _as_volume(self, t: Tensor) -> Tensor:
         out = self.reshape(t) if self.reshape is not None else t

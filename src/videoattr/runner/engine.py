@@ -43,10 +43,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from videoattr.core.base import Attributor
-from videoattr.core.batching import chunk_slices
 from videoattr.core.state import model_session
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.methods.registry import Explainer, MethodOptions, build_explainer
+from videoattr.pipeline import preserved_probabilities
 from videoattr.runner.dataset import ClipItems, Sample, VideoFolder, collate_samples, dataset_ids
 from videoattr.runner.sharding import (
     DEFAULT_SYNC_TIMEOUT_S,
@@ -620,7 +620,11 @@ def _attribute(
             f"the attributor must return (B, A, T, H, W) maps with B = {len(group)}; got "
             f"{describe(maps)}"
         )
-    preserved = _preserved_probabilities(method, model, x, maps, targets)
+    preserved = (
+        preserved_probabilities(method.explainer, model, x, maps, targets)
+        if method.explainer is not None
+        else []
+    )
     maps_cpu = maps.detach().to("cpu", torch.float32)
     class_names = getattr(model, "class_names", None)
     out = []
@@ -647,41 +651,6 @@ def _attribute(
         meta["label_is_target"] = s.target is not None and fixed_target is None
         out.append(_Result(maps_b, meta))
     return out
-
-
-def _preserved_probabilities(
-    method: _Method, model: nn.Module, x: Tensor, masks: Tensor, targets: list[int]
-) -> list[list[float]]:
-    """Per clip and area, the target's probability on the clip perturbed with ``1 - mask``.
-
-    Only for the perturbation methods (masks in ``[0, 1]``); empty for the others. The clip is
-    perturbed with the method's own pyramid (blur or fade), as ``videoattr explain`` reports it.
-    """
-    explainer = method.explainer
-    if explainer is None or not explainer.is_perturbation:
-        return []
-    from videoattr.methods.extremal import Perturbation
-
-    settings = getattr(explainer.attributor, "settings", None)
-    kwargs: dict[str, Any] = {}
-    if settings is not None:
-        kwargs = {
-            "num_levels": settings.num_levels,
-            "max_blur": settings.max_blur,
-            "kind": settings.perturbation,
-        }
-    b, a = masks.shape[:2]
-    flat = masks.detach().reshape(b * a, *masks.shape[2:])
-    clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
-    target = torch.tensor(targets, device=x.device).repeat_interleave(a)
-    probs = torch.empty(b * a, device=x.device)
-    with torch.no_grad():
-        perturbation = Perturbation(x, **kwargs)
-        for sl in chunk_slices(b * a, explainer.attributor.max_batch_size):
-            logits = model(perturbation.apply(flat[sl], clip_index[sl])).float()
-            probs[sl] = torch.softmax(logits, dim=1).gather(1, target[sl, None])[:, 0]
-    values = probs.view(b, a).tolist()
-    return [list(map(float, row)) for row in values]
 
 
 def write_manifest(
