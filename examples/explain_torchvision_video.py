@@ -71,6 +71,8 @@ def main() -> None:
     print(f"{video}: {len(frames)} frames -> clip {tuple(clip.shape)}")
     print(f"top class: {adapter.class_name(top)!r} (p = {probs[top]:.3f})")
 
+    if adapter.layer is None:
+        raise SystemExit(f"{args.model} has no default Grad-CAM layer; choose another --model")
     cam = va.GradCAM3D(adapter, layer=adapter.layer, reshape=adapter.reshape, normalize=True)
     maps = cam.attribute(clip, target=top)  # (1, 1, 16, 112, 112) in [0, 1]
     coloured = overlay(clip, maps, mean=adapter.mean, std=adapter.std)  # (1, 1, 16, 112, 112, 3)

@@ -103,7 +103,7 @@ def test_notebook_executes(tmp_path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(EXAMPLES_DIR / "notebook.ipynb", as_version=4)
+    nb = nbformat.read(EXAMPLES_DIR / "notebook.ipynb", as_version=4)  # type: ignore[no-untyped-call]
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "commit the notebook without outputs"
     )

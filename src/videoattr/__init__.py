@@ -9,6 +9,8 @@ Example:
     >>> maps = va.GradCAM3D(model, layer="layer4").attribute(clip, target=3)
 """
 
+# Subpackages, importable as attributes: ``videoattr.zoo.load(...)``, ``videoattr.viz.save_gif(...)``.
+from videoattr import datasets, io, metrics, viz, zoo
 from videoattr._version import __version__
 from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
 from videoattr.methods import (
@@ -39,7 +41,12 @@ __all__ = [
     "Target",
     "__version__",
     "black_baseline",
+    "datasets",
     "integration_points",
+    "io",
+    "metrics",
     "resolve_target",
     "run",
+    "viz",
+    "zoo",
 ]

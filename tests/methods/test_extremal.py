@@ -280,3 +280,5 @@ def test_fast_settings_compress_the_schedule_to_the_same_final_weights() -> None
     assert fast.smoothness_start == round(101 * 400 / 2000)
     assert (fast.reward_weight, fast.area_weight, fast.smoothness_weight) == (1.0, 300.0, 300.0)
     assert reference.optimizer == "sgd" and reference.max_iter == 2000  # the defaults are untouched
+    sgd = reference.fast(400, lr=0.05, optimizer="sgd")
+    assert sgd.optimizer == "sgd" and sgd.momentum == 0.9 and sgd.lr == 0.05
