@@ -232,7 +232,7 @@ def checks(results: dict[str, Scores], partial: Tensor) -> list[str]:
             for metric, a, b, higher in pairs:
                 ok = a > b if higher else a < b
                 lines.append(
-                    f"- partial-evidence clips, {metric}: {name} {a:.3f} vs 2D-EP {b:.3f} "
+                    f"- partial-evidence clips, {metric}: {name} {a:.4f} vs 2D-EP {b:.4f} "
                     f"({'better' if ok else 'NOT better'})."
                 )
     return lines
@@ -256,7 +256,7 @@ def main() -> None:
         "--smoothgrad-n", type=int, default=10, help="SmoothGrad samples (default 10)"
     )
     parser.add_argument(
-        "--curve-steps", type=int, default=16, help="deletion/insertion steps (default 16)"
+        "--curve-steps", type=int, default=48, help="deletion/insertion steps (default 48)"
     )
     parser.add_argument("--max-batch-size", type=int, default=32, help="memory bound (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")

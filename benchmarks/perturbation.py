@@ -148,7 +148,7 @@ def convergence(
         f"iteration {ref_hits}"
     )
     print(
-        "    fast budget | settings | final energy / reference, per clip | |mask - ref| per clip | time"
+        "    fast budget | optimiser | final energy / reference, per clip | |mask - ref| per clip | time"
     )
     reached: list[int | None] = [None] * clips
     options: list[tuple[OptimizerName, float]] = [("adam", 0.03), ("sgd", 0.05)]

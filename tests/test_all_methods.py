@@ -184,3 +184,16 @@ def test_runs_under_autocast(name: str, model: nn.Module, x: Tensor) -> None:
     assert torch.isfinite(out).all()
     corr = torch.corrcoef(torch.stack([out.flatten(), reference.flatten()]))[0, 1]
     assert float(corr) > 0.9 or torch.allclose(out, reference, atol=1e-2)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)"
+)
+@pytest.mark.parametrize("name", list(METHODS))
+def test_cuda_matches_cpu(name: str, model: nn.Module, x: Tensor) -> None:
+    reference = run(name, model, x, [1, 2])
+    gpu_model = tiny_cnn3d().cuda()
+    out = run(name, gpu_model, x.cuda(), [1, 2])
+    assert out.device.type == "cuda" and out.shape == reference.shape
+    corr = torch.corrcoef(torch.stack([out.cpu().flatten(), reference.flatten()]))[0, 1]
+    assert float(corr) > 0.99 or torch.allclose(out.cpu(), reference, atol=1e-4)

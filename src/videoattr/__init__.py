@@ -10,7 +10,7 @@ Example:
 """
 
 # Subpackages, importable as attributes: ``videoattr.zoo.load(...)``, ``videoattr.viz.save_gif(...)``.
-from videoattr import datasets, io, metrics, viz, zoo
+from videoattr import datasets, demo_model, io, metrics, viz, zoo
 from videoattr._version import __version__
 from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
 from videoattr.methods import (
@@ -42,6 +42,7 @@ __all__ = [
     "__version__",
     "black_baseline",
     "datasets",
+    "demo_model",
     "integration_points",
     "io",
     "metrics",

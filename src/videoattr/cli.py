@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -347,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-label", default=None, help="use this folder name instead of the video's label"
     )
     p.add_argument("--fps", type=float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)")
-    p.add_argument("--traceback", action="store_true", help="print the full traceback of a failing video")
+    p.add_argument(
+        "--traceback", action="store_true", help="print the full traceback of a failing video"
+    )
     p.set_defaults(func=cmd_explain)
 
     d = sub.add_parser(

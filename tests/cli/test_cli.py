@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def videoattr(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "videoattr", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "videoattr", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -34,11 +38,28 @@ def videos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_explain_folder_writes_outputs_and_reports_the_corrupt_video(videos_dir: Path, tmp_path: Path) -> None:
+def test_explain_folder_writes_outputs_and_reports_the_corrupt_video(
+    videos_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "res"
     proc = videoattr(
-        "explain", "--videos-dir", str(videos_dir), "--model", "demo", "--method", "step", "--area", "0.05", "0.2",
-        "--iterations", "5", "--no-gpu", "--no-progress", "--out", str(out), cwd=tmp_path,
+        "explain",
+        "--videos-dir",
+        str(videos_dir),
+        "--model",
+        "demo",
+        "--method",
+        "step",
+        "--area",
+        "0.05",
+        "0.2",
+        "--iterations",
+        "5",
+        "--no-gpu",
+        "--no-progress",
+        "--out",
+        str(out),
+        cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "broken-004.mp4" in proc.stderr and "3 of 4 videos explained, 1 failed" in proc.stdout
@@ -47,12 +68,14 @@ def test_explain_folder_writes_outputs_and_reports_the_corrupt_video(videos_dir:
     for summary_path in summaries:
         summary = json.loads(summary_path.read_text())
         label = summary_path.parent.name
-        assert summary["target"]["name"] == label  # the label in the file name is the explained class
+        assert (
+            summary["target"]["name"] == label
+        )  # the label in the file name is the explained class
         assert summary["areas"] == [0.05, 0.2] and len(summary["preserved_prob"]) == 2
         stem = summary_path.with_suffix("")
         masks = np.load(stem.with_suffix(".npz"))["maps"]
         assert masks.shape == (2, 16, 56, 56) and masks.dtype == np.float16
-        assert 0 <= masks.min() and masks.max() <= 1
+        assert masks.min() >= 0 and masks.max() <= 1
         gif = io.read_video(stem.with_suffix(".gif"))
         mp4 = io.read_video(stem.with_suffix(".mp4"))
         assert gif.shape[0] == 16 and mp4.shape[0] == 16
@@ -63,11 +86,24 @@ def test_explain_folder_writes_outputs_and_reports_the_corrupt_video(videos_dir:
     assert not list(out.rglob(".*partial*"))
 
 
-def test_explain_single_video_with_gradient_method_and_save_label(videos_dir: Path, tmp_path: Path) -> None:
+def test_explain_single_video_with_gradient_method_and_save_label(
+    videos_dir: Path, tmp_path: Path
+) -> None:
     video = next(videos_dir.glob("*-002.gif"))
     proc = videoattr(
-        "explain", "--video", str(video), "--model", "demo", "--method", "grad_cam", "--save-label", "mine",
-        "--no-gpu", "--out", str(tmp_path), cwd=tmp_path,
+        "explain",
+        "--video",
+        str(video),
+        "--model",
+        "demo",
+        "--method",
+        "grad_cam",
+        "--save-label",
+        "mine",
+        "--no-gpu",
+        "--out",
+        str(tmp_path),
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     files = sorted(p.name for p in (tmp_path / "grad_cam" / "demo" / "mine").iterdir())
@@ -75,7 +111,9 @@ def test_explain_single_video_with_gradient_method_and_save_label(videos_dir: Pa
 
 
 def test_bad_arguments_are_reported(tmp_path: Path) -> None:
-    proc = videoattr("explain", "--videos-dir", str(tmp_path / "missing"), "--model", "demo", cwd=tmp_path)
+    proc = videoattr(
+        "explain", "--videos-dir", str(tmp_path / "missing"), "--model", "demo", cwd=tmp_path
+    )
     assert proc.returncode != 0
     proc = videoattr("explain", "--video", "x.mp4", "--method", "nope", cwd=tmp_path)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
