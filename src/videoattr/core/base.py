@@ -69,8 +69,12 @@ class Attributor(ABC):
         return check_logits(self.model(x), x.shape[0])
 
     def resolve_with_clean_logits(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
-        """Resolve ``target=None`` (top class) and check indices with one gradient-free forward of ``x``."""
-        if target.fn is not None:
+        """Resolve ``target=None`` to each clean clip's top class with one gradient-free forward of ``x``.
+
+        Explicit class indices and callables need no forward: indices are checked against the number of
+        classes whenever they score logits.
+        """
+        if not target.needs_logits:
             return target
         with torch.no_grad():
             logits = self.forward(x)
