@@ -147,7 +147,7 @@ def test_concurrent_calls_on_one_model_are_serialised() -> None:
         for _ in range(10):
             try:
                 results.append((kind, attributor.attribute(x, 1)))
-            except BaseException as err:  # noqa: BLE001  (collected and reported below)
+            except BaseException as err:  # collected and reported below
                 errors.append(err)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in ("cam", "cam", "sal", "sal")]
