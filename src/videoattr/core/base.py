@@ -1,4 +1,4 @@
-"""The :class:`Attributor` base class: one call shape for every method."""
+"""The [`Attributor`][videoattr.core.base.Attributor] base class: one call shape for every method."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Attributor(ABC):
     attribute: Callable[..., Any]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Same as :meth:`attribute`."""
+        """Same as [`attribute`][videoattr.core.base.Attributor.attribute]."""
         return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """One mechanism that turns every accepted ``target`` form into a per-sample score.
 
-Accepted forms (see :data:`Target`):
+Accepted forms (see `Target`):
 
 * ``None``: the model's top class for each clip (computed on the clean clip);
 * ``int``: the same class for every clip;
@@ -49,7 +49,7 @@ class ResolvedTarget:
         indices: ``(B,)`` long tensor of class indices, or ``None`` for a callable target or while the
             top class is still unknown (``top=True``).
         fn: the user's score function for callable targets.
-        top: ``True`` when the target is "the model's top class" and :meth:`with_logits` resolves it.
+        top: ``True`` when the target is "the model's top class" and [`with_logits`][videoattr.core.targets.ResolvedTarget.with_logits] resolves it.
     """
 
     batch_size: int
@@ -86,7 +86,7 @@ class ResolvedTarget:
 
         Returns:
             ``(N,)`` scores: the target logit, or the callable's output. While ``target=None`` is not yet
-            resolved (see :meth:`with_logits`), each row is scored at its own top class, which is right
+            resolved (see [`with_logits`][videoattr.core.targets.ResolvedTarget.with_logits]), each row is scored at its own top class, which is right
             when the rows are the clean clips themselves.
         """
         n = logits.shape[0]
@@ -140,7 +140,7 @@ def _check_range(indices: Tensor, num_classes: int) -> None:
 def resolve_target(
     target: Target, batch_size: int, device: torch.device | str | None = None
 ) -> ResolvedTarget:
-    """Validate ``target`` for ``batch_size`` clips and turn it into a :class:`ResolvedTarget`.
+    """Validate ``target`` for ``batch_size`` clips and turn it into a [`ResolvedTarget`][videoattr.core.targets.ResolvedTarget].
 
     Example:
         >>> resolve_target([3, 1], batch_size=2).indices

@@ -1,4 +1,4 @@
-"""Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation."""
+"""Attribution methods: gradient family, Grad-CAM and (in [`extremal`][videoattr.methods.extremal]) extremal perturbation."""
 
 from videoattr.methods.extremal import (
     STEP,

@@ -1,8 +1,8 @@
 """Attribution methods by name, as the command line, the dataset runner and the benchmarks use them.
 
 The names are the paper's command-line choices (``grad``, ``grad*input``, ``integrated_grad``,
-``smooth_grad``, ``grad_cam``, ``2d_ep``, ``3d_ep``, ``step``). :func:`build_explainer` turns a name
-and :class:`MethodOptions` into an :class:`Explainer`: one callable ``explainer(x, target) -> maps``
+``smooth_grad``, ``grad_cam``, ``2d_ep``, ``3d_ep``, ``step``). [`build_explainer`][videoattr.methods.registry.build_explainer] turns a name
+and [`MethodOptions`][videoattr.methods.registry.MethodOptions] into an [`Explainer`][videoattr.methods.registry.Explainer]: one callable ``explainer(x, target) -> maps``
 whatever the method, so callers need no per-method branches.
 """
 
@@ -76,8 +76,8 @@ class Explainer:
     """A named method ready to run: ``explainer(x, target)`` returns ``(B, 1|A, T, H, W)``.
 
     Attributes:
-        name: the method's name (one of :data:`METHOD_NAMES`).
-        attributor: the underlying :class:`~videoattr.core.base.Attributor`.
+        name: the method's name (one of `METHOD_NAMES`).
+        attributor: the underlying [`Attributor`][videoattr.core.base.Attributor].
         areas: the areas passed to perturbation methods (empty for the others).
     """
 

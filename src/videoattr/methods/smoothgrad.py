@@ -28,8 +28,8 @@ class SmoothGrad(Attributor):
     (for a wrapped IntegratedGradients, its own ``max_batch_size`` bounds the steps of those copies).
 
     Args:
-        attributor: a :class:`~videoattr.methods.saliency.Saliency` or
-            :class:`~videoattr.methods.integrated_gradients.IntegratedGradients`.
+        attributor: a [`Saliency`][videoattr.methods.saliency.Saliency] or
+            [`IntegratedGradients`][videoattr.methods.integrated_gradients.IntegratedGradients].
         n: number of noisy copies per clip. Default 25 (the seed).
         stdev_spread: noise std as a fraction of each clip's value range. Default 0.15.
         variant: ``"mean"`` (default), ``"square"`` (the seed's command-line choice) or ``"variance"``.

@@ -1,8 +1,8 @@
 """Turn attribution maps and clips into uint8 frames: de-normalisation, colouring and overlays.
 
 Everything here runs in torch on the device of its input and returns ``torch.uint8`` frames with RGB
-channels last, ``(..., T, H, W, 3)``, ready for :mod:`videoattr.viz.writers` and
-:mod:`videoattr.viz.sheet`.
+channels last, ``(..., T, H, W, 3)``, ready for [`videoattr.viz.writers`][videoattr.viz.writers] and
+[`videoattr.viz.sheet`][videoattr.viz.sheet].
 
 Maps are scaled to ``[0, 1]`` one map at a time (a map is the last three dimensions ``(T, H, W)``;
 every leading index, e.g. each clip and area of a ``(B, A, T, H, W)`` tensor, is scaled on its own):
@@ -103,7 +103,7 @@ def to_frames(
     Args:
         frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` (returned as they are), or a
             float clip ``(B, C, T, H, W)`` / ``(C, T, H, W)`` de-normalised with ``mean``/``std``
-            (see :func:`denormalize`).
+            (see [`denormalize`][videoattr.viz.overlay.denormalize]).
         mean: per-channel mean, for float clips only.
         std: per-channel std, for float clips only.
         name: the argument name used in error messages.
@@ -177,8 +177,8 @@ def colorize(
         heatmap: float tensor ``(..., T, H, W)``.
         cmap: colormap name or ``(N, 3)`` table; default ``"turbo"``, or ``"bwr"`` for
             ``polarity="signed"``.
-        polarity: see :func:`scale_maps`.
-        value_range: see :func:`scale_maps`.
+        polarity: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
+        value_range: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
 
     Returns:
         uint8 tensor ``(..., T, H, W, 3)`` on the heatmap's device.
@@ -247,8 +247,8 @@ def overlay(
             one per area for perturbation masks) or a single ``(T, H, W)`` map.
         cmap: colormap name or ``(N, 3)`` table; default ``"turbo"`` (``"bwr"`` when signed).
         alpha: opacity of the colours in ``[0, 1]``; default 0.5.
-        polarity: see :func:`scale_maps`.
-        value_range: see :func:`scale_maps`; pass ``(0, 1)`` for masks.
+        polarity: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
+        value_range: see [`scale_maps`][videoattr.viz.overlay.scale_maps]; pass ``(0, 1)`` for masks.
         mean: per-channel mean for a float ``frames`` clip.
         std: per-channel std for a float ``frames`` clip.
 
@@ -285,10 +285,10 @@ def apply_mask(
     """Frames showing only what a mask keeps: ``mask * frame + (1 - mask) * background``.
 
     A simple "preserved" view that needs no perturbation operator (for the blurred view of the
-    paper, render the perturbed clip with :func:`preserved_clip`).
+    paper, render the perturbed clip with [`preserved_clip`][videoattr.viz.overlay.preserved_clip]).
 
     Args:
-        frames: uint8 frames or a float clip, as for :func:`overlay`.
+        frames: uint8 frames or a float clip, as for [`overlay`][videoattr.viz.overlay.overlay].
         mask: ``(B, A, T, H, W)`` or ``(T, H, W)`` values in ``[0, 1]`` (clamped; resized to the
             frames when needed).
         background: grey level in ``[0, 255]`` or an RGB triple; default 0 (black).

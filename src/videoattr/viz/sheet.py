@@ -11,7 +11,7 @@ Layout (all sizes in pixels, ``s`` = ``scale``, ``p`` = ``pad``)::
     +----------------------------------------------------------+
 
 Row names sit in a left margin; cells are ``H*s x W*s`` with ``p`` pixels of white between them. The
-returned :class:`Sheet` records where every cell is, so tests and callers can read cells back.
+returned [`Sheet`][videoattr.viz.sheet.Sheet] records where every cell is, so tests and callers can read cells back.
 Text uses Pillow's default font; nothing is drawn over the cells.
 """
 
@@ -137,8 +137,8 @@ def render_sheet(
             floats are written with 3 decimals.
         cmap: colormap; default ``"turbo"`` (``"bwr"`` for ``polarity="signed"``).
         alpha: opacity of the colours over the frames; default 0.5 (1 shows the colours only).
-        polarity: see :func:`~videoattr.viz.scale_maps`.
-        value_range: see :func:`~videoattr.viz.scale_maps`; ``(0, 1)`` for masks.
+        polarity: see [`scale_maps`][videoattr.viz.scale_maps].
+        value_range: see [`scale_maps`][videoattr.viz.scale_maps]; ``(0, 1)`` for masks.
         mean: per-channel mean for float clips.
         std: per-channel std for float clips.
         map_names: names of the ``A`` heatmap rows (e.g. the areas); default ``"heatmap"`` for one
@@ -147,7 +147,7 @@ def render_sheet(
         pad: white pixels between cells and around the sheet; default 2.
 
     Returns:
-        The :class:`Sheet`.
+        The [`Sheet`][videoattr.viz.sheet.Sheet].
 
     Example:
         >>> sheet = render_sheet(torch.zeros(4, 8, 8, 3, dtype=torch.uint8), torch.rand(4, 8, 8),
@@ -264,10 +264,10 @@ def save_sheet(
     scale: int = 1,
     pad: int = 2,
 ) -> Sheet:
-    """Render a contact sheet with :func:`render_sheet` (same arguments) and save it to ``path``.
+    """Render a contact sheet with [`render_sheet`][videoattr.viz.sheet.render_sheet] (same arguments) and save it to ``path``.
 
     Returns:
-        The :class:`Sheet` that was written (PNG unless ``path`` ends otherwise).
+        The [`Sheet`][videoattr.viz.sheet.Sheet] that was written (PNG unless ``path`` ends otherwise).
 
     Example:
         >>> save_sheet("sheet.png", clip, attr, label="juggling", score=0.91)  # doctest: +SKIP

@@ -88,13 +88,13 @@ def panels(
         frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
             ``(B, C, T, H, W)`` (de-normalised with ``mean``/``std``).
         heatmap: ``(B, A, T, H, W)`` maps or a ``(T, H, W)`` map; see
-            :func:`~videoattr.viz.overlay`.
+            [`overlay`][videoattr.viz.overlay].
         preserved: optional perturbed clip, float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)`` or
             uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``.
         cmap: colormap of the maps.
         alpha: opacity of the colours.
-        polarity: see :func:`~videoattr.viz.scale_maps`.
-        value_range: see :func:`~videoattr.viz.scale_maps`.
+        polarity: see [`scale_maps`][videoattr.viz.scale_maps].
+        value_range: see [`scale_maps`][videoattr.viz.scale_maps].
         mean: per-channel mean of the float clips.
         std: per-channel std of the float clips.
         pad: pixels between panels.
@@ -143,7 +143,7 @@ def _preserved_frames(
 def save_gif(path: str | Path, frames: Tensor, fps: float = 8.0) -> Path:
     """Save uint8 frames ``(..., T, H, W, 3)`` as a looping GIF (leading dims tiled side by side).
 
-    See :func:`videoattr.io.write_video` for the format's details (256-colour palette per frame).
+    See [`videoattr.io.write_video`][videoattr.io.write_video] for the format's details (256-colour palette per frame).
 
     Returns:
         The written path.
@@ -154,7 +154,7 @@ def save_gif(path: str | Path, frames: Tensor, fps: float = 8.0) -> Path:
 def save_mp4(path: str | Path, frames: Tensor, fps: float = 8.0, *, crf: int | None = None) -> Path:
     """Save uint8 frames ``(..., T, H, W, 3)`` as an H.264 MP4 (leading dims tiled side by side).
 
-    See :func:`videoattr.io.write_video` (``crf`` default 18; odd sizes padded to even).
+    See [`videoattr.io.write_video`][videoattr.io.write_video] (``crf`` default 18; odd sizes padded to even).
 
     Returns:
         The written path.

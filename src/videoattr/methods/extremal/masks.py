@@ -44,7 +44,7 @@ def canvas_covers(shape: tuple[int, int], step: int, sigma: float) -> bool:
 
 
 def covering_sigma(shape: tuple[int, int], step: int, sigma: float) -> float:
-    """The smallest ``sigma' >= sigma`` (in steps of 1 pixel) for which :func:`canvas_covers` holds."""
+    """The smallest ``sigma' >= sigma`` (in steps of 1 pixel) for which [`canvas_covers`][videoattr.methods.extremal.masks.canvas_covers] holds."""
     candidate = float(sigma)
     while not canvas_covers(shape, step, candidate):
         candidate += 1.0
@@ -63,7 +63,7 @@ class MaskGenerator:
         sigma: radius scale of a grid point's bump in pixels; also the canvas margin. Default 11.
         coldness: inverse temperature of the soft-max pooling. Default 20.
         clamp: clamp the mask to ``[0, 1]``. Default ``True``.
-        device: where the weights live (move later with :meth:`to`).
+        device: where the weights live (move later with [`to`][videoattr.methods.extremal.masks.MaskGenerator.to]).
 
     Attributes:
         margin: the canvas margin ``M = sigma`` on each side.

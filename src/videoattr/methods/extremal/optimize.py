@@ -1,6 +1,6 @@
 """The optimisation loop of the extremal perturbation engine.
 
-One loop serves 2D-EP, 3D-EP and STEP; a frozen :class:`PerturbationSettings` says which. Every clip x
+One loop serves 2D-EP, 3D-EP and STEP; a frozen [`PerturbationSettings`][videoattr.methods.extremal.optimize.PerturbationSettings] says which. Every clip x
 area of a call is one row of a single batch: each iteration generates all masks, perturbs the clips,
 runs the model once on the whole batch (or on chunks of at most ``max_batch_size`` rows, accumulating
 gradients), and takes one optimiser step on all mask parameters. Rows do not interact, so the answer does
@@ -54,7 +54,7 @@ def default_sigma(height: int, width: int, step: int = 7) -> float:
 
     The straight line through the paper's two settings, 11 pixels at 112 and 23 at 224, never below the
     grid stride ``step`` (smaller bumps leave gaps between grid points), raised to the next value for
-    which the mask canvas covers the frame (:func:`~videoattr.methods.extremal.masks.covering_sigma`):
+    which the mask canvas covers the frame ([`covering_sigma`][videoattr.methods.extremal.masks.covering_sigma]):
     7 for frames up to 74 pixels, 11 at 112, 17 at 168, 23 at 224.
     """
     sigma = float(max(step, round(3 * min(height, width) / 28) - 1))
@@ -74,7 +74,7 @@ class PerturbationSettings:
         num_levels: pyramid levels ``L`` (>= 2). Default 8.
         max_blur: std of the strongest blur in pixels. Default 20.
         step: stride of the mask parameter grid in pixels. Default 7.
-        sigma: bump radius in pixels; ``None`` scales it with the input (:func:`default_sigma`: 11 at 112,
+        sigma: bump radius in pixels; ``None`` scales it with the input ([`default_sigma`][videoattr.methods.extremal.optimize.default_sigma]: 11 at 112,
             23 at 224, at least ``step``). Default ``None``.
         coldness: inverse temperature of the mask generator's soft-max pooling. Default 20.
         max_iter: iterations. Default 2000.
@@ -280,7 +280,7 @@ class PerturbationResult:
         masks: ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on the input's device.
         areas: the ``A`` requested areas.
         target: ``(B,)`` class indices explained, or ``None`` for a callable target.
-        history: the per-iteration :class:`PerturbationHistory`.
+        history: the per-iteration [`PerturbationHistory`][videoattr.methods.extremal.optimize.PerturbationHistory].
         achieved_area: ``(B, A)`` mean of the padded mask volume, the quantity the area term drives to
             ``a`` (the mask is near 0 in the margin, so the crop's own mean is larger).
         frame_area: ``(B, A, T)`` mean of each frame's padded mask (2D-EP keeps every frame at ``a``).
@@ -368,7 +368,7 @@ def optimize_masks(
         description: label of the progress bar.
 
     Returns:
-        The :class:`PerturbationResult` (masks ``(B, A, T, H, W)``).
+        The [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult] (masks ``(B, A, T, H, W)``).
     """
     device = x.device
     b, _, t, h, w = x.shape
