@@ -32,7 +32,6 @@ from videoattr.methods.extremal import (
     PerturbationResult,
     PerturbationSettings,
 )
-from videoattr.methods import _extremal_registration  # noqa: F401  (until extremal registers itself)
 
 __all__ = [
     "STEP",

@@ -240,8 +240,8 @@ def optimize_masks(
     records: dict[str, list[Tensor]] = {
         k: [] for k in ("reward", "area", "smoothness", "probability")
     }
-    masks = torch.empty(n, t, h, w, device=device)
-    frame_area = torch.empty(n, t, device=device)
+    masks = torch.empty(n, t, h, w, device=device, dtype=x.dtype)
+    frame_area = torch.empty(n, t, device=device, dtype=x.dtype)
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
     area_weights, smooth_weights = settings.weights()
     stopped_early = False

@@ -13,8 +13,7 @@ pass runs over long contiguous rows. The backward pass uses the saved ``e``:
 
     d out / d v_k = (e_k / Z) (1 + c (v_k - out)),   d L / d p_k(I, J) = sum_(a, b) g w_k d out / d v_k,
 
-and adds the neighbourhood gradients back onto the grid with one ``fold``; the sum over ``(a, b)`` is a
-batched matrix-vector product. It computes the values of the
+and adds the neighbourhood gradients back onto the grid with one ``fold``. It computes the values of the
 unfold + nearest upsampling + soft-max composition up to float rounding (identical in float64 to 1e-13),
 without materialising the upsampled neighbourhood nor scattering through it backwards.
 """
@@ -43,6 +42,18 @@ def neighbourhoods(params: Tensor, padding: int, size: int, mid: tuple[int, int]
     s_n, s_h, s_w = padded.stride()
     view = padded.as_strided((size, size, n, mid[0], mid[1]), (s_h, s_w, s_n, s_h, s_w))
     return view.reshape(size * size, n, mid[0], mid[1])
+
+
+def _ordered_sum(values: Tensor) -> Tensor:
+    """Sum over the first dimension, term by term in index order.
+
+    The order of summation of a reduction kernel can depend on the sizes of the other dimensions; this
+    one does not, so a row's mask is the same however many rows share a chunk (bit for bit in float64).
+    """
+    total = values[0].clone()
+    for i in range(1, values.shape[0]):
+        total.add_(values[i])
+    return total
 
 
 def cell_layout(weight: Tensor) -> Tensor:
@@ -80,9 +91,9 @@ class SoftmaxPool(torch.autograd.Function):
             e = torch.sub(cv, cv.amax(dim=0, keepdim=True)).exp_()
         else:
             e = torch.exp(cv)
-        total = e.sum(dim=0)
+        total = _ordered_sum(e)
         ve = cv.mul_(e)  # c v e
-        out = ve.sum(dim=0).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
+        out = _ordered_sum(ve).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
         ctx.save_for_backward(nb, w, e, ve, total, out)
         ctx.coldness = coldness
         ctx.padding = padding
@@ -101,10 +112,7 @@ class SoftmaxPool(torch.autograd.Function):
         q = grad.reshape(n, mh, s, mw, s).permute(2, 4, 0, 1, 3).div(total)
         shift = torch.mul(out, -c).add_(1).mul_(q)
         t = torch.mul(e, shift).addcmul_(ve, q)  # (K, s, s, N, Mh, Mw)
-        if w.shape[4] == 1 and w.shape[5] == 1:  # weights repeat per cell: one batched mat-vec
-            grad_nb = torch.bmm(w.view(k, 1, s * s), t.view(k, s * s, n * mh * mw))
-        else:
-            grad_nb = t.mul_(w).sum(dim=(1, 2))
+        grad_nb = _ordered_sum(t.mul_(w).view(k, s * s, n, mh, mw).transpose(0, 1))
         grad_nb = grad_nb.view(k, n, mh, mw)
         h, wd = ctx.grid
         p = ctx.padding
