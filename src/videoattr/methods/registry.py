@@ -218,6 +218,9 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
         'saliency'
     """
     info = method_info(name)
+    clash = sorted(set(options) & set(info.fixed))
+    if clash:
+        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
     accepted = info.option_names()
     if accepted is not None:
         unknown = sorted(set(options) - set(accepted))
@@ -225,9 +228,6 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
             raise TypeError(
                 f"method {info.name!r} does not take the option(s) {unknown}; it takes {sorted(accepted)}"
             )
-    clash = sorted(set(options) & set(info.fixed))
-    if clash:
-        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
     missing = [o for o in info.required_options() if o not in options]
     if missing:
         raise TypeError(f"method {info.name!r} needs the option(s) {missing}")
