@@ -70,6 +70,11 @@ def test_canonical_names_in_registration_order() -> None:
     assert method_names("cam") == ("grad_cam",)
     assert set(method_names("perturbation")) >= {"ep2d", "ep3d", "step"}
     assert method_info("ig").kind == "gradient" and method_info("ig").summary
+    # one polarity default for every gradient method, which the command line shows too
+    for name in ("saliency", "input_x_gradient", "integrated_gradients"):
+        assert method_info(name).defaults()["polarity"] == "signed"
+    assert method_info("ig").defaults()["steps"] == 25
+    assert "multiply_by_inputs" not in method_info("input_x_gradient").defaults()
 
 
 def test_unknown_names_suggest_close_matches() -> None:

@@ -74,6 +74,20 @@ class MethodInfo:
             p.name for p in params if p.kind is not p.VAR_POSITIONAL and p.name not in self.fixed
         )
 
+    def defaults(self) -> dict[str, Any]:
+        """The default of every option that has one (what the command line should show and use).
+
+        Example:
+            >>> method_info("ig").defaults()["steps"]
+            25
+        """
+        params = list(_signature(self.factory).parameters.values())[1:]
+        return {
+            p.name: p.default
+            for p in params
+            if p.default is not p.empty and p.name not in self.fixed
+        }
+
     def required_options(self) -> tuple[str, ...]:
         """Options without a default (e.g. Grad-CAM's ``layer``)."""
         params = list(_signature(self.factory).parameters.values())[1:]
