@@ -323,7 +323,9 @@ def test_per_iteration_schedule_keeps_the_stated_constants() -> None:
 
 def test_early_stop_of_a_changing_schedule_is_recorded_and_warned() -> None:
     x = clip(b=1, t=8, h=32, w=32)
-    step = STEP(tiny_cnn3d(), max_iter=60, lr=1e-12, early_stop=2, early_stop_tol=10.0, progress=False)
+    step = STEP(
+        tiny_cnn3d(), max_iter=60, lr=1e-12, early_stop=2, early_stop_tol=10.0, progress=False
+    )
     with pytest.warns(UserWarning, match="before its schedule had run its course"):
         result = step.optimize(x, target=1, areas=0.1)
     assert result.stopped_early and result.iterations < 60

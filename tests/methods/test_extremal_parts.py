@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 from fractions import Fraction
+from typing import Any
 
 import pytest
 import torch

@@ -72,7 +72,9 @@ def test_reproduces_reference_vectors(reference: dict[str, Any], case: str) -> N
         schedule="per_iteration",
         progress=False,
     )
-    result = method.optimize(reference["input"], target=int(reference["target"]), areas=cfg["areas"])
+    result = method.optimize(
+        reference["input"], target=int(reference["target"]), areas=cfg["areas"]
+    )
 
     expected_mask = cfg["mask"]  # (1, 1, T, H, W)
     assert result.masks.shape == expected_mask.shape

@@ -29,6 +29,7 @@ from videoattr.methods.extremal.optimize import (
     PerturbationResult,
     optimize_masks,
 )
+from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.methods.extremal.settings import (
     FAST_ITERATIONS,
     PAPER_ITERATIONS,
@@ -36,7 +37,6 @@ from videoattr.methods.extremal.settings import (
     PerturbationSettings,
     default_sigma,
 )
-from videoattr.methods.extremal.pyramid import Perturbation
 
 __all__ = [
     "FAST_ITERATIONS",

@@ -16,10 +16,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor, Explanation, target_indices
+from videoattr.core.base import Attributor, Explanation
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_areas, check_choice
 from videoattr.methods.extremal.objectives import AreaMode, Variant
@@ -230,27 +229,10 @@ class ExtremalPerturbationBase(Attributor):
             ``result`` (:class:`~videoattr.methods.extremal.optimize.PerturbationResult`).
         """
         result = self.optimize(x, target, **overrides)
-        logits = self.clean_logits(x)
-        probs = torch.softmax(logits.float(), dim=1)
-        indices = target_indices(target, logits)
-        if indices is None:
-            target_probability = torch.full((x.shape[0],), float("nan"), device=probs.device)
-        else:
-            flat = indices.reshape(x.shape[0], -1).to(probs.device)
-            target_probability = probs.gather(1, flat).reshape(indices.shape)
-        config = self.config()
-        config["areas"] = list(result.areas)
-        for key in ("max_iter", "progress", "seed", "early_stop"):
-            if overrides.get(key) is not None:
-                config[key] = overrides[key]
-        return Explanation(
-            maps=result.masks,
-            target=indices,
-            probabilities=probs,
-            prediction=probs.argmax(dim=1),
-            target_probability=target_probability,
-            method=self.method,
-            config=config,
+        explanation = self.make_explanation(
+            result.masks,
+            target,
+            self.clean_logits(x),
             extras={
                 "areas": result.areas,
                 "preserved_probability": result.preserved_probability,
@@ -262,6 +244,12 @@ class ExtremalPerturbationBase(Attributor):
                 "result": result,
             },
         )
+        config = dict(explanation.config)
+        config["areas"] = list(result.areas)
+        for key in ("max_iter", "seed", "early_stop"):
+            if overrides.get(key) is not None:
+                config[key] = overrides[key]
+        return dataclasses.replace(explanation, config=config)
 
     def optimize(
         self,
@@ -351,7 +339,7 @@ def _fold_result(result: PerturbationResult, k: int) -> PerturbationResult:
             for f in ("reward", "area", "smoothness", "energy", "probability")
         },
     )
-    folded = {
+    folded: dict[str, Any] = {
         f: fold_targets(getattr(result, f), k)
         for f in (
             "masks",

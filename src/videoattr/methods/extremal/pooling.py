@@ -71,7 +71,7 @@ class SoftmaxPool(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         params: Tensor,
         weight: Tensor,
@@ -87,7 +87,9 @@ class SoftmaxPool(torch.autograd.Function):
         cw = w * coldness
         cv = nb.view(k, 1, 1, n, mh, mw) * cw  # c v, (K, s, s, N, Mh, Mw)
         bound = float(nb.abs().amax()) * float(cw.abs().amax()) if nb.numel() else 0.0
-        if bound > _SAFE_EXPONENT:  # large coldness: subtract the per-pixel maximum, as soft-max does
+        if (
+            bound > _SAFE_EXPONENT
+        ):  # large coldness: subtract the per-pixel maximum, as soft-max does
             e = torch.sub(cv, cv.amax(dim=0, keepdim=True)).exp_()
         else:
             e = torch.exp(cv)
@@ -101,7 +103,7 @@ class SoftmaxPool(torch.autograd.Function):
         return out.permute(2, 3, 0, 4, 1).reshape(n, mh * s, mw * s)
 
     @staticmethod
-    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = grads
         nb, w, e, ve, total, out = ctx.saved_tensors
         c = float(ctx.coldness)

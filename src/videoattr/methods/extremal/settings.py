@@ -227,7 +227,7 @@ class PerturbationSettings:
         """Factor applied to ``lambda`` after each of the ``max_iter`` iterations of this run."""
         if self.schedule == "per_iteration":
             return float(self.area_growth)
-        return float(self.area_growth) ** (self.schedule_length / self.max_iter)
+        return float(float(self.area_growth) ** (self.schedule_length / self.max_iter))
 
     @property
     def effective_smoothness_start(self) -> int:
@@ -252,7 +252,9 @@ class PerturbationSettings:
             area.append(weight)
             weight *= growth
         start = self.effective_smoothness_start
-        smooth = [float(self.smoothness_weight) if i >= start else 0.0 for i in range(self.max_iter)]
+        smooth = [
+            float(self.smoothness_weight) if i >= start else 0.0 for i in range(self.max_iter)
+        ]
         return torch.tensor(area, dtype=torch.float64), torch.tensor(smooth, dtype=torch.float64)
 
     def sigma_for(self, height: int, width: int) -> float:
@@ -286,5 +288,3 @@ def _positive(v: object) -> bool:
 
 def _non_negative(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
