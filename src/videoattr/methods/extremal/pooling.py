@@ -118,7 +118,7 @@ class SoftmaxPool(torch.autograd.Function):
         grad_nb = grad_nb.view(k, n, mh, mw)
         h, wd = ctx.grid
         p = ctx.padding
-        size = int(round(k**0.5))
+        size = round(k**0.5)
         folded = F.fold(
             grad_nb.permute(1, 0, 2, 3).reshape(n, k, mh * mw),
             output_size=(h + 2 * p, wd + 2 * p),

@@ -234,7 +234,7 @@ class PerturbationSettings:
         """First iteration of this run at which the smoothness term acts."""
         if self.schedule == "per_iteration":
             return int(self.smoothness_start)
-        return int(math.floor(self.smoothness_start * self.max_iter / self.schedule_length + 0.5))
+        return math.floor(self.smoothness_start * self.max_iter / self.schedule_length + 0.5)
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(area_weight, smoothness_weight)``, each ``(max_iter,)`` float64: the weights of every iteration.
