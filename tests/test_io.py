@@ -21,6 +21,7 @@ from videoattr.io import (
     as_frames,
     center_crop,
     count_frames,
+    denormalize,
     list_frame_files,
     read_video,
     resize_frames,
@@ -279,23 +280,41 @@ def test_resize_and_crop_match_torchvision() -> None:
         center_crop(frames, 25)
 
 
-def test_to_clip_normalises_and_matches_seed_preprocessing() -> None:
+def test_to_clip_normalises_and_matches_reference_preprocessing() -> None:
     mean, std = (0.43216, 0.39467, 0.37645), (0.22803, 0.22145, 0.21699)
     frames = torch.full((3, 40, 60, 3), 100, dtype=torch.uint8)
     clip = to_clip(frames, mean, std, size=(128, 171), crop=112)
     assert clip.shape == (1, 3, 3, 112, 112) and clip.dtype == torch.float32
     expected = (100 / 255 - torch.tensor(mean)) / torch.tensor(std)
     assert torch.allclose(clip[0, :, 1, 50, 50], expected, atol=1e-5)
-    # Batched frames, integer short-side resize: 40x60 -> 20x30, centre crop 16.
+    # Batched frames, integer short-side resize: 40x60 -> 20x30, centre crop 16. The reference is
+    # torchvision's resize of the uint8 frames (rounded to integers), then crop, scale, normalise.
     varied = torch.from_numpy(smooth_clip(2, 40, 60)).expand(2, -1, -1, -1, -1)
-    out = to_clip(varied, size=20, crop=16)
-    assert out.shape == (2, 3, 2, 16, 16)
-    ref = TF.center_crop(
-        TF.resize(varied[0].permute(0, 3, 1, 2).float() / 255, [20], antialias=True), [16]
-    )
-    assert torch.allclose(out[0].permute(1, 0, 2, 3), ref, atol=1e-5)
+    for antialias in (True, False):
+        out = to_clip(varied, mean, std, size=20, crop=16, antialias=antialias)
+        assert out.shape == (2, 3, 2, 16, 16)
+        resized = TF.resize(varied[0].permute(0, 3, 1, 2), [20], antialias=antialias)
+        ref = TF.normalize(TF.center_crop(resized, [16]).float() / 255, mean, std)
+        torch.testing.assert_close(out[0].permute(1, 0, 2, 3), ref, rtol=0, atol=1e-6)
+        torch.testing.assert_close(out[1], out[0])
+    # The resize changes these frames, and antialiasing changes the result.
+    plain = to_clip(varied, size=20, crop=16, antialias=False)
+    smooth = to_clip(varied, size=20, crop=16, antialias=True)
+    assert not torch.equal(plain, smooth)
     with pytest.raises(ValueError, match="std must be positive"):
         to_clip(frames, mean, (0.2, 0.0, 0.2))
+
+
+def test_to_clip_float_frames_and_denormalize_round_trip() -> None:
+    frames = torch.from_numpy(smooth_clip(2, 12, 14))
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    clip = to_clip(frames, mean, std)
+    assert torch.equal(denormalize(clip, mean, std), frames.unsqueeze(0))
+    assert torch.equal(denormalize(clip[0], mean, std), frames)
+    floats = to_clip(frames.float() / 255, mean, std)  # float frames are taken to be in [0, 1]
+    torch.testing.assert_close(floats, clip)
+    with pytest.raises(TypeError, match="float tensor"):
+        denormalize(frames)
 
 
 def test_read_video_resize_and_crop(tmp_path: Path) -> None:

@@ -20,13 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoattr.zoo.base import (
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 from videoattr.zoo.torchvision_models import kinetics400_classes
 
 PUBLISHED = (
@@ -214,7 +210,7 @@ def load_i3d(
         std=std,
         layer="model.mixed_5c",
         resize=(round(size * 256 / 224),),
-        sampling="stride",
+        sampling="strided",
         class_names=kinetics if k == len(kinetics) else None,
         name="i3d",
     )

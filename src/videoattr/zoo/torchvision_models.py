@@ -19,15 +19,11 @@ import torchvision.models.video as tvv  # type: ignore[import-untyped, unused-ig
 from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
-from videoattr.zoo.base import (
-    Preprocessing,
-    TokenGrid,
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.preprocessing import Preprocessing
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.tokens import TokenGrid
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 
 def kinetics400_classes() -> list[str]:
@@ -210,7 +206,7 @@ def load_torchvision(
         layer=spec.layer(net),
         tokens=spec.tokens,
         resize=prep.resize if size is None else None,
-        sampling="stride",
+        sampling="strided",
         class_names=categories if k == len(categories) else None,
         name=name,
     )

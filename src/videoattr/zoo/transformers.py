@@ -19,7 +19,9 @@ from typing import Any
 
 from torch import nn
 
-from videoattr.zoo.base import TokenGrid, VideoAdapter, ZooEntry, register
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.tokens import TokenGrid
 
 
 @dataclass(frozen=True)
