@@ -152,7 +152,7 @@ def test_strided_sampling_is_the_reference_implementations() -> None:
     for n in (16, 17, 35, 50, 123):
         assert s.indices(n) == io.sample_indices(n, 16, "strided")
     # Short videos raise (naming the count) instead of repeating frames.
-    with pytest.raises(io.VideoTooShortError, match="v.mp4 has 5 frames"):
+    with pytest.raises(io.VideoTooShortError, match=r"v\.mp4 has 5 frames"):
         s.indices(5, source="v.mp4")
     with pytest.raises(ValueError, match="0 frames"):
         s.indices(0)

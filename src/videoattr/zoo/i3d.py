@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.registry import ZooEntry, register
-from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 from videoattr.zoo.torchvision_models import kinetics400_classes
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 PUBLISHED = (
     "the Kinetics-400 RGB I3D weights ported to PyTorch are model/model_rgb.pth in "

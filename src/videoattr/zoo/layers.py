@@ -78,12 +78,12 @@ def find_layer_name(model: nn.Module, layer: str) -> str:
 
 def match_layer_name(model: nn.Module, layer: str) -> str | None:
     """:func:`find_layer_name`, or ``None`` when ``model`` has no such layer."""
-    names = dict(model.named_modules())
+    names: dict[str, nn.Module] = dict(model.named_modules())
     if layer in names:
         return layer
     for name in names:
         if _without_wrappers(name, names) == layer:
-            return name
+            return str(name)
     return None
 
 

@@ -21,8 +21,8 @@ from torchvision.models import resnet50  # type: ignore[import-untyped, unused-i
 
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.registry import ZooEntry, register
-from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 from videoattr.zoo.torchvision_models import kinetics400_classes
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

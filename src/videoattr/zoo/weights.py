@@ -94,7 +94,7 @@ def _safe_load(p: Path) -> Any:
         found = _unpickling_found(str(err))
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as err:
         found = _damaged_found(p, err)
-    except Exception as err:  # noqa: BLE001 - any other loader failure is the file's fault
+    except Exception as err:
         found = f"data the loader rejected ({type(err).__name__})"
     raise WeightsFileError(f"weights file {str(p)!r} is not {expected}; it holds {found}")
 
