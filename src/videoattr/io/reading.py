@@ -74,22 +74,29 @@ def ffmpeg_url(path: PathLike) -> str:
     return "file:" + os.path.abspath(os.fspath(path))
 
 
-def count_frames(path: PathLike) -> int:
+def count_frames(path: PathLike, *, strict: bool = True) -> int:
     """The number of frames of a video file, a GIF (after duration expansion) or a frame folder.
 
     Video files are decoded once by FFmpeg without transferring pixels, which is exact but takes
     time proportional to the video's length.
 
+    Args:
+        path: a video file, a ``.gif`` or a folder of frame images.
+        strict: for video files, raise when FFmpeg reports any decoding error (a truncated or
+            damaged file), even if it could conceal the damage and go on. Default ``True``;
+            ``False`` counts whatever decodes (for datasets with known, harmless glitches).
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        VideoReadError: the file cannot be decoded.
+        VideoReadError: the file cannot be decoded, or (``strict``) is damaged; the message names
+            the file and FFmpeg's first error.
     """
     p = _existing(path)
     if p.is_dir():
         return len(list_frame_files(p))
     if p.suffix.lower() == ".gif":
         return sum(_gif_repeats(p))
-    return _ffmpeg_count(p)
+    return _ffmpeg_count(p, strict)
 
 
 def read_video(
@@ -99,6 +106,7 @@ def read_video(
     *,
     size: Size | None = None,
     crop: Size | None = None,
+    strict: bool = True,
 ) -> Tensor:
     """Read ``num_frames`` frames of a video file, an animated GIF or a folder of frame images.
 
@@ -112,6 +120,9 @@ def read_video(
             keeping the aspect ratio (the long side becomes ``floor(size * long / short)``, as in
             torchvision), a pair ``(h, w)`` resizes to exactly that. Bilinear with antialiasing.
         crop: optional centre crop after resizing, an int (square) or ``(h, w)``.
+        strict: raise :class:`~videoattr.io.VideoReadError` when FFmpeg reports any decoding
+            error in a video file (truncated or damaged data that it would otherwise conceal).
+            Default ``True``; see :func:`count_frames`.
 
     Returns:
         ``torch.uint8`` tensor ``(T, H, W, 3)`` on the CPU (RGB; grey and RGBA sources are
@@ -138,11 +149,14 @@ def read_video(
         indices = sample_indices(len(all_frames), num_frames, sampling, source=f"video {p}")
         frames = np.stack([all_frames[i] for i in indices])
     elif num_frames is None and isinstance(sampling, str):
+        if strict:
+            _ffmpeg_count(p, strict)  # a decoding pass that reports damage
         frames = _ffmpeg_read(p, None)
         if len(frames) == 0:
             raise VideoTooShortError(f"video {p} has 0 frames; cannot sample frames from it")
     else:
-        indices = sample_indices(_ffmpeg_count(p), num_frames, sampling, source=f"video {p}")
+        n = _ffmpeg_count(p, strict)
+        indices = sample_indices(n, num_frames, sampling, source=f"video {p}")
         frames = _ffmpeg_read(p, indices)
     out = torch.from_numpy(np.ascontiguousarray(frames))
     if size is not None:
@@ -227,14 +241,23 @@ def _read_gif(p: Path) -> list[np.ndarray]:
     return frames
 
 
-def _ffmpeg_count(p: Path) -> int:
-    """The number of decodable video frames of ``p`` (FFmpeg decodes it once, to a null output)."""
+def _ffmpeg_count(p: Path, strict: bool) -> int:
+    """The number of decodable video frames of ``p`` (FFmpeg decodes it once, to a null output).
+
+    FFmpeg logs only errors (stderr) and writes its progress report, which ends with the frame
+    count, to stdout.
+    """
     import imageio_ffmpeg
 
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(),
         "-hide_banner",
         "-nostdin",
+        "-nostats",
+        "-v",
+        "error",
+        "-progress",
+        "pipe:1",
         *FFMPEG_INPUT_OPTIONS,
         "-i",
         ffmpeg_url(p),
@@ -248,14 +271,20 @@ def _ffmpeg_count(p: Path) -> int:
         done = subprocess.run(cmd, capture_output=True, check=False)
     except OSError as err:
         raise VideoReadError(f"could not run FFmpeg on video {p}: {err}") from err
-    log = done.stderr.decode(errors="replace")
+    errors = [line.strip() for line in done.stderr.decode(errors="replace").splitlines()]
+    errors = [line for line in errors if line]
     if done.returncode != 0:
-        raise VideoReadError(f"could not decode video {p}: {_last_line(log)}")
-    for line in reversed(log.replace("\r", "\n").splitlines()):
-        found = re.search(r"frame=\s*(\d+)", line)
-        if found:
-            return int(found.group(1))
-    raise VideoReadError(f"could not decode video {p}: FFmpeg reported no video frames")
+        reason = _last_line("\n".join(errors)) if errors else f"FFmpeg exit code {done.returncode}"
+        raise VideoReadError(f"could not decode video {p}: {reason}")
+    if strict and errors:
+        raise VideoReadError(
+            f"video {p} is damaged: FFmpeg reported {len(errors)} decoding errors, the first: "
+            f"{errors[0]!r} (pass strict=False to use what decodes anyway)"
+        )
+    counts = re.findall(r"^frame=\s*(\d+)", done.stdout.decode(errors="replace"), re.M)
+    if not counts:
+        raise VideoReadError(f"could not decode video {p}: FFmpeg reported no video frames")
+    return int(counts[-1])
 
 
 def _last_line(err: BaseException | str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,7 +92,7 @@ def _safe_load(p: Path) -> Any:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        found = _unpickling_found(str(err))
+        found = _unpickling_found(str(err)) or _damaged_found(p, err)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as err:
         found = _damaged_found(p, err)
     except Exception as err:
@@ -99,19 +100,19 @@ def _safe_load(p: Path) -> Any:
     raise WeightsFileError(f"weights file {str(p)!r} is not {expected}; it holds {found}")
 
 
-def _unpickling_found(message: str) -> str:
+_GLOBAL = re.compile(
+    r"(?:Unsupported global: GLOBAL|unsupported GLOBAL|Unsupported global:)\s+([\w.]+)"
+)
+
+
+def _unpickling_found(message: str) -> str | None:
     """What a pickle that ``weights_only`` refused contains, from the refusal's message."""
-    for line in message.splitlines():
-        line = line.strip()
-        for marker in ("Unsupported global: GLOBAL ", "Unsupported global: "):
-            if marker in line:
-                name = line.split(marker, 1)[1].split(" ", 1)[0].rstrip(".,")
-                return (
-                    f"a pickled object that needs {name} (a whole model or other Python object; "
-                    "loading it would run code from the file, so videoattr does not)"
-                )
+    found = _GLOBAL.search(message)
+    if found is None:
+        return None
     return (
-        "a pickle that is not plain tensor data (loading it would run code, so videoattr does not)"
+        f"a pickled object that needs {found.group(1).rstrip('.')} (a whole model or other Python "
+        "object; loading it would run code from the file, so videoattr does not)"
     )
 
 
