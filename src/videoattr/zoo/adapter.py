@@ -105,10 +105,12 @@ class VideoAdapter(nn.Module):
         antialias: antialiased resize in :meth:`preprocess` (torchvision's video presets: ``False``).
 
     Example:
+        >>> net = nn.Sequential(nn.Conv3d(3, 8, 3), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 4))
         >>> adapter = VideoAdapter(net, clip_len=16, size=112, mean=(0.43, 0.39, 0.37),
-        ...                        std=(0.22, 0.22, 0.21), layer="model.layer4")
-        >>> clip = adapter.preprocess(frames)          # (1, 3, 16, 112, 112)
-        >>> GradCAM3D(adapter, layer=adapter.layer, reshape=adapter.reshape).attribute(clip)
+        ...                        std=(0.22, 0.22, 0.21), layer="model.0")
+        >>> clip = adapter.preprocess(np.zeros((16, 128, 171, 3), np.uint8))
+        >>> clip.shape, adapter(clip).shape
+        (torch.Size([1, 3, 16, 112, 112]), torch.Size([1, 4]))
     """
 
     def __init__(
@@ -276,8 +278,10 @@ def wrap(
     adapter's layer is then the wrapped name (``"model._orig_mod.layer4"``).
 
     Example:
-        >>> adapter = wrap(my_net, mean=(0.45,) * 3, std=(0.225,) * 3, clip_len=16, size=224,
-        ...                layer="blocks.3", layout="BTCHW")
+        >>> net = nn.Sequential(nn.Conv3d(3, 8, 3), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 4))
+        >>> adapter = wrap(net, mean=(0.45,) * 3, std=(0.225,) * 3, clip_len=8, size=64, layer="0")
+        >>> adapter.layer, adapter.sampling.indices(20)
+        ('model.0', [4, 6, 8, 10, 12, 14, 16, 18])
     """
     full_layer = None if layer is None else f"model.{layer}"
     return VideoAdapter(
