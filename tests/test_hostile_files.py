@@ -159,6 +159,22 @@ def test_foreign_or_empty_files_raise_naming_the_file(tmp_path: Path, content: b
             io.read_video(bad)
 
 
+def test_gif_claiming_a_huge_size_raises_naming_it(tmp_path: Path) -> None:
+    import struct
+
+    source = io.write_video(tmp_path / "small.gif", _noise_clip(2, 4))
+    data = bytearray(source.read_bytes())
+    data[6:10] = struct.pack("<HH", 60000, 60000)  # logical screen of 3.6 gigapixels
+    start = data.index(0x2C, 13)  # the first image descriptor
+    data[start + 5 : start + 9] = struct.pack("<HH", 60000, 60000)
+    bomb = tmp_path / "bomb.gif"
+    bomb.write_bytes(bytes(data))
+    with pytest.raises(VideoReadError, match=r"bomb\.gif.*exceeds limit"):
+        io.read_video(bomb)
+    with pytest.raises(VideoReadError, match=r"bomb\.gif"):
+        io.count_frames(bomb)
+
+
 def test_damaged_frame_image_in_a_folder_raises_naming_it(tmp_path: Path) -> None:
     paths = io.write_frames(tmp_path / "frames", _noise_clip(4, 16))
     paths[2].write_bytes(paths[2].read_bytes()[:40])  # truncated PNG

@@ -187,7 +187,7 @@ def _read_images(files: Sequence[Path], folder: Path) -> np.ndarray:
         try:
             with Image.open(f) as im:
                 frame = _to_rgb(im)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
             raise VideoReadError(f"could not decode frame image {f}: {err}") from err
         if frames and frame.shape != frames[0].shape:
             raise VideoReadError(
@@ -214,7 +214,7 @@ def _gif_frames(p: Path, decode: bool = True) -> tuple[list[np.ndarray], list[fl
                 durations.append(float(im.info.get("duration", 0) or 0))
                 if decode:
                     frames.append(_to_rgb(im))
-    except (UnidentifiedImageError, OSError, EOFError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, EOFError) as err:
         raise VideoReadError(f"could not decode GIF {p}: {err}") from err
     found = _GIF_COMMENT.search(comment) if isinstance(comment, bytes) else None
     return frames, durations, float(found.group(1)) if found else None
