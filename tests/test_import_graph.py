@@ -179,3 +179,33 @@ def test_io_zoo_and_datasets_take_part_in_no_cycle(package: str) -> None:
     prefix = f"{PACKAGE}.{package}"
     involved = [c for c in _cycles(import_graph()) if any(m.startswith(prefix) for m in c)]
     assert not involved, f"{prefix} is part of import cycles: {involved}"
+
+
+def test_import_videoattr_loads_no_subpackage() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, videoattr\n"
+        "print(sorted(m for m in sys.modules if m.startswith('videoattr')))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "['videoattr', 'videoattr._version']"
+    assert out[1] == "False"
+
+
+def test_lazy_names_resolve_and_dir_is_complete() -> None:
+    import importlib
+
+    for name in videoattr.__all__:
+        value = getattr(videoattr, name)
+        assert value is not None, name
+    assert set(videoattr.__all__) <= set(dir(videoattr))
+    assert videoattr.zoo is importlib.import_module("videoattr.zoo")
+    assert videoattr.run is importlib.import_module("videoattr.runner").run
+    assert videoattr.GradCAM3D is importlib.import_module("videoattr.methods").GradCAM3D
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        videoattr.nope  # noqa: B018
