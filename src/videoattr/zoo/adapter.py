@@ -216,6 +216,15 @@ class VideoAdapter(nn.Module):
             frames: the video's frames, channels last, uint8 in ``0..255`` (or float in ``[0, 1]``).
             sample: first pick :attr:`clip_len` frames with :attr:`sampling` (``T = clip_len``);
                 ``False`` (default) keeps all ``N`` frames (``T = N``).
+
+        Returns:
+            The clip :attr:`preprocessing` makes (:func:`videoattr.io.to_clip` with this model's
+            resize, crop, mean/std and antialias setting).
+
+        Raises:
+            VideoTooShortError: ``sample`` with fewer than :attr:`clip_len` frames (a ``ValueError``).
+            TypeError: frames that are neither uint8 nor floating point.
+            ValueError: frames of another shape than ``(N, H, W, 3)``.
         """
         if sample:
             n = len(frames)
