@@ -15,6 +15,8 @@ One job per module:
 - :mod:`videoattr.io.frames`: :func:`as_frames`, :func:`resize_frames`, :func:`center_crop`;
 - :mod:`videoattr.io.preprocessing`: :func:`to_clip` and :func:`denormalize`;
 - :mod:`videoattr.io.writing`: :func:`write_video`;
+- :mod:`videoattr.io.ffmpeg`: FFmpeg called safely (local files only, video containers only);
+- :mod:`videoattr.io.gif`: animated GIFs;
 - :mod:`videoattr.io.folders`: frame-image folders, :func:`list_frame_files`,
   :func:`write_frames`.
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from videoattr.io.errors import VideoReadError
 from videoattr.io.frames import as_frames
 
 __all__ = ["FRAME_EXTENSIONS", "PathLike", "list_frame_files", "write_frames"]
@@ -40,6 +42,32 @@ def list_frame_files(folder: PathLike) -> list[Path]:
         raise NotADirectoryError(f"expected a folder of frame images; {root} is a file")
     files = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in FRAME_EXTENSIONS]
     return sorted(files, key=_natural_key)
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """A Pillow image as an RGB ``uint8`` array ``(H, W, 3)``."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_frame_images(files: Sequence[Path], folder: Path) -> np.ndarray:
+    """Decode frame images ``files`` of ``folder`` into ``(T, H, W, 3)`` uint8 frames."""
+    frames: list[np.ndarray] = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                frame = to_rgb(im)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
+            raise VideoReadError(f"could not decode frame image {f}: {err}") from err
+        if frames and frame.shape != frames[0].shape:
+            raise VideoReadError(
+                f"frame images of {folder} differ in size: {files[0].name} is "
+                f"{frames[0].shape[1]}x{frames[0].shape[0]} (WxH) but {f.name} is "
+                f"{frame.shape[1]}x{frame.shape[0]}"
+            )
+        frames.append(frame)
+    return np.stack(frames)
 
 
 def numpy_frames(frames: object) -> np.ndarray:

@@ -1,20 +1,16 @@
 """Reading videos: files decoded by FFmpeg, animated GIFs and folders of frame images.
 
-Sources :func:`read_video` understands:
+Sources :func:`read_video` understands, each read by a module of its own:
 
-- video files decoded by the FFmpeg binary bundled with ``imageio-ffmpeg`` (``.mp4``, ``.avi``,
-  ``.webm``, ``.mkv``, ``.mov``, ``.flv``, ``.ts``, ``.ogv`` and the other containers of
-  :data:`VIDEO_DEMUXERS`). A local file is always opened as a local file, whatever its name: FFmpeg
-  gets the absolute path behind ``file:`` and may use no protocol but ``file``, so a name such as
-  ``concat:a.mp4|b.mp4`` or ``pipe:0`` is just a name; and no playlist format, so a file's content
-  cannot pull in other files;
-- animated GIFs, decoded by Pillow. GIF writers merge consecutive identical frames into one frame
-  shown longer; such a frame is expanded again into ``round(duration / frame duration)`` copies,
-  where the frame duration is the one :func:`~videoattr.io.write_video` records in the GIF's
-  comment, or else the shortest duration; so a clip written at a constant frame rate comes back
-  with its frame count;
+- video files (``.mp4``, ``.avi``, ``.webm``, ``.mkv``, ``.mov``, ``.flv``, ``.ts``, ``.ogv``, ...),
+  decoded by FFmpeg (:mod:`videoattr.io.ffmpeg`). A local file is always opened as a local file,
+  whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just names), and only video
+  container formats are decoded, so a file's content cannot pull in other files;
+- animated GIFs, decoded by Pillow (:mod:`videoattr.io.gif`), frames merged by the GIF writer
+  expanded again so that a clip comes back with its frame count;
 - a folder of frame images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``), in natural order of their file
-  names (``frame_2.png`` before ``frame_10.png``). Only the sampled frames are decoded.
+  names (``frame_2.png`` before ``frame_10.png``; :mod:`videoattr.io.folders`). Only the sampled
+  frames are decoded.
 
 A file that cannot be decoded (empty, truncated, damaged) raises
 :class:`~videoattr.io.VideoReadError` naming it.
@@ -22,56 +18,22 @@ A file that cannot be decoded (empty, truncated, damaged) raises
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from videoattr.core.validation import describe
-from videoattr.io.errors import VideoReadError, VideoTooShortError
-from videoattr.io.folders import PathLike, list_frame_files
+from videoattr.io.errors import VideoTooShortError
+from videoattr.io.ffmpeg import ffmpeg_count, ffmpeg_read
+from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.frames import Size, center_crop, resize_frames
+from videoattr.io.gif import count_gif_frames, read_gif
 from videoattr.io.sampling import Sampling, sample_indices
 
-__all__ = ["FFMPEG_INPUT_OPTIONS", "VIDEO_DEMUXERS", "count_frames", "ffmpeg_url", "read_video"]
-
-VIDEO_DEMUXERS: tuple[str, ...] = (
-    "mov", "mp4", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "mpegvideo", "ogg", "asf",
-    "gif", "h264", "hevc", "m4v", "mjpeg", "nut", "ivf", "obu", "yuv4mpegpipe", "dv", "mxf", "rm",
-)  # fmt: skip
-"""The FFmpeg demuxers videoattr lets decode a file: video containers and raw video streams.
-
-Playlists and lists of other files (``concat``, ``hls``, ``dash``, ``image2``) are not among them,
-so a file's content cannot make FFmpeg read other files either.
-"""
-
-FFMPEG_INPUT_OPTIONS: tuple[str, ...] = (
-    "-protocol_whitelist",
-    "file",
-    "-format_whitelist",
-    ",".join(VIDEO_DEMUXERS),
-)
-"""Options given to FFmpeg before every input: local files only, video container formats only."""
-
-
-def ffmpeg_url(path: PathLike) -> str:
-    """The FFmpeg URL of a local file: ``file:`` and its absolute path.
-
-    FFmpeg reads a name with a colon as ``protocol:rest`` (``concat:a|b``, ``pipe:0``,
-    ``subfile,,start,0,end,0,,:x``); behind ``file:`` the whole name is a path.
-
-    Example:
-        >>> ffmpeg_url("/videos/concat:a.mp4|b.mp4")
-        'file:/videos/concat:a.mp4|b.mp4'
-    """
-    return "file:" + os.path.abspath(os.fspath(path))
+__all__ = ["count_frames", "read_video"]
 
 
 def count_frames(path: PathLike, *, strict: bool = True) -> int:
@@ -95,8 +57,8 @@ def count_frames(path: PathLike, *, strict: bool = True) -> int:
     if p.is_dir():
         return len(list_frame_files(p))
     if p.suffix.lower() == ".gif":
-        return sum(_gif_repeats(p))
-    return _ffmpeg_count(p, strict)
+        return count_gif_frames(p)
+    return ffmpeg_count(p, strict)
 
 
 def read_video(
@@ -143,21 +105,21 @@ def read_video(
     if p.is_dir():
         files = list_frame_files(p)
         indices = sample_indices(len(files), num_frames, sampling, source=f"frame folder {p}")
-        frames = _read_images([files[i] for i in indices], p)
+        frames = read_frame_images([files[i] for i in indices], p)
     elif p.suffix.lower() == ".gif":
-        all_frames = _read_gif(p)
+        all_frames = read_gif(p)
         indices = sample_indices(len(all_frames), num_frames, sampling, source=f"video {p}")
         frames = np.stack([all_frames[i] for i in indices])
     elif num_frames is None and isinstance(sampling, str):
         if strict:
-            _ffmpeg_count(p, strict)  # a decoding pass that reports damage
-        frames = _ffmpeg_read(p, None)
+            ffmpeg_count(p, strict)  # a decoding pass that reports damage
+        frames = ffmpeg_read(p, None)
         if len(frames) == 0:
             raise VideoTooShortError(f"video {p} has 0 frames; cannot sample frames from it")
     else:
-        n = _ffmpeg_count(p, strict)
+        n = ffmpeg_count(p, strict)
         indices = sample_indices(n, num_frames, sampling, source=f"video {p}")
-        frames = _ffmpeg_read(p, indices)
+        frames = ffmpeg_read(p, indices)
     out = torch.from_numpy(np.ascontiguousarray(frames))
     if size is not None:
         out = resize_frames(out, size)
@@ -173,155 +135,3 @@ def _existing(path: PathLike) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
     return p
-
-
-def _to_rgb(image: Image.Image) -> np.ndarray:
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
-
-
-def _read_images(files: Sequence[Path], folder: Path) -> np.ndarray:
-    frames: list[np.ndarray] = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                frame = _to_rgb(im)
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
-            raise VideoReadError(f"could not decode frame image {f}: {err}") from err
-        if frames and frame.shape != frames[0].shape:
-            raise VideoReadError(
-                f"frame images of {folder} differ in size: {files[0].name} is "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]} (WxH) but {f.name} is "
-                f"{frame.shape[1]}x{frame.shape[0]}"
-            )
-        frames.append(frame)
-    return np.stack(frames)
-
-
-_GIF_COMMENT = re.compile(rb"videoattr frame_ms=(\d+)")
-
-
-def _gif_frames(p: Path, decode: bool = True) -> tuple[list[np.ndarray], list[float], float | None]:
-    """Stored frames (when ``decode``), their durations (ms) and the nominal frame duration."""
-    frames: list[np.ndarray] = []
-    durations: list[float] = []
-    try:
-        with Image.open(p) as im:
-            comment = im.info.get("comment", b"")
-            for i in range(getattr(im, "n_frames", 1)):
-                im.seek(i)
-                durations.append(float(im.info.get("duration", 0) or 0))
-                if decode:
-                    frames.append(_to_rgb(im))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, EOFError) as err:
-        raise VideoReadError(f"could not decode GIF {p}: {err}") from err
-    found = _GIF_COMMENT.search(comment) if isinstance(comment, bytes) else None
-    return frames, durations, float(found.group(1)) if found else None
-
-
-def _repeats(durations: Sequence[float], nominal: float | None) -> list[int]:
-    """How many frames each stored GIF frame stands for, from its duration."""
-    if any(d <= 0 for d in durations):
-        return [1] * len(durations)
-    base = nominal if nominal else min(durations)
-    return [max(1, math.floor(d / base + 0.5)) for d in durations]
-
-
-def _gif_repeats(p: Path) -> list[int]:
-    _, durations, nominal = _gif_frames(p, decode=False)
-    return _repeats(durations, nominal)
-
-
-def _read_gif(p: Path) -> list[np.ndarray]:
-    stored, durations, nominal = _gif_frames(p)
-    frames: list[np.ndarray] = []
-    for frame, k in zip(stored, _repeats(durations, nominal), strict=True):
-        frames.extend([frame] * k)
-    return frames
-
-
-def _ffmpeg_count(p: Path, strict: bool) -> int:
-    """The number of decodable video frames of ``p`` (FFmpeg decodes it once, to a null output).
-
-    FFmpeg logs only errors (stderr) and writes its progress report, which ends with the frame
-    count, to stdout.
-    """
-    import imageio_ffmpeg
-
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-v",
-        "error",
-        "-progress",
-        "pipe:1",
-        *FFMPEG_INPUT_OPTIONS,
-        "-i",
-        ffmpeg_url(p),
-        "-map",
-        "0:v:0",
-        "-f",
-        "null",
-        "-",
-    ]
-    try:
-        done = subprocess.run(cmd, capture_output=True, check=False)
-    except OSError as err:
-        raise VideoReadError(f"could not run FFmpeg on video {p}: {err}") from err
-    errors = [line.strip() for line in done.stderr.decode(errors="replace").splitlines()]
-    errors = [line for line in errors if line]
-    if done.returncode != 0:
-        reason = _last_line("\n".join(errors)) if errors else f"FFmpeg exit code {done.returncode}"
-        raise VideoReadError(f"could not decode video {p}: {reason}")
-    if strict and errors:
-        raise VideoReadError(
-            f"video {p} is damaged: FFmpeg reported {len(errors)} decoding errors, the first: "
-            f"{errors[0]!r} (pass strict=False to use what decodes anyway)"
-        )
-    counts = re.findall(r"^frame=\s*(\d+)", done.stdout.decode(errors="replace"), re.M)
-    if not counts:
-        raise VideoReadError(f"could not decode video {p}: FFmpeg reported no video frames")
-    return int(counts[-1])
-
-
-def _last_line(err: BaseException | str) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[-1] if lines else type(err).__name__
-
-
-def _ffmpeg_read(p: Path, indices: Sequence[int] | None) -> np.ndarray:
-    """Decode ``p`` keeping the frames at ``indices`` (in that order; ``None``: all frames)."""
-    import imageio_ffmpeg
-
-    wanted = None if indices is None else set(indices)
-    last = -1 if indices is None else max(indices)
-    kept: dict[int, np.ndarray] = {}
-    decoded = 0
-    try:
-        reader = imageio_ffmpeg.read_frames(
-            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
-        )
-        meta = next(reader)
-        width, height = meta["size"]
-        try:
-            for i, buffer in enumerate(reader):
-                decoded = i + 1
-                if wanted is None or i in wanted:
-                    kept[i] = np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3)
-                if indices is not None and i >= last:
-                    break
-        finally:
-            reader.close()
-    except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
-        raise VideoReadError(f"could not decode video {p}: {_last_line(err)}") from err
-    if indices is None:
-        return np.stack([kept[i] for i in range(decoded)]) if decoded else np.zeros((0, 0, 0, 3))
-    missing = sorted(set(indices) - kept.keys())
-    if missing:
-        raise VideoTooShortError(
-            f"video {p} ended after {decoded} decoded frames; frames {missing[:10]} are missing"
-        )
-    return np.stack([kept[i] for i in indices])
