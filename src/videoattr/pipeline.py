@@ -20,7 +20,7 @@ from videoattr.core.targets import Target
 from videoattr.methods.extremal import Perturbation
 from videoattr.methods.registry import Explainer
 
-#: Output files :func:`write_outputs` can write.
+#: Output files [`write_outputs`][videoattr.pipeline.write_outputs] can write.
 OUTPUT_KINDS: tuple[str, ...] = ("gif", "mp4", "png", "npz", "json")
 
 
@@ -227,7 +227,7 @@ def summary_dict(
     areas: Sequence[float],
     settings: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The JSON-serialisable summary of a :class:`ClipExplanation`."""
+    """The JSON-serialisable summary of a [`ClipExplanation`][videoattr.pipeline.ClipExplanation]."""
 
     def name(i: int) -> str | None:
         return class_names[i] if class_names is not None and i < len(class_names) else None

@@ -1,7 +1,7 @@
 """Attribute whole datasets: batched, resumable, and sharded over ``torchrun`` ranks.
 
-:func:`run` is the entry point (``videoattr run`` on the command line); :class:`ResultStore` reads
-the results it writes; :class:`VideoFolder` is the folder dataset it reads.
+[`run`][videoattr.runner.run] is the entry point (``videoattr run`` on the command line); [`ResultStore`][videoattr.runner.ResultStore] reads
+the results it writes; [`VideoFolder`][videoattr.runner.VideoFolder] is the folder dataset it reads.
 
 Example:
     >>> from videoattr.runner import run, ResultStore

@@ -1,8 +1,8 @@
-"""Attribute a whole dataset: :func:`run`, batched, resumable and sharded over ``torchrun`` ranks.
+"""Attribute a whole dataset: [`run`][videoattr.runner.engine.run], batched, resumable and sharded over ``torchrun`` ranks.
 
 One call explains every clip of a folder or Dataset and writes one result file per clip. Launched as
 ``torchrun --nproc_per_node=N script.py`` (or ``torchrun ... -m videoattr run ...``), the same call
-runs on every rank and each rank does its own shard (see :mod:`videoattr.runner.sharding`), on its own
+runs on every rank and each rank does its own shard (see [`videoattr.runner.sharding`][videoattr.runner.sharding]), on its own
 GPU when there are GPUs (across nodes, the output folder must be on a file system that every node
 sees). A rerun into the same output folder skips the clips whose results are complete, redoes the
 others and, by default, retries the clips that failed; a clip that fails is recorded with its error
@@ -63,7 +63,7 @@ logger = logging.getLogger("videoattr.runner")
 
 #: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
-#: What :func:`run` accepts as the method.
+#: What [`run`][videoattr.runner.engine.run] accepts as the method.
 AttributorLike = str | Explainer | Attributor | AttributeFn
 
 # Settings that do not change a result and may differ between a run and its resumption.
@@ -109,16 +109,16 @@ class RankSummary:
 
 @dataclass
 class RunSummary:
-    """The outcome of :func:`run` over all ranks (every rank gets the same summary).
+    """The outcome of [`run`][videoattr.runner.engine.run] over all ranks (every rank gets the same summary).
 
     Attributes:
         out_dir: the output folder.
         total: clips in the dataset.
         done: clips attributed and written in this run.
         skipped: clips already complete (not redone).
-        failed: clips that failed in this run (see :attr:`failures` and ``OUT/failures/``).
+        failed: clips that failed in this run (see [`failures`][videoattr.runner.engine.RunSummary.failures] and ``OUT/failures/``).
         seconds: wall time of the slowest rank.
-        ranks: each rank's :class:`RankSummary`.
+        ranks: each rank's [`RankSummary`][videoattr.runner.engine.RankSummary].
         manifest: path of ``manifest.json``.
     """
 
@@ -187,21 +187,21 @@ def run(
     maps (``A = 1`` for gradient methods, one channel per area for perturbation methods), and
     ``meta``, JSON text with the clip's id, source, label, the prediction and the explained class with
     their probabilities, the preserved probability per area (perturbation methods), the time and the
-    settings. Read them with :meth:`ResultStore.read_result <videoattr.runner.ResultStore.read_result>`.
+    settings. Read them with `ResultStore.read_result`.
 
     Args:
         data: a folder of videos and frame folders (read with ``model``'s frame sampling and
-            preprocessing, see :class:`~videoattr.runner.VideoFolder`), or a map-style Dataset (or a
+            preprocessing, see [`VideoFolder`][videoattr.runner.VideoFolder]), or a map-style Dataset (or a
             list) of ``(clip (C, T, H, W), target_or_label[, id or extra])`` items (see
-            :mod:`videoattr.runner.dataset`).
+            [`videoattr.runner.dataset`][videoattr.runner.dataset]).
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits; a zoo adapter for a folder. It
             is moved to the run's device and put in eval mode; its flags are restored at the end.
         attributor: a method name (``"grad"``, ``"grad_cam"``, ``"step"``, ...: see
-            :data:`~videoattr.methods.registry.METHOD_NAMES`) built with ``options``, an
-            :class:`~videoattr.methods.registry.Explainer`, an
-            :class:`~videoattr.core.base.Attributor`, or a callable
+            `METHOD_NAMES`) built with ``options``, an
+            [`Explainer`][videoattr.methods.registry.Explainer], an
+            [`Attributor`][videoattr.core.base.Attributor], or a callable
             ``(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``.
-        out_dir: the output folder (see :mod:`videoattr.runner.store` for its layout).
+        out_dir: the output folder (see [`videoattr.runner.store`][videoattr.runner.store] for its layout).
         options: options for a method given by name. Default: the method's defaults with the
             adapter's Grad-CAM layer, reshape, mean and std, and no inner progress bar.
         batch_size: clips per attribution call (and per DataLoader batch). Default 4.
@@ -221,7 +221,7 @@ def run(
         settings: extra values recorded with the run's settings (e.g. the model's name and weights).
 
     Returns:
-        The :class:`RunSummary` over all ranks.
+        The [`RunSummary`][videoattr.runner.engine.RunSummary] over all ranks.
 
     Raises:
         ValueError: ``out_dir`` holds results made with other settings, an unknown ``target`` name,
