@@ -1,24 +1,24 @@
 """Read, sample, resize and write video clips.
 
 Frames travel as ``torch.uint8`` tensors of shape ``(T, H, W, 3)``: RGB, channels last, on the CPU,
-the layout of a decoded video and of :func:`torchvision.io.read_video`. A model adapter's
-``preprocess`` (or :func:`to_clip` here, the same preprocessing) turns them into a normalised
-float clip ``(1, 3, T, H, W)``; :func:`denormalize` turns a clip back into frames.
+the layout of a decoded video and of `torchvision.io.read_video`. A model adapter's
+``preprocess`` (or [`to_clip`][videoattr.io.to_clip] here, the same preprocessing) turns them into a normalised
+float clip ``(1, 3, T, H, W)``; [`denormalize`][videoattr.io.denormalize] turns a clip back into frames.
 
 One job per module:
 
-- :mod:`videoattr.io.sampling`: which frames make a clip (:func:`sample_indices`: ``"uniform"``,
+- `videoattr.io.sampling`: which frames make a clip ([`sample_indices`][videoattr.io.sample_indices]: ``"uniform"``,
   ``"strided"``, ``"segments"`` or explicit indices; a video shorter than the clip raises
-  :class:`VideoTooShortError`);
-- :mod:`videoattr.io.reading`: :func:`read_video`, :func:`count_frames` (video files, GIFs,
+  [`VideoTooShortError`][videoattr.io.VideoTooShortError]);
+- `videoattr.io.reading`: [`read_video`][videoattr.io.read_video], [`count_frames`][videoattr.io.count_frames] (video files, GIFs,
   frame folders; local files are opened only as local files, whatever their names);
-- :mod:`videoattr.io.frames`: :func:`as_frames`, :func:`resize_frames`, :func:`center_crop`;
-- :mod:`videoattr.io.preprocessing`: :func:`to_clip` and :func:`denormalize`;
-- :mod:`videoattr.io.writing`: :func:`write_video`;
-- :mod:`videoattr.io.ffmpeg`: FFmpeg called safely (local files only, video containers only);
-- :mod:`videoattr.io.gif`: animated GIFs;
-- :mod:`videoattr.io.folders`: frame-image folders, :func:`list_frame_files`,
-  :func:`write_frames`.
+- `videoattr.io.frames`: [`as_frames`][videoattr.io.as_frames], [`resize_frames`][videoattr.io.resize_frames], [`center_crop`][videoattr.io.center_crop];
+- `videoattr.io.preprocessing`: [`to_clip`][videoattr.io.to_clip] and [`denormalize`][videoattr.io.denormalize];
+- `videoattr.io.writing`: [`write_video`][videoattr.io.write_video];
+- `videoattr.io.ffmpeg`: FFmpeg called safely (local files only, video containers only);
+- `videoattr.io.gif`: animated GIFs;
+- `videoattr.io.folders`: frame-image folders, [`list_frame_files`][videoattr.io.list_frame_files],
+  [`write_frames`][videoattr.io.write_frames].
 
 Example:
     >>> frames = read_video("clip.mp4", 16, "strided", size=(128, 171), crop=112)  # doctest: +SKIP

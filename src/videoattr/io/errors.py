@@ -1,4 +1,4 @@
-"""The errors :mod:`videoattr.io` raises for videos it cannot use."""
+"""The errors [`videoattr.io`][videoattr.io] raises for videos it cannot use."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """FFmpeg, the decoder and encoder of video files, called safely.
 
 FFmpeg is the binary bundled with ``imageio-ffmpeg``. A local file is always opened as a local file,
-whatever its name: FFmpeg gets the absolute path behind ``file:`` (:func:`ffmpeg_url`) and may use
+whatever its name: FFmpeg gets the absolute path behind ``file:`` (`ffmpeg_url`) and may use
 no protocol but ``file``, so a name such as ``concat:a.mp4|b.mp4`` or ``pipe:0`` is just a name;
-and only the container formats of :data:`VIDEO_DEMUXERS`, so a file's content (a playlist, a
+and only the container formats of `VIDEO_DEMUXERS`, so a file's content (a playlist, a
 concat list) cannot pull in other files either.
 """
 

@@ -27,7 +27,7 @@ def _natural_key(path: Path) -> list[tuple[int, int | str]]:
 
 
 def list_frame_files(folder: PathLike) -> list[Path]:
-    """The frame images of ``folder`` (:data:`FRAME_EXTENSIONS`), in natural order of their names.
+    """The frame images of ``folder`` ([`FRAME_EXTENSIONS`][videoattr.io.FRAME_EXTENSIONS]), in natural order of their names.
 
     ``frame_2.png`` comes before ``frame_10.png``.
 
@@ -87,7 +87,7 @@ def write_frames(
 ) -> list[Path]:
     """Write uint8 frames as numbered images ``{prefix}{i:05d}.{ext}`` (``i`` from 0) in ``folder``.
 
-    :func:`~videoattr.io.read_video` reads such a folder back in the same order (PNG is lossless;
+    [`read_video`][videoattr.io.read_video] reads such a folder back in the same order (PNG is lossless;
     JPEG is written at quality 95).
 
     Args:
@@ -97,7 +97,7 @@ def write_frames(
         ext: ``"png"`` (default), ``"jpg"``, ``"jpeg"`` or ``"bmp"``.
         overwrite: if the folder already holds frame images, ``False`` (default) raises
             ``FileExistsError`` (mixing two clips would corrupt the read-back); ``True`` deletes
-            those images (only files ending in :data:`FRAME_EXTENSIONS`) first.
+            those images (only files ending in [`FRAME_EXTENSIONS`][videoattr.io.FRAME_EXTENSIONS]) first.
 
     Returns:
         The written paths, in frame order.

@@ -2,7 +2,7 @@
 
 GIF writers merge consecutive identical frames into one frame shown longer; on reading, such a
 frame is expanded again into ``round(duration / frame duration)`` copies, where the frame duration
-is the one :func:`write_gif` records in the GIF's comment, or else the shortest duration; so a clip
+is the one `write_gif` records in the GIF's comment, or else the shortest duration; so a clip
 written at a constant frame rate comes back with its frame count.
 """
 

@@ -1,6 +1,6 @@
 """The one preprocessing of videoattr: frames to a normalised clip, and back.
 
-:func:`to_clip` is used by the model adapters (:class:`videoattr.zoo.Preprocessing` is a stored
+[`to_clip`][videoattr.io.to_clip] is used by the model adapters ([`Preprocessing`][videoattr.zoo.Preprocessing] is a stored
 set of its arguments) and by hand. For uint8 frames it resizes the ``0..255`` values and rounds
 them back to integers before scaling to ``[0, 1]``, exactly as torchvision's video presets
 (``weights.transforms()``) do; ``antialias=False`` then reproduces those presets.
@@ -128,7 +128,7 @@ def denormalize(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> Tensor:
-    """Undo ``(x - mean) / std`` and return uint8 frames: the inverse of :func:`to_clip`.
+    """Undo ``(x - mean) / std`` and return uint8 frames: the inverse of [`to_clip`][videoattr.io.to_clip].
 
     Args:
         clip: float clip ``(B, C, T, H, W)`` or ``(C, T, H, W)`` with ``C`` = 3 (RGB) or 1 (grey),

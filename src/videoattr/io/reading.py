@@ -1,19 +1,19 @@
 """Reading videos: files decoded by FFmpeg, animated GIFs and folders of frame images.
 
-Sources :func:`read_video` understands, each read by a module of its own:
+Sources [`read_video`][videoattr.io.read_video] understands, each read by a module of its own:
 
 - video files (``.mp4``, ``.avi``, ``.webm``, ``.mkv``, ``.mov``, ``.flv``, ``.ts``, ``.ogv``, ...),
-  decoded by FFmpeg (:mod:`videoattr.io.ffmpeg`). A local file is always opened as a local file,
+  decoded by FFmpeg (`videoattr.io.ffmpeg`). A local file is always opened as a local file,
   whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just names), and only video
   container formats are decoded, so a file's content cannot pull in other files;
-- animated GIFs, decoded by Pillow (:mod:`videoattr.io.gif`), frames merged by the GIF writer
+- animated GIFs, decoded by Pillow (`videoattr.io.gif`), frames merged by the GIF writer
   expanded again so that a clip comes back with its frame count;
 - a folder of frame images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``), in natural order of their file
-  names (``frame_2.png`` before ``frame_10.png``; :mod:`videoattr.io.folders`). Only the sampled
+  names (``frame_2.png`` before ``frame_10.png``; `videoattr.io.folders`). Only the sampled
   frames are decoded.
 
 A file that cannot be decoded (empty, truncated, damaged) raises
-:class:`~videoattr.io.VideoReadError` naming it.
+[`VideoReadError`][videoattr.io.VideoReadError] naming it.
 """
 
 from __future__ import annotations
@@ -77,14 +77,14 @@ def read_video(
             of ``.png``/``.jpg`` frames in natural name order.
         num_frames: ``T``, the number of frames to return; ``None`` (default) returns every frame.
         sampling: ``"uniform"`` (default), ``"strided"`` (the reference implementation's),
-            ``"segments"`` or explicit indices; see :func:`~videoattr.io.sample_indices`.
+            ``"segments"`` or explicit indices; see [`sample_indices`][videoattr.io.sample_indices].
         size: optional resize applied after sampling: an int resizes the short side to ``size``
             keeping the aspect ratio (the long side becomes ``floor(size * long / short)``, as in
             torchvision), a pair ``(h, w)`` resizes to exactly that. Bilinear with antialiasing.
         crop: optional centre crop after resizing, an int (square) or ``(h, w)``.
-        strict: raise :class:`~videoattr.io.VideoReadError` when FFmpeg reports any decoding
+        strict: raise [`VideoReadError`][videoattr.io.VideoReadError] when FFmpeg reports any decoding
             error in a video file (truncated or damaged data that it would otherwise conceal).
-            Default ``True``; see :func:`count_frames`.
+            Default ``True``; see [`count_frames`][videoattr.io.count_frames].
 
     Returns:
         ``torch.uint8`` tensor ``(T, H, W, 3)`` on the CPU (RGB; grey and RGBA sources are

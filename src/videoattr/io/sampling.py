@@ -1,7 +1,7 @@
 """Frame sampling: which frames of a video of ``n`` frames make up a clip of ``T`` frames.
 
-This is the one sampler of videoattr: :func:`videoattr.io.read_video` and the model adapters'
-:class:`videoattr.zoo.FrameSampling` both call :func:`sample_indices`.
+This is the one sampler of videoattr: [`read_video`][videoattr.io.read_video] and the model adapters'
+[`FrameSampling`][videoattr.zoo.FrameSampling] both call [`sample_indices`][videoattr.io.sample_indices].
 
 Modes, for a video of ``n`` frames and ``T`` requested frames:
 
@@ -16,7 +16,7 @@ Modes, for a video of ``n`` frames and ``T`` requested frames:
 - a sequence of ints: those frames, in the given order (repeats allowed), each in ``[0, n)``.
 
 Short videos: every named mode needs ``n >= T``. A shorter video raises
-:class:`~videoattr.io.VideoTooShortError` naming the video and its frame count; frames are never
+[`VideoTooShortError`][videoattr.io.VideoTooShortError] naming the video and its frame count; frames are never
 silently repeated. (Pass explicit indices to repeat frames on purpose.)
 """
 

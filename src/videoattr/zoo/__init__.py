@@ -1,16 +1,16 @@
 """Adapters for the video classifiers people explain (optional; nothing in the core depends on it).
 
-``load(name, weights=None, num_classes=None, **options)`` returns a :class:`VideoAdapter`: an
+``load(name, weights=None, num_classes=None, **options)`` returns a [`VideoAdapter`][videoattr.zoo.VideoAdapter]: an
 ``nn.Module`` taking normalised clips ``(B, C, T, H, W)`` and returning ``(B, K)`` logits, with the
 model's ``clip_len``, ``size``, ``mean``/``std``, frame ``sampling``, ``preprocess(frames)``,
 ``class_names`` and default Grad-CAM ``layer`` / ``reshape``. ``available()`` lists the models and what
 each needs; ``wrap(model, ...)`` adapts your own network. Weights are never downloaded unless asked
 (``download=True`` for torchvision and Hugging Face names).
 
-One job per module: ``adapter`` (:class:`VideoAdapter`, :func:`wrap`), ``sampling``
-(:class:`FrameSampling`), ``preprocessing`` (:class:`Preprocessing`), ``tokens`` (:class:`TokenGrid`),
+One job per module: ``adapter`` ([`VideoAdapter`][videoattr.zoo.VideoAdapter], [`wrap`][videoattr.zoo.wrap]), ``sampling``
+([`FrameSampling`][videoattr.zoo.FrameSampling]), ``preprocessing`` ([`Preprocessing`][videoattr.zoo.Preprocessing]), ``tokens`` ([`TokenGrid`][videoattr.zoo.TokenGrid]),
 ``layers`` (layer names through ``torch.compile``/DDP wrappers), ``weights`` (reading state dicts),
-``registry`` (:func:`load`, :func:`available`, :func:`register`); one module per model family
+``registry`` ([`load`][videoattr.zoo.load], [`available`][videoattr.zoo.available], [`register`][videoattr.zoo.register]); one module per model family
 (``torchvision_models``, ``tsm``, ``i3d``, ``pytorchvideo_models``, ``transformers``, ``demo``), each
 registering its entries when imported here.
 

@@ -1,14 +1,14 @@
 """The model adapter: a video classifier with everything an attribution needs to know about it.
 
-A :class:`VideoAdapter` is an ``nn.Module`` that takes normalised clips ``(B, C, T, H, W)`` and
+A [`VideoAdapter`][videoattr.zoo.VideoAdapter] is an ``nn.Module`` that takes normalised clips ``(B, C, T, H, W)`` and
 returns ``(B, K)`` logits, whatever layout and output type the wrapped network uses, and carries
 what an attribution needs to know about the model: clip length, input size, mean/std, frame
 sampling, preprocessing, class names and the default Grad-CAM layer with its reshape.
-:func:`wrap` adapts a user's own network.
+[`wrap`][videoattr.zoo.wrap] adapts a user's own network.
 
 Models wrapped by ``torch.compile`` (``_orig_mod.``), ``DataParallel`` or
 ``DistributedDataParallel`` (``module.``) are accepted: layer names given without the wrapper's
-prefix are found through it (:func:`videoattr.zoo.layers.find_layer_name`).
+prefix are found through it ([`find_layer_name`][videoattr.zoo.find_layer_name]).
 """
 
 from __future__ import annotations
@@ -94,15 +94,15 @@ class VideoAdapter(nn.Module):
             ``None`` when the architecture has no sensible one.
         layout: the layout ``model`` expects: ``"BCTHW"`` (default), ``"BTCHW"`` or ``"(BT)CHW"``.
         tokens: how the default layer's tokens map onto a grid (transformers); ``None`` for CNNs.
-        resize: resize before the centre crop in :meth:`preprocess`: ``(s,)`` for the shorter side or
+        resize: resize before the centre crop in `preprocess`: ``(s,)`` for the shorter side or
             ``(h, w)``; default: shorter side ``round(size * 256 / 224)``.
-        sampling: ``"strided"`` (default) or ``"segments"`` (see :class:`FrameSampling`);
+        sampling: ``"strided"`` (default) or ``"segments"`` (see [`FrameSampling`][videoattr.zoo.FrameSampling]);
             ``"stride"`` is a deprecated alias of ``"strided"``.
         class_names: the ``K`` class names, or ``None``.
         output: callable extracting the ``(B, K)`` logits from the model output; default
-            :func:`default_output`.
+            [`default_output`][videoattr.zoo.default_output].
         name: a short name for ``repr`` and error messages.
-        antialias: antialiased resize in :meth:`preprocess` (torchvision's video presets: ``False``).
+        antialias: antialiased resize in `preprocess` (torchvision's video presets: ``False``).
 
     Example:
         >>> net = nn.Sequential(nn.Conv3d(3, 8, 3), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 4))
@@ -214,15 +214,15 @@ class VideoAdapter(nn.Module):
 
         Args:
             frames: the video's frames, channels last, uint8 in ``0..255`` (or float in ``[0, 1]``).
-            sample: first pick :attr:`clip_len` frames with :attr:`sampling` (``T = clip_len``);
+            sample: first pick `clip_len` frames with `sampling` (``T = clip_len``);
                 ``False`` (default) keeps all ``N`` frames (``T = N``).
 
         Returns:
-            The clip :attr:`preprocessing` makes (:func:`videoattr.io.to_clip` with this model's
+            The clip `preprocessing` makes ([`to_clip`][videoattr.io.to_clip] with this model's
             resize, crop, mean/std and antialias setting).
 
         Raises:
-            VideoTooShortError: ``sample`` with fewer than :attr:`clip_len` frames (a ``ValueError``).
+            VideoTooShortError: ``sample`` with fewer than `clip_len` frames (a ``ValueError``).
             TypeError: frames that are neither uint8 nor floating point.
             ValueError: frames of another shape than ``(N, H, W, 3)``.
         """
@@ -239,7 +239,7 @@ class VideoAdapter(nn.Module):
         return torch.device("cpu")
 
     def denormalize(self, clip: Tensor) -> Tensor:
-        """Undo the normalisation: :func:`videoattr.io.denormalize` with this model's mean and std.
+        """Undo the normalisation: [`denormalize`][videoattr.io.denormalize] with this model's mean and std.
 
         Args:
             clip: float clip ``(B, 3, T, H, W)`` or ``(3, T, H, W)``.
@@ -279,10 +279,10 @@ def wrap(
     output: OutputFn | None = None,
     name: str = "custom",
 ) -> VideoAdapter:
-    """Adapt a user's own video classifier (see :class:`VideoAdapter` for the arguments).
+    """Adapt a user's own video classifier (see [`VideoAdapter`][videoattr.zoo.VideoAdapter] for the arguments).
 
     ``layer`` is a dotted name inside ``model`` (``"layer4"``, ``"blocks.11"``); the returned adapter's
-    :attr:`~VideoAdapter.layer` prefixes it with ``"model."``. A model wrapped by ``torch.compile``,
+    `VideoAdapter.layer` prefixes it with ``"model."``. A model wrapped by ``torch.compile``,
     ``DataParallel`` or ``DistributedDataParallel`` may be given with the layer's plain name: the
     adapter's layer is then the wrapped name (``"model._orig_mod.layer4"``).
 

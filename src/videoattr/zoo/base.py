@@ -1,8 +1,8 @@
 """Former home of the zoo's building blocks, kept so that ``videoattr.zoo.base.<name>`` still works.
 
-Each now lives in a module of its own: :mod:`videoattr.zoo.adapter`, :mod:`videoattr.zoo.sampling`,
-:mod:`videoattr.zoo.preprocessing`, :mod:`videoattr.zoo.tokens`, :mod:`videoattr.zoo.weights` and
-:mod:`videoattr.zoo.registry`. Import from :mod:`videoattr.zoo` instead.
+Each now lives in a module of its own: `videoattr.zoo.adapter`, `videoattr.zoo.sampling`,
+`videoattr.zoo.preprocessing`, `videoattr.zoo.tokens`, `videoattr.zoo.weights` and
+`videoattr.zoo.registry`. Import from [`videoattr.zoo`][videoattr.zoo] instead.
 """
 
 from videoattr.zoo.adapter import LAYOUTS, Layout, OutputFn, VideoAdapter, default_output, wrap

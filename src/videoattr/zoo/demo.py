@@ -1,4 +1,4 @@
-"""The ``"demo"`` zoo entry: the small bundled demo classifier of :mod:`videoattr.demo_model`."""
+"""The ``"demo"`` zoo entry: the small bundled demo classifier of [`demo_model`][videoattr.demo_model]."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def load_demo(
     Args:
         weights: must be ``None`` (the bundled weights are used).
         num_classes: must be ``None`` (the demo model has 4 classes).
-        **options: passed to :func:`videoattr.demo_model.load_demo_model` (``device=``).
+        **options: passed to [`load_demo_model`][videoattr.demo_model.load_demo_model] (``device=``).
 
     Raises:
         ValueError: ``weights`` or ``num_classes`` given (the demo model is fixed).

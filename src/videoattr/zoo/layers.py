@@ -2,8 +2,8 @@
 
 ``torch.compile`` keeps the network as ``_orig_mod`` and ``DataParallel`` /
 ``DistributedDataParallel`` as ``module``, so ``layer4`` of the network is ``_orig_mod.layer4`` or
-``module.layer4`` of the wrapper. The zoo's default layers and :func:`videoattr.zoo.wrap` use
-:func:`find_layer_name` to accept the plain name either way.
+``module.layer4`` of the wrapper. The zoo's default layers and [`wrap`][videoattr.zoo.wrap] use
+[`find_layer_name`][videoattr.zoo.find_layer_name] to accept the plain name either way.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def find_layer_name(model: nn.Module, layer: str) -> str:
         layer: a dotted submodule name, e.g. ``"model.layer4"``.
 
     Returns:
-        The dotted name that :meth:`torch.nn.Module.get_submodule` resolves in ``model``.
+        The dotted name that `torch.nn.Module.get_submodule` resolves in ``model``.
 
     Raises:
         ValueError: no submodule of ``model`` has that name, with or without wrappers (the message
@@ -77,7 +77,7 @@ def find_layer_name(model: nn.Module, layer: str) -> str:
 
 
 def match_layer_name(model: nn.Module, layer: str) -> str | None:
-    """:func:`find_layer_name`, or ``None`` when ``model`` has no such layer."""
+    """[`find_layer_name`][videoattr.zoo.find_layer_name], or ``None`` when ``model`` has no such layer."""
     names: dict[str, nn.Module] = dict(model.named_modules())
     if layer in names:
         return layer

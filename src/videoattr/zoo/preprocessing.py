@@ -1,4 +1,4 @@
-"""A model's preprocessing: the stored arguments of :func:`videoattr.io.to_clip`."""
+"""A model's preprocessing: the stored arguments of [`to_clip`][videoattr.io.to_clip]."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Preprocessing:
     Frames are resized (``resize`` = ``(s,)`` scales the shorter side to ``s``; ``(h, w)`` resizes to
     exactly that size) on their uint8 values with bilinear interpolation (rounded back to integers),
     centre-cropped to ``crop``, scaled to ``[0, 1]`` and normalised with ``mean``/``std``: that is
-    :func:`videoattr.io.to_clip`, the one preprocessing of videoattr. With ``antialias=False`` (the
+    [`to_clip`][videoattr.io.to_clip], the one preprocessing of videoattr. With ``antialias=False`` (the
     default, as in torchvision's video presets) the result equals ``weights.transforms()`` of
     torchvision's video models.
 

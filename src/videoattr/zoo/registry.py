@@ -1,4 +1,4 @@
-"""The zoo's registry: the entries :func:`load` builds, and how a model module adds one.
+"""The zoo's registry: the entries [`load`][videoattr.zoo.load] builds, and how a model module adds one.
 
 A model module (``videoattr/zoo/<family>.py``) defines a builder
 ``builder(weights=None, num_classes=None, **options) -> VideoAdapter`` and calls
@@ -28,12 +28,12 @@ class ZooEntry:
     """One model of the zoo: how to build it and what it needs.
 
     Attributes:
-        name: the name passed to :func:`load`.
+        name: the name passed to [`load`][videoattr.zoo.load].
         builder: ``builder(weights=..., num_classes=..., **options) -> VideoAdapter``.
         description: one line on the architecture and input.
         requires: the packages it needs beyond the core (``()`` for none).
         weights: what ``weights=`` accepts and where the weights are published.
-        aliases: other names :func:`load` accepts for it (lower case).
+        aliases: other names [`load`][videoattr.zoo.load] accepts for it (lower case).
     """
 
     name: str
@@ -97,7 +97,7 @@ def get_entry(name: str) -> ZooEntry:
 
 
 def available() -> list[ZooEntry]:
-    """Every model :func:`load` knows, with its description, extra packages and accepted weights.
+    """Every model [`load`][videoattr.zoo.load] knows, with its description, extra packages and accepted weights.
 
     ``entry.installed()`` tells whether its extra packages are importable.
     """
@@ -110,7 +110,7 @@ def load(
     num_classes: int | None = None,
     **options: Any,
 ) -> VideoAdapter:
-    """Build the adapter of model ``name`` (see :func:`available`).
+    """Build the adapter of model ``name`` (see [`available`][videoattr.zoo.available]).
 
     Args:
         name: e.g. ``"r2plus1d_18"``, ``"tsm"``, ``"i3d"``, ``"videomae"``, ``"demo"``.

@@ -1,4 +1,4 @@
-"""A model's frame sampling: the mode and clip length of :func:`videoattr.io.sample_indices`."""
+"""A model's frame sampling: the mode and clip length of [`sample_indices`][videoattr.io.sample_indices]."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ModelSampling = Literal["strided", "segments"]
 class FrameSampling:
     """Which frames of a video of ``n`` frames make up one clip of ``clip_len`` frames.
 
-    A stored mode of the one sampler, :func:`videoattr.io.sample_indices`.
+    A stored mode of the one sampler, [`sample_indices`][videoattr.io.sample_indices].
 
     Attributes:
         kind: ``"strided"``: every ``floor(n / clip_len)``-th frame from the first, keeping the last

@@ -2,7 +2,7 @@
 
 Files are read with ``torch.load(..., weights_only=True)``: a file is data, never code. Anything
 that is not a state dict of tensors (a pickled whole model, a pickle that would run code, a
-truncated or damaged file, a file of another kind) raises :class:`WeightsFileError` naming the file
+truncated or damaged file, a file of another kind) raises [`WeightsFileError`][videoattr.zoo.WeightsFileError] naming the file
 and what was found in it.
 """
 
@@ -84,7 +84,7 @@ def _found(obj: Any) -> str:
 
 
 def _safe_load(p: Path) -> Any:
-    """``torch.load`` with ``weights_only=True``; every failure becomes one :class:`WeightsFileError`."""
+    """``torch.load`` with ``weights_only=True``; every failure becomes one [`WeightsFileError`][videoattr.zoo.WeightsFileError]."""
     expected = (
         "a state_dict (a mapping of parameter names to tensors, as saved by "
         "torch.save(model.state_dict(), path))"
