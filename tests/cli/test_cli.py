@@ -74,7 +74,7 @@ def test_explain_folder_writes_outputs_and_reports_the_corrupt_video(
         assert summary["areas"] == [0.05, 0.2] and len(summary["preserved_prob"]) == 2
         stem = summary_path.with_suffix("")
         masks = np.load(stem.with_suffix(".npz"))["maps"]
-        assert masks.shape == (2, 16, 56, 56) and masks.dtype == np.float16
+        assert masks.shape == (2, 16, 56, 56) and masks.dtype == np.float32
         assert masks.min() >= 0 and masks.max() <= 1
         gif = io.read_video(stem.with_suffix(".gif"))
         mp4 = io.read_video(stem.with_suffix(".mp4"))

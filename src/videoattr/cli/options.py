@@ -1,0 +1,240 @@
+"""Options shared by the subcommands: checked values, the model, the method, the device.
+
+Every option is checked when the command line is parsed (``type=`` checkers below) or, when a check
+needs the model or the file system, by the subcommand before its first video is attributed. A new
+option of the model or the method goes into :func:`add_method_arguments` and, when the method reads
+it, into :func:`method_options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videoattr.core.devices import resolve_device
+from videoattr.datasets.folders import safe_name
+from videoattr.methods.registry import METHOD_NAMES, MethodOptions
+
+
+class CommandError(ValueError):
+    """A usage error the command line reports in one line (exit status 2)."""
+
+
+# -- value checkers for argparse ------------------------------------------------------------------
+def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], expected: str) -> Any:
+    def check(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    check.__name__ = kind.__name__
+    return check
+
+
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
+area = _number(float, lambda v: 0 < v < 1, "an area fraction in (0, 1)")
+
+
+def plain_name(option: str) -> Callable[[str], str]:
+    """A checker for an option that becomes one folder name (no ``/``, ``\\``, leading ``.``)."""
+
+    def check(text: str) -> str:
+        if not text or safe_name(text) != text:
+            raise argparse.ArgumentTypeError(
+                f"expected a plain folder name (no '/', '\\', control characters or leading '.', at "
+                f"most 200 characters); got {text!r}"
+            )
+        return text
+
+    check.__name__ = option
+    return check
+
+
+# -- shared arguments -------------------------------------------------------------------------------
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``explain`` and ``run``: the model, the method and its settings."""
+    g = parser.add_argument_group("model and method")
+    g.add_argument(
+        "--model",
+        default="r2plus1d_18",
+        help="model name from `videoattr models` (default: r2plus1d_18; 'demo' is the shipped demo model)",
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="local weights file (a state_dict) for the model (default: random weights, except for 'demo')",
+    )
+    g.add_argument(
+        "--download",
+        action="store_true",
+        help="let the model's loader download named weights that are not cached (default: offline)",
+    )
+    g.add_argument(
+        "--method", default="step", choices=METHOD_NAMES, help="attribution method (default: step)"
+    )
+    g.add_argument(
+        "--area",
+        type=area,
+        nargs="+",
+        default=[0.1],
+        help="target area(s) of the perturbation methods, each in (0, 1) (default: 0.1)",
+    )
+    g.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=None,
+        help="perturbation iterations (default: the method's, 2000)",
+    )
+    g.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default="sgd",
+        help="perturbation optimiser (default: sgd, the paper's)",
+    )
+    g.add_argument(
+        "--polarity",
+        default="positive",
+        choices=("signed", "positive", "negative", "absolute"),
+        help="polarity of gradient maps (default: positive)",
+    )
+    g.add_argument("--layer", default=None, help="Grad-CAM layer (default: the model's)")
+    g.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=None,
+        help="most samples in one forward (default: no bound)",
+    )
+    add_device_arguments(g)
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed of noise and tie-breaking (default: 0)"
+    )
+
+
+def add_device_arguments(group: Any) -> None:
+    """``--device`` and ``--no-gpu``."""
+    group.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:1, mps (default: cuda if available, else cpu)",
+    )
+    group.add_argument("--no-gpu", action="store_true", help="run on the CPU")
+
+
+def device_of(args: argparse.Namespace, *, local_rank: int | None = None) -> torch.device:
+    """The device of ``--device``/``--no-gpu``, checked to exist here.
+
+    Raises:
+        CommandError: ``--device`` names no device or one this machine lacks.
+    """
+    if args.no_gpu:
+        return torch.device("cpu")
+    try:
+        return resolve_device(args.device, local_rank=local_rank)
+    except ValueError as err:
+        raise CommandError(f"--device: {err}") from None
+
+
+def output_folder(path: str, option: str = "--out") -> Path:
+    """``path`` as the output folder: it may not exist yet, but must not be a file.
+
+    Raises:
+        CommandError: ``path`` is an existing file (or another non-folder).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CommandError(f"{option} {path!r} is an existing file; give a folder")
+    return p
+
+
+# -- model and method -------------------------------------------------------------------------------
+_API_WORDS = (
+    (re.compile(r"call load\([^)]*download=True\)"), "pass --download"),
+    (re.compile(r"load\([^)]*download=True\)"), "--download"),
+    (re.compile(r"\bdownload=True\b"), "--download"),
+    (re.compile(r"\bweights=\.\.\."), "--weights FILE"),
+    (re.compile(r"\bpass weights=None\b"), "leave out --weights"),
+)
+
+
+def cli_words(message: str) -> str:
+    """A library message with API arguments (``weights=...``, ``download=True``) named as CLI options."""
+    for pattern, words in _API_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
+def load_model(args: argparse.Namespace, device: torch.device) -> Any:
+    """The zoo adapter named by ``--model`` with ``--weights``, on ``device``, in eval mode.
+
+    Raises:
+        CommandError: the weights file is not a ``state_dict`` (a pickled whole model, garbage or a
+            file with code in it: never unpickled), or the model cannot be built as asked.
+    """
+    from videoattr import zoo
+
+    options: dict[str, Any] = {"download": True} if getattr(args, "download", False) else {}
+    try:
+        adapter = zoo.load(args.model, weights=args.weights, **options)
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError) as err:
+        if args.weights is None:
+            raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
+        raise CommandError(
+            f"--weights {args.weights}: cannot read it as a state_dict (a dict of tensors, as "
+            "torch.save(model.state_dict(), FILE) writes); it holds something else (a whole "
+            "pickled model, other objects, or no torch file at all), which videoattr does not load"
+        ) from None
+    except TypeError as err:
+        if options and "download" in str(err):
+            raise CommandError(
+                f"--download: model {args.model} has no weights to download"
+            ) from None
+        raise
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise type(err)(cli_words(str(err))) from None
+    if args.weights is None and args.model != "demo":
+        print(
+            f"warning: --weights not given, {args.model} has random weights: the maps explain an "
+            "untrained network",
+            file=sys.stderr,
+        )
+    return adapter.to(device).eval()
+
+
+def weights_record(args: argparse.Namespace) -> str:
+    """What results record as the model's weights: the ``--weights`` value, else ``"random"``."""
+    if args.weights is not None:
+        return str(args.weights)
+    return "bundled" if args.model == "demo" else "random"
+
+
+def method_options(args: argparse.Namespace, adapter: Any) -> MethodOptions:
+    """The method's options from the command line and the model adapter."""
+    return MethodOptions(
+        polarity=args.polarity,
+        areas=tuple(args.area),
+        iterations=args.iterations,
+        optimizer=args.optimizer,
+        layer=args.layer or adapter.layer,
+        reshape=adapter.reshape if args.layer is None else None,
+        mean=adapter.mean,
+        std=adapter.std,
+        max_batch_size=args.max_batch_size,
+        progress=not args.no_progress,
+        seed=args.seed,
+    )
