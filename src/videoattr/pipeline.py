@@ -500,7 +500,8 @@ def method_config(obj: Any) -> dict[str, Any]:
     if callable(config):
         out = config()
         if isinstance(out, dict):
-            return json.loads(json.dumps(out, default=str))
+            plain: dict[str, Any] = json.loads(json.dumps(out, default=str))
+            return plain
     record: dict[str, Any] = {"class": type(obj).__name__}
     settings = getattr(obj, "settings", None)
     if settings is not None and hasattr(settings, "__dataclass_fields__"):

@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from videoattr.core.devices import resolve_device
-from videoattr.runner.store import maps_checksum
 from videoattr.runner import (
     DistributedContext,
     ResultStore,
@@ -25,6 +24,7 @@ from videoattr.runner import (
     global_batches,
     shard_batches,
 )
+from videoattr.runner.store import maps_checksum
 
 
 @given(n=st.integers(0, 60), batch_size=st.integers(1, 7), world=st.integers(1, 6))

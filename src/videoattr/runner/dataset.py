@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import traceback as tb
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
