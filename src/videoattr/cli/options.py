@@ -9,10 +9,8 @@ it, into :func:`method_options`.
 from __future__ import annotations
 
 import argparse
-import pickle
 import re
 import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,24 +187,25 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
     from videoattr import zoo
 
     options: dict[str, Any] = {"download": True} if getattr(args, "download", False) else {}
+    not_a_state_dict = CommandError(
+        f"--weights {args.weights}: cannot read it as a state_dict (a dict of tensors, as "
+        "torch.save(model.state_dict(), FILE) writes); it holds something else (a whole pickled "
+        "model, other objects, or no torch file at all), which videoattr does not load"
+    )
     try:
         adapter = zoo.load(args.model, weights=args.weights, **options)
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError) as err:
-        if args.weights is None:
-            raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
-        raise CommandError(
-            f"--weights {args.weights}: cannot read it as a state_dict (a dict of tensors, as "
-            "torch.save(model.state_dict(), FILE) writes); it holds something else (a whole "
-            "pickled model, other objects, or no torch file at all), which videoattr does not load"
-        ) from None
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        if args.weights is not None and "weights_only" in str(err):
+            raise not_a_state_dict from None
+        raise type(err)(cli_words(str(err))) from None
     except TypeError as err:
         if options and "download" in str(err):
-            raise CommandError(
-                f"--download: model {args.model} has no weights to download"
-            ) from None
+            raise CommandError(f"--download: model {args.model} has no weights to download") from None
         raise
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        raise type(err)(cli_words(str(err))) from None
+    except Exception as err:  # torch.load's errors for a file that is no state_dict vary widely
+        if args.weights is None:
+            raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
+        raise not_a_state_dict from None
     if args.weights is None and args.model != "demo":
         print(
             f"warning: --weights not given, {args.model} has random weights: the maps explain an "

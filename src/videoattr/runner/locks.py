@@ -75,9 +75,7 @@ class ClipLocks:
         if not isinstance(pid, int) or "host" not in record:
             return age_s > _UNREADABLE_GRACE_S
         if record["host"] == self.host:
-            if pid == self.pid:
-                return record.get("run_id") != self.run_id  # an earlier run of this process
-            return not pid_alive(pid)
+            return pid != self.pid and not pid_alive(pid)  # another thread of ours is alive
         return False
 
     def acquire(self, clip_id: str) -> bool:
