@@ -200,7 +200,9 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
         raise type(err)(cli_words(str(err))) from None
     except TypeError as err:
         if options and "download" in str(err):
-            raise CommandError(f"--download: model {args.model} has no weights to download") from None
+            raise CommandError(
+                f"--download: model {args.model} has no weights to download"
+            ) from None
         raise
     except Exception as err:  # torch.load's errors for a file that is no state_dict vary widely
         if args.weights is None:

@@ -34,7 +34,10 @@ class BatchContext:
         fixed_target: a class explained for every clip, or ``None`` (labels, else top class).
         ctx: this rank's place in the run.
         summary: this rank's counts (updated in place).
-        settings: what each result records besides the explanation (``model``, ``weights``, ``settings``).
+        settings: what each result records besides the explanation (``model``, ``weights``,
+            ``settings``).
+        started: when the run began (``time.time()``): a failure recorded later by another process
+            is not retried by this run.
     """
 
     model: nn.Module
@@ -46,6 +49,7 @@ class BatchContext:
     ctx: DistributedContext
     summary: RankSummary
     settings: dict[str, Any]
+    started: float = 0.0
 
 
 @dataclass
@@ -83,7 +87,7 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
             bc.summary.busy += 1
             processed += 1
             continue
-        if bc.store.is_valid_result(bc.store.result_path(s.id)):  # finished by another meanwhile
+        if _done_meanwhile(bc, s.id):
             bc.locks.release(s.id)
             bc.summary.skipped += 1
             processed += 1
@@ -108,6 +112,16 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
     finally:
         for clip_id in mine:
             bc.locks.release(clip_id)
+
+
+def _done_meanwhile(bc: BatchContext, clip_id: str) -> bool:
+    """Whether another process finished the clip (a result, or a failure) since this run began."""
+    if bc.store.is_valid_result(bc.store.result_path(clip_id)):
+        return True
+    try:
+        return bc.store.failure_path(clip_id).stat().st_mtime >= bc.started
+    except FileNotFoundError:
+        return False
 
 
 def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int:

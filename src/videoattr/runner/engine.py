@@ -144,6 +144,7 @@ def run(
             rerun to resume).
     """
     start = time.perf_counter()
+    wall_start = time.time()
     batch_size = check_positive_int(batch_size, "batch_size")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be a non-negative int; got {num_workers!r}")
@@ -193,6 +194,7 @@ def run(
             ctx=ctx,
             summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
             settings={**extra, "settings": method.config},
+            started=wall_start,
         )
         try:
             mine = run_shard(

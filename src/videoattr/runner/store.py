@@ -9,7 +9,7 @@ Layout under the output folder ``OUT``::
     OUT/ranks/rank<r>.json       each rank's summary of its last run
     OUT/manifest.json            every clip's status, written by rank 0 at the end
 
-Every file is written under a temporary name that starts with ``.`` (``.<id>.npz.<pid>.tmp``),
+Every file is written under a temporary name that starts with ``.`` (``.<id>.npz.<pid>-<thread>.tmp``),
 flushed to disk and renamed: the rename is atomic, so ``<id>.npz`` is either absent or complete.
 Each result's ``meta`` holds a SHA-256 checksum of its maps (their bytes, dtype and shape); a result
 counts as complete only when the archive opens, holds ``maps`` and ``meta`` and the checksum
@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     Raises:
         DiskFullError: no space left on the device (the temporary file is removed).
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -124,7 +125,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def _tmp_owner(name: str, suffix: str) -> str | None:
-    """The clip id of a temporary file ``.<id><suffix>.<pid>.tmp``, else ``None``."""
+    """The clip id of a temporary file ``.<id><suffix>.<pid>[-<thread>].tmp``, else ``None``."""
     if not (name.startswith(".") and name.endswith(".tmp")):
         return None
     stem = name[1:-4].rpartition(".")[0]  # drop ".<pid>"
@@ -133,7 +134,7 @@ def _tmp_owner(name: str, suffix: str) -> str | None:
 
 def _writer_alive(name: str) -> bool:
     """Whether the process named in a temporary file's name (``.<id><suffix>.<pid>.tmp``) runs."""
-    pid = name[:-4].rpartition(".")[2]
+    pid = name[:-4].rpartition(".")[2].partition("-")[0]
     return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
 
 
