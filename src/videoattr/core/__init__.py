@@ -5,7 +5,23 @@ layer hooks (:mod:`.hooks`), model-state restoration (:mod:`.state`), batching (
 dimension-agnostic tensor ops (:mod:`.ops`) and the :class:`~videoattr.core.base.Attributor` base class.
 """
 
-from videoattr.core.base import Attributor
-from videoattr.core.targets import ResolvedTarget, Target, resolve_target
+from videoattr.core.base import Attributor, Explanation
+from videoattr.core.targets import (
+    MultiTarget,
+    ResolvedTarget,
+    Target,
+    expand_targets,
+    fold_targets,
+    resolve_target,
+)
 
-__all__ = ["Attributor", "ResolvedTarget", "Target", "resolve_target"]
+__all__ = [
+    "Attributor",
+    "Explanation",
+    "MultiTarget",
+    "ResolvedTarget",
+    "Target",
+    "expand_targets",
+    "fold_targets",
+    "resolve_target",
+]

@@ -1,35 +1,113 @@
-"""The :class:`Attributor` base class: one call shape for every method."""
+"""The :class:`Attributor` base class (one call shape for every method) and its :class:`Explanation`."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
+import re
 from abc import ABC
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from videoattr._version import __version__
+from videoattr.core.config import to_jsonable
 from videoattr.core.state import model_session
-from videoattr.core.targets import ResolvedTarget, Target, check_logits, resolve_target
+from videoattr.core.targets import (
+    ResolvedTarget,
+    Target,
+    check_logits,
+    expand_targets,
+    resolve_target,
+)
 from videoattr.core.validation import check_clip, check_optional_batch_size, describe
+
+
+def _short(t: Tensor | None, limit: int = 4) -> str:
+    """A few values of a tensor for a repr (``[0.12, 0.5, ...]``), never the whole tensor."""
+    if t is None:
+        return "None"
+    flat = t.detach().flatten()
+    values = flat[:limit].tolist()
+    text = ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values)
+    return f"[{text}{', ...' if flat.numel() > limit else ''}]"
+
+
+@dataclass(frozen=True, repr=False)
+class Explanation:
+    """What one :meth:`Attributor.explain` call computed.
+
+    Attributes:
+        maps: the attribution, as :meth:`Attributor.attribute` returns it: ``(B, 1, T, H, W)`` maps,
+            ``(B, A, T, H, W)`` perturbation masks, with a target axis after the batch axis for several
+            targets per clip (``(B, K, 1, T, H, W)``).
+        target: ``(B,)`` (or ``(B, K)``) long tensor of the explained class indices; ``None`` for a callable
+            target.
+        probabilities: ``(B, num_classes)`` softmax of the clean clips' logits.
+        prediction: ``(B,)`` the clean clips' top class.
+        target_probability: ``(B,)`` (or ``(B, K)``) probability of the explained class on the clean clip;
+            NaN for a callable target.
+        method: the method's canonical registered name (e.g. ``"integrated_gradients"``).
+        config: the attributor's :meth:`Attributor.config` record.
+        extras: method-specific results (perturbation methods: ``preserved_probability``,
+            ``deleted_probability``, ``areas``, ``history``).
+    """
+
+    maps: Tensor
+    target: Tensor | None
+    probabilities: Tensor
+    prediction: Tensor
+    target_probability: Tensor
+    method: str
+    config: Mapping[str, Any]
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        m = self.maps
+        value_range = f"[{float(m.min()):.3g}, {float(m.max()):.3g}]" if m.numel() else "[]"
+        extras = f", extras={sorted(self.extras)}" if self.extras else ""
+        return (
+            f"Explanation(method={self.method!r}, maps={tuple(m.shape)} {str(m.dtype).replace('torch.', '')} "
+            f"in {value_range}, target={_short(self.target)}, prediction={_short(self.prediction)}, "
+            f"target_probability={_short(self.target_probability)}{extras})"
+        )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 class Attributor(ABC):
     """Base class of every attribution method.
 
-    An attributor is built with a model (mapping ``(B, C, T, H, W)`` clips to ``(B, K)`` logits) and its
-    options, then called as ``attribute(x, target=None, **options)``. It returns a tensor on ``x``'s device
-    without a graph: ``(B, 1, T, H, W)`` maps for gradient/activation methods, ``(B, A, T, H, W)`` masks
-    for perturbation methods. Calling it leaves the model as it was (hooks, ``requires_grad`` and
-    ``training`` flags), also when an exception is raised.
+    An attributor is built with a model (mapping ``(B, C, T, H, W)`` clips to ``(B, K)`` logits) and all
+    its options, then called as ``attribute(x, target=None, **overrides)``, where ``overrides`` replace
+    constructor options for that call. It returns a tensor on ``x``'s device without a graph:
+    ``(B, 1, T, H, W)`` maps for gradient/activation methods, ``(B, A, T, H, W)`` masks for perturbation
+    methods; with several targets per clip (a ``(B, K)`` tensor or ``"top3"``) a target axis follows the
+    batch axis. Calling it leaves the model as it was (hooks, ``requires_grad`` and ``training`` flags,
+    buffers), also when an exception is raised. Calls on one model from several threads run one at a time.
+
+    Subclasses define ``attribute``; :meth:`config`, :meth:`explain` and :meth:`replace` have default
+    implementations that read the constructor's signature (override :meth:`options` when an option is
+    not stored under its own name).
 
     Args:
         model: the video classifier.
         max_batch_size: the most samples (IG steps, noise draws, masks) in one forward; ``None`` puts all
             of them in one forward.
-        eval_mode: put the model in eval mode during the call (restored after). Default ``True``.
+        eval_mode: put the model in eval mode during the call (restored after). Default ``True``. With
+            ``False`` a model in train mode updates its BatchNorm statistics during the forwards; they
+            are put back afterwards.
     """
+
+    #: The method's canonical registered name (see :mod:`videoattr.methods.registry`).
+    method_name: ClassVar[str | None] = None
 
     def __init__(
         self, model: nn.Module, *, max_batch_size: int | None = None, eval_mode: bool = True
@@ -40,7 +118,7 @@ class Attributor(ABC):
         self.max_batch_size = check_optional_batch_size(max_batch_size)
         self.eval_mode = bool(eval_mode)
 
-    #: ``attribute(x, target=None, **options)``: every subclass defines it with its own keyword options.
+    #: ``attribute(x, target=None, **overrides)``: every subclass defines it with its own keyword options.
     attribute: Callable[..., Any]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -48,7 +126,88 @@ class Attributor(ABC):
         return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={type(self.model).__name__}, max_batch_size={self.max_batch_size})"
+        shown = []
+        for key, value in self.options().items():
+            if isinstance(value, (bool, int, float, str)) or value is None:
+                shown.append(f"{key}={value!r}")
+        return f"{type(self).__name__}(model={type(self.model).__name__}, {', '.join(shown)})"
+
+    # -- the record of what runs -------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The canonical registered name of the method this attributor runs."""
+        return self.method_name or _snake(type(self).__name__)
+
+    def options(self) -> dict[str, Any]:
+        """Every constructor option except the model, as given or as normalised by the constructor.
+
+        The default reads each keyword parameter of ``__init__`` from the attribute of the same name (or
+        from the fields of a ``settings`` dataclass attribute). Subclasses that store an option under
+        another name override this.
+
+        Raises:
+            NotImplementedError: an option is stored nowhere the default can find it.
+        """
+        params = list(inspect.signature(type(self).__init__).parameters.values())[2:]
+        settings = getattr(self, "settings", None)
+        settings_fields = (
+            {f.name for f in dataclasses.fields(settings)}
+            if dataclasses.is_dataclass(settings) and not isinstance(settings, type)
+            else set()
+        )
+        out: dict[str, Any] = {}
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name == "settings" and settings_fields:
+                continue
+            if p.name in settings_fields:
+                out[p.name] = getattr(settings, p.name)
+            elif hasattr(self, p.name):
+                out[p.name] = getattr(self, p.name)
+            else:
+                raise NotImplementedError(
+                    f"{type(self).__name__} stores its option {p.name!r} under another name; override "
+                    "options() to record it"
+                )
+        for name in sorted(settings_fields - set(out)):
+            out[name] = getattr(settings, name)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """A complete, JSON-serialisable record of the method and its options (its fingerprint).
+
+        Two attributors with the same record give the same results on the same machine. The record holds
+        ``"method"`` (the canonical registered name), ``"version"`` (of videoattr) and every option;
+        tensors appear as shape, dtype and a hash of their values, wrapped attributors as their own
+        record, layers given as modules as their dotted name.
+
+        Example:
+            >>> import torch
+            >>> from videoattr.methods import IntegratedGradients
+            >>> IntegratedGradients(torch.nn.Linear(2, 2), steps=50).config()["steps"]
+            50
+        """
+        record: dict[str, Any] = {"method": self.method, "version": __version__}
+        record.update(to_jsonable(self.options()))
+        return record
+
+    def replace(self, **overrides: Any) -> Attributor:
+        """A copy of this attributor with some options replaced (validated like the constructor's).
+
+        Raises:
+            TypeError: an option the constructor does not take.
+        """
+        if not overrides:
+            return self
+        new = copy.copy(self)
+        kwargs = {**self.init_options(), **overrides}
+        type(self).__init__(new, self.model, **kwargs)
+        return new
+
+    def init_options(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this attributor with ``type(self)(model, **init_options())``."""
+        return self.options()
 
     # -- shared mechanics for subclasses ---------------------------------------------------------------
     @contextmanager
@@ -60,13 +219,39 @@ class Attributor(ABC):
     def prepare(
         self, x: Tensor, target: Target, *, name: str = "x"
     ) -> tuple[Tensor, ResolvedTarget]:
-        """Validate a clip batch and the target form (indices are checked once logits are known)."""
+        """Validate a clip batch (against the model's dtype too) and the target form.
+
+        Class indices are checked against the number of classes once logits are known.
+        """
         x = check_clip(x, name)
+        check_model_dtype(self.model, x, name)
         return x, resolve_target(target, x.shape[0], x.device)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Run the model and check that it returns ``(N, K)`` logits."""
-        return check_logits(self.model(x), x.shape[0])
+    def prepare_multi(
+        self, x: Tensor, target: Target, *, name: str = "x"
+    ) -> tuple[Tensor, ResolvedTarget | None, tuple[Tensor, Tensor, int] | None]:
+        """Like :meth:`prepare`, but several targets per clip come back expanded into rows.
+
+        Returns:
+            ``(x, resolved, None)`` for a single target per clip, ``(x, None, (x_rows, indices, k))``
+            for several (see :meth:`split_targets`).
+        """
+        x = check_clip(x, name)
+        check_model_dtype(self.model, x, name)
+        multi = self.split_targets(x, target)
+        if multi is not None:
+            return x, None, multi
+        return x, resolve_target(target, x.shape[0], x.device), None
+
+    def forward(self, x: Tensor, clip_index: Tensor | None = None) -> Tensor:
+        """Run the model and check that it returns finite ``(N, K)`` logits.
+
+        Args:
+            x: ``(N, C, T, H, W)`` rows.
+            clip_index: ``(N,)`` clip of each row, used to name the clip in errors (``None``: row ``i`` is
+                clip ``i``).
+        """
+        return check_logits(self.model(x), x.shape[0], clip_index=clip_index)
 
     def resolve_with_clean_logits(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
         """Resolve ``target=None`` to each clean clip's top class with one gradient-free forward of ``x``.
@@ -79,6 +264,93 @@ class Attributor(ABC):
         with torch.no_grad():
             logits = self.forward(x)
         return target.with_logits(logits)
+
+    def clean_logits(self, x: Tensor) -> Tensor:
+        """Logits ``(B, K)`` of the clean clips, without a graph, in a model session."""
+        with self.session(), torch.no_grad():
+            return self.forward(x).detach()
+
+    def split_targets(self, x: Tensor, target: Target) -> tuple[Tensor, Tensor, int] | None:
+        """Expand several targets per clip into rows, or return ``None`` for a single target per clip.
+
+        Returns:
+            ``(x_rows, indices, k)``: ``x_rows`` ``(B*K, C, T, H, W)`` (clip ``b``'s ``K`` rows are
+            consecutive), ``indices`` ``(B*K,)`` class of each row, ``k`` the number of targets per clip.
+            Fold a result over the rows back with :func:`~videoattr.core.targets.fold_targets`.
+        """
+        return expand_targets(x, target, self.clean_logits)
+
+    # -- what a call computed ----------------------------------------------------------------------------
+    def explain(self, x: Tensor, target: Target = None, **overrides: Any) -> Explanation:
+        """Attribute and report what the model said: maps, targets, probabilities, prediction.
+
+        Args:
+            x: clips ``(B, C, T, H, W)``.
+            target: any form :meth:`attribute` accepts.
+            **overrides: per-call option overrides, as for :meth:`attribute`.
+
+        Returns:
+            An :class:`Explanation` (one extra gradient-free forward of ``x`` gives the probabilities).
+        """
+        x = check_clip(x)
+        check_model_dtype(self.model, x, "x")
+        logits = self.clean_logits(x)
+        maps = self.attribute(x, target, **overrides)
+        call_args = {
+            p.name
+            for p in inspect.signature(self.attribute).parameters.values()
+            if p.kind is p.KEYWORD_ONLY
+        }
+        attributor = self.replace(**{k: v for k, v in overrides.items() if k not in call_args})
+        probs = torch.softmax(logits.float(), dim=1)
+        indices = target_indices(target, logits)
+        if indices is None:
+            target_probability = torch.full((x.shape[0],), float("nan"), device=probs.device)
+        else:
+            flat = indices.reshape(x.shape[0], -1).to(probs.device)
+            target_probability = probs.gather(1, flat).reshape(indices.shape)
+        return Explanation(
+            maps=maps,
+            target=indices,
+            probabilities=probs,
+            prediction=probs.argmax(dim=1),
+            target_probability=target_probability,
+            method=attributor.method,
+            config=attributor.config(),
+        )
+
+
+def target_indices(target: Target, logits: Tensor) -> Tensor | None:
+    """Class indices a target stands for given the clean logits ``(B, K)``: ``(B,)``, ``(B, K')`` or ``None``.
+
+    ``None`` is returned for a callable target.
+    """
+    b = logits.shape[0]
+    multi = expand_targets(logits.new_zeros(b, 1, 1, 1, 1), target, lambda _x: logits)
+    if multi is not None:
+        _, rows, k = multi
+        return rows.view(b, k)
+    resolved = resolve_target(target, b, logits.device)
+    if resolved.fn is not None:
+        return None
+    indices = resolved.with_logits(logits).indices
+    assert indices is not None
+    return indices
+
+
+def check_model_dtype(model: nn.Module, x: Tensor, name: str = "x") -> None:
+    """Raise ``TypeError`` when ``x``'s dtype differs from the model's floating-point parameters.
+
+    Under ``torch.autocast`` the model's own dtype is what the clip must have (autocast converts inside).
+    """
+    for p in model.parameters():
+        if p.is_floating_point():
+            if p.dtype != x.dtype:
+                raise TypeError(
+                    f"{name} has dtype {x.dtype} but the model's parameters are {p.dtype}; convert the "
+                    f"clip with {name}.to({p.dtype}) (or the model with model.to({x.dtype}))"
+                )
+            return
 
 
 def require_grad_path(score: Tensor, name: str = "model") -> None:

@@ -16,8 +16,27 @@ LayerSpec: TypeAlias = str | nn.Module
 Reshape = Callable[[Tensor], Tensor]
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside ``torch.compile`` (``_orig_mod``) and ``DataParallel`` / DDP (``module``) wrappers.
+
+    Wrappers nest (a compiled DDP model); every layer is reached the same way whatever wraps the model.
+    """
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module) and type(model).__name__ == "OptimizedModule":
+            model = inner
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        else:
+            return model
+
+
 def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn.Module:
     """Return the sub-module of ``model`` given as a module or a dotted name (``"layer4"``, ``"blocks.4"``).
+
+    Names are looked up in ``model`` and, when it is wrapped by ``torch.compile``, ``DataParallel`` or
+    ``DistributedDataParallel``, in the model inside (so ``"layer4"`` finds ``_orig_mod.layer4`` and
+    ``module.layer4``).
 
     Raises:
         ValueError: the name does not exist (the message lists close matches) or the module is not part
@@ -26,10 +45,12 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn
     """
     modules = dict(model.named_modules())
     if isinstance(layer, str):
-        if layer in modules and layer != "":
-            found: nn.Module = modules[layer]
-            return found
-        names = [n for n in modules if n]
+        inner = dict(unwrap_model(model).named_modules())
+        for table in (modules, inner):
+            if layer in table and layer != "":
+                found: nn.Module = table[layer]
+                return found
+        names = [n for n in inner if n]
         close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
         hint = f"; close matches: {close}" if close else f"; some layers: {names[:8]}"
         raise ValueError(f"{name} {layer!r} is not a sub-module of the model{hint}")
@@ -40,6 +61,20 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn
             )
         return layer
     raise TypeError(f"{name} must be a dotted module name or an nn.Module; got {describe(layer)}")
+
+
+def layer_name(model: nn.Module, layer: LayerSpec) -> str:
+    """The dotted name of ``layer`` in the model inside any wrapper (``"layer4"``, never ``"_orig_mod.layer4"``).
+
+    Raises:
+        ValueError: ``layer`` is not part of ``model``.
+    """
+    module = resolve_layer(model, layer)
+    for table in (unwrap_model(model), model):
+        for n, m in table.named_modules():
+            if m is module:
+                return str(n)
+    raise ValueError("layer is not part of the model")  # unreachable: resolve_layer checked it
 
 
 def _first_tensor(output: Any) -> Tensor:

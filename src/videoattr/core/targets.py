@@ -7,10 +7,18 @@ Accepted forms (see :data:`Target`):
 * a sequence of ints or a ``(B,)`` integer tensor: one class per clip;
 * a callable ``logits (N, K) -> scores (N,)`` for anything else (a margin, a verb head, ...). It is
   applied to every row the method evaluates, so it must score rows independently.
+
+Several targets per clip (:data:`MultiTarget`): a ``(B, K)`` integer tensor of class indices, or a top-k
+request ``"top3"`` / ``"topk:3"`` (the ``K`` classes the model scores highest on each clean clip, best
+first). Methods then insert a target axis after the batch axis: ``(B, K, 1, T, H, W)`` gradient maps,
+``(B, K, A, T, H, W)`` perturbation masks. :func:`expand_targets` turns such a request into ``B * K`` rows
+(each clip repeated once per target) that run through a method's ordinary batching, and
+:func:`fold_targets` folds the rows' result back to ``(B, K, ...)``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -21,11 +29,29 @@ from torch import Tensor
 from videoattr.core.validation import describe
 
 ScoreFn = Callable[[Tensor], Tensor]
-Target: TypeAlias = int | Sequence[int] | Tensor | ScoreFn | None
+Target: TypeAlias = int | Sequence[int] | Tensor | ScoreFn | str | None
+#: Several targets per clip: a ``(B, K)`` integer tensor or a top-k request such as ``"top3"``.
+MultiTarget: TypeAlias = Tensor | str
+
+_TOPK = re.compile(r"^top(?:k:)?\s*(\d+)$")
 
 
-def check_logits(out: object, batch_size: int, name: str = "model") -> Tensor:
-    """Check that a model output is a ``(N, K)`` floating-point logits tensor with ``N = batch_size``."""
+def check_logits(
+    out: object, batch_size: int, name: str = "model", *, clip_index: Tensor | None = None
+) -> Tensor:
+    """Check that a model output is a finite ``(N, K)`` floating-point logits tensor, ``N = batch_size``.
+
+    Args:
+        out: the model's output.
+        batch_size: the number of rows ``N`` that went in.
+        name: what produced ``out``, for error messages.
+        clip_index: ``(N,)`` clip of each row (rows may be IG steps or noisy copies); ``None``: row ``i``
+            is clip ``i``. Used to name the clip whose logits are not finite.
+
+    Raises:
+        TypeError: not a tensor, or not floating point.
+        ValueError: wrong shape, or NaN/inf logits ("the model produced non-finite logits for clip i").
+    """
     if not isinstance(out, Tensor):
         raise TypeError(
             f"{name} must return a (B, K) tensor of logits; got {describe(out)}. Wrap models that return "
@@ -37,6 +63,16 @@ def check_logits(out: object, batch_size: int, name: str = "model") -> Tensor:
         )
     if not out.is_floating_point():
         raise TypeError(f"{name} must return floating-point logits; got dtype {out.dtype}")
+    finite = torch.isfinite(out.detach()).all(dim=1)
+    if not bool(finite.all()):
+        rows = (~finite).nonzero().flatten()
+        clips = rows if clip_index is None else clip_index.to(rows.device)[rows]
+        ids = sorted({int(c) for c in clips.tolist()})
+        listed = ", ".join(str(i) for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
+        raise ValueError(
+            f"the {name} produced non-finite logits (NaN or inf) for clip {listed}; check the model "
+            "(and its weights) on this input"
+        )
     return out
 
 
@@ -137,10 +173,100 @@ def _check_range(indices: Tensor, num_classes: int) -> None:
         )
 
 
+def parse_topk(request: str, name: str = "target") -> int:
+    """The ``k`` of a top-k request ``"top3"`` / ``"topk:3"`` (case-insensitive).
+
+    Raises:
+        ValueError: the string is not a top-k request or ``k < 1``.
+    """
+    match = _TOPK.match(request.strip().lower())
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(
+            f"{name} given as a string must be a top-k request such as 'top3' or 'topk:3' (k >= 1); got "
+            f"{request!r}"
+        )
+    return int(match.group(1))
+
+
+def is_multi_target(target: object) -> bool:
+    """Whether ``target`` asks for several targets per clip (a 2-D tensor or a top-k string)."""
+    return isinstance(target, str) or (isinstance(target, Tensor) and target.dim() == 2)
+
+
+def expand_targets(
+    x: Tensor, target: object, clean_logits: Callable[[Tensor], Tensor]
+) -> tuple[Tensor, Tensor, int] | None:
+    """Expand several targets per clip into rows; ``None`` when ``target`` is a single target per clip.
+
+    Args:
+        x: clips ``(B, C, T, H, W)``.
+        target: a ``(B, K)`` integer tensor of class indices or a top-k request (``"top3"``,
+            ``"topk:3"``); any other form returns ``None``.
+        clean_logits: maps ``x`` to its ``(B, num_classes)`` logits; only called for a top-k request.
+
+    Returns:
+        ``(x_rows, indices, k)``: ``x_rows`` ``(B*K, C, T, H, W)`` with clip ``b``'s ``K`` copies at rows
+        ``b*K .. b*K+K-1``, ``indices`` ``(B*K,)`` long class of each row (for top-k: best first), and
+        ``K``. Attribute ``x_rows`` with ``target=indices`` and fold the result with
+        :func:`fold_targets`.
+
+    Raises:
+        ValueError: a malformed request, a tensor whose first dimension is not ``B``, ``K = 0``, or
+            ``k`` larger than the number of classes.
+        TypeError: a 2-D tensor that does not hold integers.
+
+    Example:
+        >>> x = torch.zeros(2, 3, 4, 8, 8)
+        >>> rows, idx, k = expand_targets(x, torch.tensor([[1, 2], [0, 3]]), lambda c: c)
+        >>> rows.shape, idx.tolist(), k
+        (torch.Size([4, 3, 4, 8, 8]), [1, 2, 0, 3], 2)
+    """
+    if not is_multi_target(target):
+        return None
+    b = x.shape[0]
+    if isinstance(target, str):
+        k = parse_topk(target)
+        logits = check_logits(clean_logits(x), b)
+        if k > logits.shape[1]:
+            raise ValueError(
+                f"target {target!r} asks for {k} classes but the model has {logits.shape[1]}"
+            )
+        indices = logits.detach().topk(k, dim=1).indices
+    else:
+        assert isinstance(target, Tensor)
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+            raise TypeError(
+                f"target tensor must hold integer class indices; got dtype {target.dtype}"
+            )
+        if target.shape[0] != b or target.shape[1] < 1:
+            raise ValueError(
+                f"a 2-D target tensor must have shape ({b}, K) with K >= 1 (K classes per clip); got "
+                f"shape {tuple(target.shape)}"
+            )
+        indices = target.long()
+        k = int(target.shape[1])
+    return x.repeat_interleave(k, dim=0), indices.reshape(-1).to(x.device), k
+
+
+def fold_targets(rows: Tensor, k: int) -> Tensor:
+    """Fold a result over ``B*K`` rows (as made by :func:`expand_targets`) to ``(B, K, ...)``.
+
+    Example:
+        >>> fold_targets(torch.zeros(6, 1, 4, 8, 8), 3).shape
+        torch.Size([2, 3, 1, 4, 8, 8])
+    """
+    if rows.shape[0] % k:
+        raise ValueError(f"cannot fold {rows.shape[0]} rows into groups of k = {k} targets")
+    return rows.reshape(rows.shape[0] // k, k, *rows.shape[1:])
+
+
 def resolve_target(
     target: Target, batch_size: int, device: torch.device | str | None = None
 ) -> ResolvedTarget:
     """Validate ``target`` for ``batch_size`` clips and turn it into a :class:`ResolvedTarget`.
+
+    Several targets per clip (a 2-D tensor, ``"top3"``) are not a single target: methods expand them with
+    :func:`expand_targets` first.
 
     Example:
         >>> resolve_target([3, 1], batch_size=2).indices
@@ -163,6 +289,12 @@ def resolve_target(
             raise TypeError(
                 f"target tensor must hold integer class indices; got dtype {target.dtype}"
             )
+        if target.dim() == 2:
+            raise ValueError(
+                f"target tensor must have shape ({batch_size},) for one class per clip; a 2-D tensor (shape "
+                f"{tuple(target.shape)}) asks for several targets per clip: expand it with "
+                "videoattr.core.targets.expand_targets (every built-in method does)"
+            )
         flat = target.reshape(-1) if target.dim() == 0 else target
         if flat.dim() != 1 or flat.shape[0] not in (1, batch_size):
             raise ValueError(
@@ -170,7 +302,13 @@ def resolve_target(
                 f"shape {tuple(target.shape)}"
             )
         return ResolvedTarget(batch_size, flat.long().to(device).expand(batch_size).clone())
-    if isinstance(target, Sequence) and not isinstance(target, str):
+    if isinstance(target, str):
+        parse_topk(target)
+        raise ValueError(
+            f"target {target!r} asks for several targets per clip; expand it with "
+            "videoattr.core.targets.expand_targets (every built-in method does)"
+        )
+    if isinstance(target, Sequence):
         values = list(target)
         if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
             raise TypeError(f"target sequence must contain ints; got {values!r}"[:300])

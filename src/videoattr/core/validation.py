@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -31,7 +32,8 @@ def check_clip(
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
-        ValueError: wrong rank, an empty dimension, NaN/inf values, or a clip smaller than ``min_size``.
+        ValueError: wrong rank, an empty dimension, NaN/inf values, a clip on the ``meta`` device (no
+            data), or a clip smaller than ``min_size``.
     """
     if not isinstance(x, Tensor):
         raise TypeError(
@@ -47,6 +49,11 @@ def check_clip(
         raise TypeError(
             f"{name} must be a floating-point tensor (normalised clip); got dtype {x.dtype}. "
             "Convert uint8 frames with a model adapter's preprocess() or x.float()."
+        )
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is on the 'meta' device (a shape without data); move real data to the model's device "
+            "first"
         )
     if any(s == 0 for s in x.shape):
         raise ValueError(f"{name} must not have an empty dimension; got shape {tuple(x.shape)}")
@@ -108,3 +115,25 @@ def check_areas(areas: float | Sequence[float] | Tensor, name: str = "areas") ->
     if bad:
         raise ValueError(f"{name} must lie strictly inside (0, 1); got {bad}")
     return values
+
+
+def check_finite_float(value: object, name: str, *, minimum: float | None = None) -> float:
+    """Return ``value`` as a float if it is a finite real number (``>= minimum``), else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a finite float; got {describe(value)}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite float; got {value!r}")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be a float >= {minimum}; got {value!r}")
+    return out
+
+
+def check_finite_tensor(t: Tensor, name: str) -> Tensor:
+    """Return ``t`` if it holds only finite values, else raise ``ValueError`` naming ``name``."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the 'meta' device (a shape without data)")
+    if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+        n_bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite values; expected finite values")
+    return t

@@ -1,5 +1,29 @@
-"""Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation."""
+# isort: skip_file
+# (the import order below is the registration order, which method_names() reports)
+"""Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation.
 
+Importing this package registers every built-in method (see :mod:`.registry`): build one by name with
+:func:`build_attributor`, list them with :func:`method_names`.
+"""
+
+from videoattr.methods.registry import (
+    MethodInfo,
+    build_attributor,
+    method_aliases,
+    method_info,
+    method_names,
+    register_method,
+    resolve_method,
+    unregister_method,
+)
+from videoattr.methods.saliency import Saliency
+from videoattr.methods.integrated_gradients import (
+    IntegratedGradients,
+    black_baseline,
+    integration_points,
+)
+from videoattr.methods.smoothgrad import SmoothGrad
+from videoattr.methods.grad_cam import GradCAM3D
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -8,14 +32,7 @@ from videoattr.methods.extremal import (
     PerturbationResult,
     PerturbationSettings,
 )
-from videoattr.methods.grad_cam import GradCAM3D
-from videoattr.methods.integrated_gradients import (
-    IntegratedGradients,
-    black_baseline,
-    integration_points,
-)
-from videoattr.methods.saliency import Saliency
-from videoattr.methods.smoothgrad import SmoothGrad
+from videoattr.methods import _extremal_registration  # noqa: F401  (until extremal registers itself)
 
 __all__ = [
     "STEP",
@@ -23,11 +40,19 @@ __all__ = [
     "ExtremalPerturbation3D",
     "GradCAM3D",
     "IntegratedGradients",
+    "MethodInfo",
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
     "Saliency",
     "SmoothGrad",
     "black_baseline",
+    "build_attributor",
     "integration_points",
+    "method_aliases",
+    "method_info",
+    "method_names",
+    "register_method",
+    "resolve_method",
+    "unregister_method",
 ]

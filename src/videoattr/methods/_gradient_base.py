@@ -8,6 +8,7 @@ uses the raw step on noisy copies and the same post-processing on the aggregate.
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -20,7 +21,7 @@ from videoattr.core.ops import (
     apply_polarity,
     reduce_channels,
 )
-from videoattr.core.targets import ResolvedTarget
+from videoattr.core.targets import ResolvedTarget, Target, fold_targets
 from videoattr.core.validation import check_choice
 
 
@@ -30,7 +31,8 @@ class GradientAttributor(Attributor):
     Args:
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
         polarity: ``"signed"``, ``"positive"`` (negatives set to 0), ``"negative"`` (``-min(a, 0)``) or
-            ``"absolute"``; applied before the channel reduction (the seed's order).
+            ``"absolute"``; applied before the channel reduction (the reference implementation's order).
+            Default ``"signed"``, for the API and the command line alike.
         reduction: channel reduction ``"sum"`` (default), ``"mean"``, ``"max"`` or ``None`` (keep ``C``).
         max_batch_size: most samples in one forward (``None``: no bound).
         eval_mode: run the model in eval mode during the call (restored after).
@@ -50,6 +52,37 @@ class GradientAttributor(Attributor):
         check_choice(reduction, "reduction", REDUCTIONS)
         self.polarity: Polarity = polarity
         self.reduction: Reduction | None = reduction
+
+    def attribute(self, x: Tensor, target: Target = None, **overrides: Any) -> Tensor:
+        """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``.
+
+        Args:
+            x: normalised clips.
+            target: ``None`` (top class of each clean clip), an int, one int per clip (a sequence or a
+                ``(B,)`` tensor), a callable ``logits (N, K) -> (N,)``, or several targets per clip: a
+                ``(B, K)`` tensor of class indices or ``"top3"`` / ``"topk:3"``.
+            **overrides: constructor options replaced for this call (e.g. ``polarity="positive"``).
+
+        Returns:
+            ``(B, 1, T, H, W)`` maps (``(B, C, T, H, W)`` with ``reduction=None``); with several targets
+            per clip ``(B, K, 1, T, H, W)``, map ``[b, k]`` equal to a single-target call for that class.
+        """
+        if overrides:
+            out: Tensor = self.replace(**overrides).attribute(x, target)
+            return out
+        x, tgt, multi = self.prepare_multi(x, target)
+        if multi is not None:
+            rows, indices, k = multi
+            return fold_targets(self.attribute(rows, indices), k)
+        assert tgt is not None
+        with self.session():
+            tgt = self.resolve_target_in_session(x, tgt)
+            raw = self.raw_attribution(x, tgt)
+        return self.postprocess(raw).detach()
+
+    def resolve_target_in_session(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
+        """Resolve ``target=None`` before the samples run (default: one clean forward)."""
+        return self.resolve_with_clean_logits(x, target)
 
     def postprocess(self, raw: Tensor) -> Tensor:
         """Apply polarity then channel reduction to a raw ``(N, C, T, H, W)`` attribution."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +10,11 @@ from torch import Tensor, nn
 
 from videoattr.core.base import Attributor, require_grad_path
 from videoattr.core.batching import chunk_slices
-from videoattr.core.hooks import LayerSpec, Reshape, capture_layer, resolve_layer
+from videoattr.core.hooks import LayerSpec, Reshape, capture_layer, layer_name, resolve_layer
 from videoattr.core.ops import normalize_per_clip, resize_to_clip
-from videoattr.core.targets import Target
+from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_choice, describe
+from videoattr.methods.registry import register_method
 
 Weighting = Literal["temporal", "global"]
 
@@ -22,14 +23,16 @@ class GradCAM3D(Attributor):
     """Grad-CAM (Selvaraju et al. 2017) on a layer with spatio-temporal activations ``(B, D, T', H', W')``.
 
     Channel weights are the target's gradient averaged over ``(H', W')`` for every time step
-    (``weights="temporal"``, the seed's choice) or over ``(T', H', W')`` (``"global"``, classic Grad-CAM);
+    (``weights="temporal"``, the reference implementation's choice) or over ``(T', H', W')`` (``"global"``, classic Grad-CAM);
     the map ``ReLU(sum_d w_d A_d)`` is resized to the clip's ``(T, H, W)`` by trilinear interpolation
     (no ``T % T' == 0`` needed). Gradients are taken with respect to the layer's output only: nothing
     before the layer is back-propagated, so a call costs about one forward plus a partial backward.
 
     Args:
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
-        layer: the layer to explain, a module or a dotted name (``"layer4"``, ``"blocks.4"``).
+        layer: the layer to explain, a module or a dotted name (``"layer4"``, ``"blocks.4"``); names are
+            also found through ``torch.compile`` (``_orig_mod.``) and ``DataParallel`` /
+            ``DistributedDataParallel`` (``module.``) wrappers. :meth:`config` records the dotted name.
         weights: ``"temporal"`` (default) or ``"global"``.
         reshape: maps the layer's output to ``(B, D, T', H', W')``, e.g. transformer tokens ``(B, N, D)``
             (model adapters supply it). Default ``None``: the output must already be 5-D.
@@ -43,6 +46,8 @@ class GradCAM3D(Attributor):
         >>> cam = GradCAM3D(model, layer="layer4", normalize=True)
         >>> maps = cam.attribute(clip, target=3)   # (B, 1, T, H, W) in [0, 1]
     """
+
+    method_name: ClassVar[str | None] = "grad_cam"
 
     def __init__(
         self,
@@ -67,20 +72,54 @@ class GradCAM3D(Attributor):
         self.reshape = reshape
         self.relu, self.resize, self.normalize = bool(relu), bool(resize), bool(normalize)
 
-    def attribute(self, x: Tensor, target: Target = None) -> Tensor:
+    def options(self) -> dict[str, Any]:
+        """The options, with the layer as its dotted name in the model."""
+        return {"layer": layer_name(self.model, self.layer), **self._own_options()}
+
+    def init_options(self) -> dict[str, Any]:
+        """The options as the constructor takes them (the layer as given)."""
+        return {"layer": self.layer, **self._own_options()}
+
+    def _own_options(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights,
+            "reshape": self.reshape,
+            "relu": self.relu,
+            "resize": self.resize,
+            "normalize": self.normalize,
+            "max_batch_size": self.max_batch_size,
+            "eval_mode": self.eval_mode,
+        }
+
+    def replace(self, **overrides: Any) -> GradCAM3D:
+        """A copy with some options replaced."""
+        if not overrides:
+            return self
+        kwargs = {**self.init_options(), **overrides}
+        return GradCAM3D(self.model, **kwargs)
+
+    def attribute(self, x: Tensor, target: Target = None, **overrides: Any) -> Tensor:
         """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``; returns ``(B, 1, T, H, W)``.
 
         Args:
             x: normalised clips.
-            target: ``None`` (top class), an int, one int per clip, or a callable ``logits -> (B,)``.
+            target: ``None`` (top class), an int, one int per clip, a callable ``logits -> (N,)``, or
+                several targets per clip (a ``(B, K)`` tensor, ``"top3"``: ``(B, K, 1, T, H, W)`` maps).
+            **overrides: constructor options replaced for this call (e.g. ``weights="global"``).
         """
-        x, tgt = self.prepare(x, target)
+        if overrides:
+            return self.replace(**overrides).attribute(x, target)
+        x, tgt, multi = self.prepare_multi(x, target)
+        if multi is not None:
+            rows, indices, k = multi
+            return fold_targets(self.attribute(rows, indices), k)
+        assert tgt is not None
         maps: list[Tensor] = []
         with self.session():
             for chunk in chunk_slices(x.shape[0], self.max_batch_size):
-                with capture_layer(self.model, self.layer, as_leaf=True) as capture:
-                    logits = self.forward(x[chunk])
                 index = torch.arange(chunk.start, chunk.stop, device=x.device)
+                with capture_layer(self.model, self.layer, as_leaf=True) as capture:
+                    logits = self.forward(x[chunk], index)
                 score = tgt.score(logits, index)
                 require_grad_path(score)
                 act = capture.output
@@ -110,3 +149,12 @@ class GradCAM3D(Attributor):
         w = grad.mean(dim=dims, keepdim=True)
         cam = (w * act).sum(dim=1, keepdim=True)
         return F.relu(cam) if self.relu else cam
+
+
+register_method(
+    "grad_cam",
+    GradCAM3D,
+    aliases=("GradCAM3D", "GradCAM", "gradcam", "grad-cam", "gradcam3d", "grad_cam_3d", "cam"),
+    kind="cam",
+    summary="gradient-weighted activations of a layer, resized to the clip (Selvaraju et al. 2017)",
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, TypeAlias, overload
+from typing import Any, ClassVar, Literal, TypeAlias, overload
 
 import numpy as np
 import torch
@@ -11,9 +11,16 @@ from torch import Tensor, nn
 
 from videoattr.core.gradients import batched_input_gradients
 from videoattr.core.ops import Polarity, Reduction
-from videoattr.core.targets import ResolvedTarget, Target
-from videoattr.core.validation import check_choice, check_positive_int, describe
+from videoattr.core.targets import ResolvedTarget, Target, fold_targets
+from videoattr.core.validation import (
+    check_choice,
+    check_finite_float,
+    check_finite_tensor,
+    check_positive_int,
+    describe,
+)
 from videoattr.methods._gradient_base import GradientAttributor
+from videoattr.methods.registry import register_method
 
 Rule = Literal["left", "right", "middle", "trapezoid", "gausslegendre"]
 RULES: tuple[str, ...] = ("left", "right", "middle", "trapezoid", "gausslegendre")
@@ -23,7 +30,7 @@ Baseline: TypeAlias = float | Tensor | Literal["black"]
 def integration_points(steps: int, rule: Rule) -> tuple[Tensor, Tensor]:
     """Points ``alpha_k`` in ``[0, 1]`` and weights ``w_k`` (summing to 1) of an integration rule.
 
-    ``left`` (the seed): ``alpha_k = k / n`` for ``k = 0..n-1``; ``right``: ``k = 1..n``; ``middle``:
+    ``left`` (the reference implementation): ``alpha_k = k / n`` for ``k = 0..n-1``; ``right``: ``k = 1..n``; ``middle``:
     ``(k + 1/2) / n``; ``trapezoid``: ``n`` evenly spaced points including both ends with halved end
     weights; ``gausslegendre``: Gauss-Legendre nodes mapped to ``[0, 1]``. Returned in float64.
     """
@@ -48,7 +55,7 @@ def integration_points(steps: int, rule: Rule) -> tuple[Tensor, Tensor]:
 
 
 def black_baseline(mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """The normalised black clip ``-mean / std`` per channel, shaped ``(1, C, 1, 1, 1)`` (the seed's baseline)."""
+    """The normalised black clip ``-mean / std`` per channel, shaped ``(1, C, 1, 1, 1)`` (the reference implementation's baseline)."""
     m = torch.tensor(list(mean), dtype=torch.float32)
     s = torch.tensor(list(std), dtype=torch.float32)
     if m.shape != s.shape or m.dim() != 1:
@@ -66,11 +73,12 @@ class IntegratedGradients(GradientAttributor):
 
     Args:
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
-        steps: number of integration points. Default 25 (the seed).
-        rule: ``"left"`` (default, the seed), ``"right"``, ``"middle"``, ``"trapezoid"`` or
+        steps: number of integration points. Default 25 (as the reference implementation).
+        rule: ``"left"`` (default, as the reference implementation), ``"right"``, ``"middle"``, ``"trapezoid"`` or
             ``"gausslegendre"``; see :func:`integration_points`.
         baseline: ``x0``: a scalar (default ``0.0``), a tensor broadcastable to ``x``, or ``"black"``
-            (needs ``mean`` and ``std``: the normalised black pixel ``-mean/std``).
+            (needs ``mean`` and ``std``: the normalised black pixel ``-mean/std``). A tensor with a batch
+            dimension ``B`` gives each clip its own baseline. NaN or infinite values are rejected.
         mean, std: the model's per-channel normalisation, only for ``baseline="black"``.
         multiply_by_inputs: multiply the averaged gradient by ``x - x0`` (default ``True``; ``False``
             returns the path-averaged gradient).
@@ -83,6 +91,8 @@ class IntegratedGradients(GradientAttributor):
         >>> ig = IntegratedGradients(model, steps=50, rule="gausslegendre", max_batch_size=16)
         >>> maps, gap = ig.attribute(clip, target=3, return_gap=True)   # (B, 1, T, H, W), (B,)
     """
+
+    method_name: ClassVar[str | None] = "integrated_gradients"
 
     def __init__(
         self,
@@ -120,37 +130,75 @@ class IntegratedGradients(GradientAttributor):
             raise TypeError(
                 f"baseline must be a float, a tensor or 'black'; got {describe(baseline)}"
             )
+        if isinstance(baseline, Tensor):
+            if not baseline.is_floating_point():
+                raise TypeError(
+                    f"baseline tensor must be floating point; got dtype {baseline.dtype}"
+                )
+            check_finite_tensor(baseline, "baseline")
         self.baseline: float | Tensor = (
-            float(baseline) if isinstance(baseline, (int, float)) else baseline
+            check_finite_float(baseline, "baseline")
+            if not isinstance(baseline, Tensor)
+            else baseline
         )
+        self.mean = None if mean is None else [float(v) for v in mean]
+        self.std = None if std is None else [float(v) for v in std]
         self.multiply_by_inputs = bool(multiply_by_inputs)
 
     @overload
     def attribute(
-        self, x: Tensor, target: Target = ..., *, return_gap: Literal[False] = ...
+        self,
+        x: Tensor,
+        target: Target = ...,
+        *,
+        return_gap: Literal[False] = ...,
+        **overrides: Any,
     ) -> Tensor: ...
 
     @overload
     def attribute(
-        self, x: Tensor, target: Target = ..., *, return_gap: Literal[True]
+        self, x: Tensor, target: Target = ..., *, return_gap: Literal[True], **overrides: Any
     ) -> tuple[Tensor, Tensor]: ...
 
     def attribute(
-        self, x: Tensor, target: Target = None, *, return_gap: bool = False
+        self, x: Tensor, target: Target = None, *, return_gap: bool = False, **overrides: Any
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``.
 
         Args:
             x: normalised clips.
-            target: ``None`` (top class of the clean clip), an int, one int per clip, or a callable.
+            target: ``None`` (top class of the clean clip), an int, one int per clip, a callable, or
+                several targets per clip (a ``(B, K)`` tensor, ``"top3"``).
             return_gap: also return the completeness gap ``sum(attr) - (f(x) - f(x0))`` per clip
                 ``(B,)``, computed on the raw attribution before polarity and reduction (two extra
                 forwards). It shrinks as ``steps`` grows.
+            **overrides: constructor options replaced for this call (e.g. ``steps=50``).
 
         Returns:
-            ``(B, 1, T, H, W)`` attributions, or ``(attributions, gap)`` with ``return_gap=True``.
+            ``(B, 1, T, H, W)`` attributions, or ``(attributions, gap)`` with ``return_gap=True``; with
+            several targets per clip ``(B, K, 1, T, H, W)`` (and a ``(B, K)`` gap).
         """
-        x, tgt = self.prepare(x, target)
+        if overrides:
+            new = self.replace(**overrides)
+            assert isinstance(new, IntegratedGradients)
+            out: Tensor | tuple[Tensor, Tensor] = new.attribute(  # type: ignore[call-overload]
+                x, target, return_gap=return_gap
+            )
+            return out
+        x, tgt, multi = self.prepare_multi(x, target)
+        if multi is not None:
+            rows, indices, k = multi
+            inst = self
+            base = self.baseline
+            if isinstance(base, Tensor) and base.dim() == 5 and base.shape[0] == x.shape[0] > 1:
+                new = self.replace(baseline=base.repeat_interleave(k, dim=0))
+                assert isinstance(new, IntegratedGradients)
+                inst = new
+            if return_gap:
+                attr, gap = inst.attribute(rows, indices, return_gap=True)
+                return fold_targets(attr, k), fold_targets(gap, k)
+            return fold_targets(inst.attribute(rows, indices), k)
+        assert tgt is not None
         with self.session():
             tgt = self.resolve_with_clean_logits(x, tgt)
             raw = self.raw_attribution(x, tgt)
@@ -160,11 +208,27 @@ class IntegratedGradients(GradientAttributor):
             x0 = self._baseline_like(x)
             with torch.no_grad():
                 delta = tgt.score(self.forward(x)) - tgt.score(self.forward(x0))
+
             if self.multiply_by_inputs:
                 total = raw.flatten(1).sum(1)
             else:
                 total = (raw * (x - x0)).flatten(1).sum(1)
             return attr, (total - delta).detach()
+
+    def options(self) -> dict[str, Any]:
+        """The constructor's options (``baseline`` as the tensor or float in use)."""
+        return {
+            "steps": self.steps,
+            "rule": self.rule,
+            "baseline": self.baseline,
+            "mean": self.mean,
+            "std": self.std,
+            "multiply_by_inputs": self.multiply_by_inputs,
+            "polarity": self.polarity,
+            "reduction": self.reduction,
+            "max_batch_size": self.max_batch_size,
+            "eval_mode": self.eval_mode,
+        }
 
     def _baseline_like(self, x: Tensor) -> Tensor:
         if isinstance(self.baseline, Tensor):
@@ -201,3 +265,12 @@ class IntegratedGradients(GradientAttributor):
 
         batched_input_gradients(self.model, steps * n, samples, target, self.max_batch_size, fold)
         return acc * diff if self.multiply_by_inputs else acc
+
+
+register_method(
+    "integrated_gradients",
+    IntegratedGradients,
+    aliases=("IntegratedGradients", "integrated_grad", "ig", "integrated-gradients", "intgrad"),
+    kind="gradient",
+    summary="path integral of gradients from a baseline clip (Sundararajan et al. 2017)",
+)

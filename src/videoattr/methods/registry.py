@@ -1,14 +1,33 @@
-"""Attribution methods by name, as the command line, the dataset runner and the benchmarks use them.
+"""Attribution methods by name: one canonical name per method, and the aliases people type.
 
-The names are the paper's command-line choices (``grad``, ``grad*input``, ``integrated_grad``,
-``smooth_grad``, ``grad_cam``, ``2d_ep``, ``3d_ep``, ``step``). :func:`build_explainer` turns a name
-and :class:`MethodOptions` into an :class:`Explainer`: one callable ``explainer(x, target) -> maps``
-whatever the method, so callers need no per-method branches.
+Every method registers itself in its own module with :func:`register_method` (importing
+:mod:`videoattr.methods` registers all built-in ones). A registered method has a canonical name
+(``saliency``, ``input_x_gradient``, ``integrated_gradients``, ``smoothgrad``, ``grad_cam``, ``ep2d``,
+``ep3d``, ``step``) and aliases: the reference implementation's command-line names (``grad``,
+``grad*input``, ``integrated_grad``, ``smooth_grad``, ``2d_ep``, ``3d_ep``), the API's class names
+(``Saliency``, ``GradCAM3D``, ...) and common ones (``gradcam``, ``ig``, ...). Names are matched
+case-insensitively, with ``-``, ``_`` and spaces equivalent. Results record the canonical name.
+
+Example:
+    >>> import torch
+    >>> from videoattr.methods import build_attributor, resolve_method
+    >>> resolve_method("Grad-CAM")
+    'grad_cam'
+    >>> ig = build_attributor("ig", torch.nn.Linear(3, 2), steps=50)
+    >>> ig.config()["method"], ig.config()["steps"]
+    ('integrated_gradients', 50)
+
+Adding a method: write its module (an :class:`~videoattr.core.base.Attributor` subclass) and call
+:func:`register_method` at the end of it; the command line, the dataset runner and the cross-method tests
+pick it up from :func:`method_names`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import inspect
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +39,204 @@ from videoattr.core.ops import Polarity
 from videoattr.core.targets import Target
 from videoattr.core.validation import check_areas, check_choice
 
-METHOD_NAMES: tuple[str, ...] = (
+Kind = Literal["gradient", "cam", "perturbation"]
+KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation")
+Factory = Callable[..., Attributor]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method.
+
+    Attributes:
+        name: the canonical name.
+        factory: ``factory(model, **options) -> Attributor`` (usually the attributor class).
+        kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
+        summary: one line for listings (``--help``, docs tables).
+        aliases: the other names that resolve to ``name``.
+        fixed: options the registry always passes to ``factory`` (``input_x_gradient`` is ``Saliency``
+            with ``multiply_by_inputs=True``); callers cannot override them.
+    """
+
+    name: str
+    factory: Factory
+    kind: Kind
+    summary: str
+    aliases: tuple[str, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def option_names(self) -> tuple[str, ...] | None:
+        """The options ``factory`` accepts after the model (``None`` when it takes any ``**kwargs``)."""
+        params = list(_signature(self.factory).parameters.values())[1:]
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(
+            p.name for p in params if p.kind is not p.VAR_POSITIONAL and p.name not in self.fixed
+        )
+
+    def required_options(self) -> tuple[str, ...]:
+        """Options without a default (e.g. Grad-CAM's ``layer``)."""
+        params = list(_signature(self.factory).parameters.values())[1:]
+        return tuple(
+            p.name
+            for p in params
+            if p.default is p.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            and p.name not in self.fixed
+        )
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _signature(factory: Factory) -> inspect.Signature:
+    """The call signature of ``factory`` (for a class: its constructor's, without ``self``)."""
+    return inspect.signature(factory)
+
+
+def normalize_name(name: str) -> str:
+    """The lookup key of a name: lower case, with ``-`` and spaces read as ``_``."""
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def register_method(
+    name: str,
+    factory: Factory,
+    *,
+    aliases: Sequence[str] = (),
+    kind: Kind = "gradient",
+    summary: str = "",
+    fixed: Mapping[str, Any] | None = None,
+) -> MethodInfo:
+    """Register an attribution method under a canonical ``name`` (lower case, ``[a-z0-9_]``).
+
+    Args:
+        name: the canonical name results record.
+        factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
+            class without a ``method_name`` of its own, ``name`` becomes its ``method_name``.
+        aliases: other names that resolve to ``name`` (matched like names, see :func:`normalize_name`).
+        kind: ``"gradient"``, ``"cam"`` or ``"perturbation"`` (perturbation methods return one mask per
+            area).
+        summary: one line for listings.
+        fixed: options always passed to ``factory``.
+
+    Returns:
+        The registered :class:`MethodInfo`.
+
+    Raises:
+        ValueError: ``name`` is not canonical, or ``name`` or an alias is already taken by another method.
+    """
+    if normalize_name(name) != name or not name.replace("_", "").isalnum():
+        raise ValueError(f"name must be lower case letters, digits and '_'; got {name!r}")
+    check_choice(kind, "kind", KINDS)
+    if not callable(factory):
+        raise TypeError(f"factory must be callable; got {factory!r}")
+    keys = [name, *(normalize_name(a) for a in aliases)]
+    for key in keys:
+        owner = _ALIASES.get(key)
+        if owner is not None and owner != name:
+            raise ValueError(f"method name {key!r} is already registered for {owner!r}")
+    if name in _REGISTRY:
+        raise ValueError(f"method {name!r} is already registered")
+    info = MethodInfo(name, factory, kind, summary, tuple(aliases), dict(fixed or {}))
+    _REGISTRY[name] = info
+    for key in keys:
+        _ALIASES[key] = name
+    if (
+        isinstance(factory, type)
+        and issubclass(factory, Attributor)
+        and factory.method_name is None
+    ):
+        factory.method_name = name
+    return info
+
+
+def unregister_method(name: str) -> None:
+    """Remove a registered method and its aliases (for tests and plugins that replace a method)."""
+    canonical = resolve_method(name)
+    del _REGISTRY[canonical]
+    for key in [k for k, v in _ALIASES.items() if v == canonical]:
+        del _ALIASES[key]
+
+
+def resolve_method(name: str) -> str:
+    """The canonical name of a method name or alias.
+
+    Raises:
+        ValueError: an unknown name; the message lists close matches.
+        TypeError: ``name`` is not a string.
+
+    Example:
+        >>> resolve_method("grad*input")
+        'input_x_gradient'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"method must be a name (str); got {type(name).__name__} {name!r}")
+    key = normalize_name(name)
+    if key in _ALIASES:
+        return _ALIASES[key]
+    close = difflib.get_close_matches(key, list(_ALIASES), n=5, cutoff=0.5)
+    hint = f"; did you mean {sorted({_ALIASES[c] for c in close} | set(close))}?" if close else ""
+    raise ValueError(
+        f"method {name!r} is not a registered method (choose from {list(_REGISTRY)}){hint}"
+    )
+
+
+def method_names(kind: Kind | None = None) -> tuple[str, ...]:
+    """Canonical names of the registered methods in registration order (only ``kind`` if given)."""
+    return tuple(n for n, info in _REGISTRY.items() if kind is None or info.kind == kind)
+
+
+def method_aliases() -> dict[str, str]:
+    """Every accepted name (normalised, canonical names included) mapped to its canonical name."""
+    return dict(_ALIASES)
+
+
+def method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` of a method name or alias."""
+    return _REGISTRY[resolve_method(name)]
+
+
+def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
+    """Build the method called ``name`` (canonical or alias) for ``model`` with ``options``.
+
+    Args:
+        name: a method name or alias (see :func:`method_aliases`).
+        model: the video classifier.
+        **options: the method's constructor options (``max_batch_size``, ``polarity``, ``steps``,
+            ``layer``, ...). Options the method does not take are an error, never ignored.
+
+    Raises:
+        ValueError: an unknown method name.
+        TypeError: options the method does not take, or a required option missing (named).
+
+    Example:
+        >>> import torch
+        >>> sg = build_attributor("smooth_grad", torch.nn.Linear(3, 2), n=10)
+        >>> sg.config()["attributor"]["method"]
+        'saliency'
+    """
+    info = method_info(name)
+    accepted = info.option_names()
+    if accepted is not None:
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"method {info.name!r} does not take the option(s) {unknown}; it takes {sorted(accepted)}"
+            )
+    clash = sorted(set(options) & set(info.fixed))
+    if clash:
+        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
+    missing = [o for o in info.required_options() if o not in options]
+    if missing:
+        raise TypeError(f"method {info.name!r} needs the option(s) {missing}")
+    return info.factory(model, **info.fixed, **options)
+
+
+# -- deprecated interface (kept for callers of the first release) --------------------------------------
+
+_LEGACY_NAMES: tuple[str, ...] = (
     "grad",
     "grad*input",
     "integrated_grad",
@@ -30,28 +246,43 @@ METHOD_NAMES: tuple[str, ...] = (
     "3d_ep",
     "step",
 )
-PERTURBATION_METHODS: tuple[str, ...] = ("2d_ep", "3d_ep", "step")
+_LEGACY_PERTURBATION: tuple[str, ...] = ("2d_ep", "3d_ep", "step")
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("METHOD_NAMES", "PERTURBATION_METHODS"):
+        warnings.warn(
+            f"videoattr.methods.registry.{name} is deprecated; use method_names() (canonical names) and "
+            "method_aliases()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _LEGACY_NAMES if name == "METHOD_NAMES" else _LEGACY_PERTURBATION
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
 class MethodOptions:
-    """Options of the named methods (each method reads the ones that concern it).
+    """Options of the named methods (deprecated: pass options to :func:`build_attributor`).
 
     Attributes:
-        polarity: polarity of the gradient methods. Default ``"positive"`` (the seed's command line).
-        areas: target areas of the perturbation methods. Default ``(0.1,)`` (the seed).
+        polarity: polarity of the gradient methods. Default ``"positive"`` (the reference
+            implementation's command line).
+        areas: target areas of the perturbation methods. Default ``(0.1,)``.
         iterations: perturbation iterations; ``None`` keeps the method's default (2000, the paper).
         optimizer: ``"sgd"`` (the paper) or ``"adam"`` (faster convergence) for the perturbation methods.
-        ig_steps: Integrated Gradients steps. Default 25 (the seed).
+        ig_steps: Integrated Gradients steps. Default 25.
         smooth_n: SmoothGrad noisy copies. Default 25.
-        smooth_variant: SmoothGrad variant. Default ``"square"`` (the seed's command line).
+        smooth_variant: SmoothGrad variant. Default ``"square"`` (the reference implementation's
+            command line).
         layer: Grad-CAM layer (dotted name or module); required for ``grad_cam``.
         reshape: token reshape for Grad-CAM on transformer layers.
         mean, std: the model's normalisation; when given, Integrated Gradients starts from the
-            normalised black clip (the seed), else from zeros.
+            normalised black clip, else from zeros.
         max_batch_size: the memory bound of every method. Default ``None`` (no bound).
         progress: progress bars of the perturbation methods. Default ``True``.
         seed: seed of SmoothGrad's noise and of the perturbation tie-breaking. Default 0.
+        extra: further options of the perturbation methods.
     """
 
     polarity: Polarity = "positive"
@@ -73,10 +304,10 @@ class MethodOptions:
 
 @dataclass
 class Explainer:
-    """A named method ready to run: ``explainer(x, target)`` returns ``(B, 1|A, T, H, W)``.
+    """A named method ready to run (deprecated: use :func:`build_attributor`).
 
     Attributes:
-        name: the method's name (one of :data:`METHOD_NAMES`).
+        name: the method's legacy name.
         attributor: the underlying :class:`~videoattr.core.base.Attributor`.
         areas: the areas passed to perturbation methods (empty for the others).
     """
@@ -88,7 +319,7 @@ class Explainer:
     @property
     def is_perturbation(self) -> bool:
         """Whether the method returns perturbation masks (one channel per area)."""
-        return self.name in PERTURBATION_METHODS
+        return self.name in _LEGACY_PERTURBATION
 
     def __call__(self, x: Tensor, target: Target = None) -> Tensor:
         if self.is_perturbation:
@@ -99,22 +330,25 @@ class Explainer:
 
 
 def build_explainer(name: str, model: nn.Module, options: MethodOptions | None = None) -> Explainer:
-    """Build the method called ``name`` for ``model``.
+    """Build the method called ``name`` (a legacy name) for ``model`` (deprecated).
+
+    Use :func:`build_attributor` with the method's options instead.
 
     Raises:
         ValueError: unknown name, ``grad_cam`` without a layer, or areas outside (0, 1).
-
-    Example:
-        >>> explainer = build_explainer("step", model, MethodOptions(areas=(0.05, 0.1), iterations=300))
-        >>> masks = explainer(clip, target=3)    # (B, 2, T, H, W)
     """
+    warnings.warn(
+        "build_explainer and MethodOptions are deprecated; use build_attributor(name, model, **options)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     from videoattr.methods.extremal import STEP, ExtremalPerturbation2D, ExtremalPerturbation3D
     from videoattr.methods.grad_cam import GradCAM3D
     from videoattr.methods.integrated_gradients import IntegratedGradients
     from videoattr.methods.saliency import Saliency
     from videoattr.methods.smoothgrad import SmoothGrad
 
-    check_choice(name, "method", METHOD_NAMES)
+    check_choice(name, "method", _LEGACY_NAMES)
     o = options or MethodOptions()
     mbs = o.max_batch_size
     attributor: Attributor

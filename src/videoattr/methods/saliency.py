@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
 from videoattr.core.gradients import batched_input_gradients
 from videoattr.core.ops import Polarity, Reduction
-from videoattr.core.targets import ResolvedTarget, Target
+from videoattr.core.targets import ResolvedTarget
 from videoattr.methods._gradient_base import GradientAttributor
+from videoattr.methods.registry import register_method
 
 
 class Saliency(GradientAttributor):
     """Gradient of the target score with respect to the clip (Simonyan et al. 2014), or gradient x input.
 
-    ``attribute(x, target)`` returns ``(B, 1, T, H, W)`` (``(B, C, T, H, W)`` with ``reduction=None``).
+    ``attribute(x, target)`` returns ``(B, 1, T, H, W)`` (``(B, C, T, H, W)`` with ``reduction=None``);
+    with several targets per clip (a ``(B, K)`` tensor, ``"top3"``) ``(B, K, 1, T, H, W)``. Registered as
+    ``"saliency"`` and, with ``multiply_by_inputs=True``, as ``"input_x_gradient"``.
+
+    Polarity: the default ``"signed"`` keeps the gradient's sign; it is the default of every gradient
+    method in the API and on the command line. The reference implementation (Li et al., WACV 2021) shows
+    ``"positive"`` maps: pass ``polarity="positive"`` (``--polarity positive``) to reproduce them.
 
     Args:
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
         multiply_by_inputs: multiply the gradient by the input (gradient x input). Default ``False``.
-        polarity: ``"signed"`` (default), ``"positive"``, ``"negative"`` or ``"absolute"``, applied per
-            channel before the reduction.
+        polarity: ``"signed"`` (default, API and command line), ``"positive"``, ``"negative"`` or
+            ``"absolute"``, applied per channel before the reduction.
         reduction: ``"sum"`` (default), ``"mean"``, ``"max"`` over channels, or ``None``.
         max_batch_size: most clips in one forward (``None``: the whole batch at once).
         eval_mode: run the model in eval mode during the call. Default ``True``.
@@ -29,6 +38,8 @@ class Saliency(GradientAttributor):
         >>> sal = Saliency(model, polarity="positive")
         >>> maps = sal.attribute(clip, target=3)   # (B, 1, T, H, W)
     """
+
+    method_name: ClassVar[str | None] = "saliency"
 
     def __init__(
         self,
@@ -49,17 +60,14 @@ class Saliency(GradientAttributor):
         )
         self.multiply_by_inputs = bool(multiply_by_inputs)
 
-    def attribute(self, x: Tensor, target: Target = None) -> Tensor:
-        """Attribute ``target`` on clips ``x`` ``(B, C, T, H, W)``; returns ``(B, 1, T, H, W)``.
+    @property
+    def method(self) -> str:
+        """``"input_x_gradient"`` with ``multiply_by_inputs=True``, else ``"saliency"``."""
+        return "input_x_gradient" if self.multiply_by_inputs else "saliency"
 
-        Args:
-            x: normalised clips.
-            target: ``None`` (top class), an int, one int per clip, or a callable ``logits -> (B,)``.
-        """
-        x, tgt = self.prepare(x, target)
-        with self.session():
-            raw = self.raw_attribution(x, tgt)
-        return self.postprocess(raw).detach()
+    def resolve_target_in_session(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
+        """``target=None`` needs no extra forward: the rows are the clean clips, scored at their top class."""
+        return target
 
     def raw_attribution(
         self, x: Tensor, target: ResolvedTarget, clip_index: Tensor | None = None
@@ -75,3 +83,20 @@ class Saliency(GradientAttributor):
 
         batched_input_gradients(self.model, x.shape[0], samples, target, self.max_batch_size, store)
         return out
+
+
+register_method(
+    "saliency",
+    Saliency,
+    aliases=("Saliency", "grad", "gradient", "vanilla_gradient"),
+    kind="gradient",
+    summary="gradient of the target score with respect to the clip (Simonyan et al. 2014)",
+)
+register_method(
+    "input_x_gradient",
+    Saliency,
+    aliases=("grad*input", "gradient*input", "input-x-gradient", "InputXGradient", "grad_x_input"),
+    kind="gradient",
+    summary="gradient x input",
+    fixed={"multiply_by_inputs": True},
+)
