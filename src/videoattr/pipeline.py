@@ -10,6 +10,7 @@ the single clip is the dataset run with one clip.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,17 +25,30 @@ from torch import Tensor, nn
 from videoattr.core.base import Attributor
 from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import Target
-from videoattr.core.validation import describe
+from videoattr.core.validation import check_areas, describe
 from videoattr.methods.extremal import Perturbation
-from videoattr.methods.registry import Explainer, MethodOptions, build_explainer
+from videoattr.methods.registry import (
+    Explainer,
+    MethodOptions,
+    build_attributor,
+    build_explainer,
+    method_info,
+    method_names,
+    resolve_method,
+)
 
 #: Output files :func:`write_outputs` can write.
 OUTPUT_KINDS: tuple[str, ...] = ("gif", "mp4", "png", "npz", "json")
 
-#: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``.
+#: ``fn(x (B, C, T, H, W), targets list[int], keys list[str] | None) -> (B, A, T, H, W)``.
+MethodFn = Callable[[Tensor, list[int], "list[str] | None"], Tensor]
+#: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``: a plain callable method.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
 #: What :func:`as_method` accepts.
-AttributorLike = str | Explainer | Attributor | AttributeFn
+AttributorLike = str | Attributor | Explainer | AttributeFn
+
+#: The area of a perturbation method when none is given (the paper's).
+DEFAULT_AREAS: tuple[float, ...] = (0.1,)
 
 
 @dataclass
@@ -70,75 +84,129 @@ class Method:
     """A method reduced to what explaining clips needs.
 
     Attributes:
-        name: the method's name as results record it.
-        fn: ``(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``.
-        config: the method's settings as plain JSON values (what a resume compares).
-        explainer: the named method, when there is one (perturbation methods need it to rebuild the
-            preserved clip).
+        name: the method's canonical registered name (what results record).
+        fn: ``(x (B, C, T, H, W), targets list[int], keys) -> (B, A, T, H, W)``; ``keys`` are the
+            clips' ids (SmoothGrad seeds each clip's noise with its key, so a clip gets the same
+            noise in any batch), or ``None`` for positions in the call.
+        config: the method's complete configuration (its ``config()``), what a resume compares.
+        attributor: the attributor, when there is one.
         areas: the perturbation areas (empty for the other methods).
+        kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` or ``"callable"``.
     """
 
     name: str
-    fn: AttributeFn
+    fn: MethodFn
     config: dict[str, Any]
-    explainer: Explainer | None = None
+    attributor: Attributor | None = None
     areas: tuple[float, ...] = ()
+    kind: str = "gradient"
 
     @property
     def is_perturbation(self) -> bool:
         """Whether the maps are perturbation masks (one per area)."""
-        return self.explainer is not None and self.explainer.is_perturbation
+        return self.kind == "perturbation"
+
+
+def model_options(name: str, model: nn.Module) -> dict[str, Any]:
+    """The options a method takes from a zoo adapter (the ones it accepts).
+
+    Grad-CAM gets the adapter's ``layer`` and ``reshape``; Integrated Gradients starts from the
+    normalised black clip when the adapter has ``mean`` and ``std`` (the reference implementation's
+    baseline); perturbation methods get no progress bar. Nothing else: every other option keeps the
+    method's default.
+
+    Args:
+        name: a registered method name or alias.
+        model: the classifier (a zoo adapter has ``layer``, ``reshape``, ``mean``, ``std``).
+    """
+    info = method_info(name)
+    found: dict[str, Any] = {}
+    if info.kind == "cam" and getattr(model, "layer", None) is not None:
+        found["layer"] = model.layer
+        found["reshape"] = getattr(model, "reshape", None)
+    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
+    if info.name == "integrated_gradients" and mean is not None and std is not None:
+        found.update(baseline="black", mean=mean, std=std)
+    if info.kind == "perturbation":
+        found["progress"] = False
+    accepted = info.option_names()
+    return {k: v for k, v in found.items() if accepted is None or k in accepted}
 
 
 def as_method(
-    attributor: AttributorLike, model: nn.Module, options: MethodOptions | None = None
+    attributor: AttributorLike,
+    model: nn.Module,
+    options: Mapping[str, Any] | MethodOptions | None = None,
+    *,
+    areas: Sequence[float] | None = None,
 ) -> Method:
-    """Turn a method name, an :class:`Explainer`, an :class:`Attributor` or a callable into a :class:`Method`.
+    """Turn a method name, an :class:`Attributor` or a callable into a :class:`Method`.
 
     Args:
-        attributor: what to run.
-        model: the classifier (used to build a method given by name).
-        options: options of a method given by name. Default: the method's defaults with the model's
-            Grad-CAM layer, reshape, mean and std (when it is a zoo adapter) and no progress bar.
+        attributor: a registered method name or alias (built for ``model`` with
+            :func:`model_options` and ``options``), an :class:`Attributor`, a deprecated
+            :class:`Explainer`, or a callable ``(x, targets) -> (B, A, T, H, W)``.
+        model: the classifier.
+        options: the method's options when it is given by name (see
+            :func:`~videoattr.methods.registry.build_attributor`). Default none.
+        areas: the areas of a perturbation method. Default: the Explainer's, else ``(0.1,)``.
 
     Raises:
         TypeError: ``options`` with an already built method, or an unsupported ``attributor``.
+        ValueError: an unknown method name or areas outside ``(0, 1)``.
     """
-    if isinstance(attributor, str):
-        if options is None:
-            options = MethodOptions(
-                layer=getattr(model, "layer", None),
-                reshape=getattr(model, "reshape", None),
-                mean=getattr(model, "mean", None),
-                std=getattr(model, "std", None),
-                progress=False,
+    if isinstance(options, MethodOptions):  # the deprecated options object
+        if not isinstance(attributor, str):
+            raise TypeError(
+                "options apply to a method given by name; the attributor is already built"
             )
         attributor = build_explainer(attributor, model, options)
-    elif options is not None:
+        options = None
+    if isinstance(attributor, str):
+        name = resolve_method(attributor)
+        attributor = build_attributor(
+            name, model, **{**model_options(name, model), **(options or {})}
+        )
+    elif options:
         raise TypeError("options apply to a method given by name; the attributor is already built")
     if isinstance(attributor, Explainer):
-        explainer = attributor
-        return Method(
-            name=explainer.name,
-            fn=lambda x, t: explainer(x, t),
-            config=method_config(explainer.attributor),
-            explainer=explainer,
-            areas=explainer.areas,
-        )
+        areas = attributor.areas if areas is None else areas
+        attributor = attributor.attributor
     if isinstance(attributor, Attributor):
-        att = attributor
-        return Method(
-            name=type(att).__name__,
-            fn=lambda x, t: att.attribute(x, t),
-            config=method_config(att),
-        )
+        return _attributor_method(attributor, areas)
     if callable(attributor):
-        name = str(getattr(attributor, "__name__", type(attributor).__name__))
-        return Method(name=name, fn=attributor, config={"callable": name})
+        fn = attributor
+        name = str(getattr(fn, "__name__", type(fn).__name__))
+        return Method(
+            name=name, fn=lambda x, t, _k: fn(x, t), config={"callable": name}, kind="callable"
+        )
     raise TypeError(
-        "attributor must be a method name, an Explainer, an Attributor or a callable "
-        f"(x, targets) -> maps; got {describe(attributor)}"
+        "attributor must be a method name, an Attributor or a callable (x, targets) -> maps; got "
+        f"{describe(attributor)}"
     )
+
+
+def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method:
+    name = att.method
+    kind = method_info(name).kind if name in method_names() else "gradient"
+    takes_keys = "keys" in inspect.signature(att.attribute).parameters
+    config = method_config(att)
+    if kind == "perturbation":
+        chosen = tuple(check_areas(list(DEFAULT_AREAS if areas is None else areas)))
+
+        def perturb(x: Tensor, t: list[int], _keys: list[str] | None) -> Tensor:
+            out: Tensor = att.attribute(x, t, areas=list(chosen))
+            return out
+
+        return Method(name, perturb, config, att, chosen, kind)
+    if areas is not None:
+        raise ValueError(f"areas apply to perturbation methods; {name!r} is a {kind} method")
+
+    def attribute(x: Tensor, t: list[int], keys: list[str] | None) -> Tensor:
+        out: Tensor = att.attribute(x, t, keys=keys) if takes_keys and keys else att.attribute(x, t)
+        return out
+
+    return Method(name, attribute, config, att, (), kind)
 
 
 def explain_batch(
@@ -149,6 +217,7 @@ def explain_batch(
     *,
     keep_preserved: bool = False,
     names: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[ClipExplanation]:
     """Explain clips of one shape in one call of the method.
 
@@ -160,6 +229,8 @@ def explain_batch(
         keep_preserved: also return the preserved clips of perturbation methods (for pictures).
             Default ``False``.
         names: what errors call each clip (e.g. its id). Default: its position.
+        keys: per-clip keys of methods that draw random numbers (SmoothGrad's noise), e.g. dataset
+            ids, so that a clip's result does not depend on its batch. Default: positions.
 
     Returns:
         One :class:`ClipExplanation` per clip, maps ``(1, A, T, H, W)`` on the CPU in float32.
@@ -183,7 +254,7 @@ def explain_batch(
             )
         chosen.append(index)
     start = time.perf_counter()
-    maps = method.fn(x, chosen)
+    maps = method.fn(x, chosen, list(keys) if keys is not None else None)
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     seconds = time.perf_counter() - start
@@ -194,9 +265,9 @@ def explain_batch(
         )
     preserved: Tensor | None = None
     preserved_prob: list[list[float]] = []
-    if method.is_perturbation and method.explainer is not None:
+    if method.is_perturbation and method.attributor is not None:
         preserved_prob, preserved = _preserved(
-            method.explainer, model, x, maps, chosen, keep_clips=keep_preserved
+            method.attributor, model, x, maps, chosen, keep_clips=keep_preserved
         )
     maps_cpu = maps.detach().to("cpu", torch.float32)
     return [
@@ -216,19 +287,34 @@ def explain_batch(
 
 
 def explain_clip(
-    model: nn.Module, explainer: Explainer, clip: Tensor, target: Target = None
+    model: nn.Module,
+    method: Method | Attributor | Explainer,
+    clip: Tensor,
+    target: Target = None,
+    *,
+    key: str | None = None,
 ) -> ClipExplanation:
     """Explain one clip ``(1, C, T, H, W)``: :func:`explain_batch` with one clip.
 
     For perturbation methods the preserved clip of every area is kept (``result.preserved``) and
     scored, so the summary says how much of the target's probability the mask keeps.
 
+    Args:
+        model: the classifier.
+        method: a :class:`Method` (see :func:`as_method`) or an attributor.
+        clip: the clip.
+        target: one class index, or ``None`` for the top class. Default ``None``.
+        key: the clip's key for methods that draw noise (the dataset run uses the clip's id).
+            Default: its position, 0.
+
     Raises:
         ValueError: ``target`` is not one class index (or ``None``).
     """
     index = None if target is None else _single_target(target)
-    method = as_method(explainer, model)
-    return explain_batch(model, method, clip, [index], keep_preserved=True)[0]
+    if not isinstance(method, Method):
+        method = as_method(method, model)
+    keys = [key] if key is not None else None
+    return explain_batch(model, method, clip, [index], keep_preserved=True, keys=keys)[0]
 
 
 def perturbation_from_config(x: Tensor, config: Mapping[str, Any]) -> Perturbation:
@@ -244,9 +330,11 @@ def perturbation_from_config(x: Tensor, config: Mapping[str, Any]) -> Perturbati
     return Perturbation(x, **kwargs)
 
 
-def perturbation_of(explainer: Explainer, x: Tensor) -> Perturbation:
+def perturbation_of(attributor: Attributor | Explainer, x: Tensor) -> Perturbation:
     """The blur/fade pyramid of clips ``x`` with the perturbation method's own settings."""
-    settings = getattr(explainer.attributor, "settings", None)
+    if isinstance(attributor, Explainer):
+        attributor = attributor.attributor
+    settings = getattr(attributor, "settings", None)
     if settings is None:
         return Perturbation(x)
     return Perturbation(
@@ -255,7 +343,7 @@ def perturbation_of(explainer: Explainer, x: Tensor) -> Perturbation:
 
 
 def _preserved(
-    explainer: Explainer,
+    attributor: Attributor,
     model: nn.Module,
     x: Tensor,
     masks: Tensor,
@@ -271,8 +359,8 @@ def _preserved(
     probs = torch.empty(b * a, device=x.device)
     kept: list[Tensor] = []
     with torch.no_grad():
-        perturbation = perturbation_of(explainer, x)
-        for sl in chunk_slices(b * a, explainer.attributor.max_batch_size):
+        perturbation = perturbation_of(attributor, x)
+        for sl in chunk_slices(b * a, attributor.max_batch_size):
             clips = perturbation.apply(flat[sl], clip_index[sl])
             if keep_clips:
                 kept.append(clips.cpu())
@@ -300,7 +388,7 @@ def preserved_probabilities(
     """
     if not explainer.is_perturbation:
         return []
-    return _preserved(explainer, model, x, masks, targets, keep_clips=False)[0]
+    return _preserved(explainer.attributor, model, x, masks, targets, keep_clips=False)[0]
 
 
 def preserved_clips(perturbation: Perturbation, x: Tensor, masks: Tensor) -> Tensor:

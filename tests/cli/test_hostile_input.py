@@ -54,7 +54,7 @@ def test_names_from_files_never_leave_the_output_folder(
     assert code == 0, capsys.readouterr().err
     written = files_under(tmp_path) - before
     assert len(written) == 5  # gif, mp4, png, npz, json
-    inside = (out / "grad" / "demo").resolve()
+    inside = (out / "saliency" / "demo").resolve()  # the canonical name of --method grad
     assert all(inside in p.parents for p in written), written
     assert all(not p.name.startswith(".") for p in written)
 

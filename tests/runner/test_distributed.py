@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from tests.runner import tiny
-from tests.runner.tiny import CORRUPT, Slow, make_videos, options, tiny_adapter
-from videoattr.methods.registry import build_explainer
+from tests.runner.tiny import CORRUPT, Slow, build, make_videos, tiny_adapter
 from videoattr.runner import ResultStore, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ def reference(folder: Path, out: Path, method: str, batch_size: int) -> ResultSt
     torch.set_num_threads(1)
     try:
         adapter = tiny_adapter()
-        explainer = build_explainer(method, adapter, options())
+        explainer = build(method, adapter)
         run(folder, adapter, explainer, out, batch_size=batch_size, num_workers=0, progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -151,7 +150,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_clips(tmp_path: Path) 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        explainer = Slow(build_explainer("grad", adapter, options()), 0.0)
+        explainer = Slow(build("grad", adapter), 0.0)
         summary = run(folder, adapter, explainer, out, batch_size=2, num_workers=0, progress=False)
     finally:
         torch.set_num_threads(threads)

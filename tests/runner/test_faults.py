@@ -6,15 +6,13 @@ import json
 import logging
 import os
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from tests.runner.tiny import CORRUPT, Slow, make_videos, options, tiny_adapter
-from videoattr.methods.registry import build_explainer
+from tests.runner.tiny import CORRUPT, Slow, build, make_videos, tiny_adapter
 from videoattr.runner import ClipLocks, ResultStore, run
 from videoattr.runner import engine as engine_module
 
@@ -80,7 +78,7 @@ def test_two_runners_on_one_folder_do_each_clip_once(
 
     def work(name: str) -> None:
         adapter = tiny_adapter()  # one model per runner (one model is not shared by threads)
-        explainer = Slow(build_explainer("grad", adapter, options()), 0.3)
+        explainer = Slow(build("grad", adapter), 0.3)
         summaries[name] = run(
             folder, adapter, explainer, tmp_path, batch_size=1, num_workers=0, progress=False
         )
@@ -134,7 +132,7 @@ def test_run_json_records_what_makes_results_bit_reproducible(
     }
     assert "threads" in record["reproducibility"] and "max_batch_size" in record["reproducibility"]
     assert record["config"]["version"] == engine_module.__version__
-    assert record["config"]["settings"]["class"] == "Saliency"
+    assert record["config"]["method"] == record["config"]["settings"]["method"] == "saliency"
 
 
 def test_resume_refuses_another_method_configuration_or_version(
@@ -142,9 +140,9 @@ def test_resume_refuses_another_method_configuration_or_version(
 ) -> None:
     folder, _ = videos
     adapter = tiny_adapter()
-    explainer = build_explainer("integrated_grad", adapter, options())
+    explainer = build("integrated_grad", adapter)
     run(folder, adapter, explainer, tmp_path, num_workers=0, progress=False)
-    other = build_explainer("integrated_grad", adapter, replace(options(), ig_steps=7))
+    other = build("integrated_grad", adapter, steps=7)
     with pytest.raises(ValueError, match=r"other settings \(differing: .*settings\.steps"):
         run(folder, adapter, other, tmp_path, num_workers=0, progress=False)
     monkeypatch.setattr(engine_module, "__version__", "99.0")
@@ -159,7 +157,26 @@ def test_resume_with_other_rounding_settings_warns(
     adapter = tiny_adapter()
     run(folder, adapter, "grad", tmp_path, num_workers=0, progress=False)
     caplog.set_level(logging.WARNING, logger="videoattr.runner")
-    explainer = build_explainer("grad", adapter, replace(options(), max_batch_size=1))
+    explainer = build("grad", adapter, max_batch_size=1)
     summary = run(folder, adapter, explainer, tmp_path, num_workers=0, progress=False)
     assert summary.skipped == len(ids) - 1
     assert "other rounding-level settings (max_batch_size None -> 1)" in caplog.text
+
+
+def test_smoothgrad_redone_with_another_batch_size_gets_the_same_noise(
+    videos: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    folder, ids = videos
+    adapter = tiny_adapter()
+    method = build("smooth_grad", adapter)
+    run(folder, adapter, method, tmp_path, batch_size=2, num_workers=0, progress=False)
+    store = ResultStore(tmp_path)
+    victim = ids[3]  # second in its batch of 2, first in its batch of 3
+    before = store.read_result(victim)[0]
+    store.result_path(victim).unlink()
+    summary = run(folder, adapter, method, tmp_path, batch_size=3, num_workers=0, progress=False)
+    assert summary.done == 1
+    after = store.read_result(victim)[0]
+    scale = float(np.abs(before).max())
+    assert scale > 0
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-5 * scale)

@@ -13,7 +13,7 @@ from videoattr.cli.options import (
     output_folder,
     positive_int,
 )
-from videoattr.methods.registry import MethodOptions, build_explainer
+from videoattr.methods.registry import build_attributor
 
 
 def add_parser(sub: Any) -> None:
@@ -49,7 +49,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Explain a generated clip with STEP and Grad-CAM; files under ``--out``."""
     from videoattr import demo_model, zoo
     from videoattr.datasets import SyntheticMotion
-    from videoattr.pipeline import explain_clip, method_config, write_outputs
+    from videoattr.pipeline import as_method, explain_clip, model_options, write_outputs
 
     out = output_folder(args.out)
     device = device_of(args)
@@ -64,34 +64,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{getattr(adapter, 'name', 'demo')} on {device}"
     )
     start = time.perf_counter()
-    for method, opts in (
-        ("grad_cam", MethodOptions(layer=adapter.layer, reshape=adapter.reshape)),
-        (
-            "step",
-            MethodOptions(
-                areas=tuple(args.area),
-                iterations=args.iterations,
-                optimizer=args.optimizer,
-                progress=not args.no_progress,
-            ),
-        ),
+    step_options = {
+        "max_iter": args.iterations,
+        "optimizer": args.optimizer,
+        "progress": not args.no_progress,
+    }
+    for name, options, areas in (
+        ("grad_cam", {}, None),
+        ("step", step_options, tuple(args.area)),
     ):
-        explainer = build_explainer(method, adapter, opts)
-        result = explain_clip(adapter, explainer, clip, label)
+        attributor = build_attributor(name, adapter, **{**model_options(name, adapter), **options})
+        method = as_method(attributor, adapter, areas=areas)
+        result = explain_clip(adapter, method, clip, label)
         paths = write_outputs(
-            out / method,
+            out / name,
             f"demo-{names[label]}",
             clip,
             result,
             mean=adapter.mean,
             std=adapter.std,
             class_names=names,
-            method=method,
-            areas=explainer.areas,
+            method=method.name,
+            areas=method.areas,
             settings={
                 "model": "demo",
                 "weights": "bundled",
-                "settings": method_config(explainer.attributor),
+                "settings": method.config,
             },
             root=out,
         )
@@ -101,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             else ""
         )
         print(
-            f"{method}: predicted {names[result.prediction]} (p = {result.prediction_prob:.3f})"
+            f"{name}: predicted {names[result.prediction]} (p = {result.prediction_prob:.3f})"
             f"{extra} [{result.seconds:.1f}s]"
         )
         for kind, p in paths.items():

@@ -18,9 +18,9 @@ from typing import Any
 from videoattr.cli.options import (
     CommandError,
     add_method_arguments,
+    build_method,
     device_of,
     load_model,
-    method_options,
     output_folder,
     plain_name,
     positive_float,
@@ -35,7 +35,6 @@ from videoattr.datasets.folders import (
     load_clip,
     safe_name,
 )
-from videoattr.methods.registry import build_explainer
 
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
@@ -79,7 +78,7 @@ def add_parser(sub: Any) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain every video; returns 1 when one failed, 0 otherwise."""
-    from videoattr.pipeline import explain_clip, method_config, write_outputs
+    from videoattr.pipeline import explain_clip, write_outputs
 
     out = output_folder(args.out)
     if args.video:
@@ -97,7 +96,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     clip_len, sampling, preprocess = adapter_reading(adapter)
     names = adapter.class_names
     fixed = None if args.target is None else class_from_label(args.target, names, name="--target")
-    explainer = build_explainer(args.method, adapter, method_options(args, adapter))
+    method = build_method(args, adapter)
     out_root = out / safe_name(args.method) / safe_name(args.model)
     failures = 0
     for path in videos:
@@ -107,12 +106,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 device
             )
             target = fixed if fixed is not None else class_from_label(label, names, strict=False)
-            result = explain_clip(adapter, explainer, clip, target)
+            result = explain_clip(adapter, method, clip, target, key=safe_name(clip_stem(path)))
             settings = {
                 "model": args.model,
                 "weights": weights_record(args),
                 "video": str(path),
-                "settings": method_config(explainer.attributor),
+                "settings": method.config,
             }
             paths = write_outputs(
                 out_root / (args.save_label or safe_name(label)),
@@ -122,8 +121,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 mean=adapter.mean,
                 std=adapter.std,
                 class_names=names,
-                method=args.method,
-                areas=explainer.areas,
+                method=method.name,
+                areas=method.areas,
                 settings=settings,
                 fps=args.fps,
                 root=out,

@@ -19,7 +19,12 @@ import torch
 
 from videoattr.core.devices import resolve_device
 from videoattr.datasets.folders import safe_name
-from videoattr.methods.registry import METHOD_NAMES, MethodOptions
+from videoattr.methods.registry import (
+    build_attributor,
+    method_info,
+    method_names,
+    resolve_method,
+)
 
 
 class CommandError(ValueError):
@@ -83,7 +88,13 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         help="let the model's loader download named weights that are not cached (default: offline)",
     )
     g.add_argument(
-        "--method", default="step", choices=METHOD_NAMES, help="attribution method (default: step)"
+        "--method",
+        default="step",
+        type=method_name,
+        metavar="METHOD",
+        help=f"attribution method: {', '.join(method_names())}; the usual aliases work too "
+        "(grad, gradcam, grad-cam, ig, integrated-gradients, input-x-gradient, 2d_ep, ...). "
+        "Results record the canonical name (default: step)",
     )
     g.add_argument(
         "--area",
@@ -101,14 +112,14 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--optimizer",
         choices=("sgd", "adam"),
-        default="sgd",
-        help="perturbation optimiser (default: sgd, the paper's)",
+        default=None,
+        help="perturbation optimiser (default: the method's, sgd as in the paper)",
     )
     g.add_argument(
         "--polarity",
-        default="positive",
+        default=None,
         choices=("signed", "positive", "negative", "absolute"),
-        help="polarity of gradient maps (default: positive)",
+        help="polarity of gradient maps (default: the method's, signed, as in the Python API)",
     )
     g.add_argument("--layer", default=None, help="Grad-CAM layer (default: the model's)")
     g.add_argument(
@@ -224,18 +235,71 @@ def weights_record(args: argparse.Namespace) -> str:
     return "bundled" if args.model == "demo" else "random"
 
 
-def method_options(args: argparse.Namespace, adapter: Any) -> MethodOptions:
-    """The method's options from the command line and the model adapter."""
-    return MethodOptions(
-        polarity=args.polarity,
-        areas=tuple(args.area),
-        iterations=args.iterations,
-        optimizer=args.optimizer,
-        layer=args.layer or adapter.layer,
-        reshape=adapter.reshape if args.layer is None else None,
-        mean=adapter.mean,
-        std=adapter.std,
-        max_batch_size=args.max_batch_size,
-        progress=not args.no_progress,
-        seed=args.seed,
+def method_name(text: str) -> str:
+    """The canonical name of a registered method or alias (an ``argparse`` type)."""
+    try:
+        return resolve_method(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+#: Command-line option -> (the method option it sets, how to read it from ``args``).
+_OPTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
+    "--polarity": ("polarity", lambda a: a.polarity),
+    "--iterations": ("max_iter", lambda a: a.iterations),
+    "--optimizer": ("optimizer", lambda a: a.optimizer),
+    "--layer": ("layer", lambda a: a.layer),
+}
+
+
+def method_options(
+    args: argparse.Namespace, adapter: Any, *, progress: bool = True
+) -> dict[str, Any]:
+    """The options of ``--method`` for :func:`~videoattr.methods.registry.build_attributor`.
+
+    The adapter supplies what it knows (Grad-CAM's layer, Integrated Gradients' black baseline, see
+    :func:`videoattr.pipeline.model_options`); options the user gave go to the method; every other
+    option keeps the method's default.
+
+    Raises:
+        CommandError: an option given that the method does not take (e.g. ``--layer`` for saliency).
+    """
+    from videoattr.pipeline import model_options
+
+    info = method_info(args.method)
+    accepted = info.option_names()
+    options = model_options(info.name, adapter)
+
+    def takes(option: str) -> bool:
+        return accepted is None or option in accepted
+
+    for flag, (option, read) in _OPTIONS.items():
+        value = read(args)
+        if value is None:
+            continue
+        if not takes(option):
+            raise CommandError(f"{flag} does not apply to --method {info.name}")
+        options[option] = value
+        if option == "layer":
+            options.pop("reshape", None)  # the adapter's token reshape belongs to its own layer
+    if takes("max_batch_size"):
+        options["max_batch_size"] = args.max_batch_size
+    if takes("seed"):
+        options["seed"] = args.seed
+    if takes("progress"):
+        options["progress"] = progress and not args.no_progress
+    if info.kind != "perturbation" and args.area != [0.1]:
+        raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
+    return options
+
+
+def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = True) -> Any:
+    """The :class:`~videoattr.pipeline.Method` of ``--method`` and its options for ``adapter``."""
+    from videoattr.pipeline import as_method
+
+    info = method_info(args.method)
+    attributor = build_attributor(
+        info.name, adapter, **method_options(args, adapter, progress=progress)
     )
+    areas = tuple(args.area) if info.kind == "perturbation" else None
+    return as_method(attributor, adapter, areas=areas)

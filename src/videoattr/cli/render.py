@@ -53,7 +53,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     from videoattr import zoo
     from videoattr.datasets.folders import adapter_reading, load_clip
-    from videoattr.methods.registry import PERTURBATION_METHODS
+    from videoattr.methods.registry import method_info, method_names
     from videoattr.pipeline import (
         ClipExplanation,
         perturbation_from_config,
@@ -94,7 +94,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             masks = torch.from_numpy(maps)[None]
             method = str(meta.get("method", config.get("method", "")))
             preserved = None
-            if method in PERTURBATION_METHODS:
+            if method in method_names() and method_info(method).kind == "perturbation":
                 pyramid = perturbation_from_config(clip, meta.get("settings", {}))
                 preserved = preserved_clips(pyramid, clip, masks)
             result = ClipExplanation(

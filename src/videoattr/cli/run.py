@@ -18,15 +18,14 @@ job then reports failure), 0 when none did or with ``--allow-failures``, and 2 f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import Any
 
 from videoattr.cli.options import (
     add_method_arguments,
+    build_method,
     device_of,
     load_model,
-    method_options,
     non_negative_int,
     output_folder,
     positive_float,
@@ -102,7 +101,6 @@ def add_parser(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run ``videoattr run``; returns the exit status (0, 1 when a clip failed, 2 usage)."""
-    from videoattr.methods.registry import build_explainer
     from videoattr.runner.engine import run
     from videoattr.runner.sharding import context_from_env
     from videoattr.runner.store import DiskFullError
@@ -121,21 +119,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     adapter = load_model(args, device)
     if args.target is not None:
         class_from_label(args.target, adapter.class_names, name="--target")
-    options = method_options(args, adapter)
     # The methods' own bars would interleave between ranks; keep them for a single process.
-    options = dataclasses.replace(options, progress=options.progress and not ctx.is_distributed)
-    explainer = build_explainer(args.method, adapter, options)
+    method = build_method(args, adapter, progress=not ctx.is_distributed)
     target: int | str | None = args.target
     try:
         summary = run(
             args.videos_dir,
             adapter,
-            explainer,
+            method.attributor,
             out,
             batch_size=args.batch_size,
             num_workers=args.num_workers,
             target=target,
             device=device,
+            areas=method.areas or None,
             retry_failed=not args.no_retry_failed,
             progress=not args.no_progress,
             log_every_s=args.log_every,

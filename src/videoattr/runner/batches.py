@@ -161,7 +161,8 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
 def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
     x = torch.stack([s.clip for s in group if s.clip is not None]).to(bc.device, non_blocking=True)
     requested = [bc.fixed_target if bc.fixed_target is not None else s.target for s in group]
-    explanations = explain_batch(bc.model, bc.method, x, requested, names=[s.id for s in group])
+    ids = [s.id for s in group]
+    explanations = explain_batch(bc.model, bc.method, x, requested, names=ids, keys=ids)
     class_names = getattr(bc.model, "class_names", None)
     out: list[Outcome] = []
     for s, e in zip(group, explanations, strict=True):

@@ -72,7 +72,8 @@ def run(
     attributor: AttributorLike,
     out_dir: str | Path,
     *,
-    options: MethodOptions | None = None,
+    options: Mapping[str, Any] | MethodOptions | None = None,
+    areas: Sequence[float] | None = None,
     batch_size: int = 4,
     num_workers: int = 2,
     target: int | str | None = None,
@@ -105,13 +106,16 @@ def run(
             :mod:`videoattr.runner.dataset`).
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits; a zoo adapter for a folder. It
             is moved to the run's device and put in eval mode; its flags are restored at the end.
-        attributor: a method name (``"grad"``, ``"grad_cam"``, ``"step"``, ...) built with
-            ``options``, an :class:`~videoattr.methods.registry.Explainer`, an
+        attributor: a registered method name or alias (``"saliency"``, ``"grad_cam"``, ``"ig"``,
+            ``"step"``, ...) built for ``model`` with ``options``, an
             :class:`~videoattr.core.base.Attributor`, or a callable
-            ``(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``.
+            ``(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``. Results record the
+            method's canonical name and its ``config()``.
         out_dir: the output folder (see :mod:`videoattr.runner.store` for its layout).
-        options: options for a method given by name. Default: the method's defaults with the
-            adapter's Grad-CAM layer, reshape, mean and std, and no inner progress bar.
+        options: options for a method given by name (see
+            :func:`~videoattr.methods.registry.build_attributor`). Default: the method's defaults
+            with what the adapter supplies (see :func:`videoattr.pipeline.model_options`).
+        areas: the areas of a perturbation method. Default ``(0.1,)``.
         batch_size: clips per attribution call (and per DataLoader batch). Default 4.
         num_workers: DataLoader worker processes decoding clips while the model computes; 0 decodes
             in the main process. Default 2.
@@ -164,7 +168,7 @@ def run(
     ids = dataset_ids(dataset)
     class_names = getattr(model, "class_names", None)
     fixed_target = None if target is None else class_from_label(target, class_names)
-    method = as_method(attributor, model, options)
+    method = as_method(attributor, model, options, areas=areas)
     store = ResultStore(out_path)
     extra = dict(settings) if settings else {}
     config = {
