@@ -1,6 +1,6 @@
 """videoattr: attribution methods for video classification networks.
 
-Every method is an :class:`Attributor`: built with a model (``(B, C, T, H, W)`` clips to ``(B, K)``
+Every method is an [`Attributor`][videoattr.Attributor]: built with a model (``(B, C, T, H, W)`` clips to ``(B, K)``
 logits) and options, called as ``attribute(x, target=None, ...)``, returning ``(B, 1, T, H, W)`` maps or
 ``(B, A, T, H, W)`` perturbation masks.
 

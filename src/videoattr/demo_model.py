@@ -1,7 +1,7 @@
-"""The demo model: a small 3-D CNN trained on :class:`~videoattr.datasets.SyntheticMotion`.
+"""The demo model: a small 3-D CNN trained on [`SyntheticMotion`][videoattr.datasets.SyntheticMotion].
 
 It classifies the direction in which the red square of a synthetic clip moves (right, down, left, up) from
-``(B, 3, 16, 56, 56)`` clips normalised with :data:`MEAN` and :data:`STD`. The weights ship with the package
+``(B, 3, 16, 56, 56)`` clips normalised with `MEAN` and `STD`. The weights ship with the package
 (``videoattr/assets/demo_model.pt``, about 0.5 MB) and were made by ``examples/train_demo_model.py``; the
 command line's ``demo`` and the benchmarks use it, so everything can be tried without downloading anything.
 
@@ -31,7 +31,7 @@ CLIP_LEN = 16
 SIZE = 56
 #: Default layer for Grad-CAM (its output is ``(B, 64, 4, 7, 7)``).
 GRADCAM_LAYER = "features.block4"
-#: The :class:`~videoattr.datasets.SyntheticMotion` options the model was trained with.
+#: The [`SyntheticMotion`][videoattr.datasets.SyntheticMotion] options the model was trained with.
 DATASET_KWARGS: dict[str, Any] = {
     "num_classes": len(CLASS_NAMES),
     "clip_len": CLIP_LEN,
@@ -92,7 +92,7 @@ class DemoNet(nn.Module):
 
 
 def load_demo_model(device: torch.device | str | None = None) -> DemoNet:
-    """Build :class:`DemoNet` and load the shipped weights, in eval mode.
+    """Build [`DemoNet`][videoattr.demo_model.DemoNet] and load the shipped weights, in eval mode.
 
     Args:
         device: where to put the model; ``None`` keeps it on the CPU.

@@ -1,22 +1,22 @@
 """Read, sample, resize and write video clips.
 
 Frames travel as ``torch.uint8`` tensors of shape ``(T, H, W, 3)``: RGB, channels last, on the CPU,
-the layout of a decoded video and of :func:`torchvision.io.read_video`. A model adapter's
-``preprocess`` (or the generic :func:`to_clip` here) turns them into a normalised float clip
+the layout of a decoded video and of `torchvision.io.read_video`. A model adapter's
+``preprocess`` (or the generic [`to_clip`][videoattr.io.to_clip] here) turns them into a normalised float clip
 ``(1, 3, T, H, W)``.
 
-Sources :func:`read_video` understands:
+Sources [`read_video`][videoattr.io.read_video] understands:
 
 - video files decoded by the FFmpeg binary bundled with ``imageio-ffmpeg`` (``.mp4``, ``.avi``,
   ``.webm``, ``.mkv``, ``.mov`` and anything else FFmpeg can open);
 - animated GIFs, decoded by Pillow. GIF writers merge consecutive identical frames into one frame
   shown longer; such a frame is expanded again into ``round(duration / frame duration)`` copies,
-  where the frame duration is the one :func:`write_video` records in the GIF's comment, or else the
+  where the frame duration is the one [`write_video`][videoattr.io.write_video] records in the GIF's comment, or else the
   shortest duration; so a clip written at a constant frame rate comes back with its frame count;
 - a folder of frame images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``), in natural order of their file
   names (``frame_2.png`` before ``frame_10.png``). Only the sampled frames are decoded.
 
-Frame sampling (:func:`sample_indices`), for a video of ``n`` frames and ``T`` requested frames:
+Frame sampling ([`sample_indices`][videoattr.io.sample_indices]), for a video of ``n`` frames and ``T`` requested frames:
 
 - ``"uniform"``: ``T`` indices evenly spaced over the whole video,
   ``round_half_up(linspace(0, n - 1, T))``.
@@ -27,7 +27,7 @@ Frame sampling (:func:`sample_indices`), for a video of ``n`` frames and ``T`` r
 - a sequence of ints: those frames, in the given order (repeats allowed), each checked to lie in
   ``[0, n)``.
 
-Both named modes need ``n >= T``; a shorter video raises :class:`VideoTooShortError` naming the file
+Both named modes need ``n >= T``; a shorter video raises [`VideoTooShortError`][videoattr.io.VideoTooShortError] naming the file
 and its frame count.
 
 Example:
@@ -197,7 +197,7 @@ def _natural_key(path: Path) -> list[tuple[int, int | str]]:
 
 
 def list_frame_files(folder: PathLike) -> list[Path]:
-    """The frame images of ``folder`` (:data:`FRAME_EXTENSIONS`), in natural order of their names.
+    """The frame images of ``folder`` ([`FRAME_EXTENSIONS`][videoattr.io.FRAME_EXTENSIONS]), in natural order of their names.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
@@ -245,7 +245,7 @@ def read_video(
             of ``.png``/``.jpg`` frames in natural name order.
         num_frames: ``T``, the number of frames to return; ``None`` (default) returns every frame.
         sampling: ``"uniform"`` (default), ``"strided"`` (the paper's sampling) or explicit indices;
-            see :func:`sample_indices`.
+            see [`sample_indices`][videoattr.io.sample_indices].
         size: optional resize applied after sampling: an int resizes the short side to ``size``
             keeping the aspect ratio (the long side becomes ``floor(size * long / short)``, as in
             torchvision), a pair ``(h, w)`` resizes to exactly that. Bilinear with antialiasing.
@@ -557,7 +557,7 @@ def to_clip(
         frames: uint8 ``(T, H, W, 3)`` (gives ``B = 1``) or ``(B, T, H, W, 3)``.
         mean: per-channel mean of ``[0, 1]`` pixels; default zeros.
         std: per-channel standard deviation; default ones.
-        size: optional resize, an int (short side) or ``(h, w)``; see :func:`resize_frames`.
+        size: optional resize, an int (short side) or ``(h, w)``; see [`resize_frames`][videoattr.io.resize_frames].
         crop: optional centre crop, an int or ``(h, w)``.
         device: where the clip goes; default the frames' device.
         dtype: floating dtype of the clip; default ``torch.float32``.
@@ -731,7 +731,7 @@ def write_frames(
 ) -> list[Path]:
     """Write uint8 frames as numbered images ``{prefix}{i:05d}.{ext}`` (``i`` from 0) in ``folder``.
 
-    :func:`read_video` reads such a folder back in the same order (PNG is lossless; JPEG is written
+    [`read_video`][videoattr.io.read_video] reads such a folder back in the same order (PNG is lossless; JPEG is written
     at quality 95).
 
     Args:
@@ -741,7 +741,7 @@ def write_frames(
         ext: ``"png"`` (default), ``"jpg"``, ``"jpeg"`` or ``"bmp"``.
         overwrite: if the folder already holds frame images, ``False`` (default) raises
             ``FileExistsError`` (mixing two clips would corrupt the read-back); ``True`` deletes
-            those images (only files ending in :data:`FRAME_EXTENSIONS`) first.
+            those images (only files ending in [`FRAME_EXTENSIONS`][videoattr.io.FRAME_EXTENSIONS]) first.
 
     Returns:
         The written paths, in frame order.

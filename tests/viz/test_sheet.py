@@ -29,7 +29,9 @@ def half_mask() -> torch.Tensor:
 
 
 def test_pixels_under_the_mask_follow_the_colormap() -> None:
-    sheet = render_sheet(grey_frames(), half_mask(), cmap="viridis", alpha=1.0, value_range=(0, 1))
+    sheet = render_sheet(
+        grey_frames(), half_mask(), cmap="viridis", alpha=1.0, value_range=(0, 1), scale=1
+    )
     for col in range(T):
         cell = sheet.cell("heatmap", col)
         assert cell.shape == (H, W, 3)
@@ -42,7 +44,9 @@ def test_pixels_under_the_mask_follow_the_colormap() -> None:
 
 
 def test_blending_on_the_sheet() -> None:
-    sheet = render_sheet(grey_frames(), half_mask(), cmap="viridis", alpha=0.25, value_range=(0, 1))
+    sheet = render_sheet(
+        grey_frames(), half_mask(), cmap="viridis", alpha=0.25, value_range=(0, 1), scale=1
+    )
     cell = sheet.cell("heatmap", 1)
     # 0.75 * 128 + 0.25 * colour, rounded: no ties for these values.
     left = [round(0.75 * 128 + 0.25 * c) for c in VIRIDIS_1]
@@ -53,10 +57,16 @@ def test_blending_on_the_sheet() -> None:
 def test_rows_captions_and_preserved() -> None:
     preserved = torch.full((1, T, H, W, 3), 30, dtype=torch.uint8)
     sheet = render_sheet(
-        grey_frames(), half_mask(), preserved, label="juggling", score=torch.tensor([0.9123])
+        grey_frames(),
+        half_mask(),
+        preserved,
+        label="juggling",
+        score=torch.tensor([0.9123]),
+        scale=1,
     )
     assert sheet.row_names == ("input", "heatmap", "preserved")
-    assert sheet.captions == ("label: juggling   score: 0.912",)
+    # The deprecated label/score arguments name what they are: the target and p(target | clip).
+    assert sheet.captions == ("target: juggling   p(target | clip) = 0.912",)
     assert bool((sheet.cell("preserved", 2) == 30).all())
     image = sheet.image
     # The caption sits above the first row and draws dark text on the white background.
@@ -66,15 +76,16 @@ def test_rows_captions_and_preserved() -> None:
     # Row names are written in the left margin next to each row.
     for top in sheet.row_tops:
         assert int(image[top : top + H, : sheet.col_lefts[0]].min()) < 128
-    other = render_sheet(grey_frames(), half_mask(), preserved, label="yoga", score=0.9123)
+    other = render_sheet(grey_frames(), half_mask(), preserved, label="yoga", score=0.9123, scale=1)
     width = min(image.shape[1], other.image.shape[1])
     assert other.row_tops == sheet.row_tops
     assert not torch.equal(other.image[: other.row_tops[0], :width], caption[:, :width])
 
 
 def test_no_caption_without_label_or_score() -> None:
-    sheet = render_sheet(grey_frames(), half_mask(), pad=3)
-    assert sheet.captions == ("",) and sheet.row_tops[0] == 3
+    sheet = render_sheet(grey_frames(), half_mask(), pad=3, scale=1)
+    with_caption = render_sheet(grey_frames(), half_mask(), pad=3, scale=1, label="x")
+    assert sheet.captions == ("",) and sheet.row_tops[0] < with_caption.row_tops[0]
 
 
 def test_batches_areas_and_scale() -> None:
@@ -101,7 +112,7 @@ def test_signed_maps_on_the_sheet() -> None:
     maps = torch.zeros(1, 1, T, H, W)
     maps[..., :2] = -1.0
     maps[..., -2:] = 1.0
-    sheet = render_sheet(grey_frames(), maps, polarity="signed", alpha=1.0)
+    sheet = render_sheet(grey_frames(), maps, polarity="signed", alpha=1.0, scale=1)
     cell = sheet.cell("heatmap", 0)
     assert cell[0, 0].tolist() == [0, 0, 255]
     assert cell[0, W // 2].tolist() == [255, 255, 255]

@@ -1,8 +1,8 @@
 """Shared mechanisms used by every attribution method.
 
-One module per concern: clip validation (:mod:`.validation`), target resolution (:mod:`.targets`),
-layer hooks (:mod:`.hooks`), model-state restoration (:mod:`.state`), batching (:mod:`.batching`),
-dimension-agnostic tensor ops (:mod:`.ops`) and the :class:`~videoattr.core.base.Attributor` base class.
+One module per concern: clip validation ([`validation`][videoattr.core.validation]), target resolution ([`targets`][videoattr.core.targets]),
+layer hooks ([`hooks`][videoattr.core.hooks]), model-state restoration ([`state`][videoattr.core.state]), batching ([`batching`][videoattr.core.batching]),
+dimension-agnostic tensor ops ([`ops`][videoattr.core.ops]) and the [`Attributor`][videoattr.core.base.Attributor] base class.
 """
 
 from videoattr.core.base import Attributor, Explanation

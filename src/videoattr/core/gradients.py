@@ -44,7 +44,7 @@ def batched_input_gradients(
     for chunk in chunk_slices(n_samples, max_batch_size):
         inputs, clip_index = make_samples(chunk)
         xg = inputs.detach().requires_grad_(True)
-        logits = check_logits(model(xg), xg.shape[0])
+        logits = check_logits(model(xg), xg.shape[0], clip_index=clip_index)
         score = target.score(logits, clip_index)
         require_grad_path(score)
         (grad,) = torch.autograd.grad(score.sum(), xg)

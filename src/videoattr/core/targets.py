@@ -1,6 +1,6 @@
 """One mechanism that turns every accepted ``target`` form into a per-sample score.
 
-Accepted forms (see :data:`Target`):
+Accepted forms (see `Target`):
 
 * ``None``: the model's top class for each clip (computed on the clean clip);
 * ``int``: the same class for every clip;
@@ -85,7 +85,7 @@ class ResolvedTarget:
         indices: ``(B,)`` long tensor of class indices, or ``None`` for a callable target or while the
             top class is still unknown (``top=True``).
         fn: the user's score function for callable targets.
-        top: ``True`` when the target is "the model's top class" and :meth:`with_logits` resolves it.
+        top: ``True`` when the target is "the model's top class" and [`with_logits`][videoattr.core.targets.ResolvedTarget.with_logits] resolves it.
     """
 
     batch_size: int
@@ -122,7 +122,7 @@ class ResolvedTarget:
 
         Returns:
             ``(N,)`` scores: the target logit, or the callable's output. While ``target=None`` is not yet
-            resolved (see :meth:`with_logits`), each row is scored at its own top class, which is right
+            resolved (see [`with_logits`][videoattr.core.targets.ResolvedTarget.with_logits]), each row is scored at its own top class, which is right
             when the rows are the clean clips themselves.
         """
         n = logits.shape[0]
@@ -263,7 +263,7 @@ def fold_targets(rows: Tensor, k: int) -> Tensor:
 def resolve_target(
     target: Target, batch_size: int, device: torch.device | str | None = None
 ) -> ResolvedTarget:
-    """Validate ``target`` for ``batch_size`` clips and turn it into a :class:`ResolvedTarget`.
+    """Validate ``target`` for ``batch_size`` clips and turn it into a [`ResolvedTarget`][videoattr.core.targets.ResolvedTarget].
 
     Several targets per clip (a 2-D tensor, ``"top3"``) are not a single target: methods expand them with
     :func:`expand_targets` first.

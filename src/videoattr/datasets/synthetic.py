@@ -150,7 +150,7 @@ class SyntheticMotion(Dataset[tuple[Tensor, int, Tensor]]):
 
     Indexing returns ``(clip, label, mask)`` with ``clip`` a ``(3, T, H, W)`` float32 normalised clip and
     ``mask`` a ``(1, T, H, W)`` bool ground truth, so the dataset works with ``DataLoader``;
-    :meth:`sample` returns a whole :class:`SyntheticBatch`, and :meth:`render` the uint8 frames of one clip.
+    [`sample`][videoattr.datasets.synthetic.SyntheticMotion.sample] returns a whole [`SyntheticBatch`][videoattr.datasets.synthetic.SyntheticBatch], and [`render`][videoattr.datasets.synthetic.SyntheticMotion.render] the uint8 frames of one clip.
 
     Args:
         num_classes: number of motion directions, 2 (right, left), 4 (right, down, left, up) or 8
@@ -163,8 +163,8 @@ class SyntheticMotion(Dataset[tuple[Tensor, int, Tensor]]):
         evidence: ``"full"``, ``"partial"``, ``"half"`` or ``"mixed"`` (see the module docstring).
         num_distractors: moving distractor objects per clip. Default 3.
         noise: standard deviation of per-pixel noise on frames in ``[0, 1]``. Default 0.02.
-        mean: per-channel mean used for normalisation. Default :data:`MEAN`.
-        std: per-channel std used for normalisation. Default :data:`STD`.
+        mean: per-channel mean used for normalisation. Default `MEAN`.
+        std: per-channel std used for normalisation. Default `STD`.
     """
 
     def __init__(

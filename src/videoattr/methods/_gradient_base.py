@@ -1,7 +1,7 @@
 """Shared base of the gradient-type attributors (Saliency, IntegratedGradients).
 
 A gradient attributor computes a *raw* attribution ``(N, C, T, H, W)`` for a batch of samples and then
-post-processes it (polarity, then channel reduction). :class:`~videoattr.methods.smoothgrad.SmoothGrad`
+post-processes it (polarity, then channel reduction). [`SmoothGrad`][videoattr.methods.smoothgrad.SmoothGrad]
 uses the raw step on noisy copies and the same post-processing on the aggregate.
 """
 

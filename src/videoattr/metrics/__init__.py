@@ -4,14 +4,14 @@ Every metric takes maps of shape ``(B, 1|A, T, H, W)`` from any method (gradient
 perturbation masks at ``A`` areas), works batched on the maps' device, and raises a ``ValueError`` naming
 the argument when shapes do not match.
 
-* :func:`deletion`, :func:`insertion`: target probability as the top-ranked voxels are blurred away or
+* [`deletion`][videoattr.metrics.deletion], [`insertion`][videoattr.metrics.insertion]: target probability as the top-ranked voxels are blurred away or
   restored, with the area under the curve.
-* :func:`pointing_game`, :class:`PointingGame`, :func:`mass_in_ground_truth`, :func:`topk_iou`:
-  localisation against spatio-temporal ground-truth masks (:func:`boxes_to_masks` for boxes).
-* :func:`temporal_grounding`, :func:`half_grounding`, :func:`join_clips`: does the map point at the frames
+* [`pointing_game`][videoattr.metrics.pointing_game], [`PointingGame`][videoattr.metrics.PointingGame], [`mass_in_ground_truth`][videoattr.metrics.mass_in_ground_truth], [`topk_iou`][videoattr.metrics.topk_iou]:
+  localisation against spatio-temporal ground-truth masks ([`boxes_to_masks`][videoattr.metrics.boxes_to_masks] for boxes).
+* [`temporal_grounding`][videoattr.metrics.temporal_grounding], [`half_grounding`][videoattr.metrics.half_grounding], [`join_clips`][videoattr.metrics.join_clips]: does the map point at the frames
   (or the half of joined clips) that hold the evidence.
-* :func:`cascading_randomization`, :func:`spearman`: the model-randomisation sanity check.
-* :func:`achieved_area`, :func:`mask_scores`: perturbation masks' area and the target probability of
+* [`cascading_randomization`][videoattr.metrics.cascading_randomization], [`spearman`][videoattr.metrics.spearman]: the model-randomisation sanity check.
+* [`achieved_area`][videoattr.metrics.achieved_area], [`mask_scores`][videoattr.metrics.mask_scores]: perturbation masks' area and the target probability of
   the preserved and deleted clips.
 """
 

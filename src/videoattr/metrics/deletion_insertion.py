@@ -99,7 +99,7 @@ def voxel_curve(
         seed: seed of the random order among voxels of equal attribution. Default 0.
 
     Returns:
-        A :class:`CurveResult` on ``x``'s device.
+        A [`CurveResult`][videoattr.metrics.deletion_insertion.CurveResult] on ``x``'s device.
 
     Raises:
         ValueError: shapes that do not match, an unknown ``mode``, ``steps < 1``.
@@ -161,7 +161,7 @@ def deletion(
 ) -> CurveResult:
     """Deletion curve: replace the most attributed voxels by the blurred clip first (lower AUC is better).
 
-    Arguments as in :func:`voxel_curve`.
+    Arguments as in [`voxel_curve`][videoattr.metrics.deletion_insertion.voxel_curve].
 
     Example:
         >>> result = deletion(model, x, saliency_maps, target=labels, steps=10)
@@ -195,7 +195,7 @@ def insertion(
 ) -> CurveResult:
     """Insertion curve: start from the blurred clip and restore the most attributed voxels first.
 
-    Higher AUC is better. Arguments as in :func:`voxel_curve`.
+    Higher AUC is better. Arguments as in [`voxel_curve`][videoattr.metrics.deletion_insertion.voxel_curve].
     """
     return voxel_curve(
         model,

@@ -2,11 +2,11 @@
 
 Two forms:
 
-* :func:`temporal_grounding`: the frame holding the most attribution (sum of positive values per frame;
+* [`temporal_grounding`][videoattr.metrics.grounding.temporal_grounding]: the frame holding the most attribution (sum of positive values per frame;
   masks at several areas are summed over areas) must be one of the evidence frames. Ties between frames
   (equal sums, e.g. a mask that is flat over time) go to the tied frame closest to the centre of the tied
   frames.
-* :func:`half_grounding`: the published variant joins two clips into one (:func:`join_clips`), only one of
+* [`half_grounding`][videoattr.metrics.grounding.half_grounding]: the published variant joins two clips into one ([`join_clips`][videoattr.metrics.grounding.join_clips]), only one of
   which holds the evidence, and asks which half the map points at (the half with more positive mass);
   equal halves count as half a hit.
 """

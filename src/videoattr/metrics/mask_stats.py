@@ -81,7 +81,7 @@ def mask_scores(
         max_batch_size: the most clips in one forward; ``None`` for all ``B * (1 + 2A)`` at once.
 
     Returns:
-        A :class:`MaskScores`.
+        A [`MaskScores`][videoattr.metrics.mask_stats.MaskScores].
     """
     x = validate_model_inputs(model, x)
     area = achieved_area(masks)

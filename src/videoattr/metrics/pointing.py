@@ -1,7 +1,7 @@
 """Localisation against spatio-temporal ground truth: pointing game, mass inside, IoU of the top voxels.
 
 Ground truth is a ``(B, 1, T, H, W)`` bool mask (``(B, T, H, W)`` is accepted too); boxes become masks
-with :func:`boxes_to_masks`. Frames whose ground truth is empty (the evidence is absent) do not count in
+with [`boxes_to_masks`][videoattr.metrics.pointing.boxes_to_masks]. Frames whose ground truth is empty (the evidence is absent) do not count in
 per-frame scores.
 
 **Peaks and ties.** The peak of a map is its largest value after summing the ``A`` channels (for masks at
@@ -11,7 +11,7 @@ closest to the centroid of all tied points wins (a point of the plateau, determi
 
 **Published protocol.** The pointing game of the video attribution literature counts a frame as a hit when
 its peak lies within 7 pixels of the ground truth at 112 x 112 and averages the hit rate over classes; the
-default ``tolerance=None`` scales those 7 pixels to the frame size, and :class:`PointingGame` averages over
+default ``tolerance=None`` scales those 7 pixels to the frame size, and [`PointingGame`][videoattr.metrics.pointing.PointingGame] averages over
 classes.
 """
 
@@ -160,7 +160,7 @@ def pointing_game(
         smooth: per-frame Gaussian smoothing (std in px) before peak finding. Default 0.
 
     Returns:
-        A :class:`PointingResult`.
+        A [`PointingResult`][videoattr.metrics.pointing.PointingResult].
     """
     maps = check_maps(maps)
     gt = check_ground_truth(ground_truth, maps)
@@ -187,7 +187,7 @@ class PointingGame:
 
     Args:
         num_classes: number of classes ``K``.
-        per: ``"frame"`` or ``"clip"`` (see :func:`pointing_game`).
+        per: ``"frame"`` or ``"clip"`` (see [`pointing_game`][videoattr.metrics.pointing.pointing_game]).
         tolerance: pixels; ``None`` scales the published 7 px at 112 x 112.
         smooth: per-frame Gaussian smoothing before peak finding. Default 0.
 

@@ -74,7 +74,7 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class CascadeResult:
-    """Outcome of :func:`cascading_randomization`.
+    """Outcome of [`cascading_randomization`][videoattr.metrics.sanity.cascading_randomization].
 
     Attributes:
         layers: names of the layers, in the order they were randomised (output first).
@@ -139,7 +139,7 @@ def cascading_randomization(
         keep_maps: also return the randomised maps.
 
     Returns:
-        A :class:`CascadeResult`.
+        A [`CascadeResult`][videoattr.metrics.sanity.CascadeResult].
     """
     x = validate_model_inputs(model, x)
     if not callable(method):

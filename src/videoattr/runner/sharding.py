@@ -1,7 +1,7 @@
 """Which rank does which clips, and the little synchronisation a dataset run needs.
 
 ``torchrun`` (and any launcher that follows its conventions) tells every process its place through
-the environment: ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``. :func:`context_from_env` reads them; a
+the environment: ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``. [`context_from_env`][videoattr.runner.sharding.context_from_env] reads them; a
 plain ``python`` process is rank 0 of 1.
 
 Sharding is by batch, not by clip: the dataset's indices ``0..N-1`` are cut into global batches of

@@ -1,8 +1,8 @@
 """Turn attribution maps and clips into uint8 frames: de-normalisation, colouring and overlays.
 
 Everything here runs in torch on the device of its input and returns ``torch.uint8`` frames with RGB
-channels last, ``(..., T, H, W, 3)``, ready for :mod:`videoattr.viz.writers` and
-:mod:`videoattr.viz.sheet`.
+channels last, ``(..., T, H, W, 3)``, ready for [`videoattr.viz.writers`][videoattr.viz.writers] and
+[`videoattr.viz.sheet`][videoattr.viz.sheet].
 
 Maps are scaled to ``[0, 1]`` one map at a time (a map is the last three dimensions ``(T, H, W)``;
 every leading index, e.g. each clip and area of a ``(B, A, T, H, W)`` tensor, is scaled on its own):
@@ -19,7 +19,9 @@ every leading index, e.g. each clip and area of a ``(B, A, T, H, W)`` tensor, is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,10 +29,12 @@ from videoattr.core.ops import POLARITIES, Polarity, apply_polarity, resize_to_c
 from videoattr.core.validation import check_choice, describe
 from videoattr.io import as_frames
 from videoattr.viz.colormaps import Colormap, apply_colormap
+from videoattr.viz.style import OverlayStyle, merge_style
 
 __all__ = [
     "apply_mask",
     "as_maps",
+    "blend",
     "colorize",
     "denormalize",
     "overlay",
@@ -103,7 +107,7 @@ def to_frames(
     Args:
         frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` (returned as they are), or a
             float clip ``(B, C, T, H, W)`` / ``(C, T, H, W)`` de-normalised with ``mean``/``std``
-            (see :func:`denormalize`).
+            (see [`denormalize`][videoattr.viz.overlay.denormalize]).
         mean: per-channel mean, for float clips only.
         std: per-channel std, for float clips only.
         name: the argument name used in error messages.
@@ -177,8 +181,8 @@ def colorize(
         heatmap: float tensor ``(..., T, H, W)``.
         cmap: colormap name or ``(N, 3)`` table; default ``"turbo"``, or ``"bwr"`` for
             ``polarity="signed"``.
-        polarity: see :func:`scale_maps`.
-        value_range: see :func:`scale_maps`.
+        polarity: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
+        value_range: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
 
     Returns:
         uint8 tensor ``(..., T, H, W, 3)`` on the heatmap's device.
@@ -224,37 +228,99 @@ def _match(heatmap: Tensor, frames: Tensor, name: str) -> tuple[Tensor, Tensor]:
     return maps, frames
 
 
+def _to_tensor(value: object, name: str) -> Tensor:
+    """A numpy array as a tensor (floats in ``[0, 1]`` of an image stay floats); tensors as they are."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, Tensor):
+        return value
+    raise TypeError(f"{name} must be a torch tensor or a numpy array; got {describe(value)}")
+
+
+def _image_frames(image: Tensor) -> Tensor:
+    """An ``(H, W, 3)`` image (uint8, or float in ``[0, 1]``) as uint8 frames ``(1, H, W, 3)``."""
+    if image.is_floating_point():
+        lo, hi = float(image.min()), float(image.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(
+                "frames: a float (H, W, 3) image must hold values in [0, 1] (as for "
+                f"pytorch-grad-cam's show_cam_on_image); got values in [{lo:.3g}, {hi:.3g}]"
+            )
+        image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+    if image.dtype != torch.uint8:
+        raise TypeError(f"frames: an (H, W, 3) image must be uint8 or float; got {image.dtype}")
+    return image.unsqueeze(0)
+
+
+@overload
 def overlay(
     frames: Tensor,
-    heatmap: Tensor,
-    cmap: Colormap | None = None,
-    alpha: float = 0.5,
+    heatmap: Tensor | np.ndarray,
+    cmap: Colormap | None = ...,
+    alpha: float | None = ...,
     *,
+    style: OverlayStyle | None = ...,
+    polarity: Polarity | None = ...,
+    value_range: tuple[float, float] | None = ...,
+    mean: Sequence[float] | None = ...,
+    std: Sequence[float] | None = ...,
+) -> Tensor: ...
+
+
+@overload
+def overlay(
+    frames: np.ndarray,
+    heatmap: Tensor | np.ndarray,
+    cmap: Colormap | None = ...,
+    alpha: float | None = ...,
+    *,
+    style: OverlayStyle | None = ...,
+    polarity: Polarity | None = ...,
+    value_range: tuple[float, float] | None = ...,
+    mean: Sequence[float] | None = ...,
+    std: Sequence[float] | None = ...,
+) -> np.ndarray: ...
+
+
+def overlay(
+    frames: Tensor | np.ndarray,
+    heatmap: Tensor | np.ndarray,
+    cmap: Colormap | None = None,
+    alpha: float | None = None,
+    *,
+    style: OverlayStyle | None = None,
     polarity: Polarity | None = None,
     value_range: tuple[float, float] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-) -> Tensor:
-    """Blend coloured attribution maps over video frames.
+) -> Tensor | np.ndarray:
+    """Blend coloured attribution maps over video frames (or over one image).
 
     Each output pixel is ``round((1 - alpha) * frame + alpha * colour)``. Maps whose ``(T, H, W)``
     differs from the frames' are resized by trilinear interpolation first.
 
+    Both torch tensors and numpy arrays are accepted, and the result is of the kind of ``frames``:
+    a numpy image ``(H, W, 3)`` (uint8, or float in ``[0, 1]`` as for pytorch-grad-cam's
+    ``show_cam_on_image``) with an ``(H, W)`` map gives a numpy uint8 image ``(H, W, 3)``.
+
     Args:
-        frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)``, or the float clip given to the
-            attributor, ``(B, C, T, H, W)``, de-normalised with ``mean``/``std``.
+        frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)``, the float clip given to the
+            attributor, ``(B, C, T, H, W)``, de-normalised with the style's ``mean``/``std``, or
+            one image ``(H, W, 3)`` (uint8 or float in ``[0, 1]``).
         heatmap: ``(B, A, T, H, W)`` maps straight from an attributor (``A`` = 1 for gradient maps,
-            one per area for perturbation masks) or a single ``(T, H, W)`` map.
-        cmap: colormap name or ``(N, 3)`` table; default ``"turbo"`` (``"bwr"`` when signed).
-        alpha: opacity of the colours in ``[0, 1]``; default 0.5.
-        polarity: see :func:`scale_maps`.
-        value_range: see :func:`scale_maps`; pass ``(0, 1)`` for masks.
-        mean: per-channel mean for a float ``frames`` clip.
-        std: per-channel std for a float ``frames`` clip.
+            one per area for perturbation masks), a single ``(T, H, W)`` map, or an ``(H, W)`` map
+            for an image.
+        cmap: colormap name or ``(N, 3)`` table (overrides ``style.cmap``).
+        alpha: opacity of the colours in ``[0, 1]`` (overrides ``style.alpha``, default 0.5).
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default ``OverlayStyle()``.
+        polarity: overrides ``style.polarity``; see [`scale_maps`][videoattr.viz.overlay.scale_maps].
+        value_range: overrides ``style.value_range``; pass ``(0, 1)`` for masks.
+        mean: overrides ``style.mean`` (per-channel mean for a float ``frames`` clip).
+        std: overrides ``style.std`` (per-channel std for a float ``frames`` clip).
 
     Returns:
-        uint8 tensor ``(B, A, T, H, W, 3)`` (or ``(T, H, W, 3)`` for a ``(T, H, W)`` map) on the
-        heatmap's device.
+        uint8 ``(B, A, T, H, W, 3)`` (or ``(T, H, W, 3)`` for a ``(T, H, W)`` map, ``(H, W, 3)``
+        for an image): a tensor on the heatmap's device, or a numpy array when ``frames`` is one.
 
     Raises:
         ValueError: ``alpha`` outside ``[0, 1]``, mismatched clip counts or wrong shapes.
@@ -263,15 +329,52 @@ def overlay(
         >>> frames = torch.zeros(2, 4, 4, 3, dtype=torch.uint8)
         >>> overlay(frames, torch.rand(1, 1, 2, 4, 4)).shape
         torch.Size([1, 1, 2, 4, 4, 3])
+        >>> import numpy as np
+        >>> overlay(np.zeros((4, 4, 3), np.float32), np.ones((4, 4), np.float32)).shape
+        (4, 4, 3)
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
-    single = isinstance(heatmap, Tensor) and heatmap.dim() == 3
-    maps, rgb_frames = _match(heatmap, to_frames(frames, mean, std), "heatmap")
-    colours = colorize(maps, cmap, polarity=polarity, value_range=value_range).float()
+    st = merge_style(
+        style,
+        cmap=cmap,
+        alpha=alpha,
+        polarity=polarity,
+        value_range=value_range,
+        mean=mean,
+        std=std,
+    )
+    numpy_out = isinstance(frames, np.ndarray)
+    frames_t = _to_tensor(frames, "frames")
+    maps_t = _to_tensor(heatmap, "heatmap")
+    image = maps_t.dim() == 2 and frames_t.dim() == 3
+    if image:
+        frames_t, maps_t = _image_frames(frames_t), maps_t.unsqueeze(0)
+    single = maps_t.dim() == 3
+    out = blend(frames_t, maps_t, st)
+    result = out[0, 0] if single else out
+    if image:
+        result = result[0]
+    return result.cpu().numpy() if numpy_out else result
+
+
+def blend(frames: Tensor, heatmap: Tensor, style: OverlayStyle) -> Tensor:
+    """[`overlay`][videoattr.viz.overlay.overlay] for tensors, always ``(B, A, T, H, W, 3)``.
+
+    Args:
+        frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` or a float clip
+            ``(B, C, T, H, W)`` (de-normalised with the style's ``mean``/``std``).
+        heatmap: ``(B, A, T, H, W)`` or ``(T, H, W)`` maps.
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle].
+
+    Returns:
+        uint8 tensor ``(B, A, T, H, W, 3)`` on the heatmap's device.
+    """
+    maps, rgb_frames = _match(heatmap, to_frames(frames, style.mean, style.std), "heatmap")
+    colours = colorize(
+        maps, style.colormap, polarity=style.polarity, value_range=style.value_range
+    ).float()
     base = rgb_frames.float().unsqueeze(1)
-    out = ((1.0 - alpha) * base + alpha * colours).round().clamp(0, 255).to(torch.uint8)
-    return out[0, 0] if single else out
+    a = style.alpha
+    return ((1.0 - a) * base + a * colours).round().clamp(0, 255).to(torch.uint8)
 
 
 def apply_mask(
@@ -285,10 +388,10 @@ def apply_mask(
     """Frames showing only what a mask keeps: ``mask * frame + (1 - mask) * background``.
 
     A simple "preserved" view that needs no perturbation operator (for the blurred view of the
-    paper, render the perturbed clip with :func:`preserved_clip`).
+    paper, render the perturbed clip with [`preserved_clip`][videoattr.viz.overlay.preserved_clip]).
 
     Args:
-        frames: uint8 frames or a float clip, as for :func:`overlay`.
+        frames: uint8 frames or a float clip, as for [`overlay`][videoattr.viz.overlay.overlay].
         mask: ``(B, A, T, H, W)`` or ``(T, H, W)`` values in ``[0, 1]`` (clamped; resized to the
             frames when needed).
         background: grey level in ``[0, 255]`` or an RGB triple; default 0 (black).

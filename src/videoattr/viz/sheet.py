@@ -1,46 +1,57 @@
-"""A PNG contact sheet: rows input / heatmap / preserved, a column per frame, with label and score.
+"""A PNG contact sheet: a header that says what is shown, rows input / heatmap / preserved, a
+column per frame with its number, and a colour bar with the value range.
 
 Layout (all sizes in pixels, ``s`` = ``scale``, ``p`` = ``pad``)::
 
-    +----------------------------------------------------------+
-    | caption of clip 0: "label: <label>  score: <score>"      |   (only with a label or score)
-    | input      [frame 0] [frame 1] ... [frame T-1]           |
-    | heatmap    [overlay 0] ...                               |   (one row per map channel A)
-    | preserved  [preserved 0] ...                             |   (only with ``preserved``)
-    | caption of clip 1 ...                                    |
-    +----------------------------------------------------------+
+    +-------------------------------------------------------------------------+
+    | header of clip 0 (its SheetCaption: target, p(target | clip), prediction,|
+    |   p(prediction | clip), method and settings, RANDOM WEIGHTS note)        |
+    |            frame 0     frame 2     ...                                   |
+    | input      [frame 0] [frame 1] ... [frame T-1]                           |
+    | heatmap    [overlay 0] ...                       (one row per channel A) |
+    | preserved  [preserved 0] ...                     (only with preserved)   |
+    | header of clip 1 ...                                                     |
+    | colour     [==== colour bar ====]  lo ... hi                             |
+    +-------------------------------------------------------------------------+
 
-Row names sit in a left margin; cells are ``H*s x W*s`` with ``p`` pixels of white between them. The
-returned :class:`Sheet` records where every cell is, so tests and callers can read cells back.
-Text uses Pillow's default font; nothing is drawn over the cells.
+Row names sit in a left margin; cells are ``H*s x W*s`` with ``p`` pixels of white between them.
+Nothing is drawn over the cells. The returned [`Sheet`][videoattr.viz.sheet.Sheet] records where
+every cell and the colour bar are, so tests and callers can read them back.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from videoattr.core.ops import Polarity
 from videoattr.core.validation import check_positive_int, describe
-from videoattr.viz.colormaps import Colormap
-from videoattr.viz.overlay import as_maps, overlay, to_frames
+from videoattr.viz.colormaps import Colormap, apply_colormap
+from videoattr.viz.overlay import as_maps, blend, to_frames
+from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
+from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
 from videoattr.viz.writers import _preserved_frames
 
-__all__ = ["Sheet", "render_sheet", "save_sheet"]
+__all__ = ["Sheet", "auto_scale", "render_sheet", "save_sheet"]
 
 _TEXT = (0, 0, 0)
+_WARNING = (200, 0, 0)
 _BACKGROUND = 255
+#: Cells are magnified (by an integer) to at least this height when ``scale`` is left to ``None``.
+MIN_CELL_HEIGHT = 96
+_COLORBAR_HEIGHT = 14
 
 
 @dataclass(frozen=True)
 class Sheet:
-    """A rendered contact sheet and where its cells are.
+    """A rendered contact sheet and where its parts are.
 
     Attributes:
         image: uint8 tensor ``(H_sheet, W_sheet, 3)`` on the CPU.
@@ -50,7 +61,9 @@ class Sheet:
         row_tops: the top pixel of every row of cells.
         col_lefts: the left pixel of every column (frame).
         cell_size: ``(h, w)`` of a cell.
-        captions: the caption text of each clip (empty without label and score).
+        captions: the header text of each clip (lines joined by newlines; empty without caption).
+        frame_labels: the label written above every column (e.g. ``"frame 4"``).
+        colorbar: ``(top, left, height, width)`` of the colour bar's gradient, or ``None``.
     """
 
     image: Tensor
@@ -60,6 +73,8 @@ class Sheet:
     col_lefts: tuple[int, ...]
     cell_size: tuple[int, int]
     captions: tuple[str, ...]
+    frame_labels: tuple[str, ...] = ()
+    colorbar: tuple[int, int, int, int] | None = None
 
     def row(self, name: str, clip: int = 0) -> int:
         """Index of the row called ``name`` of clip ``clip``."""
@@ -75,12 +90,41 @@ class Sheet:
         h, w = self.cell_size
         return self.image[top : top + h, left : left + w]
 
+    def to_pil(self) -> Image.Image:
+        """The sheet as a Pillow image."""
+        return Image.fromarray(self.image.numpy())
+
+    def png(self) -> bytes:
+        """The sheet encoded as PNG."""
+        buffer = io.BytesIO()
+        self.to_pil().save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter's rich display: the sheet as a PNG."""
+        return self.png()
+
     def save(self, path: str | Path) -> Path:
         """Write the sheet as an image (PNG by default; the ending picks the format)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self.image.numpy()).save(p)
+        self.to_pil().save(p)
         return p
+
+    def __repr__(self) -> str:
+        h, w = self.image.shape[:2]
+        clips = len(set(self.row_clips))
+        header = self.captions[0].split("\n")[0] if self.captions and self.captions[0] else ""
+        more = f", header={header!r}" if header else ""
+        return (
+            f"Sheet({w}x{h} px, clips={clips}, rows={list(self.row_names[: len(self.row_names) // clips])}"
+            f", frames={len(self.col_lefts)}, cell={self.cell_size[0]}x{self.cell_size[1]}{more})"
+        )
+
+
+def auto_scale(height: int) -> int:
+    """The integer magnification that brings cells of ``height`` pixels to at least 96 (at most 8)."""
+    return max(1, min(8, -(-MIN_CELL_HEIGHT // max(height, 1))))
 
 
 def _per_clip(value: object, b: int, name: str) -> list[object]:
@@ -88,22 +132,191 @@ def _per_clip(value: object, b: int, name: str) -> list[object]:
         return [None] * b
     if isinstance(value, Tensor):
         value = value.detach().flatten().tolist()
-    if isinstance(value, (str, int, float)):
+    if isinstance(value, (str, int, float, SheetCaption)):
         return [value] * b
     if isinstance(value, Sequence) and len(value) == b:
         return list(value)
     raise ValueError(f"{name} must be one value or one per clip ({b}); got {describe(value)}")
 
 
-def _caption(label: object, score: object) -> str:
-    parts = []
-    if label is not None:
-        parts.append(f"label: {label}")
-    if score is not None:
-        parts.append(
-            f"score: {float(score):.3f}" if isinstance(score, (int, float)) else f"score: {score}"
+def _captions(
+    caption: SheetCaption | Sequence[SheetCaption] | None,
+    label: object,
+    score: object,
+    b: int,
+) -> list[SheetCaption | None]:
+    """One caption per clip; the old ``label``/``score`` arguments become target and p(target|clip)."""
+    if caption is not None:
+        out = _per_clip(caption, b, "caption")
+        for c in out:
+            if not isinstance(c, SheetCaption):
+                raise TypeError(
+                    f"caption must be a SheetCaption or one per clip; got {describe(c)}"
+                )
+        return out  # type: ignore[return-value]
+    labels, scores = _per_clip(label, b, "label"), _per_clip(score, b, "score")
+    return [
+        None
+        if lab is None and sc is None
+        else SheetCaption(
+            target=None if lab is None else str(lab),
+            target_probability=None if sc is None else float(sc),  # type: ignore[arg-type]
         )
-    return "   ".join(parts)
+        for lab, sc in zip(labels, scores, strict=True)
+    ]
+
+
+def _rows(
+    rgb: Tensor, over: Tensor, kept: Tensor | None, names: Sequence[str]
+) -> list[tuple[str, int, Tensor]]:
+    """Rows of cells: ``(name, clip, frames (T, H, W, 3))`` for every clip, top to bottom."""
+    rows: list[tuple[str, int, Tensor]] = []
+    for i in range(over.shape[0]):
+        rows.append(("input", i, rgb[min(i, rgb.shape[0] - 1)].cpu()))
+        rows.extend((names[j], i, over[i, j]) for j in range(over.shape[1]))
+        if kept is not None:
+            k = kept.shape[1]
+            rows.extend(
+                ("preserved" if k == 1 else f"preserved {j}", i, kept[i, j]) for j in range(k)
+            )
+    t, h, w = rows[0][2].shape[:3]
+    for _, _, video in rows:
+        if video.shape[:3] != (t, h, w):
+            raise ValueError(
+                f"all rows must share (T, H, W) = {(t, h, w)}; got {tuple(video.shape[:3])}"
+            )
+    return rows
+
+
+def _frame_labels(
+    t: int, frame_indices: Sequence[int] | None, fps: float | None, cell_w: int, fnt: Font
+) -> list[str]:
+    """``"frame i"`` (or ``"i"`` where that does not fit, or ``"t=1.25s"`` with ``fps``) per column."""
+    indices = list(range(t)) if frame_indices is None else [int(i) for i in frame_indices]
+    if len(indices) != t:
+        raise ValueError(f"frame_indices must have {t} entries, one per column; got {len(indices)}")
+    if fps is not None:
+        labels = [f"t={i / fps:.2f}s" for i in indices]
+    else:
+        labels = [f"frame {i}" for i in indices]
+    if max(text_size(x, fnt)[0] for x in labels) > cell_w:
+        labels = [str(i) for i in indices]
+    return labels
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything goes: computed before anything is drawn."""
+
+    width: int
+    height: int
+    margin: int
+    col_lefts: list[int]
+    row_tops: list[int]
+    header_tops: list[int]
+    label_tops: list[int]
+    colorbar: tuple[int, int, int, int] | None
+
+
+def _layout(
+    rows: list[tuple[str, int, Tensor]],
+    headers: list[tuple[str, ...]],
+    labels: list[str],
+    cell: tuple[int, int],
+    pad: int,
+    fnt: Font,
+    colorbar: bool,
+) -> _Layout:
+    ch, cw = cell
+    t = len(labels)
+    gap = max(pad, 4)
+    step = line_height(fnt)
+    names = [name for name, _, _ in rows] + (["colour"] if colorbar else [])
+    margin = max(text_size(name, fnt)[0] for name in names) + 2 * gap
+    grid_w = margin + t * (cw + pad)
+    text_w = max(
+        [text_size(line, fnt)[0] + 2 * gap for lines in headers for line in lines], default=0
+    )
+    row_tops, header_tops, label_tops = [], [], []
+    y = pad
+    for i, lines in enumerate(headers):
+        header_tops.append(y)
+        y += len(lines) * step + (gap // 2 if lines else 0)
+        label_tops.append(y)
+        y += step
+        for _, clip, _ in rows:
+            if clip == i:
+                row_tops.append(y)
+                y += max(ch, step) + pad
+        y += gap
+    bar = None
+    if colorbar:
+        bar_w = max(min(t * (cw + pad) - pad, 384), 96)
+        bar = (y + 2, margin, _COLORBAR_HEIGHT, bar_w)
+        y += _COLORBAR_HEIGHT + 2 + step + gap
+        grid_w = max(grid_w, margin + bar_w + gap)
+    col_lefts = [margin + j * (cw + pad) for j in range(t)]
+    return _Layout(
+        width=max(grid_w, text_w) + pad,
+        height=y,
+        margin=margin,
+        col_lefts=col_lefts,
+        row_tops=row_tops,
+        header_tops=header_tops,
+        label_tops=label_tops,
+        colorbar=bar,
+    )
+
+
+def _paint_cells(
+    canvas: np.ndarray, rows: list[tuple[str, int, Tensor]], lay: _Layout, scale: int
+) -> None:
+    for (_, _, video), top in zip(rows, lay.row_tops, strict=True):
+        cells = video.repeat_interleave(scale, 1).repeat_interleave(scale, 2).numpy()
+        ch, cw = cells.shape[1:3]
+        for j, left in enumerate(lay.col_lefts):
+            canvas[top : top + ch, left : left + cw] = cells[j]
+
+
+def _paint_colorbar(canvas: np.ndarray, bar: tuple[int, int, int, int], cmap: Colormap) -> None:
+    top, left, height, width = bar
+    ramp = apply_colormap(torch.linspace(0.0, 1.0, width), cmap)
+    colours = (ramp * 255.0).round().to(torch.uint8).numpy()
+    canvas[top : top + height, left : left + width] = colours[None, :, :]
+
+
+def _draw_text(
+    image: Image.Image,
+    rows: list[tuple[str, int, Tensor]],
+    headers: list[tuple[str, ...]],
+    warn: list[bool],
+    labels: list[str],
+    lay: _Layout,
+    ch: int,
+    fnt: Font,
+    ticks: tuple[str, str, str] | None,
+) -> None:
+    draw = ImageDraw.Draw(image)
+    gap = 4
+    step = line_height(fnt)
+    for lines, top, is_random in zip(headers, lay.header_tops, warn, strict=True):
+        for k, line in enumerate(lines):
+            red = is_random and line == SheetCaption.RANDOM_WEIGHTS_NOTE
+            draw.text((gap, top + k * step), line, fill=_WARNING if red else _TEXT, font=fnt)
+    for top in lay.label_tops:
+        for label, left in zip(labels, lay.col_lefts, strict=True):
+            draw.text((left, top), label, fill=_TEXT, font=fnt)
+    for (name, _, _), top in zip(rows, lay.row_tops, strict=True):
+        draw.text((gap, top + max(0, (ch - step) // 2)), name, fill=_TEXT, font=fnt)
+    if lay.colorbar is not None and ticks is not None:
+        top, left, height, width = lay.colorbar
+        draw.text((gap, top), "colour", fill=_TEXT, font=fnt)
+        lo, mid, hi = ticks
+        y = top + height + 2
+        draw.text((left, y), lo, fill=_TEXT, font=fnt)
+        if mid:
+            draw.text((left + (width - text_size(mid, fnt)[0]) // 2, y), mid, fill=_TEXT, font=fnt)
+        draw.text((left + width - text_size(hi, fnt)[0], y), hi, fill=_TEXT, font=fnt)
 
 
 def render_sheet(
@@ -111,60 +324,83 @@ def render_sheet(
     heatmap: Tensor,
     preserved: Tensor | None = None,
     *,
+    caption: SheetCaption | Sequence[SheetCaption] | None = None,
+    style: OverlayStyle | None = None,
+    map_names: Sequence[str] | None = None,
+    frame_indices: Sequence[int] | None = None,
+    fps: float | None = None,
+    scale: int | None = None,
+    font_size: int = DEFAULT_FONT_SIZE,
+    colorbar: bool = True,
+    pad: int = 2,
     label: str | Sequence[str] | None = None,
     score: float | Sequence[float] | Tensor | None = None,
     cmap: Colormap | None = None,
-    alpha: float = 0.5,
+    alpha: float | None = None,
     polarity: Polarity | None = None,
     value_range: tuple[float, float] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    map_names: Sequence[str] | None = None,
-    scale: int = 1,
-    pad: int = 2,
 ) -> Sheet:
     """Render the contact sheet of one or more clips (see the module layout).
 
     Args:
         frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
-            ``(B, C, T, H, W)``, de-normalised with ``mean``/``std``.
-        heatmap: ``(B, A, T, H, W)`` from an attributor (one row per channel ``A``) or ``(T, H,
-            W)``.
+            ``(B, C, T, H, W)``, de-normalised with the style's ``mean``/``std``.
+        heatmap: ``(B, A, T, H, W)`` from an attributor (one row per channel ``A``) or
+            ``(T, H, W)``.
         preserved: optional perturbed clip (float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)``, or
             uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``): one row, or one per area.
-        label: class name written on the sheet, one for all clips or one per clip.
-        score: the target's score or probability (float, one per clip, or a ``(B,)`` tensor);
-            floats are written with 3 decimals.
-        cmap: colormap; default ``"turbo"`` (``"bwr"`` for ``polarity="signed"``).
-        alpha: opacity of the colours over the frames; default 0.5 (1 shows the colours only).
-        polarity: see :func:`~videoattr.viz.scale_maps`.
-        value_range: see :func:`~videoattr.viz.scale_maps`; ``(0, 1)`` for masks.
-        mean: per-channel mean for float clips.
-        std: per-channel std for float clips.
+        caption: what the sheet shows, one [`SheetCaption`][videoattr.viz.style.SheetCaption]
+            for all clips or one per clip; written as each clip's header.
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default
+            ``OverlayStyle()`` (``value_range=(0, 1)`` suits masks).
         map_names: names of the ``A`` heatmap rows (e.g. the areas); default ``"heatmap"`` for one
             row, ``"heatmap <i>"`` for several.
-        scale: integer nearest-neighbour magnification of the cells; default 1.
+        frame_indices: the frame number of every column (e.g. ``range(0, 16, 2)`` when every
+            other frame is shown); default ``0 .. T-1``.
+        fps: frames per second of the video; when given the columns are labelled by time.
+        scale: integer nearest-neighbour magnification of the cells; default ``None``: the
+            smallest that makes cells at least 96 pixels high (2 for 56-pixel clips), at most 8.
+        font_size: text height in pixels; default 14.
+        colorbar: draw the colour bar with the value range under the cells; default ``True``.
         pad: white pixels between cells and around the sheet; default 2.
+        label: deprecated, use ``caption``: the target's name (one, or one per clip).
+        score: deprecated, use ``caption``: ``p(target | clip)`` (one, one per clip, or ``(B,)``).
+        cmap: overrides ``style.cmap``.
+        alpha: overrides ``style.alpha``.
+        polarity: overrides ``style.polarity``.
+        value_range: overrides ``style.value_range``.
+        mean: overrides ``style.mean``.
+        std: overrides ``style.std``.
 
     Returns:
-        The :class:`Sheet`.
+        The [`Sheet`][videoattr.viz.sheet.Sheet].
 
     Example:
         >>> sheet = render_sheet(torch.zeros(4, 8, 8, 3, dtype=torch.uint8), torch.rand(4, 8, 8),
-        ...                      label="juggling", score=0.91)
-        >>> sheet.row_names
-        ('input', 'heatmap')
+        ...                      caption=SheetCaption(target="juggling", target_probability=0.91))
+        >>> sheet.row_names, sheet.captions[0]
+        (('input', 'heatmap'), 'target: juggling   p(target | clip) = 0.910')
     """
-    scale = check_positive_int(scale, "scale")
+    st = merge_style(
+        style,
+        cmap=cmap,
+        alpha=alpha,
+        polarity=polarity,
+        value_range=value_range,
+        mean=mean,
+        std=std,
+    )
     pad = check_positive_int(pad, "pad", minimum=0)
-    rgb = to_frames(frames, mean, std)
+    font_size = check_positive_int(font_size, "font_size")
+    rgb = to_frames(frames, st.mean, st.std)
     if rgb.dim() == 4:
         rgb = rgb.unsqueeze(0)
     maps = as_maps(heatmap)
-    over = overlay(rgb, maps, cmap, alpha, polarity=polarity, value_range=value_range).cpu()
+    over = blend(rgb, maps, st).cpu()
     b, a = over.shape[:2]
-    kept = _preserved_frames(preserved, mean, std, b)
-    kept = kept.cpu() if kept is not None else None
+    kept = _preserved_frames(preserved, st.mean, st.std, b)
     if map_names is not None and len(map_names) != a:
         raise ValueError(
             f"map_names must have {a} entries, one per heatmap channel; got {len(map_names)}"
@@ -174,75 +410,33 @@ def render_sheet(
         if map_names is not None
         else (["heatmap"] if a == 1 else [f"heatmap {i}" for i in range(a)])
     )
-    labels, scores = _per_clip(label, b, "label"), _per_clip(score, b, "score")
-    captions = tuple(_caption(lab, sc) for lab, sc in zip(labels, scores, strict=True))
-
-    # Rows of cells: (name, clip, frames (T, H, W, 3)).
-    rows: list[tuple[str, int, Tensor]] = []
-    for i in range(b):
-        rows.append(("input", i, rgb[min(i, rgb.shape[0] - 1)].cpu()))
-        rows.extend((names[j], i, over[i, j]) for j in range(a))
-        if kept is not None:
-            k = kept.shape[1]
-            rows.extend(
-                ("preserved" if k == 1 else f"preserved {j}", i, kept[i, j]) for j in range(k)
-            )
-
+    rows = _rows(rgb, over, None if kept is None else kept.cpu(), names)
     t, h, w = rows[0][2].shape[:3]
-    ch, cw = h * scale, w * scale
-    font = ImageFont.load_default()
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    scale = auto_scale(h) if scale is None else check_positive_int(scale, "scale")
+    fnt = font(font_size)
+    caps = _captions(caption, label, score, b)
+    headers = [() if c is None else c.lines() for c in caps]
+    labels = _frame_labels(t, frame_indices, fps, w * scale, fnt)
+    lay = _layout(rows, headers, labels, (h * scale, w * scale), pad, fnt, colorbar)
 
-    def text_size(text: str) -> tuple[int, int]:
-        left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
-        return int(right - left), int(bottom - top)
-
-    text_h = text_size("Ag")[1]
-    line_h = text_h + 2 * max(pad, 2)
-    row_h = max(ch, text_h + 2)
-    margin = max(text_size(name)[0] for name, _, _ in rows) + 3 * max(pad, 2)
-    grid_w = margin + t * (cw + pad)
-    width = max(grid_w, *(text_size(c)[0] + 2 * max(pad, 2) for c in captions)) + pad
-
-    row_tops: list[int] = []
-    caption_tops: list[int | None] = []
-    y = pad
-    for i in range(b):
-        caption_tops.append(y if captions[i] else None)
-        if captions[i]:
-            y += line_h
-        for _, clip, _ in rows:
-            if clip == i:
-                row_tops.append(y)
-                y += row_h + pad
-    height = y
-    col_lefts = [margin + j * (cw + pad) for j in range(t)]
-
-    canvas = np.full((height, width, 3), _BACKGROUND, dtype=np.uint8)
-    for (_, _, video), top in zip(rows, row_tops, strict=True):
-        if video.shape[:3] != (t, h, w):
-            raise ValueError(
-                f"all rows must share (T, H, W) = {(t, h, w)}; got {tuple(video.shape[:3])}"
-            )
-        cells = video.repeat_interleave(scale, 1).repeat_interleave(scale, 2).numpy()
-        for j, left in enumerate(col_lefts):
-            canvas[top : top + ch, left : left + cw] = cells[j]
+    canvas = np.full((lay.height, lay.width, 3), _BACKGROUND, dtype=np.uint8)
+    _paint_cells(canvas, rows, lay, scale)
+    if lay.colorbar is not None:
+        _paint_colorbar(canvas, lay.colorbar, st.colormap)
     image = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(image)
-    for (name, _, _), top in zip(rows, row_tops, strict=True):
-        text_top = top + max(0, (ch - text_h) // 2)
-        draw.text((max(pad, 2), text_top), name, fill=_TEXT, font=font)
-    for text, caption_top in zip(captions, caption_tops, strict=True):
-        if caption_top is not None:
-            draw.text((max(pad, 2), caption_top + max(pad, 2) // 2), text, fill=_TEXT, font=font)
+    warn = [c is not None and c.random_weights for c in caps]
+    ticks = st.tick_labels() if colorbar else None
+    _draw_text(image, rows, headers, warn, labels, lay, h * scale, fnt, ticks)
     return Sheet(
         image=torch.from_numpy(np.array(image)),
         row_names=tuple(name for name, _, _ in rows),
         row_clips=tuple(clip for _, clip, _ in rows),
-        row_tops=tuple(row_tops),
-        col_lefts=tuple(col_lefts),
-        cell_size=(ch, cw),
-        captions=captions,
+        row_tops=tuple(lay.row_tops),
+        col_lefts=tuple(lay.col_lefts),
+        cell_size=(h * scale, w * scale),
+        captions=tuple("\n".join(lines) for lines in headers),
+        frame_labels=tuple(labels),
+        colorbar=lay.colorbar,
     )
 
 
@@ -251,42 +445,25 @@ def save_sheet(
     frames: Tensor,
     heatmap: Tensor,
     preserved: Tensor | None = None,
-    *,
-    label: str | Sequence[str] | None = None,
-    score: float | Sequence[float] | Tensor | None = None,
-    cmap: Colormap | None = None,
-    alpha: float = 0.5,
-    polarity: Polarity | None = None,
-    value_range: tuple[float, float] | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    map_names: Sequence[str] | None = None,
-    scale: int = 1,
-    pad: int = 2,
+    **options: object,
 ) -> Sheet:
-    """Render a contact sheet with :func:`render_sheet` (same arguments) and save it to ``path``.
+    """Render a contact sheet with [`render_sheet`][videoattr.viz.sheet.render_sheet] and save it.
+
+    Args:
+        path: the file to write (PNG unless the ending says otherwise).
+        frames: as for [`render_sheet`][videoattr.viz.sheet.render_sheet].
+        heatmap: as for [`render_sheet`][videoattr.viz.sheet.render_sheet].
+        preserved: as for [`render_sheet`][videoattr.viz.sheet.render_sheet].
+        **options: every keyword argument of [`render_sheet`][videoattr.viz.sheet.render_sheet]
+            (``caption``, ``style``, ``scale``, ...).
 
     Returns:
-        The :class:`Sheet` that was written (PNG unless ``path`` ends otherwise).
+        The [`Sheet`][videoattr.viz.sheet.Sheet] that was written.
 
     Example:
-        >>> save_sheet("sheet.png", clip, attr, label="juggling", score=0.91)  # doctest: +SKIP
+        >>> save_sheet("sheet.png", clip, attr, caption=SheetCaption(target="juggling"))
+        ... # doctest: +SKIP
     """
-    sheet = render_sheet(
-        frames,
-        heatmap,
-        preserved,
-        label=label,
-        score=score,
-        cmap=cmap,
-        alpha=alpha,
-        polarity=polarity,
-        value_range=value_range,
-        mean=mean,
-        std=std,
-        map_names=map_names,
-        scale=scale,
-        pad=pad,
-    )
+    sheet = render_sheet(frames, heatmap, preserved, **options)  # type: ignore[arg-type]
     sheet.save(path)
     return sheet

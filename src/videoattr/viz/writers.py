@@ -9,12 +9,14 @@ import torch
 from torch import Tensor
 
 from videoattr.core.ops import Polarity
-from videoattr.core.validation import describe
+from videoattr.core.validation import check_positive_int, describe
 from videoattr.io import write_video
 from videoattr.viz.colormaps import Colormap
-from videoattr.viz.overlay import as_maps, overlay, preserved_clip, to_frames
+from videoattr.viz.overlay import as_maps, blend, preserved_clip, to_frames
+from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
+from videoattr.viz.text import DEFAULT_FONT_SIZE, caption_strip
 
-__all__ = ["panels", "save_gif", "save_mp4", "tile"]
+__all__ = ["panels", "save_gif", "save_mp4", "strip_lines", "tile"]
 
 
 def tile(videos: Tensor | Sequence[Tensor], *, pad: int = 2, fill: int = 255) -> Tensor:
@@ -74,49 +76,118 @@ def panels(
     heatmap: Tensor,
     preserved: Tensor | None = None,
     *,
+    style: OverlayStyle | None = None,
+    caption: SheetCaption | str | None = None,
+    frame_indices: Sequence[int] | None = None,
+    fps: float | None = None,
+    scale: int = 1,
+    font_size: int = DEFAULT_FONT_SIZE,
+    pad: int = 2,
     cmap: Colormap | None = None,
-    alpha: float = 0.5,
+    alpha: float | None = None,
     polarity: Polarity | None = None,
     value_range: tuple[float, float] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    pad: int = 2,
 ) -> Tensor:
     """One video showing, for each clip, the input | the overlaid maps | the preserved clip.
 
+    With a ``caption`` every frame gets a white strip on top naming the method, the target and the
+    frame (``"step | target down"`` and ``"frame 3 / 16"``), so a GIF or MP4 says what it shows.
+
     Args:
         frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
-            ``(B, C, T, H, W)`` (de-normalised with ``mean``/``std``).
+            ``(B, C, T, H, W)`` (de-normalised with the style's ``mean``/``std``).
         heatmap: ``(B, A, T, H, W)`` maps or a ``(T, H, W)`` map; see
-            :func:`~videoattr.viz.overlay`.
+            [`overlay`][videoattr.viz.overlay.overlay].
         preserved: optional perturbed clip, float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)`` or
             uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``.
-        cmap: colormap of the maps.
-        alpha: opacity of the colours.
-        polarity: see :func:`~videoattr.viz.scale_maps`.
-        value_range: see :func:`~videoattr.viz.scale_maps`.
-        mean: per-channel mean of the float clips.
-        std: per-channel std of the float clips.
-        pad: pixels between panels.
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default ``OverlayStyle()``.
+        caption: a [`SheetCaption`][videoattr.viz.style.SheetCaption] (its
+            [`short`][videoattr.viz.style.SheetCaption.short] line is used) or a line of text;
+            default ``None``: no caption strip.
+        frame_indices: the frame number of every frame in the strip; default ``0 .. T-1``.
+        fps: frames per second; when given the strip also shows the time.
+        scale: integer nearest-neighbour magnification of every panel; default 1.
+        font_size: text height of the strip in pixels; default 14.
+        pad: pixels between panels; default 2.
+        cmap: overrides ``style.cmap``.
+        alpha: overrides ``style.alpha``.
+        polarity: overrides ``style.polarity``.
+        value_range: overrides ``style.value_range``.
+        mean: overrides ``style.mean``.
+        std: overrides ``style.std``.
 
     Returns:
-        uint8 video ``(T, H', W', 3)``; clips are stacked top to bottom, panels left to right.
+        uint8 video ``(T, H', W', 3)``; clips are stacked top to bottom, panels left to right, the
+        caption strip (if any) on top.
     """
-    rgb = to_frames(frames, mean, std)
+    st = merge_style(
+        style,
+        cmap=cmap,
+        alpha=alpha,
+        polarity=polarity,
+        value_range=value_range,
+        mean=mean,
+        std=std,
+    )
+    scale = check_positive_int(scale, "scale")
+    rgb = to_frames(frames, st.mean, st.std)
     if rgb.dim() == 4:
         rgb = rgb.unsqueeze(0)
-    maps = as_maps(heatmap)
-    over = overlay(
-        rgb, maps, cmap, alpha, polarity=polarity, value_range=value_range
-    )  # (B, A, T, H, W, 3)
-    kept = _preserved_frames(preserved, mean, std, over.shape[0])
+    over = blend(rgb, as_maps(heatmap), st)  # (B, A, T, H, W, 3)
+    kept = _preserved_frames(preserved, st.mean, st.std, over.shape[0])
     rows = []
     for b in range(over.shape[0]):
         row = [rgb[min(b, rgb.shape[0] - 1)].to(over.device), over[b]]
         if kept is not None:
             row.append(kept[b].to(over.device))
         rows.append(tile(row, pad=pad))
-    return _stack_rows(rows, pad, 255)
+    video = _stack_rows(rows, pad, 255)
+    if scale > 1:
+        video = video.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+    if caption is None:
+        return video
+    return caption_strip(
+        video.cpu(),
+        strip_lines(caption, video.shape[0], frame_indices, fps),
+        font_size=font_size,
+        colors=_strip_colors(caption),
+    )
+
+
+def strip_lines(
+    caption: SheetCaption | str,
+    t: int,
+    frame_indices: Sequence[int] | None = None,
+    fps: float | None = None,
+) -> list[list[str]]:
+    """The caption strip's lines for each of ``t`` frames.
+
+    Top to bottom: the random-weights warning (if the caption has it), the caption's
+    [`short`][videoattr.viz.style.SheetCaption.short] line (or the text), the frame number (and
+    the time with ``fps``).
+    """
+    head = caption.short() if isinstance(caption, SheetCaption) else str(caption)
+    random = isinstance(caption, SheetCaption) and caption.random_weights
+    warning = [SheetCaption.RANDOM_WEIGHTS_SHORT] if random else []
+    indices = list(range(t)) if frame_indices is None else [int(i) for i in frame_indices]
+    if len(indices) != t:
+        raise ValueError(f"frame_indices must have {t} entries, one per frame; got {len(indices)}")
+    total = max(indices) + 1 if frame_indices is None else None
+    out = []
+    for i in indices:
+        frame = f"frame {i}" + (f" / {total}" if total else "")
+        if fps is not None:
+            frame += f"   t = {i / fps:.2f} s"
+        out.append([*warning, head, frame] if head else [*warning, frame])
+    return out
+
+
+def _strip_colors(caption: SheetCaption | str) -> list[tuple[int, int, int]] | None:
+    if isinstance(caption, SheetCaption) and caption.random_weights:
+        return [(200, 0, 0)]
+    return None
 
 
 def _preserved_frames(
@@ -143,7 +214,7 @@ def _preserved_frames(
 def save_gif(path: str | Path, frames: Tensor, fps: float = 8.0) -> Path:
     """Save uint8 frames ``(..., T, H, W, 3)`` as a looping GIF (leading dims tiled side by side).
 
-    See :func:`videoattr.io.write_video` for the format's details (256-colour palette per frame).
+    See [`videoattr.io.write_video`][videoattr.io.write_video] for the format's details (256-colour palette per frame).
 
     Returns:
         The written path.
@@ -154,7 +225,7 @@ def save_gif(path: str | Path, frames: Tensor, fps: float = 8.0) -> Path:
 def save_mp4(path: str | Path, frames: Tensor, fps: float = 8.0, *, crf: int | None = None) -> Path:
     """Save uint8 frames ``(..., T, H, W, 3)`` as an H.264 MP4 (leading dims tiled side by side).
 
-    See :func:`videoattr.io.write_video` (``crf`` default 18; odd sizes padded to even).
+    See [`videoattr.io.write_video`][videoattr.io.write_video] (``crf`` default 18; odd sizes padded to even).
 
     Returns:
         The written path.

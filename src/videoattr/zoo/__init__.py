@@ -1,6 +1,6 @@
 """Adapters for the video classifiers people explain (optional; nothing in the core depends on it).
 
-``load(name, weights=None, num_classes=None, **options)`` returns a :class:`VideoAdapter`: an
+``load(name, weights=None, num_classes=None, **options)`` returns a [`VideoAdapter`][videoattr.zoo.VideoAdapter]: an
 ``nn.Module`` taking normalised clips ``(B, C, T, H, W)`` and returning ``(B, K)`` logits, with the
 model's ``clip_len``, ``size``, ``mean``/``std``, frame ``sampling``, ``preprocess(frames)``,
 ``class_names`` and default Grad-CAM ``layer`` / ``reshape``. ``available()`` lists the models and what
@@ -38,7 +38,7 @@ from videoattr.zoo.base import (
 
 
 def available() -> list[ZooEntry]:
-    """Every model :func:`load` knows, with its description, extra packages and accepted weights.
+    """Every model [`load`][videoattr.zoo.load] knows, with its description, extra packages and accepted weights.
 
     ``entry.installed()`` tells whether its extra packages are importable.
     """
@@ -51,7 +51,7 @@ def load(
     num_classes: int | None = None,
     **options: Any,
 ) -> VideoAdapter:
-    """Build the adapter of model ``name`` (see :func:`available`).
+    """Build the adapter of model ``name`` (see [`available`][videoattr.zoo.available]).
 
     Args:
         name: e.g. ``"r2plus1d_18"``, ``"tsm"``, ``"i3d"``, ``"videomae"``, ``"demo"``.

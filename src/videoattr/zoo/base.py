@@ -1,6 +1,6 @@
-"""The model adapter and the registry behind :func:`videoattr.zoo.load`.
+"""The model adapter and the registry behind [`videoattr.zoo.load`][videoattr.zoo.load].
 
-A :class:`VideoAdapter` is an ``nn.Module`` that takes normalised clips ``(B, C, T, H, W)`` and returns
+A [`VideoAdapter`][videoattr.zoo.base.VideoAdapter] is an ``nn.Module`` that takes normalised clips ``(B, C, T, H, W)`` and returns
 ``(B, K)`` logits, whatever layout and output type the wrapped network uses, and carries what an
 attribution needs to know about the model: clip length, input size, mean/std, frame sampling,
 preprocessing, class names and the default Grad-CAM layer with its reshape.
@@ -230,14 +230,14 @@ class VideoAdapter(nn.Module):
             ``None`` when the architecture has no sensible one.
         layout: the layout ``model`` expects: ``"BCTHW"`` (default), ``"BTCHW"`` or ``"(BT)CHW"``.
         tokens: how the default layer's tokens map onto a grid (transformers); ``None`` for CNNs.
-        resize: resize before the centre crop in :meth:`preprocess`: ``(s,)`` for the shorter side or
+        resize: resize before the centre crop in [`preprocess`][videoattr.zoo.base.VideoAdapter.preprocess]: ``(s,)`` for the shorter side or
             ``(h, w)``; default: shorter side ``round(size * 256 / 224)``.
-        sampling: ``"stride"`` or ``"segments"`` (see :class:`FrameSampling`).
+        sampling: ``"stride"`` or ``"segments"`` (see [`FrameSampling`][videoattr.zoo.base.FrameSampling]).
         class_names: the ``K`` class names, or ``None``.
         output: callable extracting the ``(B, K)`` logits from the model output; default
-            :func:`default_output`.
+            [`default_output`][videoattr.zoo.base.default_output].
         name: a short name for ``repr`` and error messages.
-        antialias: antialiased resize in :meth:`preprocess` (torchvision's video presets: ``False``).
+        antialias: antialiased resize in [`preprocess`][videoattr.zoo.base.VideoAdapter.preprocess] (torchvision's video presets: ``False``).
 
     Example:
         >>> adapter = VideoAdapter(net, clip_len=16, size=112, mean=(0.43, 0.39, 0.37),
@@ -349,7 +349,7 @@ class VideoAdapter(nn.Module):
 
         Args:
             frames: the video's frames, channels last, uint8 in ``0..255`` (or float in ``[0, 1]``).
-            sample: first pick :attr:`clip_len` frames with :attr:`sampling` (``T = clip_len``);
+            sample: first pick `clip_len` frames with `sampling` (``T = clip_len``);
                 ``False`` (default) keeps all ``N`` frames (``T = N``).
         """
         if sample:
@@ -400,10 +400,10 @@ def wrap(
     output: OutputFn | None = None,
     name: str = "custom",
 ) -> VideoAdapter:
-    """Adapt a user's own video classifier (see :class:`VideoAdapter` for the arguments).
+    """Adapt a user's own video classifier (see [`VideoAdapter`][videoattr.zoo.base.VideoAdapter] for the arguments).
 
     ``layer`` is a dotted name inside ``model`` (``"layer4"``, ``"blocks.11"``); the returned adapter's
-    :attr:`~VideoAdapter.layer` prefixes it with ``"model."``.
+    `layer` prefixes it with ``"model."``.
 
     Example:
         >>> adapter = wrap(my_net, mean=(0.45,) * 3, std=(0.225,) * 3, clip_len=16, size=224,
@@ -514,7 +514,7 @@ class ZooEntry:
     """One model of the zoo: how to build it and what it needs.
 
     Attributes:
-        name: the name passed to :func:`load`.
+        name: the name passed to [`load`][videoattr.zoo.load].
         builder: ``builder(weights=..., num_classes=..., **options) -> VideoAdapter``.
         description: one line on the architecture and input.
         requires: the packages it needs beyond the core (``()`` for none).

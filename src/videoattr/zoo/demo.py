@@ -1,4 +1,4 @@
-"""The ``"demo"`` zoo entry: the small bundled demo classifier of :mod:`videoattr.demo_model`."""
+"""The ``"demo"`` zoo entry: the small bundled demo classifier of [`videoattr.demo_model`][videoattr.demo_model]."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def load_demo(
     """Adapter of the demo model (its weights ship with videoattr; ``weights`` must be ``None``).
 
     Raises:
-        ImportError: :mod:`videoattr.demo_model` is not part of this installation.
+        ImportError: [`videoattr.demo_model`][videoattr.demo_model] is not part of this installation.
         ValueError: ``weights`` or ``num_classes`` given (the demo model is fixed).
     """
     if weights is not None or num_classes is not None:

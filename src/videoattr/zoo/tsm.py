@@ -60,7 +60,7 @@ def temporal_shift(x: Tensor, segments: int, fold_div: int = 8) -> Tensor:
 
 
 class TemporalShift(nn.Module):
-    """Apply :func:`temporal_shift` and then the wrapped convolution ``net``."""
+    """Apply [`temporal_shift`][videoattr.zoo.tsm.temporal_shift] and then the wrapped convolution ``net``."""
 
     def __init__(self, net: nn.Module, segments: int, fold_div: int = 8) -> None:
         super().__init__()

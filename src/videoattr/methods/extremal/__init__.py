@@ -1,8 +1,8 @@
 """Extremal perturbation for video: one engine, three configurations (2D-EP, 3D-EP, STEP).
 
-The engine's parts can be used on their own: :class:`Perturbation` (blur/fade pyramid),
-:class:`MaskGenerator` (smooth masks from a coarse grid), the energy terms in :mod:`.objectives`, and the
-optimisation loop :func:`optimize_masks` configured by :class:`PerturbationSettings`.
+The engine's parts can be used on their own: [`Perturbation`][videoattr.methods.extremal.Perturbation] (blur/fade pyramid),
+[`MaskGenerator`][videoattr.methods.extremal.MaskGenerator] (smooth masks from a coarse grid), the energy terms in [`objectives`][videoattr.methods.extremal.objectives], and the
+optimisation loop [`optimize_masks`][videoattr.methods.extremal.optimize_masks] configured by [`PerturbationSettings`][videoattr.methods.extremal.PerturbationSettings].
 
 Example:
     >>> from tests.helpers import tiny_cnn3d, clip

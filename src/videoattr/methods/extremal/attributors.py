@@ -1,13 +1,13 @@
 """The three public extremal perturbation methods: configurations of one engine.
 
-* :class:`ExtremalPerturbation2D` (2D-EP): every frame keeps area ``a`` (the area term is per frame).
-* :class:`ExtremalPerturbation3D` (3D-EP): the clip keeps area ``a``, distributed freely over frames.
-* :class:`STEP`: 3D-EP plus a spatio-temporal smoothness term and a growing area weight (Li et al.,
+* [`ExtremalPerturbation2D`][videoattr.methods.extremal.attributors.ExtremalPerturbation2D] (2D-EP): every frame keeps area ``a`` (the area term is per frame).
+* [`ExtremalPerturbation3D`][videoattr.methods.extremal.attributors.ExtremalPerturbation3D] (3D-EP): the clip keeps area ``a``, distributed freely over frames.
+* [`STEP`][videoattr.methods.extremal.attributors.STEP]: 3D-EP plus a spatio-temporal smoothness term and a growing area weight (Li et al.,
   WACV 2021).
 
-Each returns ``(B, A, T, H, W)`` masks in ``[0, 1]`` from :meth:`~ExtremalPerturbationBase.attribute`, and
-the full :class:`~videoattr.methods.extremal.optimize.PerturbationResult` (history, achieved areas,
-probabilities) from :meth:`~ExtremalPerturbationBase.explain`.
+Each returns ``(B, A, T, H, W)`` masks in ``[0, 1]`` from [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute], and
+the full [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult] (history, achieved areas,
+probabilities) from [`explain`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.explain].
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ class ExtremalPerturbationBase(Attributor):
     per iteration. See ``SPEC.md`` ("Extremal perturbation family") for the maths.
 
     Faster option: ``STEP(model, settings=STEP.defaults.fast(400))`` runs Adam with the schedule
-    compressed into 400 iterations (:meth:`PerturbationSettings.fast`); the defaults stay the paper's.
+    compressed into 400 iterations ([`PerturbationSettings.fast`][videoattr.methods.extremal.optimize.PerturbationSettings.fast]); the defaults stay the paper's.
 
-    Every keyword argument left at ``None`` takes the method's default (:attr:`defaults`, the paper's
-    settings); see :class:`~videoattr.methods.extremal.optimize.PerturbationSettings` for what each one
+    Every keyword argument left at ``None`` takes the method's default (`defaults`, the paper's
+    settings); see [`PerturbationSettings`][videoattr.methods.extremal.optimize.PerturbationSettings] for what each one
     means. A complete ``settings`` object may be given instead, and keyword arguments then override it.
 
     Args:
@@ -57,7 +57,7 @@ class ExtremalPerturbationBase(Attributor):
             for ``variant="dual"``) are split into chunks with gradient accumulation. The result does not
             depend on it. ``None`` (default) runs all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: :attr:`defaults`).
+        settings: a full settings object (default: `defaults`).
         variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
         perturbation: ``"blur"`` (default) or ``"fade"``.
         num_levels: pyramid levels, >= 2. Default 8.
@@ -168,7 +168,7 @@ class ExtremalPerturbationBase(Attributor):
             target: ``None`` (top class of each clean clip), an int, one int per clip, a ``(B,)`` tensor
                 or a callable ``logits -> (N,)`` log-score.
             areas: one area or a sequence of ``A`` areas, each strictly inside ``(0, 1)``. Default 0.1.
-            **kwargs: per-call overrides accepted by :meth:`explain` (``max_iter``, ``progress``,
+            **kwargs: per-call overrides accepted by [`explain`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.explain] (``max_iter``, ``progress``,
                 ``seed``, ``early_stop``).
 
         Returns:
@@ -191,15 +191,15 @@ class ExtremalPerturbationBase(Attributor):
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: as in :meth:`attribute`.
-            areas: as in :meth:`attribute`.
+            target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
+            areas: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
             max_iter: override of the iterations for this call.
             progress: override of the progress bar for this call.
             seed: override of the tie-breaking seed for this call.
             early_stop: override of the early-stopping patience for this call.
 
         Returns:
-            A :class:`~videoattr.methods.extremal.optimize.PerturbationResult`: ``masks``
+            A [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]: ``masks``
             ``(B, A, T, H, W)``, per-iteration ``history`` (reward, area, smoothness, energy, target
             probability, each ``(B, A, I)``), ``achieved_area`` and the target probability of the
             preserved and deleted clips (``(B, A)``).
@@ -252,7 +252,7 @@ class ExtremalPerturbation2D(ExtremalPerturbationBase):
 
     The area term sorts each frame's padded mask and averages over frames. Defaults: reward weight 100,
     ``lambda`` 300 (constant), SGD lr 0.05 with momentum/dampening 0.9, 2000 iterations. All arguments are
-    those of :class:`ExtremalPerturbationBase`.
+    those of [`ExtremalPerturbationBase`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase].
     """
 
     defaults: ClassVar[PerturbationSettings] = PerturbationSettings(area_mode="frame")
@@ -262,7 +262,7 @@ class ExtremalPerturbation3D(ExtremalPerturbationBase):
     """3D-EP: extremal perturbation of the whole clip, area ``a`` distributed freely over frames.
 
     The area term sorts the padded mask volume of the clip. Defaults as for
-    :class:`ExtremalPerturbation2D`. All arguments are those of :class:`ExtremalPerturbationBase`.
+    [`ExtremalPerturbation2D`][videoattr.methods.extremal.attributors.ExtremalPerturbation2D]. All arguments are those of [`ExtremalPerturbationBase`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase].
     """
 
     defaults: ClassVar[PerturbationSettings] = PerturbationSettings(area_mode="clip")
@@ -274,7 +274,7 @@ class STEP(ExtremalPerturbationBase):
     3D-EP with reward weight 1, ``lambda`` growing by x1.0008668 per iteration (doubling every 800), and
     a smoothness term (weight 300 from iteration 101) that favours a few compact spatio-temporal blobs:
     the padded mask volume is convolved with a 7-frame x 11 x 11 ellipsoid. Clips need at least as many
-    frames as the kernel (7 by default). All arguments are those of :class:`ExtremalPerturbationBase`.
+    frames as the kernel (7 by default). All arguments are those of [`ExtremalPerturbationBase`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase].
     """
 
     defaults: ClassVar[PerturbationSettings] = PerturbationSettings(

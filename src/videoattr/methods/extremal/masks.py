@@ -7,8 +7,9 @@ point is a radial bump ``k(d) = exp(-2 max(d / sigma - 0.5, 0)^2)`` centred on i
 clamped to ``[0, 1]``. The mask lives on a canvas padded by a margin of ``sigma`` pixels on each side; the
 padded mask is what area terms see, its ``(H, W)`` crop is what perturbs the input.
 
-The construction (padding, radius, the nearest-neighbour upsampling and the weights) follows SPEC.md's
-appendix exactly, so that the reference test vectors are reproduced.
+The construction (padding, radius, the nearest-neighbour upsampling and the weights) follows the reference
+implementation (Li et al., WACV 2021) exactly; :meth:`MaskGenerator.generate_reference` composes it as that
+code does, and the default fused pooling computes the same values with a fraction of the memory traffic.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from videoattr.core.validation import check_positive_int
+from videoattr.methods.extremal.pooling import SoftmaxPool, cell_layout
 
 
 def bump(z: Tensor) -> Tensor:
@@ -28,7 +30,7 @@ def bump(z: Tensor) -> Tensor:
 
 
 def padded_size(size: int, step: int, sigma: float) -> int:
-    """Side ``n_out`` of the padded canvas for a frame side ``size`` (SPEC appendix)."""
+    """Side ``n_out`` of the padded canvas for a frame side ``size``."""
     padding = 1 + math.ceil(2 * sigma / step)
     radius = 1 + math.ceil(sigma / step)
     return step * (math.ceil(size / step) + 2 * padding - 2 * radius) - step + 1
@@ -63,6 +65,9 @@ class MaskGenerator:
         sigma: radius scale of a grid point's bump in pixels; also the canvas margin. Default 11.
         coldness: inverse temperature of the soft-max pooling. Default 20.
         clamp: clamp the mask to ``[0, 1]``. Default ``True``.
+        fused: pool with the fused :class:`~videoattr.methods.extremal.pooling.SoftmaxPool` (default)
+            rather than the reference implementation's composition (:meth:`generate_reference`); both
+            agree up to float rounding.
         device: where the weights live (move later with :meth:`to`).
 
     Attributes:
@@ -90,6 +95,7 @@ class MaskGenerator:
         *,
         coldness: float = 20.0,
         clamp: bool = True,
+        fused: bool = True,
         device: torch.device | str | None = None,
     ) -> None:
         height = check_positive_int(shape[0], "shape[0] (mask height)")
@@ -119,22 +125,26 @@ class MaskGenerator:
                 f"canvas {self.padded_shape} does not hold the frame with a margin of sigma; try "
                 f"sigma={covering_sigma(self.shape, self.step, self.sigma)} (see covering_sigma)"
             )
-        self.weight = self._weights().to(device)
+        self.weight = self._weights(self.padded_shape).to(device)
+        self.cell_weight = self._cell_weights() if fused else None
+        if self.cell_weight is not None:
+            self.cell_weight = self.cell_weight.to(device)
 
     @property
     def crop_offset(self) -> int:
         """First row/column of the padded canvas that belongs to the frame (``round(margin)``)."""
         return round(self.margin)
 
-    def _weights(self) -> Tensor:
+    def _weights(self, canvas: tuple[int, int]) -> Tensor:
+        """``((2R+1)^2, *canvas)`` bump weights, computed exactly as the reference implementation does."""
         # Float32 on the CPU, as in the reference, so that every device gets the same weights.
         size = 2 * self.radius + 1
         inv = [
             torch.tensor(m, dtype=torch.float32) / torch.tensor(u, dtype=torch.float32)
             for m, u in zip(self.mid_shape, self.up_shape, strict=True)
         ]
-        uy = torch.arange(self.padded_shape[0], dtype=torch.float32).view(-1, 1)
-        ux = torch.arange(self.padded_shape[1], dtype=torch.float32).view(1, -1)
+        uy = torch.arange(canvas[0], dtype=torch.float32).view(-1, 1)
+        ux = torch.arange(canvas[1], dtype=torch.float32).view(1, -1)
         ky = torch.arange(size, dtype=torch.float32).view(-1, 1, 1, 1)
         kx = torch.arange(size, dtype=torch.float32).view(1, -1, 1, 1)
         iy = torch.floor(inv[0] * uy) + ky - self.padding
@@ -142,11 +152,31 @@ class MaskGenerator:
         dist = torch.sqrt(
             (uy - (self.margin + self.step * iy)) ** 2 + (ux - (self.margin + self.step * ix)) ** 2
         )
-        return bump(dist / self.sigma).reshape(size * size, *self.padded_shape)
+        return bump(dist / self.sigma).reshape(size * size, *canvas)
+
+    def _cell_weights(self) -> Tensor | None:
+        """Weights for :class:`SoftmaxPool` (see :func:`cell_layout`), or ``None``.
+
+        The fused pooling needs the nearest upsampling to map canvas pixel ``u`` to grid cell ``u // s``
+        (what ``F.interpolate`` computes for an integer factor, checked here on this geometry); the
+        weights then repeat from cell to cell, and a single cell's table is kept when they do so exactly.
+        """
+        s = self.step
+        mh, mw = self.mid_shape
+        probe = torch.arange(mh * mw, dtype=torch.float32).view(1, 1, mh, mw)
+        up = F.interpolate(probe, size=self.up_shape, mode="nearest")[0, 0]
+        cells = torch.arange(mh * mw, dtype=torch.float32).view(mh, 1, mw, 1)
+        if not torch.equal(up.view(mh, s, mw, s), cells.expand(mh, s, mw, s)):
+            return None
+        full = self._weights(self.up_shape).view(-1, mh, s, mw, s)
+        first = full[:, :1, :, :1, :]
+        return cell_layout(first if torch.equal(full, first.expand_as(full)) else full)
 
     def to(self, device: torch.device | str) -> MaskGenerator:
         """Move the weights to ``device`` (in place) and return ``self``."""
         self.weight = self.weight.to(device)
+        if self.cell_weight is not None:
+            self.cell_weight = self.cell_weight.to(device)
         return self
 
     def init_params(self, *leading: int, device: torch.device | str | None = None) -> Tensor:
@@ -169,6 +199,32 @@ class MaskGenerator:
                 f"{tuple(params.shape)}"
             )
         leading = params.shape[:-2]
+        if self.cell_weight is not None:
+            flat = params.reshape(-1, *self.grid_shape)
+            canvas = SoftmaxPool.apply(
+                flat,
+                self.cell_weight,
+                self.padding,
+                2 * self.radius + 1,
+                self.mid_shape,
+                self.coldness,
+            )
+            padded = canvas[:, : self.padded_shape[0], : self.padded_shape[1]]
+        else:
+            padded = self.generate_reference(params.reshape(-1, *self.grid_shape))
+        if self.clamp:
+            padded = padded.clamp(0, 1)
+        m = self.crop_offset
+        mask = padded[:, m : m + self.shape[0], m : m + self.shape[1]]
+        return mask.reshape(*leading, *self.shape), padded.reshape(*leading, *self.padded_shape)
+
+    def generate_reference(self, params: Tensor) -> Tensor:
+        """The padded masks ``(N, H', W')`` of ``(N, h, w)`` grids, composed as the reference does.
+
+        Unfold of the neighbourhoods, nearest upsampling, bump weights and soft-max pooling as separate
+        autograd operations (unclamped). :meth:`generate` uses the fused :class:`SoftmaxPool` instead
+        whenever the geometry allows; both agree up to float rounding.
+        """
         flat = params.reshape(-1, 1, *self.grid_shape)
         size = 2 * self.radius + 1
         # Neighbourhood of every grid point, with zero padding: (n, (2R+1)^2, mid_h, mid_w).
@@ -176,13 +232,8 @@ class MaskGenerator:
         v = v.view(flat.shape[0], size * size, *self.mid_shape)
         # Nearest-neighbour upsampling by the integer factor `step`, then drop the last step - 1.
         v = F.interpolate(v, size=self.up_shape, mode="nearest")
-        v = v[:, :, : self.padded_shape[0], : self.padded_shape[1]] * self.weight
-        padded = (v * torch.softmax(self.coldness * v, dim=1)).sum(dim=1)
-        if self.clamp:
-            padded = padded.clamp(0, 1)
-        m = self.crop_offset
-        mask = padded[:, m : m + self.shape[0], m : m + self.shape[1]]
-        return mask.reshape(*leading, *self.shape), padded.reshape(*leading, *self.padded_shape)
+        v = v[:, :, : self.padded_shape[0], : self.padded_shape[1]] * self.weight.to(v.dtype)
+        return (v * torch.softmax(self.coldness * v, dim=1)).sum(dim=1)
 
     def __repr__(self) -> str:
         return (

@@ -48,7 +48,7 @@ def log1mexp(log_p: Tensor) -> Tensor:
 def log_prob_not_target(logits: Tensor, target: ResolvedTarget, clip_index: Tensor) -> Tensor:
     """``log(1 - p)`` of the target for every row: ``logsumexp`` of the other logits minus the total.
 
-    For a callable target its score is taken as ``log p`` (as :meth:`ResolvedTarget.log_prob` does).
+    For a callable target its score is taken as ``log p`` (as [`ResolvedTarget.log_prob`][videoattr.core.targets.ResolvedTarget.log_prob] does).
     """
     if target.indices is None:
         return log1mexp(target.log_prob(logits, clip_index))
@@ -152,7 +152,7 @@ class AreaTerm:
         """Unweighted area term ``(n,)`` of ``(n, T, H', W')`` padded masks, ``area_index`` ``(n,)``.
 
         ``permutation`` (of ``size`` entries) and ``stable`` choose how ties are ordered (see
-        :func:`sort_values`).
+        [`sort_values`][videoattr.methods.extremal.objectives.sort_values]).
         """
         n = padded.shape[0]
         ref = self.reference[area_index]
@@ -239,7 +239,7 @@ class SmoothnessTerm:
         permutation: Tensor | None = None,
         stable: bool = False,
     ) -> Tensor:
-        """Unweighted smoothness term ``(n,)`` of ``(n, T, H', W')`` padded masks (ties: see :func:`sort_values`)."""
+        """Unweighted smoothness term ``(n,)`` of ``(n, T, H', W')`` padded masks (ties: see [`sort_values`][videoattr.methods.extremal.objectives.sort_values])."""
         values = sort_values(self.responses(padded), permutation, descending=True, stable=stable)
         k = self._k.to(values.device)[area_index].unsqueeze(1)  # (n, 1)
         pos = torch.arange(values.shape[1], device=values.device).unsqueeze(0)
