@@ -1,10 +1,10 @@
 """Explain clips end to end and write what a person looks at.
 
-One path serves everything that explains clips: :func:`explain_batch` scores the clean clips
+One path serves everything that explains clips: [`explain_batch`][videoattr.pipeline.explain_batch] scores the clean clips
 (probabilities, prediction), chooses each clip's target, runs the method and, for perturbation
-methods, scores the preserved clips; it returns one :class:`ClipExplanation` per clip, and
-:func:`summary_dict` turns one into the record that results carry. ``videoattr explain`` and
-``demo`` call it through :func:`explain_clip` (one clip), the dataset runner calls it per batch; so
+methods, scores the preserved clips; it returns one [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, and
+[`summary_dict`][videoattr.pipeline.summary_dict] turns one into the record that results carry. ``videoattr explain`` and
+``demo`` call it through [`explain_clip`][videoattr.pipeline.explain_clip] (one clip), the dataset runner calls it per batch; so
 the single clip is the dataset run with one clip.
 """
 
@@ -37,14 +37,14 @@ from videoattr.methods.registry import (
     resolve_method,
 )
 
-#: Output files :func:`write_outputs` can write.
+#: Output files [`write_outputs`][videoattr.pipeline.write_outputs] can write.
 OUTPUT_KINDS: tuple[str, ...] = ("gif", "mp4", "png", "npz", "json")
 
 #: ``fn(x (B, C, T, H, W), targets list[int], keys list[str] | None) -> (B, A, T, H, W)``.
 MethodFn = Callable[[Tensor, list[int], "list[str] | None"], Tensor]
 #: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``: a plain callable method.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
-#: What :func:`as_method` accepts.
+#: What [`as_method`][videoattr.pipeline.as_method] accepts.
 AttributorLike = str | Attributor | Explainer | AttributeFn
 
 #: The area of a perturbation method when none is given (the paper's).
@@ -140,15 +140,15 @@ def as_method(
     *,
     areas: Sequence[float] | None = None,
 ) -> Method:
-    """Turn a method name, an :class:`Attributor` or a callable into a :class:`Method`.
+    """Turn a method name, an [`Attributor`][videoattr.core.base.Attributor] or a callable into a [`Method`][videoattr.pipeline.Method].
 
     Args:
         attributor: a registered method name or alias (built for ``model`` with
-            :func:`model_options` and ``options``), an :class:`Attributor`, a deprecated
-            :class:`Explainer`, or a callable ``(x, targets) -> (B, A, T, H, W)``.
+            [`model_options`][videoattr.pipeline.model_options] and ``options``), an [`Attributor`][videoattr.core.base.Attributor], a deprecated
+            [`Explainer`][videoattr.methods.registry.Explainer], or a callable ``(x, targets) -> (B, A, T, H, W)``.
         model: the classifier.
         options: the method's options when it is given by name (see
-            :func:`~videoattr.methods.registry.build_attributor`). Default none.
+            [`build_attributor`][videoattr.methods.registry.build_attributor]). Default none.
         areas: the areas of a perturbation method. Default: the Explainer's, else ``(0.1,)``.
 
     Raises:
@@ -223,7 +223,7 @@ def explain_batch(
 
     Args:
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits.
-        method: the method (see :func:`as_method`).
+        method: the method (see [`as_method`][videoattr.pipeline.as_method]).
         x: clips ``(B, C, T, H, W)`` on the model's device.
         targets: one entry per clip: a class index, or ``None`` for the model's top class.
         keep_preserved: also return the preserved clips of perturbation methods (for pictures).
@@ -233,7 +233,7 @@ def explain_batch(
             ids, so that a clip's result does not depend on its batch. Default: positions.
 
     Returns:
-        One :class:`ClipExplanation` per clip, maps ``(1, A, T, H, W)`` on the CPU in float32.
+        One [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, maps ``(1, A, T, H, W)`` on the CPU in float32.
 
     Raises:
         ValueError: a target outside the model's classes, or maps of the wrong shape.
@@ -294,14 +294,14 @@ def explain_clip(
     *,
     key: str | None = None,
 ) -> ClipExplanation:
-    """Explain one clip ``(1, C, T, H, W)``: :func:`explain_batch` with one clip.
+    """Explain one clip ``(1, C, T, H, W)``: [`explain_batch`][videoattr.pipeline.explain_batch] with one clip.
 
     For perturbation methods the preserved clip of every area is kept (``result.preserved``) and
     scored, so the summary says how much of the target's probability the mask keeps.
 
     Args:
         model: the classifier.
-        method: a :class:`Method` (see :func:`as_method`) or an attributor.
+        method: a [`Method`][videoattr.pipeline.Method] (see [`as_method`][videoattr.pipeline.as_method]) or an attributor.
         clip: the clip.
         target: one class index, or ``None`` for the top class. Default ``None``.
         key: the clip's key for methods that draw noise (the dataset run uses the clip's id).
@@ -395,7 +395,7 @@ def preserved_clips(perturbation: Perturbation, x: Tensor, masks: Tensor) -> Ten
     """The preserved clips ``(B, A, C, T, H, W)`` of masks ``(B, A, T, H, W)`` (no model call).
 
     Args:
-        perturbation: the pyramid of ``x`` (:func:`perturbation_of`, :func:`perturbation_from_config`).
+        perturbation: the pyramid of ``x`` ([`perturbation_of`][videoattr.pipeline.perturbation_of], [`perturbation_from_config`][videoattr.pipeline.perturbation_from_config]).
         x: the clips ``(B, C, T, H, W)``.
         masks: the masks.
     """
@@ -440,7 +440,7 @@ def write_outputs(
     Args:
         out_dir: the folder of the files.
         stem: the file name without its ending; must be a plain name (see
-            :func:`videoattr.datasets.folders.safe_name`).
+            [`videoattr.datasets.folders.safe_name`][videoattr.datasets.folders.safe_name]).
         clip: the clip ``(1, C, T, H, W)`` (normalised).
         result: its explanation.
         mean, std: the normalisation to undo for the pictures.
@@ -448,7 +448,7 @@ def write_outputs(
         method: the method's name, recorded in the JSON. Default ``""``.
         areas: the perturbation areas. Default ``()``.
         settings: extra JSON values recorded in the summary (each under its own key). Default none.
-        kinds: which files to write. Default all of :data:`OUTPUT_KINDS`.
+        kinds: which files to write. Default all of [`OUTPUT_KINDS`][videoattr.pipeline.OUTPUT_KINDS].
         fps: frame rate of the GIF/MP4. Default 8.
         root: when given, every file must lie inside this folder (checked on resolved paths).
 
@@ -550,7 +550,7 @@ def summary_dict(
     areas: Sequence[float],
     settings: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The JSON record of a :class:`ClipExplanation` (what ``explain``'s JSON and a run's results hold).
+    """The JSON record of a [`ClipExplanation`][videoattr.pipeline.ClipExplanation] (what ``explain``'s JSON and a run's results hold).
 
     Keys: ``method``, ``prediction`` and ``target`` (``index``, ``name``, ``prob``), ``areas``,
     ``preserved_prob`` (per area, perturbation methods), ``map_shape``, ``seconds``, ``batch_size``,
@@ -619,7 +619,7 @@ def method_config(obj: Any) -> dict[str, Any]:
 
 
 def settings_dict(obj: Any) -> dict[str, Any]:
-    """Deprecated name of :func:`method_config`."""
+    """Deprecated name of [`method_config`][videoattr.pipeline.method_config]."""
     return method_config(obj)
 
 

@@ -1,11 +1,11 @@
 """The ``videoattr`` command line: the outermost layer, which nothing else in the package imports.
 
-Subcommands, one module each: ``explain`` (:mod:`.explain`), ``run`` (:mod:`.run`), ``render``
-(:mod:`.render`), ``demo`` (:mod:`.demo`), ``models`` (:mod:`.models`); the options they share and
-their checks are in :mod:`.options`. ``python -m videoattr`` is the same command.
+Subcommands, one module each: ``explain`` ([`explain`][videoattr.cli.explain]), ``run`` ([`run`][videoattr.cli.run]), ``render``
+([`render`][videoattr.cli.render]), ``demo`` ([`demo`][videoattr.cli.demo]), ``models`` ([`models`][videoattr.cli.models]); the options they share and
+their checks are in [`options`][videoattr.cli.options]. ``python -m videoattr`` is the same command.
 
-A new subcommand is a module with ``add_parser(subparsers)`` listed in :data:`SUBCOMMANDS`; a new
-option shared by ``explain`` and ``run`` goes into :func:`videoattr.cli.options.add_method_arguments`.
+A new subcommand is a module with ``add_parser(subparsers)`` listed in [`SUBCOMMANDS`][videoattr.cli.SUBCOMMANDS]; a new
+option shared by ``explain`` and ``run`` goes into [`videoattr.cli.options.add_method_arguments`][videoattr.cli.options.add_method_arguments].
 """
 
 from __future__ import annotations

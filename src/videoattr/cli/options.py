@@ -2,8 +2,8 @@
 
 Every option is checked when the command line is parsed (``type=`` checkers below) or, when a check
 needs the model or the file system, by the subcommand before its first video is attributed. A new
-option of the model or the method goes into :func:`add_method_arguments` and, when the method reads
-it, into :func:`method_options`.
+option of the model or the method goes into [`add_method_arguments`][videoattr.cli.options.add_method_arguments] and, when the method reads
+it, into [`method_options`][videoattr.cli.options.method_options].
 """
 
 from __future__ import annotations
@@ -255,10 +255,10 @@ _OPTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
 def method_options(
     args: argparse.Namespace, adapter: Any, *, progress: bool = True
 ) -> dict[str, Any]:
-    """The options of ``--method`` for :func:`~videoattr.methods.registry.build_attributor`.
+    """The options of ``--method`` for [`build_attributor`][videoattr.methods.registry.build_attributor].
 
     The adapter supplies what it knows (Grad-CAM's layer, Integrated Gradients' black baseline, see
-    :func:`videoattr.pipeline.model_options`); options the user gave go to the method; every other
+    [`videoattr.pipeline.model_options`][videoattr.pipeline.model_options]); options the user gave go to the method; every other
     option keeps the method's default.
 
     Raises:
@@ -294,7 +294,7 @@ def method_options(
 
 
 def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = True) -> Any:
-    """The :class:`~videoattr.pipeline.Method` of ``--method`` and its options for ``adapter``."""
+    """The [`Method`][videoattr.pipeline.Method] of ``--method`` and its options for ``adapter``."""
     from videoattr.pipeline import as_method
 
     info = method_info(args.method)

@@ -1,4 +1,4 @@
-"""One place that turns what a user types for a device into a :class:`torch.device`."""
+"""One place that turns what a user types for a device into a `torch.device`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def resolve_device(
 
     Args:
         spec: ``None`` picks CUDA when it is available, else the CPU; otherwise a device name such as
-            ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` (or a :class:`torch.device`).
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"`` (or a `torch.device`).
             Default ``None``.
         local_rank: this process's rank on its node (``torchrun``'s ``LOCAL_RANK``). When given,
             ``"cuda"`` without an index (and ``None`` on a CUDA machine) becomes
@@ -24,12 +24,12 @@ def resolve_device(
             index is kept. Default ``None`` (index 0 is left implicit).
 
     Returns:
-        The :class:`torch.device`.
+        The `torch.device`.
 
     Raises:
         ValueError: ``spec`` is not a device name (``"bogus"``), or names a device this machine lacks
             (``"cuda"`` without a GPU, ``"cuda:3"`` with two GPUs, ``"mps"`` off Apple silicon).
-        TypeError: ``spec`` is neither ``None``, a str nor a :class:`torch.device`.
+        TypeError: ``spec`` is neither ``None``, a str nor a `torch.device`.
 
     Example:
         >>> resolve_device("cpu")

@@ -1,9 +1,9 @@
 """Clips for a dataset run: a folder of videos, or any ``torch`` Dataset, decoded in DataLoader workers.
 
-A run reads its clips through a :class:`torch.utils.data.DataLoader`, so worker processes decode and
+A run reads its clips through a `torch.utils.data.DataLoader`, so worker processes decode and
 preprocess the next batches while the model computes. Two kinds of source are accepted:
 
-- :class:`~videoattr.datasets.folders.VideoFolder`: the videos and frame folders directly inside a
+- [`VideoFolder`][videoattr.datasets.folders.VideoFolder]: the videos and frame folders directly inside a
   folder (what ``videoattr explain --videos-dir`` reads), each decoded and preprocessed exactly as the
   command line does for one clip (the model's frame sampling and preprocessing). The label is the
   part of the name before the first ``-``; a label that names one of the model's classes is the class
@@ -12,14 +12,14 @@ preprocess the next batches while the model computes. Two kinds of source are ac
   ``(clip, target_or_label, extra)``: ``clip`` a float tensor ``(C, T, H, W)`` (or ``(1, C, T, H, W)``),
   ``target_or_label`` a class index, a class name, or ``None`` (the model's top class). A third element
   that is a ``str`` must be the item's id; anything else there (a ground-truth mask, say) is ignored.
-  So :class:`~videoattr.datasets.SyntheticMotion`'s ``(clip, label, mask)`` items work as they are.
+  So [`SyntheticMotion`][videoattr.datasets.SyntheticMotion]'s ``(clip, label, mask)`` items work as they are.
 
 Clip ids name the result files. A dataset with an ``ids`` attribute (one ``str`` per item) supplies
 its own; otherwise item ``i`` has the id ``f"{i:06d}"``. A dataset may also carry ``sources`` (one
 path or description per item), recorded in each result's metadata.
 
-:class:`ClipItems` wraps either source so that reading never raises: an item that cannot be read
-becomes a :class:`Sample` that carries the error, and the run records it as a failure.
+[`ClipItems`][videoattr.runner.dataset.ClipItems] wraps either source so that reading never raises: an item that cannot be read
+becomes a [`Sample`][videoattr.runner.dataset.Sample] that carries the error, and the run records it as a failure.
 """
 
 from __future__ import annotations
@@ -96,11 +96,11 @@ def dataset_ids(data: Any) -> list[str]:
 
 
 class ClipItems(Dataset[Sample]):
-    """Wrap a dataset so that item ``i`` is always a :class:`Sample` (errors included, never raised).
+    """Wrap a dataset so that item ``i`` is always a [`Sample`][videoattr.runner.dataset.Sample] (errors included, never raised).
 
     Args:
-        data: a :class:`VideoFolder` or a map-style Dataset of ``(clip, target_or_label[, extra])``.
-        ids: the clip ids, one per item (see :func:`dataset_ids`).
+        data: a [`VideoFolder`][videoattr.datasets.folders.VideoFolder] or a map-style Dataset of ``(clip, target_or_label[, extra])``.
+        ids: the clip ids, one per item (see [`dataset_ids`][videoattr.runner.dataset.dataset_ids]).
         class_names: the model's class names, to turn a label into a class index.
     """
 

@@ -104,7 +104,7 @@ def check_or_record(
 
     Args:
         root: the output folder.
-        config: what results depend on (compared exactly; see :func:`plain`).
+        config: what results depend on (compared exactly; see [`plain`][videoattr.runner.guard.plain]).
         rounding: the rounding-level settings (``max_batch_size``, ``device``, ``threads``).
         num_items: clips in the dataset.
 

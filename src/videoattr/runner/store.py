@@ -167,7 +167,7 @@ class ResultStore:
     def is_valid_result(path: Path) -> bool:
         """Whether ``path`` is a whole result: an archive with ``maps`` and ``meta`` whose checksum matches.
 
-        The maps are read and hashed (see :func:`maps_checksum`); a result without a checksum (written
+        The maps are read and hashed (see [`maps_checksum`][videoattr.runner.store.maps_checksum]); a result without a checksum (written
         by an older version) counts as complete when both members read back.
         """
         try:

@@ -1,4 +1,4 @@
-"""What a dataset run did: one :class:`RankSummary` per process, one :class:`RunSummary` overall."""
+"""What a dataset run did: one [`RankSummary`][videoattr.runner.summary.RankSummary] per process, one [`RunSummary`][videoattr.runner.summary.RunSummary] overall."""
 
 from __future__ import annotations
 
@@ -49,16 +49,16 @@ class RankSummary:
 
 @dataclass
 class RunSummary:
-    """The outcome of :func:`~videoattr.runner.run` over all ranks (every rank gets the same summary).
+    """The outcome of [`run`][videoattr.runner.run] over all ranks (every rank gets the same summary).
 
     Attributes:
         out_dir: the output folder.
         total: clips in the dataset.
         done: clips attributed and written in this run.
         skipped: clips already complete (not redone).
-        failed: clips that failed in this run (see :attr:`failures` and ``OUT/failures/``).
+        failed: clips that failed in this run (see [`failures`][videoattr.runner.summary.RunSummary.failures] and ``OUT/failures/``).
         seconds: wall time of the slowest rank.
-        ranks: each rank's :class:`RankSummary`.
+        ranks: each rank's [`RankSummary`][videoattr.runner.summary.RankSummary].
         manifest: path of ``manifest.json``.
         busy: clips left to another process that held their lock.
     """
