@@ -18,12 +18,14 @@ from typing import Any
 from videoattr.cli.options import (
     CommandError,
     add_method_arguments,
+    add_picture_arguments,
+    announce,
     build_method,
     device_of,
     load_model,
     output_folder,
     plain_name,
-    positive_float,
+    preset_of,
     weights_record,
 )
 from videoattr.datasets.folders import (
@@ -67,9 +69,7 @@ def add_parser(sub: Any) -> None:
         type=plain_name("--save-label"),
         help="use this folder name instead of the video's label (a plain name)",
     )
-    p.add_argument(
-        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
-    )
+    add_picture_arguments(p)
     p.add_argument(
         "--traceback", action="store_true", help="print the full traceback of a failing video"
     )
@@ -97,6 +97,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     names = adapter.class_names
     fixed = None if args.target is None else class_from_label(args.target, names, name="--target")
     method = build_method(args, adapter)
+    announce(method, adapter, device, preset_of(args))
     out_root = out / safe_name(args.method) / safe_name(args.model)
     failures = 0
     for path in videos:
@@ -111,6 +112,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 "model": args.model,
                 "weights": weights_record(args),
                 "video": str(path),
+                "preset": preset_of(args),
                 "settings": method.config,
             }
             paths = write_outputs(
@@ -126,6 +128,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 settings=settings,
                 fps=args.fps,
                 root=out,
+                random_weights=weights_record(args) == "random",
+                scale=args.scale,
+                note=path.name,
             )
             pred = names[result.prediction] if names else result.prediction
             extra = (

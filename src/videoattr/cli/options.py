@@ -107,13 +107,21 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         "--iterations",
         type=positive_int,
         default=None,
-        help="perturbation iterations (default: the method's, 2000)",
+        help="perturbation iterations (default: the preset's, 200 for fast, 2000 for paper)",
+    )
+    g.add_argument(
+        "--preset",
+        choices=("fast", "paper"),
+        default=None,
+        help="settings of the perturbation methods: 'fast' (200 Adam iterations, the paper's "
+        "schedule compressed into the run) or 'paper' (2000 SGD iterations, as published) "
+        "(default: fast)",
     )
     g.add_argument(
         "--optimizer",
         choices=("sgd", "adam"),
         default=None,
-        help="perturbation optimiser (default: the method's, sgd as in the paper)",
+        help="perturbation optimiser (default: the preset's)",
     )
     g.add_argument(
         "--polarity",
@@ -288,9 +296,80 @@ def method_options(
         options["seed"] = args.seed
     if takes("progress"):
         options["progress"] = progress and not args.no_progress
-    if info.kind != "perturbation" and args.area != [0.1]:
-        raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
+    if info.kind != "perturbation":
+        if args.area != [0.1]:
+            raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
+        if args.preset is not None:
+            raise CommandError(f"--preset applies to the perturbation methods, not to {info.name}")
+    elif takes("preset"):
+        options["preset"] = preset_of(args)
+    else:
+        defaults = getattr(info.factory, "defaults", None)
+        if defaults is not None and hasattr(defaults, "preset"):
+            if preset_of(args) == "fast":
+                fast: dict[str, Any] = {}
+                if "max_iter" in options:
+                    fast["iterations"] = options.pop("max_iter")
+                if "optimizer" in options:
+                    fast["optimizer"] = options.pop("optimizer")
+                options["settings"] = defaults.fast(**fast)
+            else:
+                options["settings"] = defaults.preset("paper")
     return options
+
+
+#: The preset of the perturbation methods when ``--preset`` is not given.
+DEFAULT_PRESET = "fast"
+
+
+def preset_of(args: argparse.Namespace) -> str | None:
+    """The preset in force: ``--preset`` (default ``"fast"``) for perturbation methods, else ``None``."""
+    if method_info(args.method).kind != "perturbation":
+        return None
+    return str(args.preset or DEFAULT_PRESET)
+
+
+def announce(method: Any, adapter: Any, device: torch.device, preset: str | None) -> None:
+    """Before long work: say which preset runs and about how long one clip takes.
+
+    The time is measured: one forward and backward of the model on a batch of one clip per area,
+    times the iterations.
+    """
+    import time
+
+    if not method.is_perturbation:
+        return
+    config = method.config
+    iterations = int(config.get("max_iter", 0) or 0)
+    size = adapter.size if isinstance(adapter.size, (tuple, list)) else (adapter.size, adapter.size)
+    x = torch.zeros(
+        len(method.areas), 3, adapter.clip_len, *size, device=device, requires_grad=True
+    )
+    start = time.perf_counter()
+    adapter(x).sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    per_clip = (time.perf_counter() - start) * iterations
+    hint = " (--preset fast is quicker)" if preset == "paper" else ""
+    print(
+        f"{method.name}: preset {preset}, {iterations} iterations ({config.get('optimizer')}) for "
+        f"{len(method.areas)} area(s); expected about {per_clip:.0f}s per clip on {device}{hint}",
+        file=sys.stderr,
+    )
+
+
+def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fps`` and ``--scale`` of the pictures (``explain`` and ``render``)."""
+    parser.add_argument(
+        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=positive_int,
+        default=None,
+        help="integer magnification of the pictures (default: the sheet picks one so that small "
+        "clips stay readable; the GIF/MP4 keep the clip's size)",
+    )
 
 
 def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = True) -> Any:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from videoattr.cli.options import CommandError, output_folder, positive_float
+from videoattr.cli.options import CommandError, add_picture_arguments, output_folder
 
 
 def _formats(text: str) -> list[str]:
@@ -41,9 +41,7 @@ def add_parser(sub: Any) -> None:
         help="pictures to write, comma-separated from gif, mp4, png (default: gif,mp4,png)",
     )
     p.add_argument("--out", default=None, help="where the pictures go (default: RUN_DIR/pictures)")
-    p.add_argument(
-        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
-    )
+    add_picture_arguments(p)
     p.set_defaults(func=cmd_render)
 
 
@@ -118,9 +116,19 @@ def cmd_render(args: argparse.Namespace) -> int:
                 class_names=adapter.class_names,
                 method=method,
                 areas=[float(a) for a in meta.get("areas", [])],
+                settings={
+                    "model": model_name,
+                    "weights": config.get("weights"),
+                    "video": source,
+                    "preset": meta.get("preset", config.get("preset")),
+                    "settings": meta.get("settings", {}),
+                },
                 kinds=args.format,
                 fps=args.fps,
                 root=out,
+                random_weights=config.get("weights") == "random",
+                scale=args.scale,
+                note=Path(source).name,
             )
             print(f"{clip_id}: " + ", ".join(str(p) for p in paths.values()))
         except Exception as err:  # one clip that cannot be rendered is reported; the rest go on

@@ -23,6 +23,7 @@ from typing import Any
 
 from videoattr.cli.options import (
     add_method_arguments,
+    announce,
     build_method,
     device_of,
     load_model,
@@ -30,6 +31,7 @@ from videoattr.cli.options import (
     output_folder,
     positive_float,
     positive_int,
+    preset_of,
     weights_record,
 )
 from videoattr.datasets.folders import class_from_label, find_videos
@@ -121,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         class_from_label(args.target, adapter.class_names, name="--target")
     # The methods' own bars would interleave between ranks; keep them for a single process.
     method = build_method(args, adapter, progress=not ctx.is_distributed)
+    if ctx.is_main:
+        announce(method, adapter, device, preset_of(args))
     target: int | str | None = args.target
     try:
         summary = run(
@@ -136,7 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             retry_failed=not args.no_retry_failed,
             progress=not args.no_progress,
             log_every_s=args.log_every,
-            settings={"model": args.model, "weights": weights_record(args)},
+            settings={
+                "model": args.model,
+                "weights": weights_record(args),
+                "preset": preset_of(args),
+            },
         )
     except DiskFullError as err:
         print(
