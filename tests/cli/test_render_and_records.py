@@ -138,3 +138,30 @@ def test_download_is_passed_to_the_zoo(
     assert "download" not in seen  # offline by default
     assert main([*args, "--download", "--out", str(tmp_path / "b")]) == 0
     assert seen["download"] is True
+
+
+def test_several_targets_per_clip(videos: Path, tmp_path: Path) -> None:
+    video = sorted(videos.iterdir())[0]
+    base = ["explain", "--video", str(video), *COMMON, "--method", "grad_cam"]
+    assert main([*base, "--target", "top3", "--out", str(tmp_path / "top")]) == 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "top").rglob("*.json")]
+    assert len(records) == 3
+    probs = sorted((r["target"]["prob"] for r in records), reverse=True)
+    assert probs[0] == pytest.approx(records[0]["prediction"]["prob"])  # the top class first
+    assert len({r["target"]["index"] for r in records}) == 3
+    names = {r["target"]["name"] for r in records}
+    files = {p.name for p in (tmp_path / "top").rglob("*.png")}
+    assert files == {f"{video.stem}.{n}.png" for n in names}
+
+    listed = ",".join(demo_model.CLASS_NAMES[:2])
+    assert main([*base, "--target", listed, "--out", str(tmp_path / "list")]) == 0
+    got = sorted(
+        json.loads(p.read_text())["target"]["name"] for p in (tmp_path / "list").rglob("*.json")
+    )
+    assert got == sorted(demo_model.CLASS_NAMES[:2])
+    # Each target's map equals the map of that target alone.
+    single = tmp_path / "single"
+    assert main([*base, "--target", demo_model.CLASS_NAMES[1], "--out", str(single)]) == 0
+    (alone,) = single.rglob("*.npz")
+    (together,) = (tmp_path / "list").rglob(f"*.{demo_model.CLASS_NAMES[1]}.npz")
+    np.testing.assert_array_equal(np.load(alone)["maps"], np.load(together)["maps"])

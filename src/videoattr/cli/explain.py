@@ -13,7 +13,9 @@ import errno
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from videoattr.cli.options import (
     CommandError,
@@ -26,6 +28,7 @@ from videoattr.cli.options import (
     output_folder,
     plain_name,
     preset_of,
+    target_request,
     weights_record,
 )
 from videoattr.datasets.folders import (
@@ -37,6 +40,9 @@ from videoattr.datasets.folders import (
     load_clip,
     safe_name,
 )
+
+if TYPE_CHECKING:
+    from videoattr.pipeline import Method
 
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
@@ -55,8 +61,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--target",
         default=None,
-        help="class index or name to explain (default: the label in the name if it is a class, "
-        "else the top class)",
+        help="class index or name to explain, a comma-separated list of them, or topK (the K "
+        "classes the model scores highest, e.g. top3); several targets write one set of files per "
+        "target, named <video>.<class> (default: the label in the name if it is a class, else the "
+        "top class)",
     )
     p.add_argument(
         "--out",
@@ -78,9 +86,7 @@ def add_parser(sub: Any) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain every video; returns 1 when one failed, 0 otherwise."""
-    from videoattr.pipeline import explain_clip, write_outputs
-
-    out = output_folder(args.out)
+    output_folder(args.out)  # an existing file fails here, before any work
     if args.video:
         video = Path(args.video)
         if not video.exists():
@@ -95,10 +101,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     adapter = load_model(args, device)
     clip_len, sampling, preprocess = adapter_reading(adapter)
     names = adapter.class_names
-    fixed = None if args.target is None else class_from_label(args.target, names, name="--target")
+    request = target_request(args.target, names)
     method = build_method(args, adapter)
     announce(method, adapter, device, preset_of(args))
-    out_root = out / safe_name(args.method) / safe_name(args.model)
     failures = 0
     for path in videos:
         label = label_of(path)
@@ -106,44 +111,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
             clip = load_clip(path, clip_len=clip_len, sampling=sampling, preprocess=preprocess).to(
                 device
             )
-            target = fixed if fixed is not None else class_from_label(label, names, strict=False)
-            result = explain_clip(adapter, method, clip, target, key=safe_name(clip_stem(path)))
-            settings = {
-                "model": args.model,
-                "weights": weights_record(args),
-                "video": str(path),
-                "preset": preset_of(args),
-                "settings": method.config,
-            }
-            paths = write_outputs(
-                out_root / (args.save_label or safe_name(label)),
-                safe_name(clip_stem(path)),
-                clip,
-                result,
-                mean=adapter.mean,
-                std=adapter.std,
-                class_names=names,
-                method=method.name,
-                areas=method.areas,
-                settings=settings,
-                fps=args.fps,
-                root=out,
-                random_weights=weights_record(args) == "random",
-                scale=args.scale,
-                note=path.name,
-            )
-            pred = names[result.prediction] if names else result.prediction
-            extra = (
-                f", preserved prob {', '.join(f'{p:.3f}' for p in result.preserved_prob)}"
-                if result.preserved_prob
-                else ""
-            )
-            print(
-                f"{path.name}: predicted {pred} ({result.prediction_prob:.3f}), explained class "
-                f"{result.target}{extra}, {result.seconds:.1f}s"
-            )
-            for kind, p in paths.items():
-                print(f"  {kind}: {p}")
+            stem = safe_name(clip_stem(path))
+            probs = torch.empty(0)
+            if request.top:
+                with torch.no_grad():
+                    probs = torch.softmax(adapter(clip).float(), dim=1)[0]
+            label_class = class_from_label(label, names, strict=False)
+            for target in request.for_clip(probs, label_class):
+                explain_one(args, method, adapter, clip, path, stem, target, request.several)
         except Exception as err:  # one bad video is reported and skipped; the others finish
             failures += 1
             print(f"error: {path}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -161,3 +136,61 @@ def cmd_explain(args: argparse.Namespace) -> int:
         + (f", {failures} failed" if failures else "")
     )
     return 1 if failures else 0
+
+
+def explain_one(
+    args: argparse.Namespace,
+    method: Method,
+    adapter: Any,
+    clip: torch.Tensor,
+    path: Path,
+    stem: str,
+    target: int | None,
+    several: bool,
+) -> None:
+    """Explain one clip for one target and write its files (``<stem>.<class>.*`` for several)."""
+    from videoattr.pipeline import explain_clip, write_outputs
+
+    names = adapter.class_names
+    out = Path(args.out)
+    result = explain_clip(adapter, method, clip, target, key=stem)
+    if several:
+        name = names[result.target] if names else str(result.target)
+        stem = safe_name(f"{stem}.{name}")
+    settings = {
+        "model": args.model,
+        "weights": weights_record(args),
+        "video": str(path),
+        "preset": preset_of(args),
+        "settings": method.config,
+    }
+    folder = out / safe_name(method.name) / safe_name(args.model)
+    paths = write_outputs(
+        folder / (args.save_label or safe_name(label_of(path))),
+        stem,
+        clip,
+        result,
+        mean=adapter.mean,
+        std=adapter.std,
+        class_names=names,
+        method=method.name,
+        areas=method.areas,
+        settings=settings,
+        fps=args.fps,
+        root=out,
+        random_weights=weights_record(args) == "random",
+        scale=args.scale,
+        note=path.name,
+    )
+    pred = names[result.prediction] if names else result.prediction
+    extra = (
+        f", preserved prob {', '.join(f'{p:.3f}' for p in result.preserved_prob)}"
+        if result.preserved_prob
+        else ""
+    )
+    print(
+        f"{path.name}: predicted {pred} ({result.prediction_prob:.3f}), explained class "
+        f"{result.target}{extra}, {result.seconds:.1f}s"
+    )
+    for kind, p in paths.items():
+        print(f"  {kind}: {p}")

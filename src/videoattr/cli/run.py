@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from videoattr.cli.options import (
+    CommandError,
     add_method_arguments,
     announce,
     build_method,
@@ -32,9 +33,10 @@ from videoattr.cli.options import (
     positive_float,
     positive_int,
     preset_of,
+    target_request,
     weights_record,
 )
-from videoattr.datasets.folders import class_from_label, find_videos
+from videoattr.datasets.folders import find_videos
 
 #: Failed clips listed on the terminal (the rest are in OUT/failures and the manifest).
 SHOWN_FAILURES = 20
@@ -119,8 +121,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     ctx = context_from_env()
     device = device_of(args, local_rank=ctx.local_rank)
     adapter = load_model(args, device)
-    if args.target is not None:
-        class_from_label(args.target, adapter.class_names, name="--target")
+    if target_request(args.target, adapter.class_names).several:
+        raise CommandError(
+            "--target: a dataset run explains one class per clip; for several classes run "
+            "`videoattr explain --target ...`, or one run per class into its own --out"
+        )
     # The methods' own bars would interleave between ranks; keep them for a single process.
     method = build_method(args, adapter, progress=not ctx.is_distributed)
     if ctx.is_main:
