@@ -17,19 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.methods import (
+    announce,
+    build_method,
+    preset_of,
+    target_request,
+)
 from videoattr.cli.options import (
     CommandError,
     add_method_arguments,
     add_picture_arguments,
-    announce,
-    build_method,
     device_of,
-    load_model,
     output_folder,
     plain_name,
-    preset_of,
-    target_request,
-    weights_record,
 )
 from videoattr.datasets.folders import (
     adapter_reading,

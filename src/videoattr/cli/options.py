@@ -1,31 +1,24 @@
-"""Options shared by the subcommands: checked values, the model, the method, the device.
+"""Options shared by the subcommands: the arguments, their checkers, the device and the output folder.
 
 Every option is checked when the command line is parsed (``type=`` checkers below) or, when a check
 needs the model or the file system, by the subcommand before its first video is attributed. A new
-option of the model or the method goes into [`add_method_arguments`][videoattr.cli.options.add_method_arguments] and, when the method reads
-it, into [`method_options`][videoattr.cli.options.method_options].
+option shared by ``explain`` and ``run`` goes into
+[`add_method_arguments`][videoattr.cli.options.add_method_arguments] and, when the method reads it,
+into [`method_options`][videoattr.cli.methods.method_options].
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from videoattr.core.devices import resolve_device
-from videoattr.datasets.folders import class_from_label, safe_name
-from videoattr.methods.registry import (
-    build_attributor,
-    method_info,
-    method_names,
-    resolve_method,
-)
+from videoattr.datasets.folders import safe_name
+from videoattr.methods.registry import method_names, resolve_method
 
 
 class CommandError(ValueError):
@@ -66,6 +59,15 @@ def plain_name(option: str) -> Callable[[str], str]:
 
     check.__name__ = option
     return check
+
+
+def method_name(text: str) -> str:
+    """The canonical name of a registered method or alias (an ``argparse`` type)."""
+    try:
+        canonical: str = resolve_method(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return canonical
 
 
 # -- shared arguments -------------------------------------------------------------------------------
@@ -180,240 +182,6 @@ def output_folder(path: str, option: str = "--out") -> Path:
     return p
 
 
-# -- targets ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TargetRequest:
-    """What ``--target`` asks for: fixed classes, the top ``k`` classes, or (neither) the label.
-
-    Attributes:
-        classes: class indices explained for every clip (one or several), or ``()``.
-        top: ``k`` of a ``topK`` request, else ``0``.
-    """
-
-    classes: tuple[int, ...] = ()
-    top: int = 0
-
-    @property
-    def several(self) -> bool:
-        """Whether each clip is explained for more than one class."""
-        return len(self.classes) > 1 or self.top > 1
-
-    def for_clip(self, probabilities: torch.Tensor, label_class: int | None) -> list[int | None]:
-        """The classes to explain for one clip given its ``(K,)`` probabilities and its label's class."""
-        if self.top:
-            return [
-                int(i) for i in probabilities.topk(min(self.top, probabilities.numel())).indices
-            ]
-        if self.classes:
-            return list(self.classes)
-        return [label_class]
-
-
-def target_request(text: str | None, class_names: Sequence[str] | None) -> TargetRequest:
-    """Read ``--target``: a class index or name, a comma-separated list of them, or ``topK``.
-
-    Raises:
-        CommandError: a part that is no class, or ``top0``.
-    """
-    from videoattr.core.targets import parse_topk
-
-    if text is None:
-        return TargetRequest()
-    if text.strip().lower().startswith("top"):
-        try:
-            return TargetRequest(top=parse_topk(text.strip().lower(), name="--target"))
-        except ValueError as err:
-            raise CommandError(str(err)) from None
-    parts = [p for p in (q.strip() for q in text.split(",")) if p] if "," in text else [text]
-    if not parts:
-        raise CommandError(f"--target {text!r} names no class")
-    found = []
-    for part in parts:
-        index = class_from_label(part, class_names, name="--target")
-        assert index is not None  # strict lookups return an index or raise
-        found.append(index)
-    return TargetRequest(classes=tuple(dict.fromkeys(found)))
-
-
-# -- model and method -------------------------------------------------------------------------------
-_API_WORDS = (
-    (re.compile(r"call load\([^)]*download=True\)"), "pass --download"),
-    (re.compile(r"load\([^)]*download=True\)"), "--download"),
-    (re.compile(r"\bdownload=True\b"), "--download"),
-    (re.compile(r"\bweights=\.\.\."), "--weights FILE"),
-    (re.compile(r"\bpass weights=None\b"), "leave out --weights"),
-)
-
-
-def cli_words(message: str) -> str:
-    """A library message with API arguments (``weights=...``, ``download=True``) named as CLI options."""
-    for pattern, words in _API_WORDS:
-        message = pattern.sub(words, message)
-    return message
-
-
-def load_model(args: argparse.Namespace, device: torch.device) -> Any:
-    """The zoo adapter named by ``--model`` with ``--weights``, on ``device``, in eval mode.
-
-    Raises:
-        CommandError: the weights file is not a ``state_dict`` (a pickled whole model, garbage or a
-            file with code in it: never unpickled), or the model cannot be built as asked.
-    """
-    from videoattr import zoo
-
-    options: dict[str, Any] = {"download": True} if getattr(args, "download", False) else {}
-    not_a_state_dict = CommandError(
-        f"--weights {args.weights}: cannot read it as a state_dict (a dict of tensors, as "
-        "torch.save(model.state_dict(), FILE) writes); it holds something else (a whole pickled "
-        "model, other objects, or no torch file at all), which videoattr does not load"
-    )
-    try:
-        adapter = zoo.load(args.model, weights=args.weights, **options)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        if args.weights is not None and "weights_only" in str(err):
-            raise not_a_state_dict from None
-        raise type(err)(cli_words(str(err))) from None
-    except TypeError as err:
-        if options and "download" in str(err):
-            raise CommandError(
-                f"--download: model {args.model} has no weights to download"
-            ) from None
-        raise
-    except Exception as err:  # torch.load's errors for a file that is no state_dict vary widely
-        if args.weights is None:
-            raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
-        raise not_a_state_dict from None
-    if args.weights is None and args.model != "demo":
-        print(
-            f"warning: --weights not given, {args.model} has random weights: the maps explain an "
-            "untrained network",
-            file=sys.stderr,
-        )
-    return adapter.to(device).eval()
-
-
-def weights_record(args: argparse.Namespace) -> str:
-    """What results record as the model's weights: the ``--weights`` value, else ``"random"``."""
-    if args.weights is not None:
-        return str(args.weights)
-    return "bundled" if args.model == "demo" else "random"
-
-
-def method_name(text: str) -> str:
-    """The canonical name of a registered method or alias (an ``argparse`` type)."""
-    try:
-        return resolve_method(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-#: Command-line option -> (the method option it sets, how to read it from ``args``).
-_OPTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
-    "--polarity": ("polarity", lambda a: a.polarity),
-    "--iterations": ("max_iter", lambda a: a.iterations),
-    "--optimizer": ("optimizer", lambda a: a.optimizer),
-    "--layer": ("layer", lambda a: a.layer),
-}
-
-
-def method_options(
-    args: argparse.Namespace, adapter: Any, *, progress: bool = True
-) -> dict[str, Any]:
-    """The options of ``--method`` for [`build_attributor`][videoattr.methods.registry.build_attributor].
-
-    The adapter supplies what it knows (Grad-CAM's layer, Integrated Gradients' black baseline, see
-    [`videoattr.pipeline.model_options`][videoattr.pipeline.model_options]); options the user gave go to the method; every other
-    option keeps the method's default.
-
-    Raises:
-        CommandError: an option given that the method does not take (e.g. ``--layer`` for saliency).
-    """
-    from videoattr.pipeline import model_options
-
-    info = method_info(args.method)
-    accepted = info.option_names()
-    options = model_options(info.name, adapter)
-
-    def takes(option: str) -> bool:
-        return accepted is None or option in accepted
-
-    for flag, (option, read) in _OPTIONS.items():
-        value = read(args)
-        if value is None:
-            continue
-        if not takes(option):
-            raise CommandError(f"{flag} does not apply to --method {info.name}")
-        options[option] = value
-        if option == "layer":
-            options.pop("reshape", None)  # the adapter's token reshape belongs to its own layer
-    if takes("max_batch_size"):
-        options["max_batch_size"] = args.max_batch_size
-    if takes("seed"):
-        options["seed"] = args.seed
-    if takes("progress"):
-        options["progress"] = progress and not args.no_progress
-    if info.kind != "perturbation":
-        if args.area != [0.1]:
-            raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
-        if args.preset is not None:
-            raise CommandError(f"--preset applies to the perturbation methods, not to {info.name}")
-    elif takes("preset"):
-        options["preset"] = preset_of(args)
-    else:
-        defaults = getattr(info.factory, "defaults", None)
-        if defaults is not None and hasattr(defaults, "preset"):
-            if preset_of(args) == "fast":
-                fast: dict[str, Any] = {}
-                if "max_iter" in options:
-                    fast["iterations"] = options.pop("max_iter")
-                if "optimizer" in options:
-                    fast["optimizer"] = options.pop("optimizer")
-                options["settings"] = defaults.fast(**fast)
-            else:
-                options["settings"] = defaults.preset("paper")
-    return options
-
-
-#: The preset of the perturbation methods when ``--preset`` is not given.
-DEFAULT_PRESET = "fast"
-
-
-def preset_of(args: argparse.Namespace) -> str | None:
-    """The preset in force: ``--preset`` (default ``"fast"``) for perturbation methods, else ``None``."""
-    if method_info(args.method).kind != "perturbation":
-        return None
-    return str(args.preset or DEFAULT_PRESET)
-
-
-def announce(method: Any, adapter: Any, device: torch.device, preset: str | None) -> None:
-    """Before long work: say which preset runs and about how long one clip takes.
-
-    The time is measured: one forward and backward of the model on a batch of one clip per area,
-    times the iterations.
-    """
-    import time
-
-    if not method.is_perturbation:
-        return
-    config = method.config
-    iterations = int(config.get("max_iter", 0) or 0)
-    size = adapter.size if isinstance(adapter.size, (tuple, list)) else (adapter.size, adapter.size)
-    x = torch.zeros(
-        len(method.areas), 3, adapter.clip_len, *size, device=device, requires_grad=True
-    )
-    start = time.perf_counter()
-    adapter(x).sum().backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    per_clip = (time.perf_counter() - start) * iterations
-    hint = " (--preset fast is quicker)" if preset == "paper" else ""
-    print(
-        f"{method.name}: preset {preset}, {iterations} iterations ({config.get('optimizer')}) for "
-        f"{len(method.areas)} area(s); expected about {per_clip:.0f}s per clip on {device}{hint}",
-        file=sys.stderr,
-    )
-
-
 def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """``--fps`` and ``--scale`` of the pictures (``explain`` and ``render``)."""
     parser.add_argument(
@@ -426,15 +194,3 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         help="integer magnification of the pictures (default: the sheet picks one so that small "
         "clips stay readable; the GIF/MP4 keep the clip's size)",
     )
-
-
-def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = True) -> Any:
-    """The [`Method`][videoattr.pipeline.Method] of ``--method`` and its options for ``adapter``."""
-    from videoattr.pipeline import as_method
-
-    info = method_info(args.method)
-    attributor = build_attributor(
-        info.name, adapter, **method_options(args, adapter, progress=progress)
-    )
-    areas = tuple(args.area) if info.kind == "perturbation" else None
-    return as_method(attributor, adapter, areas=areas)

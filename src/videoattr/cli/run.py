@@ -21,20 +21,21 @@ import argparse
 import sys
 from typing import Any
 
+from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.methods import (
+    announce,
+    build_method,
+    preset_of,
+    target_request,
+)
 from videoattr.cli.options import (
     CommandError,
     add_method_arguments,
-    announce,
-    build_method,
     device_of,
-    load_model,
     non_negative_int,
     output_folder,
     positive_float,
     positive_int,
-    preset_of,
-    target_request,
-    weights_record,
 )
 from videoattr.datasets.folders import find_videos
 
