@@ -87,7 +87,7 @@ def method_options(
     """The options of ``--method`` for [`build_attributor`][videoattr.methods.registry.build_attributor].
 
     The adapter supplies what it knows (Grad-CAM's layer, Integrated Gradients' black baseline, see
-    [`videoattr.pipeline.model_options`][videoattr.pipeline.model_options]); options the user gave go to the method; every other
+    `videoattr.pipeline.model_options`); options the user gave go to the method; every other
     option keeps the method's default.
 
     Raises:

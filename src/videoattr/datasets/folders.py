@@ -29,7 +29,7 @@ from videoattr.core.validation import describe
 
 #: File endings read as videos (any sub-folder is read as a folder of frame images).
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".gif", ".m4v")
-#: The longest name [`safe_name`][videoattr.datasets.folders.safe_name] returns (file systems allow 255 bytes per name).
+#: The longest name `safe_name` returns (file systems allow 255 bytes per name).
 MAX_NAME_LENGTH = 200
 
 Preprocess = Callable[[Tensor], Tensor]
@@ -82,7 +82,7 @@ def clip_stem(path: Path) -> str:
 def label_of(path: Path) -> str:
     """The label encoded in a video's name: the part before the first ``-`` (the paper's convention).
 
-    The label is text taken from a file name: use [`safe_name`][videoattr.datasets.folders.safe_name] before making a path of it.
+    The label is text taken from a file name: use `safe_name` before making a path of it.
     """
     return clip_stem(path).split("-")[0]
 
@@ -247,7 +247,7 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
 
     Item ``i`` is ``(clip, label, id)``: ``clip`` ``(C, T, H, W)`` float32 on the CPU, ``label`` the
     name before the first ``-``, ``id`` the name without its ending made safe as a file name
-    ([`safe_name`][videoattr.datasets.folders.safe_name]; the whole name when two videos share a stem). Hidden entries are ignored.
+    (`safe_name`; the whole name when two videos share a stem). Hidden entries are ignored.
     ``sources`` holds each video's path.
 
     Args:
@@ -285,7 +285,7 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
         """A folder read with a zoo adapter's clip length, frame sampling and preprocessing.
 
         Raises:
-            TypeError: ``model`` is not an adapter (see [`adapter_reading`][videoattr.datasets.folders.adapter_reading]).
+            TypeError: ``model`` is not an adapter (see `adapter_reading`).
         """
         clip_len, sampling, preprocess = adapter_reading(model)
         return cls(root, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
@@ -306,7 +306,7 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
 def unique_ids(paths: Sequence[Path]) -> list[str]:
     """One safe, unique id per path: its stem (the whole name when stems repeat), made safe.
 
-    Two names that [`safe_name`][videoattr.datasets.folders.safe_name] maps to the same id are told apart by a hash of the name.
+    Two names that `safe_name` maps to the same id are told apart by a hash of the name.
     """
     stems = [clip_stem(p) for p in paths]
     raw = [s if stems.count(s) == 1 else p.name for s, p in zip(stems, paths, strict=True)]

@@ -1,6 +1,6 @@
 """Explain clips end to end and write what a person looks at.
 
-One path serves everything that explains clips: [`explain_batch`][videoattr.pipeline.explain_batch] scores the clean clips
+One path serves everything that explains clips: `explain_batch` scores the clean clips
 (probabilities, prediction), chooses each clip's target, runs the method and, for perturbation
 methods, scores the preserved clips; it returns one [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, and
 [`summary_dict`][videoattr.pipeline.summary_dict] turns one into the record that results carry. ``videoattr explain`` and

@@ -135,7 +135,7 @@ def explain_clip(
     *,
     key: str | None = None,
 ) -> ClipExplanation:
-    """Explain one clip ``(1, C, T, H, W)``: [`explain_batch`][videoattr.pipeline.explain_batch] with one clip.
+    """Explain one clip ``(1, C, T, H, W)``: `explain_batch` with one clip.
 
     For perturbation methods the preserved clip of every area is kept (``result.preserved``) and
     scored, so the summary says how much of the target's probability the mask keeps.

@@ -104,7 +104,7 @@ def as_method(
 
     Args:
         attributor: a registered method name or alias (built for ``model`` with
-            [`model_options`][videoattr.pipeline.model_options] and ``options``), an [`Attributor`][videoattr.core.base.Attributor], a deprecated
+            `model_options` and ``options``), an [`Attributor`][videoattr.core.base.Attributor], a deprecated
             [`Explainer`][videoattr.methods.registry.Explainer], or a callable ``(x, targets) -> (B, A, T, H, W)``.
         model: the classifier.
         options: the method's options when it is given by name (see

@@ -76,7 +76,7 @@ def write_outputs(
     Args:
         out_dir: the folder of the files.
         stem: the file name without its ending; must be a plain name (see
-            [`safe_name`][videoattr.datasets.folders.safe_name]).
+            `safe_name`).
         clip: the clip ``(1, C, T, H, W)`` (normalised).
         result: its explanation.
         mean, std: the normalisation to undo for the pictures.

@@ -10,10 +10,10 @@ others and, by default, retries the clips that failed; a clip that fails is reco
 writes ``OUT/manifest.json`` (every clip's status) and logs the summary: done / skipped / failed and
 the throughput in clips per second.
 
-The parts: [`guard`][videoattr.runner.guard] (``run.json`` and the resume guard),
-[`shard`][videoattr.runner.shard] (one rank's batches), [`batches`][videoattr.runner.batches] (one batch),
-[`store`][videoattr.runner.store] (result files), [`locks`][videoattr.runner.locks] (per-clip locks),
-[`manifest`][videoattr.runner.manifest].
+The parts: `guard` (``run.json`` and the resume guard),
+`shard` (one rank's batches), `batches` (one batch),
+[`store`][videoattr.runner.store] (result files), `locks` (per-clip locks),
+`manifest`.
 
 Ranks share out whole batches, so keep ``len(data) / batch_size`` well above the number of ranks
 (a dataset of 8 clips in batches of 4 keeps only two ranks busy).
@@ -97,7 +97,7 @@ def run(
     ``meta``, JSON text with the clip's id, source, label, the prediction and the explained class with
     their probabilities, the preserved probability per area (perturbation methods), the time, the
     model, the method's configuration and a checksum of the maps. Read them with
-    [`ResultStore.read_result`][videoattr.runner.ResultStore.read_result].
+    `ResultStore.read_result`.
 
     Args:
         data: a folder of videos and frame folders (read with ``model``'s frame sampling and
@@ -114,7 +114,7 @@ def run(
         out_dir: the output folder (see [`videoattr.runner.store`][videoattr.runner.store] for its layout).
         options: options for a method given by name (see
             [`build_attributor`][videoattr.methods.registry.build_attributor]). Default: the method's defaults
-            with what the adapter supplies (see [`videoattr.pipeline.model_options`][videoattr.pipeline.model_options]).
+            with what the adapter supplies (see `videoattr.pipeline.model_options`).
         areas: the areas of a perturbation method. Default ``(0.1,)``.
         batch_size: clips per attribution call (and per DataLoader batch). Default 4.
         num_workers: DataLoader worker processes decoding clips while the model computes; 0 decodes
@@ -124,7 +124,7 @@ def run(
             explains that class for every clip.
         device: where to compute; ``None`` picks ``cuda:<LOCAL_RANK>`` if CUDA is available, else the
             CPU (``"cuda"`` without an index also means the rank's GPU). See
-            [`videoattr.core.devices.resolve_device`][videoattr.core.devices.resolve_device].
+            `videoattr.core.devices.resolve_device`.
         retry_failed: redo clips that failed in an earlier run. Default ``True``.
         progress: a tqdm progress bar per rank. Default ``True``.
         log_every_s: seconds between progress lines in the log (logger ``videoattr.runner``).
@@ -132,12 +132,12 @@ def run(
         sync_timeout_s: how long a rank that finished waits for the others at the end. Default two
             days.
         lock_stale_after_s: age after which another process's clip lock counts as abandoned (see
-            [`videoattr.runner.locks`][videoattr.runner.locks]). Default one day.
+            `videoattr.runner.locks`). Default one day.
         settings: extra values recorded with the run's settings and in every result (e.g. the
             model's name and weights).
 
     Returns:
-        The [`RunSummary`][videoattr.runner.summary.RunSummary] over all ranks.
+        The `RunSummary` over all ranks.
 
     Raises:
         ValueError: ``out_dir`` holds results made with other settings or a malformed ``run.json``,

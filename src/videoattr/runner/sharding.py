@@ -128,7 +128,7 @@ def shard_batches(
 def device_for(requested: str | torch.device | None, ctx: DistributedContext) -> torch.device:
     """Deprecated: ``resolve_device(requested, local_rank=ctx.local_rank)``.
 
-    See [`videoattr.core.devices.resolve_device`][videoattr.core.devices.resolve_device].
+    See `videoattr.core.devices.resolve_device`.
     """
     warnings.warn(
         "device_for is deprecated; use videoattr.core.devices.resolve_device(spec, "

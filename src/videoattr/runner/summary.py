@@ -1,4 +1,4 @@
-"""What a dataset run did: one [`RankSummary`][videoattr.runner.summary.RankSummary] per process, one [`RunSummary`][videoattr.runner.summary.RunSummary] overall."""
+"""What a dataset run did: one [`RankSummary`][videoattr.runner.summary.RankSummary] per process, one `RunSummary` overall."""
 
 from __future__ import annotations
 
