@@ -2,45 +2,96 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 from tests.helpers import clip, tiny_cnn3d
-from videoattr import (
-    STEP,
-    Attributor,
-    ExtremalPerturbation2D,
-    ExtremalPerturbation3D,
-    GradCAM3D,
-    IntegratedGradients,
-    Saliency,
-    SmoothGrad,
+from videoattr import Attributor, Saliency
+from videoattr.core.base import Explanation
+from videoattr.methods import (
+    build_attributor,
+    method_info,
+    method_names,
+    register_method,
+    resolve_method,
+    unregister_method,
 )
 
 FAST_EP = {"max_iter": 3, "progress": False}
 
-METHODS: dict[str, Callable[[nn.Module], Attributor]] = {
-    "saliency": lambda m: Saliency(m),
-    "grad_x_input": lambda m: Saliency(m, multiply_by_inputs=True, polarity="positive"),
-    "integrated_gradients": lambda m: IntegratedGradients(m, steps=3, max_batch_size=4),
-    "smoothgrad": lambda m: SmoothGrad(Saliency(m), n=3, variant="square"),
-    "grad_cam": lambda m: GradCAM3D(m, "2"),
-    "ep2d": lambda m: ExtremalPerturbation2D(m, **FAST_EP),
-    "ep3d": lambda m: ExtremalPerturbation3D(m, **FAST_EP),
-    "step": lambda m: STEP(m, **FAST_EP),
+#: Options that make each method quick on the tiny model. A registered method without an entry runs with
+#: its defaults, so a new method is covered by every test below as soon as it is registered.
+FAST: dict[str, dict[str, Any]] = {
+    "input_x_gradient": {"polarity": "positive"},
+    "integrated_gradients": {"steps": 3, "max_batch_size": 4},
+    "smoothgrad": {"n": 3, "variant": "square"},
+    "grad_cam": {"layer": "2"},
+    "ep2d": FAST_EP,
+    "ep3d": FAST_EP,
+    "step": FAST_EP,
 }
-PERTURBATION = {"ep2d", "ep3d", "step"}
+METHODS: tuple[str, ...] = method_names()
+PERTURBATION = set(method_names("perturbation"))
 B, T, H, W = 2, 8, 24, 24
 
 
+def build(name: str, model: nn.Module) -> Attributor:
+    return build_attributor(name, model, **FAST.get(name, {}))
+
+
 def run(name: str, model: nn.Module, x: Tensor, target: object) -> Tensor:
-    attributor = METHODS[name](model)
+    attributor = build(name, model)
     if name in PERTURBATION:
-        return attributor.attribute(x, target, areas=0.1)  # type: ignore[arg-type, call-arg]
-    return attributor.attribute(x, target)  # type: ignore[arg-type]
+        out: Tensor = attributor.attribute(x, target, areas=0.1)
+        return out
+    result: Tensor = attributor.attribute(x, target)
+    return result
+
+
+def test_the_list_is_the_registry() -> None:
+    expected = {
+        "saliency",
+        "input_x_gradient",
+        "integrated_gradients",
+        "smoothgrad",
+        "grad_cam",
+        "ep2d",
+        "ep3d",
+        "step",
+    }
+    assert expected <= set(METHODS)
+    assert set(FAST) <= set(METHODS)
+    for name in METHODS:
+        assert resolve_method(name) == name
+        assert build(name, tiny_cnn3d()).method == name
+
+
+def test_a_registered_method_appears_everywhere() -> None:
+    class Doubled(Saliency):
+        """Saliency times two (a throw-away method)."""
+
+        method_name = "throwaway_doubled"
+
+        def attribute(self, x: Tensor, target: object = None, **overrides: Any) -> Tensor:
+            return 2 * super().attribute(x, target, **overrides)  # type: ignore[arg-type]
+
+    register_method("throwaway_doubled", Doubled, aliases=("Throwaway-Doubled",), summary="test")
+    try:
+        assert method_names()[-1] == "throwaway_doubled"
+        assert resolve_method("THROWAWAY_DOUBLED") == "throwaway_doubled"
+        assert method_info("throwaway-doubled").kind == "gradient"
+        model, x = tiny_cnn3d(), clip(b=B, t=T, h=H, w=W)
+        out = run("throwaway_doubled", model, x, 1)
+        torch.testing.assert_close(out, 2 * Saliency(model).attribute(x, 1))
+        assert build("throwaway_doubled", model).config()["method"] == "throwaway_doubled"
+    finally:
+        unregister_method("throwaway_doubled")
+    assert "throwaway_doubled" not in method_names()
+    with pytest.raises(ValueError, match="not a registered method"):
+        resolve_method("throwaway_doubled")
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +123,62 @@ def test_every_target_form_gives_the_same_answer(name: str, model: nn.Module, x:
     forms: list[object] = [None, top, torch.tensor(top.tolist()), tuple(top.tolist())]
     for form in forms:
         torch.testing.assert_close(run(name, model, x, form), reference, msg=f"target={form!r}")
-    index = top.clone()
-
-    def score(logits: Tensor) -> Tensor:
-        rows = torch.arange(logits.shape[0]) % B  # rows are clips, steps or copies in clip order
-        if logits.shape[0] % B == 0 and name not in {"integrated_gradients", "smoothgrad"}:
-            return logits.gather(1, index[rows].unsqueeze(1)).squeeze(1)
-        return logits[:, 0]
-
-    out = run(name, model, x, score)
-    assert out.shape == (B, 1, T, H, W) and torch.isfinite(out).all()
     same_class = run(name, model, x, 3)
     assert same_class.shape == reference.shape
+    assert not torch.allclose(same_class, reference)  # class 3 is not every clip's top class
+
+    # a callable target scores every row the method evaluates (clips, IG steps, noisy copies, masks):
+    # selecting class 3's score must give exactly what target=3 gives
+    if name in PERTURBATION:  # perturbation methods treat a callable's output as a log-score
+
+        def score(logits: Tensor) -> Tensor:
+            return torch.log_softmax(logits, dim=1)[:, 3]
+    else:
+
+        def score(logits: Tensor) -> Tensor:
+            return logits[:, 3]
+
+    torch.testing.assert_close(run(name, model, x, score), same_class, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_explain_and_config(name: str, model: nn.Module, x: Tensor) -> None:
+    import json
+
+    attributor = build(name, model)
+    record = attributor.config()
+    assert record["method"] == name and record["version"]
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+    kwargs = {"areas": 0.1} if name in PERTURBATION else {}
+    result = attributor.explain(x, [1, 2], **kwargs)
+    if not isinstance(result, Explanation):  # extremal methods still return their own result
+        pytest.skip(f"{name}.explain returns {type(result).__name__}, not Explanation yet")
+    with torch.no_grad():
+        probs = model(x).softmax(1)
+    torch.testing.assert_close(result.maps, run(name, model, x, [1, 2]))
+    assert result.target is not None and result.target.tolist() == [1, 2]
+    torch.testing.assert_close(result.probabilities, probs)
+    torch.testing.assert_close(result.target_probability, probs[[0, 1], [1, 2]])
+    assert result.prediction.tolist() == probs.argmax(1).tolist()
+    assert result.method == name and result.config == record
+    assert "tensor(" not in repr(result) and len(repr(result)) < 400
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_non_finite_logits_and_odd_clips_are_named(name: str, x: Tensor) -> None:
+    def nan_for_second_row(_m: nn.Module, _i: object, out: Tensor) -> Tensor:
+        mask = torch.zeros_like(out, dtype=torch.bool)
+        mask[1:2] = True  # row 1: for clean clips, IG steps and noisy copies alike, clip 1
+        return out.masked_fill(mask, float("nan"))
+
+    broken = tiny_cnn3d()
+    broken[6].register_forward_hook(nan_for_second_row)
+    with pytest.raises(ValueError, match=r"non-finite logits \(NaN or inf\) for clip 1"):
+        run(name, broken, x, None)
+    with pytest.raises(ValueError, match="meta"):
+        run(name, tiny_cnn3d(), torch.empty(1, 3, T, H, W, device="meta"), 0)
+    with pytest.raises(TypeError, match="float16"):
+        run(name, tiny_cnn3d(), x.half(), 0)
 
 
 @pytest.mark.parametrize("name", list(METHODS))

@@ -126,8 +126,14 @@ class Attributor(ABC):
         return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:
-        shown = []
-        for key, value in self.options().items():
+        shown = [f"max_batch_size={self.max_batch_size!r}"]
+        try:
+            options = self.options()
+        except NotImplementedError:
+            options = {}
+        else:
+            shown = []
+        for key, value in options.items():
             if isinstance(value, (bool, int, float, str)) or value is None:
                 shown.append(f"{key}={value!r}")
         return f"{type(self).__name__}(model={type(self.model).__name__}, {', '.join(shown)})"
@@ -302,12 +308,32 @@ class Attributor(ABC):
             if p.kind is p.KEYWORD_ONLY
         }
         attributor = self.replace(**{k: v for k, v in overrides.items() if k not in call_args})
-        probs = torch.softmax(logits.float(), dim=1)
+        return attributor.make_explanation(maps, target, logits)
+
+    def make_explanation(
+        self,
+        maps: Tensor,
+        target: Target,
+        logits: Tensor,
+        *,
+        extras: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        """Assemble an :class:`Explanation` from maps and the clean clips' logits.
+
+        For subclasses whose ``explain`` computes more (perturbation methods pass ``extras``).
+
+        Args:
+            maps: what :meth:`attribute` returned for ``target``.
+            target: the target as the caller gave it (any accepted form).
+            logits: ``(B, num_classes)`` logits of the clean clips (e.g. :meth:`clean_logits`).
+            extras: method-specific results.
+        """
+        probs = torch.softmax(logits.detach().float(), dim=1)
         indices = target_indices(target, logits)
         if indices is None:
-            target_probability = torch.full((x.shape[0],), float("nan"), device=probs.device)
+            target_probability = torch.full((probs.shape[0],), float("nan"), device=probs.device)
         else:
-            flat = indices.reshape(x.shape[0], -1).to(probs.device)
+            flat = indices.reshape(probs.shape[0], -1).to(probs.device)
             target_probability = probs.gather(1, flat).reshape(indices.shape)
         return Explanation(
             maps=maps,
@@ -315,8 +341,9 @@ class Attributor(ABC):
             probabilities=probs,
             prediction=probs.argmax(dim=1),
             target_probability=target_probability,
-            method=attributor.method,
-            config=attributor.config(),
+            method=self.method,
+            config=self.config(),
+            extras=dict(extras or {}),
         )
 
 

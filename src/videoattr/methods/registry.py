@@ -74,6 +74,20 @@ class MethodInfo:
             p.name for p in params if p.kind is not p.VAR_POSITIONAL and p.name not in self.fixed
         )
 
+    def defaults(self) -> dict[str, Any]:
+        """The default of every option that has one (what the command line should show and use).
+
+        Example:
+            >>> method_info("ig").defaults()["steps"]
+            25
+        """
+        params = list(_signature(self.factory).parameters.values())[1:]
+        return {
+            p.name: p.default
+            for p in params
+            if p.default is not p.empty and p.name not in self.fixed
+        }
+
     def required_options(self) -> tuple[str, ...]:
         """Options without a default (e.g. Grad-CAM's ``layer``)."""
         params = list(_signature(self.factory).parameters.values())[1:]
@@ -218,6 +232,9 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
         'saliency'
     """
     info = method_info(name)
+    clash = sorted(set(options) & set(info.fixed))
+    if clash:
+        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
     accepted = info.option_names()
     if accepted is not None:
         unknown = sorted(set(options) - set(accepted))
@@ -225,9 +242,6 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
             raise TypeError(
                 f"method {info.name!r} does not take the option(s) {unknown}; it takes {sorted(accepted)}"
             )
-    clash = sorted(set(options) & set(info.fixed))
-    if clash:
-        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
     missing = [o for o in info.required_options() if o not in options]
     if missing:
         raise TypeError(f"method {info.name!r} needs the option(s) {missing}")

@@ -62,8 +62,10 @@ class Saliency(GradientAttributor):
 
     @property
     def method(self) -> str:
-        """``"input_x_gradient"`` with ``multiply_by_inputs=True``, else ``"saliency"``."""
-        return "input_x_gradient" if self.multiply_by_inputs else "saliency"
+        """``"input_x_gradient"`` with ``multiply_by_inputs=True``, else ``"saliency"`` (or a subclass's name)."""
+        if self.multiply_by_inputs and type(self).method_name == "saliency":
+            return "input_x_gradient"
+        return super().method
 
     def resolve_target_in_session(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
         """``target=None`` needs no extra forward: the rows are the clean clips, scored at their top class."""
