@@ -28,7 +28,9 @@ def small(
 ) -> ExtremalPerturbationBase:
     options: dict[str, object] = {"max_iter": 4, "progress": False}
     if method is STEP:
-        options["smoothness_start"] = 2  # let the smoothness term act within a short run
+        # let the smoothness term act within a short run, at the stated iteration
+        options["smoothness_start"] = 2
+        options["schedule"] = "per_iteration"
     options.update(kw)
     return method(model if model is not None else tiny_cnn3d(), **options)  # type: ignore[arg-type]
 
@@ -65,14 +67,14 @@ def test_masks_shape_range_device_and_no_graph(method: type[ExtremalPerturbation
 )
 def test_every_target_form(target: object) -> None:
     x = clip(b=2, t=8, h=32, w=32)
-    result = small(ExtremalPerturbation3D).explain(x, target=target, areas=[0.1, 0.2])  # type: ignore[arg-type]
+    result = small(ExtremalPerturbation3D).optimize(x, target=target, areas=[0.1, 0.2])  # type: ignore[arg-type]
     assert result.masks.shape == (2, 2, 8, 32, 32)
     assert torch.isfinite(result.history.energy).all()
 
 
 def test_history_and_result_fields() -> None:
     x = clip(b=2, t=8, h=32, w=32)
-    result = small(STEP, max_iter=5).explain(x, target=1, areas=[0.1, 0.3])
+    result = small(STEP, max_iter=5).optimize(x, target=1, areas=[0.1, 0.3])
     hist = result.history
     for field in (hist.reward, hist.area, hist.smoothness, hist.energy, hist.probability):
         assert field.shape == (2, 2, 5)
@@ -100,7 +102,7 @@ def test_history_and_result_fields() -> None:
 def test_step_area_weight_grows_by_the_schedule() -> None:
     x = clip(b=1, t=8, h=32, w=32)
     # Freeze the mask (lr tiny) so the raw area term is constant: the weighted term follows lambda_t.
-    result = small(STEP, max_iter=4, lr=1e-12, smoothness_weight=0.0).explain(
+    result = small(STEP, max_iter=4, lr=1e-12, smoothness_weight=0.0).optimize(
         x, target=1, areas=0.1
     )
     area = result.history.area[0, 0]
@@ -123,8 +125,8 @@ def test_batched_call_equals_separate_calls(method: type[ExtremalPerturbationBas
 @pytest.mark.parametrize("max_batch_size", [1, 3])
 def test_masks_do_not_depend_on_max_batch_size(variant: str, max_batch_size: int) -> None:
     x = clip(b=2, t=8, h=32, w=32)
-    full = small(STEP, variant=variant).explain(x, target=1, areas=[0.1, 0.2])
-    split = small(STEP, variant=variant, max_batch_size=max_batch_size).explain(
+    full = small(STEP, variant=variant).optimize(x, target=1, areas=[0.1, 0.2])
+    split = small(STEP, variant=variant, max_batch_size=max_batch_size).optimize(
         x, target=1, areas=[0.1, 0.2]
     )
     torch.testing.assert_close(split.masks, full.masks, atol=1e-5, rtol=0)
@@ -143,7 +145,7 @@ def test_achieved_area_approaches_the_requested_area_as_iterations_grow() -> Non
     x = clip(b=1, t=8, h=32, w=32)
     method = ExtremalPerturbation3D(tiny_cnn3d(), progress=False)
     errors = [
-        (method.explain(x, target=1, areas=0.2, max_iter=n).achieved_area - 0.2).abs().item()
+        (method.optimize(x, target=1, areas=0.2, max_iter=n).achieved_area - 0.2).abs().item()
         for n in (5, 30, 120)
     ]
     assert errors[0] > errors[1] > errors[2]
@@ -154,8 +156,8 @@ def test_2d_ep_keeps_the_area_in_every_frame_3d_ep_moves_it_to_informative_frame
     x = clip(b=1, t=8, h=32, w=32, seed=1)
     model = FrameDetector(informative=4)
     kw: dict[str, object] = {"max_iter": 80, "progress": False}
-    frame = ExtremalPerturbation2D(model, **kw).explain(x, target=0, areas=0.15)  # type: ignore[arg-type]
-    clip_wise = ExtremalPerturbation3D(model, **kw).explain(x, target=0, areas=0.15)  # type: ignore[arg-type]
+    frame = ExtremalPerturbation2D(model, **kw).optimize(x, target=0, areas=0.15)  # type: ignore[arg-type]
+    clip_wise = ExtremalPerturbation3D(model, **kw).optimize(x, target=0, areas=0.15)  # type: ignore[arg-type]
     per_frame_2d = frame.frame_area[0, 0]
     per_frame_3d = clip_wise.frame_area[0, 0]
     # 2D-EP: even the frames the model ignores keep (about) area a ...
@@ -167,7 +169,7 @@ def test_2d_ep_keeps_the_area_in_every_frame_3d_ep_moves_it_to_informative_frame
 
 def test_early_stop_ends_a_stalled_run() -> None:
     x = clip(b=1, t=8, h=32, w=32)
-    result = small(ExtremalPerturbation3D, max_iter=50, lr=1e-9, early_stop=3).explain(
+    result = small(ExtremalPerturbation3D, max_iter=50, lr=1e-9, early_stop=3).optimize(
         x, target=1, areas=0.1
     )
     assert result.iterations < 50
@@ -176,7 +178,7 @@ def test_early_stop_ends_a_stalled_run() -> None:
 
 def test_adam_option_runs_and_lowers_the_energy() -> None:
     x = clip(b=1, t=8, h=32, w=32)
-    result = small(ExtremalPerturbation3D, optimizer="adam", lr=0.05, max_iter=10).explain(
+    result = small(ExtremalPerturbation3D, optimizer="adam", lr=0.05, max_iter=10).optimize(
         x, target=1, areas=0.1
     )
     assert result.history.energy[0, 0, -1] < result.history.energy[0, 0, 0]
@@ -272,13 +274,101 @@ def test_cuda_matches_cpu() -> None:
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
 
 
-def test_fast_settings_compress_the_schedule_to_the_same_final_weights() -> None:
+def test_fast_preset_runs_the_paper_schedule_in_fewer_adam_iterations() -> None:
     reference = STEP.defaults
     fast = reference.fast(400)
-    assert fast.optimizer == "adam" and fast.max_iter == 400
-    assert fast.area_growth**400 == pytest.approx(reference.area_growth**2000, rel=1e-9)
-    assert fast.smoothness_start == round(101 * 400 / 2000)
+    assert fast.optimizer == "adam" and fast.max_iter == 400 and fast.schedule == "run"
+    assert fast.effective_area_growth**400 == pytest.approx(
+        reference.effective_area_growth**2000, rel=1e-9
+    )
+    assert fast.effective_smoothness_start == round(101 * 400 / 2000)
     assert (fast.reward_weight, fast.area_weight, fast.smoothness_weight) == (1.0, 300.0, 300.0)
     assert reference.optimizer == "sgd" and reference.max_iter == 2000  # the defaults are untouched
     sgd = reference.fast(400, lr=0.05, optimizer="sgd")
     assert sgd.optimizer == "sgd" and sgd.momentum == 0.9 and sgd.lr == 0.05
+    preset = STEP(tiny_cnn3d(), preset="fast").settings
+    assert preset == reference.fast()
+    assert STEP(tiny_cnn3d(), preset="fast", max_iter=50).settings.max_iter == 50
+    with pytest.raises(ValueError, match="preset"):
+        STEP(tiny_cnn3d(), preset="quick")  # type: ignore[arg-type]
+
+
+def test_a_short_step_run_keeps_the_papers_schedule() -> None:
+    """60 iterations: smoothness from iteration 3 (101/2000 of the run), lambda x5.66^(59/60) at the end."""
+    x = clip(b=1, t=8, h=32, w=32)
+    result = STEP(tiny_cnn3d(), max_iter=60, progress=False).optimize(x, target=1, areas=0.1)
+    hist = result.history
+    smooth = hist.smoothness_weight
+    assert smooth.shape == (60,) and (smooth[:3] == 0).all() and (smooth[3:] == 300).all()
+    assert (hist.smoothness[..., :3] == 0).all() and (hist.smoothness[..., 3:] > 0).all()
+    ratio = float(hist.area_weight[-1] / hist.area_weight[0])
+    assert ratio == pytest.approx(1.0008668 ** (2000 * 59 / 60), rel=1e-9)
+    assert ratio == pytest.approx(5.66 ** (59 / 60), rel=2e-3)  # about x5.50
+    # the recorded weights are the ones applied: weighted terms / weights are the raw terms
+    raw = hist.area[0, 0] / hist.area_weight
+    assert torch.isfinite(raw).all() and (raw >= 0).all()
+    # at 2000 iterations the run schedule is the reference implementation's per-iteration schedule
+    paper = STEP.defaults
+    per_it = paper.replace(schedule="per_iteration")
+    for a, b in zip(paper.weights(), per_it.weights(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_per_iteration_schedule_keeps_the_stated_constants() -> None:
+    settings = STEP.defaults.replace(max_iter=150, schedule="per_iteration")
+    area, smooth = settings.weights()
+    assert int((smooth > 0).nonzero()[0]) == 101
+    assert float(area[1] / area[0]) == pytest.approx(1.0008668, rel=1e-12)
+
+
+def test_early_stop_of_a_changing_schedule_is_recorded_and_warned() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    step = STEP(
+        tiny_cnn3d(), max_iter=60, lr=1e-12, early_stop=2, early_stop_tol=10.0, progress=False
+    )
+    with pytest.warns(UserWarning, match="before its schedule had run its course"):
+        result = step.optimize(x, target=1, areas=0.1)
+    assert result.stopped_early and result.iterations < 60
+    assert result.history.area_weight.shape == (result.iterations,)
+    quiet = ExtremalPerturbation3D(
+        tiny_cnn3d(), max_iter=50, lr=1e-9, early_stop=3, progress=False
+    ).optimize(x, target=1, areas=0.1)
+    assert quiet.stopped_early  # constant weights: stopping early cuts no schedule, so no warning
+
+
+def test_several_targets_per_clip_give_one_mask_per_target() -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    method = small(ExtremalPerturbation3D)
+    masks = method.attribute(x, target=torch.tensor([[1, 3], [0, 2]]), areas=[0.1, 0.2])
+    assert masks.shape == (2, 2, 2, 8, 32, 32)
+    for b in range(2):
+        for k, cls in enumerate([[1, 3], [0, 2]][b]):
+            alone = method.attribute(x[b : b + 1], target=cls, areas=[0.1, 0.2])
+            torch.testing.assert_close(masks[b, k], alone[0], atol=1e-5, rtol=0)
+    explanation = method.explain(x, target="top2", areas=0.1)
+    assert explanation.maps.shape == (2, 2, 1, 8, 32, 32)
+    assert explanation.target is not None and explanation.target.shape == (2, 2)
+    assert explanation.extras["preserved_probability"].shape == (2, 2, 1)
+
+
+def test_explain_reports_probabilities_and_the_optimisation() -> None:
+    x = clip(b=2, t=8, h=32, w=32)
+    model = tiny_cnn3d()
+    explanation = small(STEP, model, areas=[0.1, 0.2]).explain(x, target=1)
+    assert explanation.method == "step" and explanation.maps.shape == (2, 2, 8, 32, 32)
+    probs = torch.softmax(model(x), dim=1)
+    torch.testing.assert_close(explanation.probabilities, probs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(explanation.target_probability, probs[:, 1], atol=1e-5, rtol=0)
+    assert explanation.extras["preserved_probability"].shape == (2, 2)
+    assert explanation.config["method"] == "step" and explanation.config["areas"] == [0.1, 0.2]
+    assert "Explanation(" in repr(explanation) and len(repr(explanation)) < 600
+
+
+def test_areas_on_the_constructor_and_per_call() -> None:
+    x = clip(b=1, t=8, h=32, w=32)
+    method = small(ExtremalPerturbation3D, areas=[0.05, 0.2])
+    assert method.attribute(x, target=1).shape == (1, 2, 8, 32, 32)
+    assert method.attribute(x, target=1, areas=0.3).shape == (1, 1, 8, 32, 32)
+    assert method.config()["areas"] == [0.05, 0.2]
+    with pytest.raises(ValueError, match="area"):
+        small(ExtremalPerturbation3D, areas=1.5)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.helpers import clip
+from tests.helpers import clip, tiny_cnn3d
 from videoattr.core.targets import resolve_target
 from videoattr.methods.extremal import (
     AreaTerm,
@@ -254,3 +255,58 @@ def test_delete_reward_is_minus_log_one_minus_p() -> None:
     r_dual, _ = reward(dual_logits, target, clip_index, "dual")
     p_del = torch.softmax(logits.flip(0), 1)[torch.arange(4), torch.tensor([0, 5, 5, 0])]
     torch.testing.assert_close(r_dual, -torch.log(p) - torch.log1p(-p_del))
+
+
+@pytest.mark.parametrize(
+    ("shape", "sigma", "coldness"),
+    [((56, 56), 7.0, 20.0), ((30, 41), 9.0, 20.0), ((32, 32), 11.0, 20.0), ((28, 28), 7.0, 200.0)],
+)
+def test_fused_pooling_equals_the_reference_composition_in_float64(
+    shape: tuple[int, int], sigma: float, coldness: float
+) -> None:
+    """The fused soft-max pooling computes the reference's masks and gradients (float64, 1e-12)."""
+    gen = MaskGenerator(shape, 7, sigma, coldness=coldness, clamp=False)
+    assert gen.cell_weight is not None  # the fused path is taken
+    g = torch.Generator().manual_seed(0)
+    params = torch.rand(3, 2, *gen.grid_shape, generator=g, dtype=torch.float64)
+    params[0] = 1.0  # the initialisation (many equal values)
+    fused = params.clone().requires_grad_(True)
+    ref = params.clone().requires_grad_(True)
+    _, padded = gen.generate(fused)
+    expected = gen.generate_reference(ref).view_as(padded)
+    torch.testing.assert_close(padded, expected, atol=1e-12, rtol=0)
+    weight = torch.randn(padded.shape, generator=g, dtype=torch.float64)
+    (padded * weight).sum().backward()
+    (expected * weight).sum().backward()
+    assert fused.grad is not None and ref.grad is not None
+    torch.testing.assert_close(fused.grad, ref.grad, atol=1e-10, rtol=0)
+    # and the gradient is the true one: finite differences of the fused function
+    probe = params[:1, :1].clone().requires_grad_(True)
+    torch.autograd.gradcheck(lambda p: gen.generate(p)[1], (probe,), eps=1e-6, atol=1e-6)
+
+
+def test_reference_generator_is_available_for_bit_level_reproduction() -> None:
+    fused = MaskGenerator((32, 32), 7, 11.0)
+    reference = MaskGenerator((32, 32), 7, 11.0, fused=False)
+    assert fused.cell_weight is not None and reference.cell_weight is None
+    params = torch.rand(2, *fused.grid_shape)
+    torch.testing.assert_close(
+        fused.generate(params)[1], reference.generate(params)[1], atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize("method", ["2d", "step"])
+def test_masks_do_not_depend_on_max_batch_size_in_float64(method: str) -> None:
+    """How the rows are split changes nothing in float64 (float32 differs by kernel rounding only)."""
+    from videoattr.methods.extremal import STEP, ExtremalPerturbation2D
+
+    model = tiny_cnn3d().double()
+    x = clip(b=2, t=8, h=32, w=32).double()
+    cls = STEP if method == "step" else ExtremalPerturbation2D
+    kw: dict[str, Any] = {"max_iter": 12, "progress": False, "areas": [0.1, 0.2]}
+    if cls is STEP:
+        kw.update(smoothness_start=2, schedule="per_iteration")
+    whole = cls(model, **kw).attribute(x, target=[1, 3])
+    for size in (1, 3):
+        split = cls(model, max_batch_size=size, **kw).attribute(x, target=[1, 3])
+        assert torch.equal(split, whole), float((split - whole).abs().max())

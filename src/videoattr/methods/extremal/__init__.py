@@ -1,12 +1,17 @@
 """Extremal perturbation for video: one engine, three configurations (2D-EP, 3D-EP, STEP).
 
-The engine's parts can be used on their own: [`Perturbation`][videoattr.methods.extremal.Perturbation] (blur/fade pyramid),
-[`MaskGenerator`][videoattr.methods.extremal.MaskGenerator] (smooth masks from a coarse grid), the energy terms in [`objectives`][videoattr.methods.extremal.objectives], and the
-optimisation loop [`optimize_masks`][videoattr.methods.extremal.optimize_masks] configured by [`PerturbationSettings`][videoattr.methods.extremal.PerturbationSettings].
+The engine's parts can be used on their own: [`Perturbation`][videoattr.methods.extremal.pyramid.Perturbation]
+(blur/fade pyramid), [`MaskGenerator`][videoattr.methods.extremal.masks.MaskGenerator] (smooth masks from a
+coarse grid, with the fused soft-max pooling of `videoattr.methods.extremal.pooling`), the energy terms in
+`videoattr.methods.extremal.objectives`, and the optimisation loop
+[`optimize_masks`][videoattr.methods.extremal.optimize.optimize_masks] configured by
+[`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings].
 
 Example:
-    >>> from tests.helpers import tiny_cnn3d, clip
-    >>> result = STEP(tiny_cnn3d(), max_iter=3, progress=False).explain(clip(), target=1, areas=[0.1, 0.2])
+    >>> import torch
+    >>> from videoattr.demo_model import load_demo_model
+    >>> step = STEP(load_demo_model(), areas=[0.1, 0.2], preset="fast", max_iter=3, progress=False)
+    >>> result = step.optimize(torch.randn(2, 3, 8, 32, 32), target=1)
     >>> result.masks.shape, result.history.energy.shape
     (torch.Size([2, 2, 8, 32, 32]), torch.Size([2, 2, 3]))
 """
@@ -20,16 +25,22 @@ from videoattr.methods.extremal.attributors import (
 from videoattr.methods.extremal.masks import MaskGenerator
 from videoattr.methods.extremal.objectives import AreaTerm, SmoothnessTerm, ellipsoid_kernel
 from videoattr.methods.extremal.optimize import (
-    STEP_AREA_GROWTH,
     PerturbationHistory,
     PerturbationResult,
-    PerturbationSettings,
-    default_sigma,
     optimize_masks,
 )
 from videoattr.methods.extremal.pyramid import Perturbation
+from videoattr.methods.extremal.settings import (
+    FAST_ITERATIONS,
+    PAPER_ITERATIONS,
+    STEP_AREA_GROWTH,
+    PerturbationSettings,
+    default_sigma,
+)
 
 __all__ = [
+    "FAST_ITERATIONS",
+    "PAPER_ITERATIONS",
     "STEP",
     "STEP_AREA_GROWTH",
     "AreaTerm",

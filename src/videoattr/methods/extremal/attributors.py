@@ -12,24 +12,29 @@ probabilities) from [`explain`][videoattr.methods.extremal.attributors.ExtremalP
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor
-from videoattr.core.targets import Target
-from videoattr.core.validation import check_areas
+from videoattr.core.base import Attributor, Explanation
+from videoattr.core.targets import Target, fold_targets
+from videoattr.core.validation import check_areas, check_choice
 from videoattr.methods.extremal.objectives import AreaMode, Variant
-from videoattr.methods.extremal.optimize import (
-    STEP_AREA_GROWTH,
-    OptimizerName,
-    PerturbationResult,
-    PerturbationSettings,
-    TieBreak,
-    optimize_masks,
-)
+from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
 from videoattr.methods.extremal.pyramid import PerturbationKind
+from videoattr.methods.extremal.settings import (
+    PRESETS,
+    STEP_AREA_GROWTH,
+    GeneratorKind,
+    OptimizerName,
+    PerturbationSettings,
+    Preset,
+    Schedule,
+    TieBreak,
+)
+from videoattr.methods.registry import register_method
 
 Areas = float | Sequence[float] | Tensor
 
@@ -41,23 +46,31 @@ class ExtremalPerturbationBase(Attributor):
     blurred outside ``m`` still scores the target (``variant="preserve"``). The mask comes from a coarse
     grid of parameters per frame (stride ``step``, bumps of radius ``sigma``), the clip is perturbed
     through a blur pyramid, and the energy ``reward_weight * (-log p) + lambda * area_term
-    (+ smoothness_weight * smoothness_term)`` is minimised for all clips and areas of a call in one batch
-    per iteration. See ``SPEC.md`` ("Extremal perturbation family") for the maths.
+    (+ smoothness_weight * smoothness_term)`` is minimised for all clips, areas and targets of a call in
+    one batch per iteration. The maths is on the extremal-perturbation page of the docs.
 
-    Faster option: ``STEP(model, settings=STEP.defaults.fast(400))`` runs Adam with the schedule
-    compressed into 400 iterations ([`PerturbationSettings.fast`][videoattr.methods.extremal.optimize.PerturbationSettings.fast]); the defaults stay the paper's.
+    Presets: ``preset="paper"`` (default) is the reference implementation's configuration (SGD, 2000
+    iterations); ``preset="fast"`` runs the same objective and schedule in 200 Adam iterations
+    ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
+    ``benchmarks/perturbation.py`` compares its masks with the paper schedule's. Any setting given as a
+    keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
+    a short run is the same method, only shorter.
 
-    Every keyword argument left at ``None`` takes the method's default (`defaults`, the paper's
-    settings); see [`PerturbationSettings`][videoattr.methods.extremal.optimize.PerturbationSettings] for what each one
-    means. A complete ``settings`` object may be given instead, and keyword arguments then override it.
+    Every setting left at ``None`` takes the method's default ([`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults], the paper's settings);
+    [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] documents each one. A complete
+    ``settings`` object may be given instead, and keyword arguments then override it.
 
     Args:
         model: video classifier, ``(B, C, T, H, W) -> (B, K)`` logits, differentiable in its input.
-        max_batch_size: the most model rows in one forward; the ``B * A`` masks of a call (``2 B A`` rows
-            for ``variant="dual"``) are split into chunks with gradient accumulation. The result does not
-            depend on it. ``None`` (default) runs all rows at once.
+        areas: one area or a sequence of ``A`` areas, each strictly inside ``(0, 1)``. Default 0.1.
+        preset: ``"paper"`` (default) or ``"fast"``.
+        max_batch_size: the most model rows in one forward; the ``B * K * A`` masks of a call
+            (``2 B K A`` rows for ``variant="dual"``) are split into chunks with gradient accumulation.
+            In float64 the masks do not depend on it; in float32 other batch sizes pick other kernels
+            whose rounding the optimisation amplifies (differences of a few hundredths of mask value).
+            ``None`` (default) runs all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: `defaults`).
+        settings: a full settings object (default: [`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults]).
         variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
         perturbation: ``"blur"`` (default) or ``"fade"``.
         num_levels: pyramid levels, >= 2. Default 8.
@@ -66,25 +79,36 @@ class ExtremalPerturbationBase(Attributor):
         sigma: mask bump radius in pixels; default ``None`` scales it with the input,
             ``max(step, round(3 min(H, W) / 28) - 1)``: 11 at 112 pixels, 23 at 224 (the paper's values),
             7 below 75 pixels.
-        max_iter: iterations. Default 2000.
+        coldness: inverse temperature of the mask generator's soft-max pooling. Default 20.
+        max_iter: iterations. Default 2000 (``"fast"``: 200).
         optimizer: ``"sgd"`` (default; lr 0.05, momentum 0.9, dampening 0.9) or ``"adam"``.
         lr: learning rate. Default 0.05.
         momentum, dampening: SGD settings. Default 0.9 and 0.9.
+        betas: Adam's betas. Default ``(0.9, 0.999)``.
         reward_weight: 100 for 2D/3D-EP, 1 for STEP.
         area_weight: ``lambda`` at the start. Default 300.
-        area_growth: per-iteration factor on ``lambda``: 1 for 2D/3D-EP, 1.0008668 for STEP.
+        area_growth: factor on ``lambda`` per iteration of a ``schedule_length``-iteration run: 1 for
+            2D/3D-EP, 1.0008668 for STEP.
         smoothness_weight: 0 for 2D/3D-EP, 300 for STEP.
-        smoothness_start: first iteration with the smoothness term. Default 101.
+        smoothness_start: first iteration with the smoothness term in a ``schedule_length``-iteration
+            run. Default 101.
         smoothness_kernel: ellipsoid ``(kt, kh, kw)``. Default ``(7, 11, 11)``.
+        smoothness_stride: stride of the ellipsoid's convolution; ``None`` (default) is ``(1, kh, kw)``.
         tie_break: ``"sort"`` (default, as the reference), ``"stable"`` or ``"random"`` (seeded).
         seed: seed of ``tie_break="random"``. Default 0.
+        schedule: ``"run"`` (default) or ``"per_iteration"``.
+        schedule_length: run length the per-iteration constants are stated for. Default 2000.
+        generator: ``"fused"`` (default) or ``"reference"`` mask generator.
         early_stop: patience in iterations, or ``None`` (default) to run all iterations.
+        early_stop_tol: relative energy improvement that counts for early stopping. Default 1e-4.
         progress: tqdm progress bar. Default ``True``.
+        area_mode: ``"frame"`` (2D-EP) or ``"clip"`` (3D-EP, STEP); set by each class.
 
     Example:
-        >>> from tests.helpers import tiny_cnn3d, clip
-        >>> step = STEP(tiny_cnn3d(), max_iter=3, progress=False)
-        >>> step.attribute(clip(b=2, t=8, h=32, w=32), target=1, areas=[0.05, 0.1]).shape
+        >>> import torch
+        >>> from videoattr.demo_model import load_demo_model
+        >>> step = STEP(load_demo_model(), areas=[0.05, 0.1], max_iter=3, progress=False)
+        >>> step.attribute(torch.randn(2, 3, 8, 32, 32), target=1).shape
         torch.Size([2, 2, 8, 32, 32])
     """
 
@@ -95,6 +119,8 @@ class ExtremalPerturbationBase(Attributor):
         self,
         model: nn.Module,
         *,
+        areas: Areas = 0.1,
+        preset: Preset = "paper",
         max_batch_size: int | None = None,
         eval_mode: bool = True,
         settings: PerturbationSettings | None = None,
@@ -120,80 +146,129 @@ class ExtremalPerturbationBase(Attributor):
         smoothness_stride: tuple[int, int, int] | None = None,
         tie_break: TieBreak | None = None,
         seed: int | None = None,
+        schedule: Schedule | None = None,
+        schedule_length: int | None = None,
+        generator: GeneratorKind | None = None,
         early_stop: int | None = None,
         early_stop_tol: float | None = None,
         progress: bool | None = None,
         area_mode: AreaMode | None = None,
     ) -> None:
         super().__init__(model, max_batch_size=max_batch_size, eval_mode=eval_mode)
+        self.areas: tuple[float, ...] = tuple(check_areas(areas))
+        check_choice(preset, "preset", PRESETS)
+        self.preset: Preset = preset
         base = self.defaults if settings is None else settings
         if not isinstance(base, PerturbationSettings):
             raise TypeError(f"settings must be a PerturbationSettings; got {type(base).__name__}")
-        self.settings = base.replace(
-            variant=variant,
-            perturbation=perturbation,
-            num_levels=num_levels,
-            max_blur=max_blur,
-            step=step,
-            sigma=sigma,
-            coldness=coldness,
-            max_iter=max_iter,
-            optimizer=optimizer,
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            betas=betas,
-            reward_weight=reward_weight,
-            area_weight=area_weight,
-            area_growth=area_growth,
-            smoothness_weight=smoothness_weight,
-            smoothness_start=smoothness_start,
-            smoothness_kernel=smoothness_kernel,
-            smoothness_stride=smoothness_stride,
-            tie_break=tie_break,
-            seed=seed,
-            early_stop=early_stop,
-            early_stop_tol=early_stop_tol,
-            progress=progress,
-            area_mode=area_mode,
-        )
+        overrides = {
+            "variant": variant,
+            "perturbation": perturbation,
+            "num_levels": num_levels,
+            "max_blur": max_blur,
+            "step": step,
+            "sigma": sigma,
+            "coldness": coldness,
+            "max_iter": max_iter,
+            "optimizer": optimizer,
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "betas": betas,
+            "reward_weight": reward_weight,
+            "area_weight": area_weight,
+            "area_growth": area_growth,
+            "smoothness_weight": smoothness_weight,
+            "smoothness_start": smoothness_start,
+            "smoothness_kernel": smoothness_kernel,
+            "smoothness_stride": smoothness_stride,
+            "tie_break": tie_break,
+            "seed": seed,
+            "schedule": schedule,
+            "schedule_length": schedule_length,
+            "generator": generator,
+            "early_stop": early_stop,
+            "early_stop_tol": early_stop_tol,
+            "progress": progress,
+            "area_mode": area_mode,
+        }
+        self.settings = base.preset(self.preset).replace(**overrides)
 
     def attribute(
-        self, x: Tensor, target: Target = None, areas: Areas = 0.1, **kwargs: Any
+        self, x: Tensor, target: Target = None, areas: Areas | None = None, **overrides: Any
     ) -> Tensor:
         """Masks of the clips ``x`` for the ``target``, one per requested area.
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: ``None`` (top class of each clean clip), an int, one int per clip, a ``(B,)`` tensor
-                or a callable ``logits -> (N,)`` log-score.
-            areas: one area or a sequence of ``A`` areas, each strictly inside ``(0, 1)``. Default 0.1.
-            **kwargs: per-call overrides accepted by [`explain`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.explain] (``max_iter``, ``progress``,
+            target: ``None`` (top class of each clean clip), an int, one int per clip, a ``(B,)`` tensor,
+                a callable ``logits -> (N,)`` log-score, or several targets per clip (a ``(B, K)`` tensor
+                of class indices, ``"top3"``).
+            areas: override of the constructor's areas for this call.
+            **overrides: per-call overrides accepted by [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize] (``max_iter``, ``progress``,
                 ``seed``, ``early_stop``).
 
         Returns:
-            ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on ``x``'s device.
+            ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on ``x``'s device;
+            ``(B, K, A, T, H, W)`` for several targets per clip.
         """
-        return self.explain(x, target, areas, **kwargs).masks
+        return self.optimize(x, target, areas, **overrides).masks
 
-    def explain(
+    def explain(self, x: Tensor, target: Target = None, **overrides: Any) -> Explanation:
+        """Optimise the masks and report them with the model's answers and the optimisation's record.
+
+        Args:
+            x: clips ``(B, C, T, H, W)``.
+            target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
+            **overrides: ``areas`` and the per-call overrides of [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize].
+
+        Returns:
+            An [`Explanation`][videoattr.core.base.Explanation] whose ``maps`` are the masks and whose
+            ``extras`` hold ``areas``, ``preserved_probability`` and ``deleted_probability``
+            (``(B, A)``), ``achieved_area``, ``iterations``, ``stopped_early``, ``history`` and the full
+            ``result`` ([`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]).
+        """
+        result = self.optimize(x, target, **overrides)
+        explanation = self.make_explanation(
+            result.masks,
+            target,
+            self.clean_logits(x),
+            extras={
+                "areas": result.areas,
+                "preserved_probability": result.preserved_probability,
+                "deleted_probability": result.deleted_probability,
+                "achieved_area": result.achieved_area,
+                "iterations": result.iterations,
+                "stopped_early": result.stopped_early,
+                "history": result.history,
+                "result": result,
+            },
+        )
+        config = dict(explanation.config)
+        config["areas"] = list(result.areas)
+        for key in ("max_iter", "seed", "early_stop"):
+            if overrides.get(key) is not None:
+                config[key] = overrides[key]
+        return dataclasses.replace(explanation, config=config)
+
+    def optimize(
         self,
         x: Tensor,
         target: Target = None,
-        areas: Areas = 0.1,
+        areas: Areas | None = None,
         *,
         max_iter: int | None = None,
         progress: bool | None = None,
         seed: int | None = None,
         early_stop: int | None = None,
     ) -> PerturbationResult:
-        """Optimise the masks and return everything computed.
+        """Optimise the masks and return everything the optimisation computed.
 
         Args:
             x: clips ``(B, C, T, H, W)``.
             target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
-            areas: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
-            max_iter: override of the iterations for this call.
+            areas: override of the constructor's areas for this call.
+            max_iter: override of the iterations for this call (the schedule follows the run).
             progress: override of the progress bar for this call.
             seed: override of the tie-breaking seed for this call.
             early_stop: override of the early-stopping patience for this call.
@@ -201,24 +276,30 @@ class ExtremalPerturbationBase(Attributor):
         Returns:
             A [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]: ``masks``
             ``(B, A, T, H, W)``, per-iteration ``history`` (reward, area, smoothness, energy, target
-            probability, each ``(B, A, I)``), ``achieved_area`` and the target probability of the
-            preserved and deleted clips (``(B, A)``).
+            probability, each ``(B, A, I)``, and the weights applied), ``achieved_area`` and the target
+            probability of the preserved and deleted clips (``(B, A)``). With several targets per clip
+            every per-row field gains a target axis after the batch axis.
 
         Raises:
             ValueError: an area outside ``(0, 1)``, a clip smaller than the smoothness kernel, a target
-                index out of range.
-            TypeError: a malformed clip or target.
+                index out of range, non-finite logits.
+            TypeError: a malformed clip or target, a clip whose dtype differs from the model's.
             RuntimeError: the model's output does not depend differentiably on its input.
         """
         settings = self.settings.replace(
             max_iter=max_iter, progress=progress, seed=seed, early_stop=early_stop
         )
-        area_list = check_areas(areas)
+        area_list = self.areas if areas is None else tuple(check_areas(areas))
         with self.session():
-            x, resolved = self.prepare(x, target)
+            x, resolved, multi = self.prepare_multi(x, target)
             self._check_size(x, settings)
+            k = 1
+            if multi is not None:
+                x, indices, k = multi
+                x, resolved = self.prepare(x, indices)
+            assert resolved is not None
             resolved = self.resolve_with_clean_logits(x, resolved)
-            return optimize_masks(
+            result = optimize_masks(
                 self.forward,
                 x.detach(),
                 resolved,
@@ -227,6 +308,7 @@ class ExtremalPerturbationBase(Attributor):
                 max_batch_size=self.max_batch_size,
                 description=type(self).__name__,
             )
+        return result if multi is None else _fold_result(result, k)
 
     @staticmethod
     def _check_size(x: Tensor, settings: PerturbationSettings) -> None:
@@ -242,9 +324,34 @@ class ExtremalPerturbationBase(Attributor):
     def __repr__(self) -> str:
         s = self.settings
         return (
-            f"{type(self).__name__}(model={type(self.model).__name__}, variant={s.variant!r}, "
-            f"max_iter={s.max_iter}, optimizer={s.optimizer!r}, max_batch_size={self.max_batch_size})"
+            f"{type(self).__name__}(model={type(self.model).__name__}, areas={self.areas}, "
+            f"preset={self.preset!r}, variant={s.variant!r}, max_iter={s.max_iter}, "
+            f"optimizer={s.optimizer!r}, max_batch_size={self.max_batch_size})"
         )
+
+
+def _fold_result(result: PerturbationResult, k: int) -> PerturbationResult:
+    """Give every per-row field of a result over ``B*K`` clips a target axis: ``(B, K, ...)``."""
+    history = dataclasses.replace(
+        result.history,
+        **{
+            f: fold_targets(getattr(result.history, f), k)
+            for f in ("reward", "area", "smoothness", "energy", "probability")
+        },
+    )
+    folded: dict[str, Any] = {
+        f: fold_targets(getattr(result, f), k)
+        for f in (
+            "masks",
+            "achieved_area",
+            "frame_area",
+            "mask_area",
+            "preserved_probability",
+            "deleted_probability",
+        )
+    }
+    target = None if result.target is None else fold_targets(result.target, k)
+    return dataclasses.replace(result, history=history, target=target, **folded)
 
 
 class ExtremalPerturbation2D(ExtremalPerturbationBase):
@@ -280,3 +387,26 @@ class STEP(ExtremalPerturbationBase):
     defaults: ClassVar[PerturbationSettings] = PerturbationSettings(
         area_mode="clip", reward_weight=1.0, area_growth=STEP_AREA_GROWTH, smoothness_weight=300.0
     )
+
+
+register_method(
+    "ep2d",
+    ExtremalPerturbation2D,
+    aliases=("2d_ep", "ExtremalPerturbation2D", "2d-ep", "ep_2d", "extremal_2d"),
+    kind="perturbation",
+    summary="extremal perturbation frame by frame: every frame keeps area a",
+)
+register_method(
+    "ep3d",
+    ExtremalPerturbation3D,
+    aliases=("3d_ep", "ExtremalPerturbation3D", "3d-ep", "ep_3d", "extremal_3d"),
+    kind="perturbation",
+    summary="extremal perturbation of the whole clip: area a distributed over frames",
+)
+register_method(
+    "step",
+    STEP,
+    aliases=("STEP", "spatio_temporal_extremal_perturbation"),
+    kind="perturbation",
+    summary="spatio-temporal extremal perturbation with a smoothness term (Li et al., WACV 2021)",
+)

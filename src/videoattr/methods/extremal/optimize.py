@@ -1,6 +1,6 @@
 """The optimisation loop of the extremal perturbation engine.
 
-One loop serves 2D-EP, 3D-EP and STEP; a frozen :class:`PerturbationSettings` says which. Every clip x
+One loop serves 2D-EP, 3D-EP and STEP; a frozen [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] says which. Every clip x
 area of a call is one row of a single batch: each iteration generates all masks, perturbs the clips,
 runs the model once on the whole batch (or on chunks of at most ``max_batch_size`` rows, accumulating
 gradients), and takes one optimiser step on all mask parameters. Rows do not interact, so the answer does
@@ -96,7 +96,7 @@ class PerturbationResult:
         masks: ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on the input's device.
         areas: the ``A`` requested areas.
         target: ``(B,)`` class indices explained, or ``None`` for a callable target.
-        history: the per-iteration :class:`PerturbationHistory`.
+        history: the per-iteration [`PerturbationHistory`][videoattr.methods.extremal.optimize.PerturbationHistory].
         achieved_area: ``(B, A)`` mean of the padded mask volume, the quantity the area term drives to
             ``a`` (the mask is near 0 in the margin, so the crop's own mean is larger).
         frame_area: ``(B, A, T)`` mean of each frame's padded mask (2D-EP keeps every frame at ``a``).
@@ -195,7 +195,7 @@ def optimize_masks(
         description: label of the progress bar.
 
     Returns:
-        The :class:`PerturbationResult` (masks ``(B, A, T, H, W)``).
+        The [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult] (masks ``(B, A, T, H, W)``).
     """
     device = x.device
     b, _, t, h, w = x.shape
@@ -240,8 +240,8 @@ def optimize_masks(
     records: dict[str, list[Tensor]] = {
         k: [] for k in ("reward", "area", "smoothness", "probability")
     }
-    masks = torch.empty(n, t, h, w, device=device)
-    frame_area = torch.empty(n, t, device=device)
+    masks = torch.empty(n, t, h, w, device=device, dtype=x.dtype)
+    frame_area = torch.empty(n, t, device=device, dtype=x.dtype)
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
     area_weights, smooth_weights = settings.weights()
     stopped_early = False

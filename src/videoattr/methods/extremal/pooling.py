@@ -13,8 +13,7 @@ pass runs over long contiguous rows. The backward pass uses the saved ``e``:
 
     d out / d v_k = (e_k / Z) (1 + c (v_k - out)),   d L / d p_k(I, J) = sum_(a, b) g w_k d out / d v_k,
 
-and adds the neighbourhood gradients back onto the grid with one ``fold``; the sum over ``(a, b)`` is a
-batched matrix-vector product. It computes the values of the
+and adds the neighbourhood gradients back onto the grid with one ``fold``. It computes the values of the
 unfold + nearest upsampling + soft-max composition up to float rounding (identical in float64 to 1e-13),
 without materialising the upsampled neighbourhood nor scattering through it backwards.
 """
@@ -45,6 +44,18 @@ def neighbourhoods(params: Tensor, padding: int, size: int, mid: tuple[int, int]
     return view.reshape(size * size, n, mid[0], mid[1])
 
 
+def _ordered_sum(values: Tensor) -> Tensor:
+    """Sum over the first dimension, term by term in index order.
+
+    The order of summation of a reduction kernel can depend on the sizes of the other dimensions; this
+    one does not, so a row's mask is the same however many rows share a chunk (bit for bit in float64).
+    """
+    total = values[0].clone()
+    for i in range(1, values.shape[0]):
+        total.add_(values[i])
+    return total
+
+
 def cell_layout(weight: Tensor) -> Tensor:
     """Weights ``(K, Mh or 1, s, Mw or 1, s)`` rearranged to ``(K, s, s, 1, Mh or 1, Mw or 1)``."""
     k, mh, s, mw, _ = weight.shape
@@ -54,13 +65,13 @@ def cell_layout(weight: Tensor) -> Tensor:
 class SoftmaxPool(torch.autograd.Function):
     """Padded canvases ``(N, Mh s, Mw s)`` from parameter grids ``(N, h, w)``; see the module docstring.
 
-    ``weight`` is ``(K, s, s, 1, Mh or 1, Mw or 1)`` (:func:`cell_layout`): the bump weight of neighbour
+    ``weight`` is ``(K, s, s, 1, Mh or 1, Mw or 1)`` ([`cell_layout`][videoattr.methods.extremal.pooling.cell_layout]): the bump weight of neighbour
     ``k`` at sub-pixel ``(a, b)`` of cell ``(I, J)``, with size-1 cell axes when the weights repeat from
     cell to cell.
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         params: Tensor,
         weight: Tensor,
@@ -76,13 +87,15 @@ class SoftmaxPool(torch.autograd.Function):
         cw = w * coldness
         cv = nb.view(k, 1, 1, n, mh, mw) * cw  # c v, (K, s, s, N, Mh, Mw)
         bound = float(nb.abs().amax()) * float(cw.abs().amax()) if nb.numel() else 0.0
-        if bound > _SAFE_EXPONENT:  # large coldness: subtract the per-pixel maximum, as soft-max does
+        if (
+            bound > _SAFE_EXPONENT
+        ):  # large coldness: subtract the per-pixel maximum, as soft-max does
             e = torch.sub(cv, cv.amax(dim=0, keepdim=True)).exp_()
         else:
             e = torch.exp(cv)
-        total = e.sum(dim=0)
+        total = _ordered_sum(e)
         ve = cv.mul_(e)  # c v e
-        out = ve.sum(dim=0).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
+        out = _ordered_sum(ve).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
         ctx.save_for_backward(nb, w, e, ve, total, out)
         ctx.coldness = coldness
         ctx.padding = padding
@@ -90,7 +103,7 @@ class SoftmaxPool(torch.autograd.Function):
         return out.permute(2, 3, 0, 4, 1).reshape(n, mh * s, mw * s)
 
     @staticmethod
-    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = grads
         nb, w, e, ve, total, out = ctx.saved_tensors
         c = float(ctx.coldness)
@@ -101,14 +114,11 @@ class SoftmaxPool(torch.autograd.Function):
         q = grad.reshape(n, mh, s, mw, s).permute(2, 4, 0, 1, 3).div(total)
         shift = torch.mul(out, -c).add_(1).mul_(q)
         t = torch.mul(e, shift).addcmul_(ve, q)  # (K, s, s, N, Mh, Mw)
-        if w.shape[4] == 1 and w.shape[5] == 1:  # weights repeat per cell: one batched mat-vec
-            grad_nb = torch.bmm(w.view(k, 1, s * s), t.view(k, s * s, n * mh * mw))
-        else:
-            grad_nb = t.mul_(w).sum(dim=(1, 2))
+        grad_nb = _ordered_sum(t.mul_(w).view(k, s * s, n, mh, mw).transpose(0, 1))
         grad_nb = grad_nb.view(k, n, mh, mw)
         h, wd = ctx.grid
         p = ctx.padding
-        size = int(round(k**0.5))
+        size = round(k**0.5)
         folded = F.fold(
             grad_nb.permute(1, 0, 2, 3).reshape(n, k, mh * mw),
             output_size=(h + 2 * p, wd + 2 * p),

@@ -37,7 +37,7 @@ PRESETS: tuple[str, ...] = ("paper", "fast")
 STEP_AREA_GROWTH = 1.0008668
 #: Length of the run over which the reference implementation's per-iteration schedule is stated.
 PAPER_ITERATIONS = 2000
-#: Iterations of the ``"fast"`` preset (see :meth:`PerturbationSettings.fast`).
+#: Iterations of the ``"fast"`` preset (see [`PerturbationSettings.fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]).
 FAST_ITERATIONS = 200
 
 
@@ -46,7 +46,7 @@ def default_sigma(height: int, width: int, step: int = 7) -> float:
 
     The straight line through the paper's two settings, 11 pixels at 112 and 23 at 224, never below the
     grid stride ``step`` (smaller bumps leave gaps between grid points), raised to the next value for
-    which the mask canvas covers the frame (:func:`~videoattr.methods.extremal.masks.covering_sigma`):
+    which the mask canvas covers the frame ([`covering_sigma`][videoattr.methods.extremal.masks.covering_sigma]):
     7 for frames up to 74 pixels, 11 at 112, 17 at 168, 23 at 224.
     """
     sigma = float(max(step, round(3 * min(height, width) / 28) - 1))
@@ -66,7 +66,7 @@ class PerturbationSettings:
         num_levels: pyramid levels ``L`` (>= 2). Default 8.
         max_blur: std of the strongest blur in pixels. Default 20.
         step: stride of the mask parameter grid in pixels. Default 7.
-        sigma: bump radius in pixels; ``None`` scales it with the input (:func:`default_sigma`: 11 at 112,
+        sigma: bump radius in pixels; ``None`` scales it with the input ([`default_sigma`][videoattr.methods.extremal.settings.default_sigma]: 11 at 112,
             23 at 224, at least ``step``). Default ``None``.
         coldness: inverse temperature of the mask generator's soft-max pooling. Default 20.
         max_iter: iterations. Default 2000.
@@ -218,7 +218,7 @@ class PerturbationSettings:
         return replace(self, optimizer=optimizer, lr=lr, max_iter=iterations, schedule="run")
 
     def preset(self, name: Preset) -> PerturbationSettings:
-        """``"paper"`` (these settings) or ``"fast"`` (:meth:`fast`)."""
+        """``"paper"`` (these settings) or ``"fast"`` ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast])."""
         check_choice(name, "preset", PRESETS)
         return self if name == "paper" else self.fast()
 
@@ -227,14 +227,14 @@ class PerturbationSettings:
         """Factor applied to ``lambda`` after each of the ``max_iter`` iterations of this run."""
         if self.schedule == "per_iteration":
             return float(self.area_growth)
-        return float(self.area_growth) ** (self.schedule_length / self.max_iter)
+        return float(float(self.area_growth) ** (self.schedule_length / self.max_iter))
 
     @property
     def effective_smoothness_start(self) -> int:
         """First iteration of this run at which the smoothness term acts."""
         if self.schedule == "per_iteration":
             return int(self.smoothness_start)
-        return int(math.floor(self.smoothness_start * self.max_iter / self.schedule_length + 0.5))
+        return math.floor(self.smoothness_start * self.max_iter / self.schedule_length + 0.5)
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(area_weight, smoothness_weight)``, each ``(max_iter,)`` float64: the weights of every iteration.
@@ -252,7 +252,9 @@ class PerturbationSettings:
             area.append(weight)
             weight *= growth
         start = self.effective_smoothness_start
-        smooth = [float(self.smoothness_weight) if i >= start else 0.0 for i in range(self.max_iter)]
+        smooth = [
+            float(self.smoothness_weight) if i >= start else 0.0 for i in range(self.max_iter)
+        ]
         return torch.tensor(area, dtype=torch.float64), torch.tensor(smooth, dtype=torch.float64)
 
     def sigma_for(self, height: int, width: int) -> float:
@@ -286,5 +288,3 @@ def _positive(v: object) -> bool:
 
 def _non_negative(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
