@@ -204,7 +204,12 @@ def caption(i, **more):
     )
 
 
-print("true:", [names[int(i)] for i in labels], " predicted:", [names[int(i)] for i in probs.argmax(1)])""",
+print(
+    "true:",
+    [names[int(i)] for i in labels],
+    " predicted:",
+    [names[int(i)] for i in probs.argmax(1)],
+)""",
     ),
     (
         "markdown",
@@ -238,7 +243,8 @@ sheet""",
 
 A smooth mask that keeps 10 % of the clip and preserves the decision. Adam and few iterations here;
 `va.STEP(model)` alone uses the paper's settings (SGD, 2000 iterations). The preserved clip is the
-input blurred wherever the mask is 0; `p(target | preserved)` is the target's probability on it.""",
+input blurred wherever the mask is 0; `p(target | preserved)` is the target's probability on it.
+This animation is an HTML5 video (`format="mp4"`, much smaller than a GIF).""",
     ),
     (
         "code",
@@ -251,7 +257,8 @@ print("p(target | preserved):", [round(float(p), 3) for p in kept])
 step_caption = caption(
     0, method="step", settings={"area": 0.1, "iterations": 40}, preserved_probability=float(kept[0])
 )
-viz.show(clips, masks, preserved, style=style.replace(value_range=(0, 1)), caption=step_caption)""",
+mask_style = style.replace(value_range=(0, 1))
+viz.show(clips, masks, preserved, style=mask_style, caption=step_caption, format="mp4")""",
     ),
     (
         "markdown",
