@@ -132,6 +132,7 @@ def make_figures(out: Path, iterations: int) -> None:
         frame_indices=shown,
     )
     save_small(ground_truth, out / "ground_truth.png")
+    save_small(random_weights_sheet(clip, label, shown), out / "random_weights.png")
     print(f"clip: class {names[label]!r}, demo model's probability {float(probs[label]):.3f}")
     for name, (compute, settings) in methods.items():
         start = time.perf_counter()
@@ -156,6 +157,33 @@ def make_figures(out: Path, iterations: int) -> None:
         path = save_small(sheet, out / f"{name}.png")
         extra = "" if kept is None else f", p(target | preserved) {kept:.3f}"
         print(f"{name:<21} {seconds:6.2f}s  mass on the object {mass:.2f}{extra}  -> {path}")
+
+
+def random_weights_sheet(clip: Tensor, label: int, shown: range) -> Sheet:
+    """Grad-CAM of an untrained demo network: the header says the weights are random."""
+    torch.manual_seed(0)
+    untrained = demo_model.DemoNet().eval()
+    with torch.no_grad():
+        probs = torch.softmax(untrained(clip), dim=1)[0]
+    top, names = int(probs.argmax()), demo_model.CLASS_NAMES
+    cam = GradCAM3D(untrained, demo_model.GRADCAM_LAYER, normalize=True).attribute(clip, label)
+    caption = SheetCaption(
+        target=names[label],
+        target_probability=float(probs[label]),
+        prediction=names[top],
+        prediction_probability=float(probs[top]),
+        method="grad_cam",
+        settings={"layer": demo_model.GRADCAM_LAYER},
+        random_weights=True,
+    )
+    style = OverlayStyle(mean=demo_model.MEAN, std=demo_model.STD)
+    return render_sheet(
+        clip[:, :, ::FRAME_STRIDE],
+        cam[:, :, ::FRAME_STRIDE],
+        caption=caption,
+        style=style,
+        frame_indices=shown,
+    )
 
 
 #: The example notebook, cell by cell: ``("markdown" | "code", source)``.
