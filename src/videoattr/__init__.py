@@ -22,23 +22,36 @@ from videoattr._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from videoattr import core, datasets, demo_model, io, methods, metrics, runner, viz, zoo
-    from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
+    from videoattr.core import Attributor, Explanation, ResolvedTarget, Target, resolve_target
     from videoattr.methods import (
         STEP,
         ExtremalPerturbation2D,
         ExtremalPerturbation3D,
         GradCAM3D,
         IntegratedGradients,
+        PerturbationSettings,
         Saliency,
         SmoothGrad,
         black_baseline,
+        build_attributor,
         integration_points,
+        method_aliases,
+        method_names,
+        register_method,
+        resolve_method,
     )
     from videoattr.runner import ResultStore, RunSummary, run
 
 # Public name -> the module that defines it; imported on first access (PEP 562).
 _LAZY_NAMES: dict[str, str] = {
     "Attributor": "videoattr.core",
+    "Explanation": "videoattr.core",
+    "PerturbationSettings": "videoattr.methods",
+    "build_attributor": "videoattr.methods",
+    "method_aliases": "videoattr.methods",
+    "method_names": "videoattr.methods",
+    "register_method": "videoattr.methods",
+    "resolve_method": "videoattr.methods",
     "ResolvedTarget": "videoattr.core",
     "Target": "videoattr.core",
     "resolve_target": "videoattr.core",
@@ -72,10 +85,12 @@ _SUBMODULES: tuple[str, ...] = (
 __all__ = [
     "STEP",
     "Attributor",
+    "Explanation",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",
     "IntegratedGradients",
+    "PerturbationSettings",
     "ResolvedTarget",
     "ResultStore",
     "RunSummary",
@@ -84,13 +99,18 @@ __all__ = [
     "Target",
     "__version__",
     "black_baseline",
+    "build_attributor",
     "core",
     "datasets",
     "demo_model",
     "integration_points",
     "io",
+    "method_aliases",
+    "method_names",
     "methods",
     "metrics",
+    "register_method",
+    "resolve_method",
     "resolve_target",
     "run",
     "runner",
