@@ -112,25 +112,36 @@ def test_step_area_weight_grows_by_the_schedule() -> None:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_batched_call_equals_separate_calls(method: type[ExtremalPerturbationBase]) -> None:
-    x = clip(b=2, t=8, h=32, w=32)
+    """In float64 a clip x area's mask is the same alone or in a batch, bit for bit.
+
+    In float32 other batch sizes pick other kernels, and the optimisation amplifies their rounding: the
+    masks then agree only to about 1e-4 after a few iterations (more after many).
+    """
+    model = tiny_cnn3d().double()
+    x = clip(b=2, t=8, h=32, w=32).double()
     areas = [0.1, 0.25]
-    batched = small(method).attribute(x, target=[1, 3], areas=areas)
+    batched = small(method, model).attribute(x, target=[1, 3], areas=areas)
     for b, tgt in enumerate([1, 3]):
         for a, area in enumerate(areas):
-            alone = small(method).attribute(x[b : b + 1], target=tgt, areas=area)
-            torch.testing.assert_close(batched[b, a], alone[0, 0], atol=1e-5, rtol=0)
+            alone = small(method, model).attribute(x[b : b + 1], target=tgt, areas=area)
+            assert torch.equal(batched[b, a], alone[0, 0])
+    batched32 = small(method).attribute(x.float(), target=[1, 3], areas=areas)
+    alone32 = small(method).attribute(x[:1].float(), target=1, areas=0.1)
+    torch.testing.assert_close(batched32[0, 0], alone32[0, 0], atol=2e-3, rtol=0)
 
 
 @pytest.mark.parametrize("variant", ["preserve", "dual"])
 @pytest.mark.parametrize("max_batch_size", [1, 3])
 def test_masks_do_not_depend_on_max_batch_size(variant: str, max_batch_size: int) -> None:
-    x = clip(b=2, t=8, h=32, w=32)
-    full = small(STEP, variant=variant).optimize(x, target=1, areas=[0.1, 0.2])
-    split = small(STEP, variant=variant, max_batch_size=max_batch_size).optimize(
+    """Float64: identical however the rows are split (float32: see test_batched_call_...)."""
+    model = tiny_cnn3d().double()
+    x = clip(b=2, t=8, h=32, w=32).double()
+    full = small(STEP, model, variant=variant).optimize(x, target=1, areas=[0.1, 0.2])
+    split = small(STEP, model, variant=variant, max_batch_size=max_batch_size).optimize(
         x, target=1, areas=[0.1, 0.2]
     )
-    torch.testing.assert_close(split.masks, full.masks, atol=1e-5, rtol=0)
-    torch.testing.assert_close(split.history.energy, full.history.energy, atol=1e-4, rtol=1e-5)
+    assert torch.equal(split.masks, full.masks)
+    assert torch.equal(split.history.energy, full.history.energy)
 
 
 def test_repeated_calls_are_deterministic_and_seeded_tie_break_too() -> None:

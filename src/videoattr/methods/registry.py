@@ -356,13 +356,12 @@ def build_explainer(name: str, model: nn.Module, options: MethodOptions | None =
         DeprecationWarning,
         stacklevel=2,
     )
-    from videoattr.methods.extremal import STEP, ExtremalPerturbation2D, ExtremalPerturbation3D
-    from videoattr.methods.grad_cam import GradCAM3D
-    from videoattr.methods.integrated_gradients import IntegratedGradients
-    from videoattr.methods.saliency import Saliency
-    from videoattr.methods.smoothgrad import SmoothGrad
-
     check_choice(name, "method", _LEGACY_NAMES)
+    # The classes through the registry (the method modules import this one, not the other way round).
+    Saliency = method_info("saliency").factory
+    IntegratedGradients = method_info("integrated_gradients").factory
+    SmoothGrad = method_info("smoothgrad").factory
+    GradCAM3D = method_info("grad_cam").factory
     o = options or MethodOptions()
     mbs = o.max_batch_size
     attributor: Attributor
@@ -399,7 +398,7 @@ def build_explainer(name: str, model: nn.Module, options: MethodOptions | None =
             model, o.layer, reshape=o.reshape, normalize=True, max_batch_size=mbs
         )
     else:
-        cls = {"2d_ep": ExtremalPerturbation2D, "3d_ep": ExtremalPerturbation3D, "step": STEP}[name]
+        cls = method_info({"2d_ep": "ep2d", "3d_ep": "ep3d", "step": "step"}[name]).factory
         kwargs: dict[str, Any] = {
             "progress": o.progress,
             "seed": o.seed,
