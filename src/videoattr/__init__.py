@@ -22,7 +22,7 @@ from videoattr._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from videoattr import core, datasets, demo_model, io, methods, metrics, runner, viz, zoo
-    from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
+    from videoattr.core import Attributor, Explanation, ResolvedTarget, Target, resolve_target
     from videoattr.methods import (
         STEP,
         ExtremalPerturbation2D,
@@ -32,13 +32,17 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         Saliency,
         SmoothGrad,
         black_baseline,
+        build_attributor,
         integration_points,
+        method_names,
+        resolve_method,
     )
     from videoattr.runner import ResultStore, RunSummary, run
 
 # Public name -> the module that defines it; imported on first access (PEP 562).
 _LAZY_NAMES: dict[str, str] = {
     "Attributor": "videoattr.core",
+    "Explanation": "videoattr.core",
     "ResolvedTarget": "videoattr.core",
     "Target": "videoattr.core",
     "resolve_target": "videoattr.core",
@@ -51,6 +55,9 @@ _LAZY_NAMES: dict[str, str] = {
     "SmoothGrad": "videoattr.methods",
     "black_baseline": "videoattr.methods",
     "integration_points": "videoattr.methods",
+    "build_attributor": "videoattr.methods",
+    "method_names": "videoattr.methods",
+    "resolve_method": "videoattr.methods",
     "ResultStore": "videoattr.runner",
     "RunSummary": "videoattr.runner",
     "run": "videoattr.runner",
@@ -62,6 +69,7 @@ _SUBMODULES: tuple[str, ...] = (
     "datasets",
     "demo_model",
     "io",
+    "method_names",
     "methods",
     "metrics",
     "runner",
@@ -74,6 +82,7 @@ __all__ = [
     "Attributor",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
+    "Explanation",
     "GradCAM3D",
     "IntegratedGradients",
     "ResolvedTarget",
@@ -84,13 +93,16 @@ __all__ = [
     "Target",
     "__version__",
     "black_baseline",
+    "build_attributor",
     "core",
     "datasets",
     "demo_model",
     "integration_points",
     "io",
+    "method_names",
     "methods",
     "metrics",
+    "resolve_method",
     "resolve_target",
     "run",
     "runner",
