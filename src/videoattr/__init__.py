@@ -80,9 +80,9 @@ _SUBMODULES: tuple[str, ...] = (
 __all__ = [
     "STEP",
     "Attributor",
+    "Explanation",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
-    "Explanation",
     "GradCAM3D",
     "IntegratedGradients",
     "ResolvedTarget",
