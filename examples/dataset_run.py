@@ -62,7 +62,7 @@ def main() -> None:
 
     store = ResultStore(out / "run")
     first = sorted(store.complete_ids())[0]
-    maps, meta = store.read_result(first)  # float16 (A, T, H, W), dict
+    maps, meta = store.read_result(first)  # float32 (A, T, H, W), dict
     print(f"result {first!r}: maps {maps.shape} {maps.dtype}; metadata keys {sorted(meta)}")
     print(f"manifest: {summary.manifest}")
 

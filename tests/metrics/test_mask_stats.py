@@ -31,7 +31,7 @@ def test_preserved_and_deleted_scores(region_setup: tuple[RegionModel, Tensor, T
         gt.float(),
     )
     masks = torch.cat([ones, zeros, evidence, 1 - evidence], dim=1)  # (2, 4, T, H, W)
-    scores = mask_scores(model, x, masks, target=0, max_batch_size=3)
+    scores = mask_scores(model, x, masks, target=0, max_batch_size=3, perturbation="blend")
     blurred = gaussian_blur_frames(x, 20.0 * 16 / 112)
     with torch.no_grad():
         p_clean = torch.softmax(model(x), 1)[:, 0]
@@ -46,7 +46,7 @@ def test_preserved_and_deleted_scores(region_setup: tuple[RegionModel, Tensor, T
     torch.testing.assert_close(scores.deleted[:, 3], p_clean)
     assert bool((scores.deleted[:, 2] < p_clean - 0.1).all())
     torch.testing.assert_close(scores.area[:, 0], torch.ones(2))
-    unbatched = mask_scores(model, x, masks, target=0)
+    unbatched = mask_scores(model, x, masks, target=0, perturbation="blend")
     torch.testing.assert_close(unbatched.preserved, scores.preserved)
 
 
@@ -54,3 +54,20 @@ def test_mask_shape_error(region_setup: tuple[RegionModel, Tensor, Tensor]) -> N
     model, x, gt = region_setup
     with pytest.raises(ValueError, match="masks"):
         mask_scores(model, x, gt.float()[:1], target=0)
+
+
+def test_preserved_and_deleted_scores_are_the_engines_numbers() -> None:
+    """mask_scores and the extremal engine mean the same thing by "preserved probability"."""
+    from tests.helpers import clip, tiny_cnn3d
+    from videoattr.methods.extremal import ExtremalPerturbation3D
+
+    model = tiny_cnn3d()
+    x = clip(b=2, t=8, h=32, w=32)
+    result = ExtremalPerturbation3D(model, areas=[0.1, 0.3], max_iter=5, progress=False).optimize(
+        x, target=[1, 2]
+    )
+    scores = mask_scores(model, x, result.masks, target=[1, 2])
+    torch.testing.assert_close(scores.preserved, result.preserved_probability, atol=1e-5, rtol=0)
+    torch.testing.assert_close(scores.deleted, result.deleted_probability, atol=1e-5, rtol=0)
+    blend = mask_scores(model, x, result.masks, target=[1, 2], perturbation="blend")
+    assert not torch.allclose(blend.preserved, scores.preserved, atol=1e-5)

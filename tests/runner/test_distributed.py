@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from tests.runner import tiny
-from tests.runner.tiny import CORRUPT, Slow, make_videos, options, tiny_adapter
-from videoattr.methods.registry import build_explainer
+from tests.runner.tiny import CORRUPT, Slow, build, make_videos, tiny_adapter
 from videoattr.runner import ResultStore, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ def reference(folder: Path, out: Path, method: str, batch_size: int) -> ResultSt
     torch.set_num_threads(1)
     try:
         adapter = tiny_adapter()
-        explainer = build_explainer(method, adapter, options())
+        explainer = build(method, adapter)
         run(folder, adapter, explainer, out, batch_size=batch_size, num_workers=0, progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -81,13 +80,20 @@ def test_torchrun_two_ranks_equal_one_process(
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    # A clip failed, so the job fails: every rank exits with 1 after all finished, and torchrun
+    # reports the failed job (its own traceback); no traceback comes from videoattr.
+    assert proc.returncode == 1 and "ChildFailedError" in proc.stderr, proc.stderr[-3000:]
+    assert "videoattr/" not in "".join(
+        line for line in proc.stderr.splitlines() if line.strip().startswith("File ")
+    )
+    assert f"{CORRUPT}: VideoReadError" in proc.stderr and "failures" in proc.stderr
     check_one_result_per_clip(out, ids)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each torchrun rank
     try:
-        assert main([*args, "--out", str(tmp_path / "ref"), "--num-workers", "0"]) == 0
+        ref_args = [*args, "--out", str(tmp_path / "ref"), "--num-workers", "0"]
+        assert main([*ref_args, "--allow-failures"]) == 0
     finally:
         torch.set_num_threads(threads)
     assert "10 clips: 9 done, 0 skipped, 1 failed" in capsys.readouterr().out
@@ -148,7 +154,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_clips(tmp_path: Path) 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        explainer = Slow(build_explainer("grad", adapter, options()), 0.0)
+        explainer = Slow(build("grad", adapter), 0.0)
         summary = run(folder, adapter, explainer, out, batch_size=2, num_workers=0, progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -172,14 +178,18 @@ def test_command_line_run(
 
     folder = tmp_path / "videos"
     ids = make_videos(folder, 3)
-    monkeypatch.setattr(zoo, "load", lambda name, weights=None: tiny_adapter())
+    monkeypatch.setattr(zoo, "load", lambda name, weights=None, **kw: tiny_adapter())
     out = tmp_path / "out"
     args = ["run", "--videos-dir", str(folder), "--out", str(out), "--model", "tiny"]
     args += ["--method", "grad_cam", "--no-progress", "--batch-size", "2", "--num-workers", "0"]
-    assert main(args) == 0  # a failed clip does not fail the run ...
-    assert "4 clips: 3 done, 0 skipped, 1 failed" in capsys.readouterr().out
-    assert main([*args, "--fail-on-error"]) == 1  # ... unless asked to
+    assert main(args) == 1  # a failed clip fails the run ...
+    captured = capsys.readouterr()
+    assert "4 clips: 3 done, 0 skipped, 1 failed" in captured.out
+    assert f"{CORRUPT}: VideoReadError" in captured.err and str(out / "failures") in captured.err
+    assert main([*args, "--allow-failures"]) == 0  # ... unless allowed
     assert "4 clips: 0 done, 3 skipped, 1 failed" in capsys.readouterr().out
+    assert main([*args, "--fail-on-error"]) == 1  # the old flag: now the default
+    assert "deprecated" in capsys.readouterr().err
     check_one_result_per_clip(out, ids)
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["method"] == "grad_cam" and config["model"] == "tiny"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +14,17 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from videoattr.core.devices import resolve_device
 from videoattr.runner import (
     DistributedContext,
     ResultStore,
     check_id,
     context_from_env,
     dataset_ids,
-    device_for,
     global_batches,
     shard_batches,
 )
+from videoattr.runner.store import maps_checksum
 
 
 @given(n=st.integers(0, 60), batch_size=st.integers(1, 7), world=st.integers(1, 6))
@@ -66,11 +69,14 @@ def test_context_from_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_device_of_a_rank() -> None:
-    ctx = DistributedContext(rank=1, world_size=2, local_rank=1)
-    assert device_for("cpu", ctx) == torch.device("cpu")
-    expected = torch.device("cuda", 1 % max(torch.cuda.device_count(), 1))
-    assert device_for(None, ctx) == (expected if torch.cuda.is_available() else torch.device("cpu"))
-    assert device_for("cuda:0", ctx) == torch.device("cuda", 0)  # an explicit index is kept
+    assert resolve_device("cpu", local_rank=1) == torch.device("cpu")
+    if torch.cuda.is_available():
+        expected = torch.device("cuda", 1 % torch.cuda.device_count())
+        assert resolve_device(None, local_rank=1) == expected
+        assert resolve_device("cuda", local_rank=1) == expected
+        assert resolve_device("cuda:0", local_rank=1) == torch.device("cuda", 0)  # index kept
+    else:
+        assert resolve_device(None, local_rank=1) == torch.device("cpu")
 
 
 def test_result_round_trip_and_failure_record_replaced(tmp_path: Path) -> None:
@@ -80,9 +86,9 @@ def test_result_round_trip_and_failure_record_replaced(tmp_path: Path) -> None:
     assert store.failed_ids() == {"clip"}
     store.write_result("clip", maps, {"target": {"index": 3}})
     back, meta = store.read_result("clip")
-    assert back.dtype == np.float16 and back.shape == (2, 3, 4, 5)
-    np.testing.assert_array_equal(back, maps.astype(np.float16))
-    assert meta == {"target": {"index": 3}}
+    assert back.dtype == np.float32 and back.shape == (2, 3, 4, 5)
+    np.testing.assert_array_equal(back, maps)
+    assert meta == {"target": {"index": 3}, "checksum": maps_checksum(maps)}
     assert store.failed_ids() == set() and store.complete_ids() == {"clip"}
     assert os.listdir(tmp_path / "results") == ["clip.npz"]  # no temporary left behind
 
@@ -99,16 +105,31 @@ def test_only_whole_archives_count_as_complete(tmp_path: Path) -> None:
     assert store.complete_ids(["b", "c"]) == set()
 
 
-def test_temporary_files_are_removed_only_for_the_given_ids(tmp_path: Path) -> None:
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temporary_files_are_removed_only_for_the_given_ids_of_dead_writers(
+    tmp_path: Path,
+) -> None:
     store = ResultStore(tmp_path)
     store.results_dir.mkdir(parents=True)
     store.failures_dir.mkdir(parents=True)
-    mine = [tmp_path / "results" / ".x.npz.1.tmp", tmp_path / "failures" / ".x.json.2.tmp"]
-    theirs = tmp_path / "results" / ".y.npz.3.tmp"
-    for p in [*mine, theirs]:
+    dead = dead_pid()
+    mine = [
+        tmp_path / "results" / f".x.npz.{dead}.tmp",
+        tmp_path / "failures" / f".x.json.{dead}.tmp",
+    ]
+    theirs = tmp_path / "results" / f".y.npz.{dead}.tmp"
+    # A temporary of the same clip whose writer (our parent process) is alive: never removed.
+    alive = tmp_path / "results" / f".x.npz.{os.getppid()}.tmp"
+    for p in [*mine, theirs, alive]:
         p.write_bytes(b"partial")
     assert store.remove_temporary(["x"]) == 2
-    assert not any(p.exists() for p in mine) and theirs.exists()
+    assert not any(p.exists() for p in mine) and theirs.exists() and alive.exists()
 
 
 @pytest.mark.parametrize("bad", ["", ".hidden", "a/b", "a\\b", "x" * 201])

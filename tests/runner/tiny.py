@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,8 +21,10 @@ if __package__ in (None, ""):  # launched as a script: make `tests` importable
 
 from tests.helpers import tiny_cnn3d
 from videoattr import io, zoo
+from videoattr.core.base import Attributor
 from videoattr.datasets import MEAN, STD, SyntheticMotion
-from videoattr.methods.registry import MethodOptions
+from videoattr.methods.registry import build_attributor, resolve_method
+from videoattr.pipeline import model_options
 from videoattr.zoo import VideoAdapter
 
 CLASS_NAMES = ["right", "down", "left", "up"]
@@ -63,19 +66,19 @@ def make_videos(
     return sorted(p.stem for p in folder.iterdir())
 
 
-def options() -> MethodOptions:
-    """Cheap settings of every method for the tests (few steps, draws and iterations)."""
-    return MethodOptions(
-        layer="model.2",
-        mean=MEAN,
-        std=STD,
-        smooth_n=3,
-        ig_steps=4,
-        iterations=3,
-        optimizer="adam",
-        progress=False,
-        seed=5,
-    )
+#: Cheap settings of the methods for the tests (few steps, draws and iterations).
+CHEAP: dict[str, dict[str, Any]] = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"n": 3, "seed": 5},
+    **{m: {"max_iter": 3, "optimizer": "adam", "seed": 5} for m in ("ep2d", "ep3d", "step")},
+}
+
+
+def build(method: str, adapter: torch.nn.Module, **options: Any) -> Attributor:
+    """The method (a name or alias) for ``adapter`` with cheap settings, as the runner builds it."""
+    name = resolve_method(method)
+    merged = {**model_options(name, adapter), **CHEAP.get(name, {}), **options}
+    return build_attributor(name, adapter, **merged)
 
 
 class Slow:
@@ -93,7 +96,6 @@ class Slow:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from videoattr.methods.registry import build_explainer
     from videoattr.runner import run
 
     p = argparse.ArgumentParser()
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     adapter = tiny_adapter()
-    explainer = build_explainer(args.method, adapter, options())
+    explainer = build(args.method, adapter)
     attributor = Slow(explainer, args.delay) if args.delay else explainer
     summary = run(
         args.videos_dir,

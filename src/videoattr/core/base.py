@@ -1,4 +1,4 @@
-"""The :class:`Attributor` base class (one call shape for every method) and its :class:`Explanation`."""
+"""The [`Attributor`][videoattr.core.base.Attributor] base class (one call shape for every method) and its [`Explanation`][videoattr.core.base.Explanation]."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def _short(t: Tensor | None, limit: int = 4) -> str:
 
 @dataclass(frozen=True, repr=False)
 class Explanation:
-    """What one :meth:`Attributor.explain` call computed.
+    """What one [`Attributor.explain`][videoattr.core.base.Attributor.explain] call computed.
 
     Attributes:
-        maps: the attribution, as :meth:`Attributor.attribute` returns it: ``(B, 1, T, H, W)`` maps,
+        maps: the attribution, as [`Attributor.attribute`][videoattr.core.base.Attributor.attribute] returns it: ``(B, 1, T, H, W)`` maps,
             ``(B, A, T, H, W)`` perturbation masks, with a target axis after the batch axis for several
             targets per clip (``(B, K, 1, T, H, W)``).
         target: ``(B,)`` (or ``(B, K)``) long tensor of the explained class indices; ``None`` for a callable
@@ -53,7 +53,7 @@ class Explanation:
         target_probability: ``(B,)`` (or ``(B, K)``) probability of the explained class on the clean clip;
             NaN for a callable target.
         method: the method's canonical registered name (e.g. ``"integrated_gradients"``).
-        config: the attributor's :meth:`Attributor.config` record.
+        config: the attributor's [`Attributor.config`][videoattr.core.base.Attributor.config] record.
         extras: method-specific results (perturbation methods: ``preserved_probability``,
             ``deleted_probability``, ``areas``, ``history``).
     """
@@ -93,8 +93,8 @@ class Attributor(ABC):
     batch axis. Calling it leaves the model as it was (hooks, ``requires_grad`` and ``training`` flags,
     buffers), also when an exception is raised. Calls on one model from several threads run one at a time.
 
-    Subclasses define ``attribute``; :meth:`config`, :meth:`explain` and :meth:`replace` have default
-    implementations that read the constructor's signature (override :meth:`options` when an option is
+    Subclasses define ``attribute``; [`config`][videoattr.core.base.Attributor.config], [`explain`][videoattr.core.base.Attributor.explain] and [`replace`][videoattr.core.base.Attributor.replace] have default
+    implementations that read the constructor's signature (override [`options`][videoattr.core.base.Attributor.options] when an option is
     not stored under its own name).
 
     Args:
@@ -106,7 +106,7 @@ class Attributor(ABC):
             are put back afterwards.
     """
 
-    #: The method's canonical registered name (see :mod:`videoattr.methods.registry`).
+    #: The method's canonical registered name (see [`videoattr.methods.registry`][videoattr.methods.registry]).
     method_name: ClassVar[str | None] = None
 
     def __init__(
@@ -122,7 +122,7 @@ class Attributor(ABC):
     attribute: Callable[..., Any]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Same as :meth:`attribute`."""
+        """Same as [`attribute`][videoattr.core.base.Attributor.attribute]."""
         return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -236,11 +236,11 @@ class Attributor(ABC):
     def prepare_multi(
         self, x: Tensor, target: Target, *, name: str = "x"
     ) -> tuple[Tensor, ResolvedTarget | None, tuple[Tensor, Tensor, int] | None]:
-        """Like :meth:`prepare`, but several targets per clip come back expanded into rows.
+        """Like [`prepare`][videoattr.core.base.Attributor.prepare], but several targets per clip come back expanded into rows.
 
         Returns:
             ``(x, resolved, None)`` for a single target per clip, ``(x, None, (x_rows, indices, k))``
-            for several (see :meth:`split_targets`).
+            for several (see [`split_targets`][videoattr.core.base.Attributor.split_targets]).
         """
         x = check_clip(x, name)
         check_model_dtype(self.model, x, name)
@@ -282,7 +282,7 @@ class Attributor(ABC):
         Returns:
             ``(x_rows, indices, k)``: ``x_rows`` ``(B*K, C, T, H, W)`` (clip ``b``'s ``K`` rows are
             consecutive), ``indices`` ``(B*K,)`` class of each row, ``k`` the number of targets per clip.
-            Fold a result over the rows back with :func:`~videoattr.core.targets.fold_targets`.
+            Fold a result over the rows back with [`fold_targets`][videoattr.core.targets.fold_targets].
         """
         return expand_targets(x, target, self.clean_logits)
 
@@ -292,11 +292,11 @@ class Attributor(ABC):
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: any form :meth:`attribute` accepts.
-            **overrides: per-call option overrides, as for :meth:`attribute`.
+            target: any form [`attribute`][videoattr.core.base.Attributor.attribute] accepts.
+            **overrides: per-call option overrides, as for [`attribute`][videoattr.core.base.Attributor.attribute].
 
         Returns:
-            An :class:`Explanation` (one extra gradient-free forward of ``x`` gives the probabilities).
+            An [`Explanation`][videoattr.core.base.Explanation] (one extra gradient-free forward of ``x`` gives the probabilities).
         """
         x = check_clip(x)
         check_model_dtype(self.model, x, "x")
@@ -318,14 +318,14 @@ class Attributor(ABC):
         *,
         extras: Mapping[str, Any] | None = None,
     ) -> Explanation:
-        """Assemble an :class:`Explanation` from maps and the clean clips' logits.
+        """Assemble an [`Explanation`][videoattr.core.base.Explanation] from maps and the clean clips' logits.
 
         For subclasses whose ``explain`` computes more (perturbation methods pass ``extras``).
 
         Args:
-            maps: what :meth:`attribute` returned for ``target``.
+            maps: what [`attribute`][videoattr.core.base.Attributor.attribute] returned for ``target``.
             target: the target as the caller gave it (any accepted form).
-            logits: ``(B, num_classes)`` logits of the clean clips (e.g. :meth:`clean_logits`).
+            logits: ``(B, num_classes)`` logits of the clean clips (e.g. [`clean_logits`][videoattr.core.base.Attributor.clean_logits]).
             extras: method-specific results.
         """
         probs = torch.softmax(logits.detach().float(), dim=1)

@@ -54,7 +54,7 @@ def to_jsonable(value: Any) -> Any:
     """Convert ``value`` into JSON-serialisable data (``json.dumps`` accepts the result).
 
     Non-finite floats become the strings ``"nan"``, ``"inf"`` and ``"-inf"``; tensors become
-    :func:`tensor_record`; objects with a ``config()`` method (attributors) become their record; dataclasses
+    [`tensor_record`][videoattr.core.config.tensor_record]; objects with a ``config()`` method (attributors) become their record; dataclasses
     become dicts; modules their class name; callables their qualified name.
     """
     if value is None or isinstance(value, (bool, str)):

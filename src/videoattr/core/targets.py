@@ -8,12 +8,12 @@ Accepted forms (see `Target`):
 * a callable ``logits (N, K) -> scores (N,)`` for anything else (a margin, a verb head, ...). It is
   applied to every row the method evaluates, so it must score rows independently.
 
-Several targets per clip (:data:`MultiTarget`): a ``(B, K)`` integer tensor of class indices, or a top-k
+Several targets per clip ([`MultiTarget`][videoattr.core.targets.MultiTarget]): a ``(B, K)`` integer tensor of class indices, or a top-k
 request ``"top3"`` / ``"topk:3"`` (the ``K`` classes the model scores highest on each clean clip, best
 first). Methods then insert a target axis after the batch axis: ``(B, K, 1, T, H, W)`` gradient maps,
-``(B, K, A, T, H, W)`` perturbation masks. :func:`expand_targets` turns such a request into ``B * K`` rows
+``(B, K, A, T, H, W)`` perturbation masks. [`expand_targets`][videoattr.core.targets.expand_targets] turns such a request into ``B * K`` rows
 (each clip repeated once per target) that run through a method's ordinary batching, and
-:func:`fold_targets` folds the rows' result back to ``(B, K, ...)``.
+[`fold_targets`][videoattr.core.targets.fold_targets] folds the rows' result back to ``(B, K, ...)``.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def expand_targets(
         ``(x_rows, indices, k)``: ``x_rows`` ``(B*K, C, T, H, W)`` with clip ``b``'s ``K`` copies at rows
         ``b*K .. b*K+K-1``, ``indices`` ``(B*K,)`` long class of each row (for top-k: best first), and
         ``K``. Attribute ``x_rows`` with ``target=indices`` and fold the result with
-        :func:`fold_targets`.
+        [`fold_targets`][videoattr.core.targets.fold_targets].
 
     Raises:
         ValueError: a malformed request, a tensor whose first dimension is not ``B``, ``K = 0``, or
@@ -249,7 +249,7 @@ def expand_targets(
 
 
 def fold_targets(rows: Tensor, k: int) -> Tensor:
-    """Fold a result over ``B*K`` rows (as made by :func:`expand_targets`) to ``(B, K, ...)``.
+    """Fold a result over ``B*K`` rows (as made by [`expand_targets`][videoattr.core.targets.expand_targets]) to ``(B, K, ...)``.
 
     Example:
         >>> fold_targets(torch.zeros(6, 1, 4, 8, 8), 3).shape
@@ -266,7 +266,7 @@ def resolve_target(
     """Validate ``target`` for ``batch_size`` clips and turn it into a [`ResolvedTarget`][videoattr.core.targets.ResolvedTarget].
 
     Several targets per clip (a 2-D tensor, ``"top3"``) are not a single target: methods expand them with
-    :func:`expand_targets` first.
+    [`expand_targets`][videoattr.core.targets.expand_targets] first.
 
     Example:
         >>> resolve_target([3, 1], batch_size=2).indices

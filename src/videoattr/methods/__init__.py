@@ -1,9 +1,9 @@
 # isort: skip_file
 # (the import order below is the registration order, which method_names() reports)
-"""Attribution methods: gradient family, Grad-CAM and (in :mod:`.extremal`) extremal perturbation.
+"""Attribution methods: gradient family, Grad-CAM and (in [`extremal`][videoattr.methods.extremal]) extremal perturbation.
 
-Importing this package registers every built-in method (see :mod:`.registry`): build one by name with
-:func:`build_attributor`, list them with :func:`method_names`.
+Importing this package registers every built-in method (see [`registry`][videoattr.methods.registry]): build one by name with
+[`build_attributor`][videoattr.methods.registry.build_attributor], list them with [`method_names`][videoattr.methods.registry.method_names].
 """
 
 from videoattr.methods.registry import (

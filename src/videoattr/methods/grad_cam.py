@@ -32,7 +32,7 @@ class GradCAM3D(Attributor):
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
         layer: the layer to explain, a module or a dotted name (``"layer4"``, ``"blocks.4"``); names are
             also found through ``torch.compile`` (``_orig_mod.``) and ``DataParallel`` /
-            ``DistributedDataParallel`` (``module.``) wrappers. :meth:`config` records the dotted name.
+            ``DistributedDataParallel`` (``module.``) wrappers. [`config`][videoattr.methods.grad_cam.GradCAM3D.config] records the dotted name.
         weights: ``"temporal"`` (default) or ``"global"``.
         reshape: maps the layer's output to ``(B, D, T', H', W')``, e.g. transformer tokens ``(B, N, D)``
             (model adapters supply it). Default ``None``: the output must already be 5-D.

@@ -75,14 +75,14 @@ class IntegratedGradients(GradientAttributor):
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
         steps: number of integration points. Default 25 (as the reference implementation).
         rule: ``"left"`` (default, as the reference implementation), ``"right"``, ``"middle"``, ``"trapezoid"`` or
-            ``"gausslegendre"``; see :func:`integration_points`.
+            ``"gausslegendre"``; see [`integration_points`][videoattr.methods.integrated_gradients.integration_points].
         baseline: ``x0``: a scalar (default ``0.0``), a tensor broadcastable to ``x``, or ``"black"``
             (needs ``mean`` and ``std``: the normalised black pixel ``-mean/std``). A tensor with a batch
             dimension ``B`` gives each clip its own baseline. NaN or infinite values are rejected.
         mean, std: the model's per-channel normalisation, only for ``baseline="black"``.
         multiply_by_inputs: multiply the averaged gradient by ``x - x0`` (default ``True``; ``False``
             returns the path-averaged gradient).
-        polarity, reduction: as in :class:`~videoattr.methods.saliency.Saliency` (defaults ``"signed"``,
+        polarity, reduction: as in [`Saliency`][videoattr.methods.saliency.Saliency] (defaults ``"signed"``,
             ``"sum"``).
         max_batch_size: most samples (steps x clips) in one forward; ``None``: all at once.
         eval_mode: run the model in eval mode during the call.

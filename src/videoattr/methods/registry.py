@@ -1,7 +1,7 @@
 """Attribution methods by name: one canonical name per method, and the aliases people type.
 
-Every method registers itself in its own module with :func:`register_method` (importing
-:mod:`videoattr.methods` registers all built-in ones). A registered method has a canonical name
+Every method registers itself in its own module with [`register_method`][videoattr.methods.registry.register_method] (importing
+[`videoattr.methods`][videoattr.methods] registers all built-in ones). A registered method has a canonical name
 (``saliency``, ``input_x_gradient``, ``integrated_gradients``, ``smoothgrad``, ``grad_cam``, ``ep2d``,
 ``ep3d``, ``step``) and aliases: the reference implementation's command-line names (``grad``,
 ``grad*input``, ``integrated_grad``, ``smooth_grad``, ``2d_ep``, ``3d_ep``), the API's class names
@@ -17,9 +17,9 @@ Example:
     >>> ig.config()["method"], ig.config()["steps"]
     ('integrated_gradients', 50)
 
-Adding a method: write its module (an :class:`~videoattr.core.base.Attributor` subclass) and call
-:func:`register_method` at the end of it; the command line, the dataset runner and the cross-method tests
-pick it up from :func:`method_names`.
+Adding a method: write its module (an [`Attributor`][videoattr.core.base.Attributor] subclass) and call
+[`register_method`][videoattr.methods.registry.register_method] at the end of it; the command line, the dataset runner and the cross-method tests
+pick it up from [`method_names`][videoattr.methods.registry.method_names].
 """
 
 from __future__ import annotations
@@ -129,14 +129,14 @@ def register_method(
         name: the canonical name results record.
         factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
             class without a ``method_name`` of its own, ``name`` becomes its ``method_name``.
-        aliases: other names that resolve to ``name`` (matched like names, see :func:`normalize_name`).
+        aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
         kind: ``"gradient"``, ``"cam"`` or ``"perturbation"`` (perturbation methods return one mask per
             area).
         summary: one line for listings.
         fixed: options always passed to ``factory``.
 
     Returns:
-        The registered :class:`MethodInfo`.
+        The registered [`MethodInfo`][videoattr.methods.registry.MethodInfo].
 
     Raises:
         ValueError: ``name`` is not canonical, or ``name`` or an alias is already taken by another method.
@@ -208,7 +208,7 @@ def method_aliases() -> dict[str, str]:
 
 
 def method_info(name: str) -> MethodInfo:
-    """The :class:`MethodInfo` of a method name or alias."""
+    """The [`MethodInfo`][videoattr.methods.registry.MethodInfo] of a method name or alias."""
     return _REGISTRY[resolve_method(name)]
 
 
@@ -216,7 +216,7 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
     """Build the method called ``name`` (canonical or alias) for ``model`` with ``options``.
 
     Args:
-        name: a method name or alias (see :func:`method_aliases`).
+        name: a method name or alias (see [`method_aliases`][videoattr.methods.registry.method_aliases]).
         model: the video classifier.
         **options: the method's constructor options (``max_batch_size``, ``polarity``, ``steps``,
             ``layer``, ...). Options the method does not take are an error, never ignored.
@@ -277,7 +277,7 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True)
 class MethodOptions:
-    """Options of the named methods (deprecated: pass options to :func:`build_attributor`).
+    """Options of the named methods (deprecated: pass options to [`build_attributor`][videoattr.methods.registry.build_attributor]).
 
     Attributes:
         polarity: polarity of the gradient methods. Default ``"positive"`` (the reference
@@ -318,11 +318,11 @@ class MethodOptions:
 
 @dataclass
 class Explainer:
-    """A named method ready to run (deprecated: use :func:`build_attributor`).
+    """A named method ready to run (deprecated: use [`build_attributor`][videoattr.methods.registry.build_attributor]).
 
     Attributes:
         name: the method's legacy name.
-        attributor: the underlying :class:`~videoattr.core.base.Attributor`.
+        attributor: the underlying [`Attributor`][videoattr.core.base.Attributor].
         areas: the areas passed to perturbation methods (empty for the others).
     """
 
@@ -346,7 +346,7 @@ class Explainer:
 def build_explainer(name: str, model: nn.Module, options: MethodOptions | None = None) -> Explainer:
     """Build the method called ``name`` (a legacy name) for ``model`` (deprecated).
 
-    Use :func:`build_attributor` with the method's options instead.
+    Use [`build_attributor`][videoattr.methods.registry.build_attributor] with the method's options instead.
 
     Raises:
         ValueError: unknown name, ``grad_cam`` without a layer, or areas outside (0, 1).

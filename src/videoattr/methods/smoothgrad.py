@@ -53,13 +53,13 @@ class SmoothGrad(Attributor):
     (for a wrapped IntegratedGradients, its own ``max_batch_size`` bounds the steps of those copies).
 
     Noise: each clip's ``n`` noise draws come from its own generator, seeded by ``seed`` and the clip's
-    key (see :func:`clip_seed`). The key is the clip's position in the call by default; pass
+    key (see [`clip_seed`][videoattr.methods.smoothgrad.clip_seed]). The key is the clip's position in the call by default; pass
     ``keys=`` (e.g. dataset ids) so that a clip gets the same noise, and the same map, whatever other
     clips share its batch and whatever ``max_batch_size`` is.
 
     Args:
-        attributor: a :class:`~videoattr.methods.saliency.Saliency` or
-            :class:`~videoattr.methods.integrated_gradients.IntegratedGradients`.
+        attributor: a [`Saliency`][videoattr.methods.saliency.Saliency] or
+            [`IntegratedGradients`][videoattr.methods.integrated_gradients.IntegratedGradients].
         n: number of noisy copies per clip. Default 25 (as the reference implementation).
         stdev_spread: noise std as a fraction of each clip's value range, finite and >= 0. Default 0.15.
         variant: ``"mean"`` (default), ``"square"`` (the reference implementation's command-line choice)

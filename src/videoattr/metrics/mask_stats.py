@@ -1,20 +1,25 @@
 """Statistics of perturbation masks: achieved area and what the preserved and deleted clips score.
 
-A mask ``m`` in ``[0, 1]`` of shape ``(B, A, T, H, W)`` (one channel per requested area) is applied as a
-blend with the blurred clip: the *preserved* clip is ``m * x + (1 - m) * blur(x)`` and the *deleted* clip
-``(1 - m) * x + m * blur(x)``. This linear blend with the most blurred level stands in for the extremal
-perturbation pyramid, so it measures masks from any method the same way.
+A mask ``m`` in ``[0, 1]`` of shape ``(B, A, T, H, W)`` (one channel per requested area) perturbs the clip
+the way the extremal perturbation engine does (``perturbation="pyramid"``, the default): the *preserved*
+clip is the blur pyramid ([`Perturbation`][videoattr.methods.extremal.pyramid.Perturbation]) applied with
+``m``, the *deleted* clip the pyramid applied with ``1 - m``, so "preserved probability" means the same
+number here and in a [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult].
+``perturbation="blend"`` uses the linear blend ``m * x + (1 - m) * blur(x)`` with one blurred clip instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from videoattr.core.ops import gaussian_blur_frames
 from videoattr.core.targets import Target
+from videoattr.core.validation import check_choice
+from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.metrics._common import (
     check_maps,
     check_same_clip_grid,
@@ -49,8 +54,8 @@ class MaskScores:
 
     Attributes:
         clean: ``(B,)`` target probability of the unperturbed clips.
-        preserved: ``(B, A)`` target probability when only the mask is kept (the rest blurred).
-        deleted: ``(B, A)`` target probability when the mask is blurred and the rest kept.
+        preserved: ``(B, A)`` target probability of the preserved clip (the mask kept, the rest blurred).
+        deleted: ``(B, A)`` target probability of the deleted clip (the mask blurred, the rest kept).
         area: ``(B, A)`` achieved area (mean mask value).
     """
 
@@ -66,6 +71,9 @@ def mask_scores(
     masks: Tensor,
     target: Target = None,
     *,
+    perturbation: Literal["pyramid", "blend"] = "pyramid",
+    max_blur: float = 20.0,
+    num_levels: int = 8,
     blur_sigma: float | None = None,
     max_batch_size: int | None = None,
 ) -> MaskScores:
@@ -77,7 +85,12 @@ def mask_scores(
         masks: ``(B, A, T, H, W)`` masks in ``[0, 1]``.
         target: any target form; ``None`` is each clip's top class on the clean clip. Scores are softmax
             probabilities of the target (a callable target's score as is).
-        blur_sigma: std in px of the blur that replaces removed content; default ``20 * min(H, W) / 112``.
+        perturbation: ``"pyramid"`` (default: the extremal perturbation engine's blur pyramid, so the
+            scores equal the engine's preserved and deleted probabilities) or ``"blend"`` (a linear blend
+            with one blurred clip).
+        max_blur: strongest blur of the pyramid in px. Default 20 (the engine's default).
+        num_levels: pyramid levels. Default 8 (the engine's default).
+        blur_sigma: ``"blend"`` only: std in px of the blurred clip; default ``20 * min(H, W) / 112``.
         max_batch_size: the most clips in one forward; ``None`` for all ``B * (1 + 2A)`` at once.
 
     Returns:
@@ -87,10 +100,14 @@ def mask_scores(
     area = achieved_area(masks)
     masks = check_maps(masks, name="masks").to(x.device)
     check_same_clip_grid(masks, x, name="masks")
-    sigma = default_blur_sigma(x) if blur_sigma is None else float(blur_sigma)
-    blurred = gaussian_blur_frames(x, sigma)
+    check_choice(perturbation, "perturbation", ("pyramid", "blend"))
     b, a = masks.shape[:2]
     per_clip = 1 + 2 * a
+    if perturbation == "pyramid":
+        pyramid = Perturbation(x, num_levels=num_levels, max_blur=max_blur)
+    else:
+        sigma = default_blur_sigma(x) if blur_sigma is None else float(blur_sigma)
+        blurred = gaussian_blur_frames(x, sigma)
 
     def make_inputs(chunk: slice) -> tuple[Tensor, Tensor]:
         idx = torch.arange(chunk.start, chunk.stop, device=x.device)
@@ -99,6 +116,8 @@ def mask_scores(
         m = masks[clip_index, area_index].unsqueeze(1)
         keep = torch.where((kind == 0).view(-1, 1, 1, 1, 1), torch.ones_like(m), m)
         keep = torch.where((kind > a).view(-1, 1, 1, 1, 1), 1 - m, keep)
+        if perturbation == "pyramid":
+            return pyramid.apply(keep, clip_index), clip_index
         return keep * x[clip_index] + (1 - keep) * blurred[clip_index], clip_index
 
     scores, _ = target_scores(model, x, target, b * per_clip, make_inputs, max_batch_size)

@@ -1,7 +1,8 @@
 """Attribute whole datasets: batched, resumable, and sharded over ``torchrun`` ranks.
 
-[`run`][videoattr.runner.run] is the entry point (``videoattr run`` on the command line); [`ResultStore`][videoattr.runner.ResultStore] reads
-the results it writes; [`VideoFolder`][videoattr.runner.VideoFolder] is the folder dataset it reads.
+[`run`][videoattr.runner.run] is the entry point (``videoattr run`` on the command line);
+[`ResultStore`][videoattr.runner.ResultStore] reads the results it writes;
+[`VideoFolder`][videoattr.datasets.folders.VideoFolder] is the folder dataset it reads.
 
 Example:
     >>> from videoattr.runner import run, ResultStore
@@ -9,8 +10,11 @@ Example:
     >>> maps, meta = ResultStore("out/").read_result("right-000")  # doctest: +SKIP
 """
 
-from videoattr.runner.dataset import ClipItems, Sample, VideoFolder, dataset_ids
-from videoattr.runner.engine import RankSummary, RunSummary, run, write_manifest
+from videoattr.datasets.folders import VideoFolder
+from videoattr.runner.dataset import ClipItems, Sample, dataset_ids
+from videoattr.runner.engine import run
+from videoattr.runner.locks import ClipLocks
+from videoattr.runner.manifest import write_manifest
 from videoattr.runner.sharding import (
     DistributedContext,
     context_from_env,
@@ -18,10 +22,13 @@ from videoattr.runner.sharding import (
     global_batches,
     shard_batches,
 )
-from videoattr.runner.store import ResultStore, check_id
+from videoattr.runner.store import DiskFullError, ResultStore, check_id
+from videoattr.runner.summary import RankSummary, RunSummary
 
 __all__ = [
     "ClipItems",
+    "ClipLocks",
+    "DiskFullError",
     "DistributedContext",
     "RankSummary",
     "ResultStore",

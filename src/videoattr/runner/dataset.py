@@ -3,10 +3,11 @@
 A run reads its clips through a `torch.utils.data.DataLoader`, so worker processes decode and
 preprocess the next batches while the model computes. Two kinds of source are accepted:
 
-- [`VideoFolder`][videoattr.runner.dataset.VideoFolder]: the videos and frame folders directly inside a folder (what
-  ``videoattr explain --videos-dir`` reads), each decoded and preprocessed exactly as the command line
-  does for one clip (the model's frame sampling and preprocessing). The label is the part of the name
-  before the first ``-``; a label that names one of the model's classes is the class explained.
+- [`VideoFolder`][videoattr.datasets.folders.VideoFolder]: the videos and frame folders directly inside a
+  folder (what ``videoattr explain --videos-dir`` reads), each decoded and preprocessed exactly as the
+  command line does for one clip (the model's frame sampling and preprocessing). The label is the
+  part of the name before the first ``-``; a label that names one of the model's classes is the class
+  explained. Ids are the names made safe as file names, so an odd name never stops a run.
 - any map-style Dataset whose item ``i`` is ``(clip, target_or_label)`` or
   ``(clip, target_or_label, extra)``: ``clip`` a float tensor ``(C, T, H, W)`` (or ``(1, C, T, H, W)``),
   ``target_or_label`` a class index, a class name, or ``None`` (the model's top class). A third element
@@ -25,9 +26,8 @@ from __future__ import annotations
 
 import traceback as tb
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,9 +35,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from videoattr.core.validation import describe
+from videoattr.datasets.folders import VideoFolder, class_from_label
 from videoattr.runner.store import check_id
 
-Preprocess = Callable[[Tensor], Tensor]
+__all__ = ["ClipItems", "Sample", "VideoFolder", "collate_samples", "dataset_ids"]
 
 
 @dataclass
@@ -74,91 +75,6 @@ def collate_samples(batch: list[Sample]) -> list[Sample]:
     return batch
 
 
-class VideoFolder(Dataset[tuple[Tensor, str, str]]):
-    """The videos and frame folders directly inside ``root``, as preprocessed clips.
-
-    Item ``i`` is ``(clip, label, id)``: ``clip`` ``(C, T, H, W)`` float32, ``label`` the name before
-    the first ``-``, ``id`` the file name without its ending (the whole name when two videos share a
-    stem). Hidden entries (names starting with ``.``) are ignored.
-
-    Reading follows ``videoattr explain`` exactly: count the frames, refuse a video shorter than
-    ``clip_len``, read the frames ``sampling(n)`` and ``preprocess`` them.
-
-    Args:
-        root: the folder.
-        clip_len: frames per clip ``T``; shorter videos fail with
-            [`VideoTooShortError`][videoattr.io.VideoTooShortError].
-        sampling: ``n -> frame indices``, e.g. an adapter's ``sampling.indices``.
-        preprocess: uint8 frames ``(T, H, W, 3)`` to a normalised clip ``(1, C, T, H, W)`` on the CPU,
-            e.g. an adapter's ``preprocessing``.
-
-    Raises:
-        FileNotFoundError: ``root`` is not a folder or holds no videos.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        *,
-        clip_len: int,
-        sampling: Callable[[int], list[int]],
-        preprocess: Preprocess,
-    ) -> None:
-        from videoattr.cli import find_videos, label_of
-
-        self.root = Path(root)
-        self.paths = [p for p in find_videos(self.root) if not p.name.startswith(".")]
-        if not self.paths:
-            raise FileNotFoundError(f"videos folder {self.root} holds only hidden entries")
-        self.clip_len = clip_len
-        self.sampling = sampling
-        self.preprocess = preprocess
-        self.labels = [label_of(p) for p in self.paths]
-        stems = [p.stem if p.is_file() else p.name for p in self.paths]
-        self.ids = [
-            s if stems.count(s) == 1 else p.name for s, p in zip(stems, self.paths, strict=True)
-        ]
-        self.sources = [str(p) for p in self.paths]
-
-    @classmethod
-    def for_model(cls, root: str | Path, model: Any) -> VideoFolder:
-        """A folder read with a zoo adapter's clip length, frame sampling and preprocessing.
-
-        Raises:
-            TypeError: ``model`` lacks ``clip_len``, ``sampling.indices`` or a preprocessing
-                (a [`VideoAdapter`][videoattr.zoo.VideoAdapter] has them; wrap a bare network with
-                [`videoattr.zoo.wrap`][videoattr.zoo.wrap], or pass a Dataset of clips instead of a folder).
-        """
-        sampling = getattr(getattr(model, "sampling", None), "indices", None)
-        preprocess = getattr(model, "preprocessing", None)
-        if preprocess is None:
-            preprocess = getattr(model, "preprocess", None)
-        clip_len = getattr(model, "clip_len", None)
-        if not callable(sampling) or not callable(preprocess) or not isinstance(clip_len, int):
-            raise TypeError(
-                "reading a videos folder needs a model adapter with clip_len, sampling.indices and "
-                f"preprocessing (see videoattr.zoo.wrap); got {describe(model)}. "
-                "Pass a Dataset of (clip, target) items instead of a folder for other models."
-            )
-        return cls(root, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, str, str]:
-        from videoattr import io
-
-        path = self.paths[index]
-        n = io.count_frames(path)
-        if n < self.clip_len:
-            raise io.VideoTooShortError(
-                f"video {path} has {n} frames; the model needs at least {self.clip_len}"
-            )
-        frames = io.read_video(path, sampling=self.sampling(n))
-        clip = self.preprocess(frames).detach().cpu()
-        return clip[0] if clip.dim() == 5 else clip, self.labels[index], self.ids[index]
-
-
 def dataset_ids(data: Any) -> list[str]:
     """The clip ids of a dataset: its ``ids`` attribute, else ``f"{i:06d}"`` for item ``i``.
 
@@ -183,7 +99,7 @@ class ClipItems(Dataset[Sample]):
     """Wrap a dataset so that item ``i`` is always a [`Sample`][videoattr.runner.dataset.Sample] (errors included, never raised).
 
     Args:
-        data: a [`VideoFolder`][videoattr.runner.dataset.VideoFolder] or a map-style Dataset of ``(clip, target_or_label[, extra])``.
+        data: a [`VideoFolder`][videoattr.datasets.folders.VideoFolder] or a map-style Dataset of ``(clip, target_or_label[, extra])``.
         ids: the clip ids, one per item (see [`dataset_ids`][videoattr.runner.dataset.dataset_ids]).
         class_names: the model's class names, to turn a label into a class index.
     """
@@ -216,8 +132,6 @@ class ClipItems(Dataset[Sample]):
         return sample
 
     def _read(self, index: int) -> tuple[Tensor, str | None, int | None]:
-        from videoattr.cli import class_index
-
         item = self.data[index]
         if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
             raise TypeError(
@@ -246,7 +160,7 @@ class ClipItems(Dataset[Sample]):
             tl = int(tl.item())
         if isinstance(tl, str):
             label = tl
-            target = class_index(tl, self.class_names)
+            target = class_from_label(tl, self.class_names, strict=False)
         elif isinstance(tl, int) and not isinstance(tl, bool):
             target = tl
             names = self.class_names

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from videoattr.core.devices import resolve_device
 from videoattr.core.validation import check_positive_int
 
 T = TypeVar("T")
@@ -124,18 +126,17 @@ def shard_batches(
 
 
 def device_for(requested: str | torch.device | None, ctx: DistributedContext) -> torch.device:
-    """The device this rank computes on.
+    """Deprecated: ``resolve_device(requested, local_rank=ctx.local_rank)``.
 
-    ``None`` picks ``cuda:<local_rank>`` when CUDA is available (one GPU per rank on a node), else the
-    CPU. ``"cuda"`` without an index also becomes ``cuda:<local_rank>``; an explicit index is kept.
+    See `videoattr.core.devices.resolve_device`.
     """
-    if requested is None:
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda" and device.index is None:
-        count = torch.cuda.device_count()
-        device = torch.device("cuda", ctx.local_rank % count if count else 0)
-    return device
+    warnings.warn(
+        "device_for is deprecated; use videoattr.core.devices.resolve_device(spec, "
+        "local_rank=ctx.local_rank)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return resolve_device(requested, local_rank=ctx.local_rank)
 
 
 @contextmanager

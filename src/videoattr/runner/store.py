@@ -3,16 +3,19 @@
 Layout under the output folder ``OUT``::
 
     OUT/run.json                 the run's settings (a rerun with other settings is refused)
-    OUT/results/<id>.npz         one per clip: ``maps`` float16 (A, T, H, W) and ``meta`` (JSON text)
+    OUT/results/<id>.npz         one per clip: ``maps`` float32 (A, T, H, W) and ``meta`` (JSON text)
     OUT/failures/<id>.json       one per clip that failed: the error and its traceback
+    OUT/locks/<id>.lock          while a process works on a clip: its pid, host and run id
     OUT/ranks/rank<r>.json       each rank's summary of its last run
     OUT/manifest.json            every clip's status, written by rank 0 at the end
 
-Every file is written under a temporary name that starts with ``.`` (``.<id>.npz.<pid>.tmp``),
-flushed to disk and renamed: the rename is atomic, so ``<id>.npz`` is either absent or complete. A
-result counts as complete when the zip archive opens and holds both ``maps`` and ``meta``, so even a
-file truncated by something else (a copy, a full disk) is redone rather than trusted. Temporary files
-left by a killed run are removed when the clip is next attempted.
+Every file is written under a temporary name that starts with ``.`` (``.<id>.npz.<pid>-<thread>.tmp``),
+flushed to disk and renamed: the rename is atomic, so ``<id>.npz`` is either absent or complete.
+Each result's ``meta`` holds a SHA-256 checksum of its maps (their bytes, dtype and shape); a result
+counts as complete only when the archive opens, holds ``maps`` and ``meta`` and the checksum
+matches, so a file truncated or damaged in place (a copy, a full disk, flipped bits) is redone
+rather than trusted. Temporary files left by a killed process are removed when the clip is next
+attempted by the process that then holds its lock, never while their writer is alive.
 
 Example:
     >>> store = ResultStore("runs/kinetics-step")                          # doctest: +SKIP
@@ -23,9 +26,12 @@ Example:
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import json
 import os
+import threading
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -60,18 +66,54 @@ def check_id(clip_id: object) -> str:
     return clip_id
 
 
+class DiskFullError(OSError):
+    """The output folder's file system is full (or over quota): the run stops, what is done is kept."""
+
+
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
+
+    Raises:
+        DiskFullError: no space left on the device (the temporary file is removed).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in _FULL and not isinstance(err, DiskFullError):
+            raise DiskFullError(
+                err.errno, f"no space left on the device to write {path}: {err.strerror}"
+            ) from err
         raise
+
+
+def maps_checksum(maps: np.ndarray) -> str:
+    """``"sha256:<hex>"`` of an array's dtype, shape and bytes (what a result's ``meta`` records)."""
+    a = np.ascontiguousarray(maps)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return f"sha256:{h.hexdigest()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (``True`` when that cannot be told)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
@@ -83,11 +125,17 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def _tmp_owner(name: str, suffix: str) -> str | None:
-    """The clip id of a temporary file ``.<id><suffix>.<pid>.tmp``, else ``None``."""
+    """The clip id of a temporary file ``.<id><suffix>.<pid>[-<thread>].tmp``, else ``None``."""
     if not (name.startswith(".") and name.endswith(".tmp")):
         return None
     stem = name[1:-4].rpartition(".")[0]  # drop ".<pid>"
     return stem[: -len(suffix)] if stem.endswith(suffix) else None
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary file's name (``.<id><suffix>.<pid>.tmp``) runs."""
+    pid = name[:-4].rpartition(".")[2].partition("-")[0]
+    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
 
 
 class ResultStore:
@@ -117,12 +165,24 @@ class ResultStore:
     # -- completeness ---------------------------------------------------------------------------------
     @staticmethod
     def is_valid_result(path: Path) -> bool:
-        """Whether ``path`` is a readable result archive holding ``maps`` and ``meta``."""
+        """Whether ``path`` is a whole result: an archive with ``maps`` and ``meta`` whose checksum matches.
+
+        The maps are read and hashed (see [`maps_checksum`][videoattr.runner.store.maps_checksum]); a result without a checksum (written
+        by an older version) counts as complete when both members read back.
+        """
         try:
             with zipfile.ZipFile(path) as z:
-                return _RESULT_MEMBERS.issubset(z.namelist())
-        except (OSError, zipfile.BadZipFile, ValueError):
+                if not _RESULT_MEMBERS.issubset(z.namelist()):
+                    return False
+            with np.load(path, allow_pickle=False) as data:
+                maps = data["maps"]
+                meta = json.loads(str(data["meta"]))
+        except Exception:  # any damage (zip, CRC, npy header, JSON) means: redo the clip
             return False
+        if not isinstance(meta, dict):
+            return False
+        recorded = meta.get("checksum")
+        return recorded is None or recorded == maps_checksum(maps)
 
     def complete_ids(self, ids: Iterable[str] | None = None) -> set[str]:
         """The ids whose result file is complete (one listing of the folder, one check per file).
@@ -150,9 +210,10 @@ class ResultStore:
         }
 
     def remove_temporary(self, ids: Iterable[str]) -> int:
-        """Delete temporary files that a killed run left for ``ids``; returns how many were removed.
+        """Delete temporary files that a killed process left for ``ids``; returns how many were removed.
 
-        Only the given ids are touched, so a rank never removes a file another rank is writing.
+        Only the given ids are touched (call it for clips whose lock this process holds), and a
+        temporary whose writer (the pid in its name) still runs on this machine is left alone.
         """
         wanted = set(ids)
         removed = 0
@@ -164,7 +225,7 @@ class ResultStore:
                 continue
             for name in os.listdir(folder):
                 owner = _tmp_owner(name, suffix)
-                if owner is not None and owner in wanted:
+                if owner is not None and owner in wanted and not _writer_alive(name):
                     (folder / name).unlink(missing_ok=True)
                     removed += 1
         return removed
@@ -175,16 +236,22 @@ class ResultStore:
 
         Args:
             clip_id: the clip's id.
-            maps: ``(A, T, H, W)`` maps; stored as float16.
-            meta: JSON-serialisable metadata, stored as the ``meta`` member (JSON text).
+            maps: ``(A, T, H, W)`` maps; stored as float32 (float16 would turn small gradients into
+                zeros and subnormals).
+            meta: JSON-serialisable metadata, stored as the ``meta`` member (JSON text) with the
+                maps' ``checksum`` added.
+
+        Raises:
+            DiskFullError: the device is full; nothing is left under the final name.
         """
         path = self.result_path(clip_id)
         path.parent.mkdir(parents=True, exist_ok=True)
+        stored = np.ascontiguousarray(maps, dtype=np.float32)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
-            maps=np.asarray(maps, dtype=np.float16),
-            meta=np.asarray(json.dumps(dict(meta))),
+            maps=stored,
+            meta=np.asarray(json.dumps({**dict(meta), "checksum": maps_checksum(stored)})),
         )
         _atomic_write(path, buffer.getvalue())
         self.failure_path(clip_id).unlink(missing_ok=True)
@@ -196,7 +263,7 @@ class ResultStore:
 
     # -- reading --------------------------------------------------------------------------------------
     def read_result(self, clip_id: str) -> tuple[np.ndarray, dict[str, Any]]:
-        """The float16 maps ``(A, T, H, W)`` and the metadata of a clip.
+        """The float32 maps ``(A, T, H, W)`` and the metadata of a clip.
 
         Raises:
             FileNotFoundError: the clip has no result.

@@ -51,13 +51,13 @@ class ExtremalPerturbationBase(Attributor):
 
     Presets: ``preset="paper"`` (default) is the reference implementation's configuration (SGD, 2000
     iterations); ``preset="fast"`` runs the same objective and schedule in 200 Adam iterations
-    (:meth:`~videoattr.methods.extremal.settings.PerturbationSettings.fast`), chosen by measurement:
+    ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
     ``benchmarks/perturbation.py`` compares its masks with the paper schedule's. Any setting given as a
     keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
     a short run is the same method, only shorter.
 
-    Every setting left at ``None`` takes the method's default (:attr:`defaults`, the paper's settings);
-    :class:`~videoattr.methods.extremal.settings.PerturbationSettings` documents each one. A complete
+    Every setting left at ``None`` takes the method's default ([`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults], the paper's settings);
+    [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] documents each one. A complete
     ``settings`` object may be given instead, and keyword arguments then override it.
 
     Args:
@@ -70,7 +70,7 @@ class ExtremalPerturbationBase(Attributor):
             whose rounding the optimisation amplifies (differences of a few hundredths of mask value).
             ``None`` (default) runs all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: :attr:`defaults`).
+        settings: a full settings object (default: [`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults]).
         variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
         perturbation: ``"blur"`` (default) or ``"fade"``.
         num_levels: pyramid levels, >= 2. Default 8.
@@ -205,7 +205,7 @@ class ExtremalPerturbationBase(Attributor):
                 a callable ``logits -> (N,)`` log-score, or several targets per clip (a ``(B, K)`` tensor
                 of class indices, ``"top3"``).
             areas: override of the constructor's areas for this call.
-            **overrides: per-call overrides accepted by :meth:`optimize` (``max_iter``, ``progress``,
+            **overrides: per-call overrides accepted by [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize] (``max_iter``, ``progress``,
                 ``seed``, ``early_stop``).
 
         Returns:
@@ -219,14 +219,14 @@ class ExtremalPerturbationBase(Attributor):
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: as in :meth:`attribute`.
-            **overrides: ``areas`` and the per-call overrides of :meth:`optimize`.
+            target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
+            **overrides: ``areas`` and the per-call overrides of [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize].
 
         Returns:
-            An :class:`~videoattr.core.base.Explanation` whose ``maps`` are the masks and whose
+            An [`Explanation`][videoattr.core.base.Explanation] whose ``maps`` are the masks and whose
             ``extras`` hold ``areas``, ``preserved_probability`` and ``deleted_probability``
             (``(B, A)``), ``achieved_area``, ``iterations``, ``stopped_early``, ``history`` and the full
-            ``result`` (:class:`~videoattr.methods.extremal.optimize.PerturbationResult`).
+            ``result`` ([`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]).
         """
         result = self.optimize(x, target, **overrides)
         explanation = self.make_explanation(
@@ -266,7 +266,7 @@ class ExtremalPerturbationBase(Attributor):
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: as in :meth:`attribute`.
+            target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
             areas: override of the constructor's areas for this call.
             max_iter: override of the iterations for this call (the schedule follows the run).
             progress: override of the progress bar for this call.
@@ -274,7 +274,7 @@ class ExtremalPerturbationBase(Attributor):
             early_stop: override of the early-stopping patience for this call.
 
         Returns:
-            A :class:`~videoattr.methods.extremal.optimize.PerturbationResult`: ``masks``
+            A [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]: ``masks``
             ``(B, A, T, H, W)``, per-iteration ``history`` (reward, area, smoothness, energy, target
             probability, each ``(B, A, I)``, and the weights applied), ``achieved_area`` and the target
             probability of the preserved and deleted clips (``(B, A)``). With several targets per clip

@@ -8,7 +8,7 @@ clamped to ``[0, 1]``. The mask lives on a canvas padded by a margin of ``sigma`
 padded mask is what area terms see, its ``(H, W)`` crop is what perturbs the input.
 
 The construction (padding, radius, the nearest-neighbour upsampling and the weights) follows the reference
-implementation (Li et al., WACV 2021) exactly; :meth:`MaskGenerator.generate_reference` composes it as that
+implementation (Li et al., WACV 2021) exactly; [`MaskGenerator.generate_reference`][videoattr.methods.extremal.masks.MaskGenerator.generate_reference] composes it as that
 code does, and the default fused pooling computes the same values with a fraction of the memory traffic.
 """
 
@@ -46,7 +46,7 @@ def canvas_covers(shape: tuple[int, int], step: int, sigma: float) -> bool:
 
 
 def covering_sigma(shape: tuple[int, int], step: int, sigma: float) -> float:
-    """The smallest ``sigma' >= sigma`` (in steps of 1 pixel) for which :func:`canvas_covers` holds."""
+    """The smallest ``sigma' >= sigma`` (in steps of 1 pixel) for which [`canvas_covers`][videoattr.methods.extremal.masks.canvas_covers] holds."""
     candidate = float(sigma)
     while not canvas_covers(shape, step, candidate):
         candidate += 1.0
@@ -65,10 +65,10 @@ class MaskGenerator:
         sigma: radius scale of a grid point's bump in pixels; also the canvas margin. Default 11.
         coldness: inverse temperature of the soft-max pooling. Default 20.
         clamp: clamp the mask to ``[0, 1]``. Default ``True``.
-        fused: pool with the fused :class:`~videoattr.methods.extremal.pooling.SoftmaxPool` (default)
-            rather than the reference implementation's composition (:meth:`generate_reference`); both
+        fused: pool with the fused [`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool] (default)
+            rather than the reference implementation's composition ([`generate_reference`][videoattr.methods.extremal.masks.MaskGenerator.generate_reference]); both
             agree up to float rounding.
-        device: where the weights live (move later with :meth:`to`).
+        device: where the weights live (move later with [`to`][videoattr.methods.extremal.masks.MaskGenerator.to]).
 
     Attributes:
         margin: the canvas margin ``M = sigma`` on each side.
@@ -155,7 +155,7 @@ class MaskGenerator:
         return bump(dist / self.sigma).reshape(size * size, *canvas)
 
     def _cell_weights(self) -> Tensor | None:
-        """Weights for :class:`SoftmaxPool` (see :func:`cell_layout`), or ``None``.
+        """Weights for [`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool] (see [`cell_layout`][videoattr.methods.extremal.pooling.cell_layout]), or ``None``.
 
         The fused pooling needs the nearest upsampling to map canvas pixel ``u`` to grid cell ``u // s``
         (what ``F.interpolate`` computes for an integer factor, checked here on this geometry); the
@@ -222,7 +222,7 @@ class MaskGenerator:
         """The padded masks ``(N, H', W')`` of ``(N, h, w)`` grids, composed as the reference does.
 
         Unfold of the neighbourhoods, nearest upsampling, bump weights and soft-max pooling as separate
-        autograd operations (unclamped). :meth:`generate` uses the fused :class:`SoftmaxPool` instead
+        autograd operations (unclamped). [`generate`][videoattr.methods.extremal.masks.MaskGenerator.generate] uses the fused [`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool] instead
         whenever the geometry allows; both agree up to float rounding.
         """
         flat = params.reshape(-1, 1, *self.grid_shape)

@@ -65,7 +65,7 @@ def cell_layout(weight: Tensor) -> Tensor:
 class SoftmaxPool(torch.autograd.Function):
     """Padded canvases ``(N, Mh s, Mw s)`` from parameter grids ``(N, h, w)``; see the module docstring.
 
-    ``weight`` is ``(K, s, s, 1, Mh or 1, Mw or 1)`` (:func:`cell_layout`): the bump weight of neighbour
+    ``weight`` is ``(K, s, s, 1, Mh or 1, Mw or 1)`` ([`cell_layout`][videoattr.methods.extremal.pooling.cell_layout]): the bump weight of neighbour
     ``k`` at sub-pixel ``(a, b)`` of cell ``(I, J)``, with size-1 cell axes when the weights repeat from
     cell to cell.
     """

@@ -37,7 +37,7 @@ PRESETS: tuple[str, ...] = ("paper", "fast")
 STEP_AREA_GROWTH = 1.0008668
 #: Length of the run over which the reference implementation's per-iteration schedule is stated.
 PAPER_ITERATIONS = 2000
-#: Iterations of the ``"fast"`` preset (see :meth:`PerturbationSettings.fast`).
+#: Iterations of the ``"fast"`` preset (see [`PerturbationSettings.fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]).
 FAST_ITERATIONS = 200
 
 
@@ -46,7 +46,7 @@ def default_sigma(height: int, width: int, step: int = 7) -> float:
 
     The straight line through the paper's two settings, 11 pixels at 112 and 23 at 224, never below the
     grid stride ``step`` (smaller bumps leave gaps between grid points), raised to the next value for
-    which the mask canvas covers the frame (:func:`~videoattr.methods.extremal.masks.covering_sigma`):
+    which the mask canvas covers the frame ([`covering_sigma`][videoattr.methods.extremal.masks.covering_sigma]):
     7 for frames up to 74 pixels, 11 at 112, 17 at 168, 23 at 224.
     """
     sigma = float(max(step, round(3 * min(height, width) / 28) - 1))
@@ -66,7 +66,7 @@ class PerturbationSettings:
         num_levels: pyramid levels ``L`` (>= 2). Default 8.
         max_blur: std of the strongest blur in pixels. Default 20.
         step: stride of the mask parameter grid in pixels. Default 7.
-        sigma: bump radius in pixels; ``None`` scales it with the input (:func:`default_sigma`: 11 at 112,
+        sigma: bump radius in pixels; ``None`` scales it with the input ([`default_sigma`][videoattr.methods.extremal.settings.default_sigma]: 11 at 112,
             23 at 224, at least ``step``). Default ``None``.
         coldness: inverse temperature of the mask generator's soft-max pooling. Default 20.
         max_iter: iterations. Default 2000.
@@ -218,7 +218,7 @@ class PerturbationSettings:
         return replace(self, optimizer=optimizer, lr=lr, max_iter=iterations, schedule="run")
 
     def preset(self, name: Preset) -> PerturbationSettings:
-        """``"paper"`` (these settings) or ``"fast"`` (:meth:`fast`)."""
+        """``"paper"`` (these settings) or ``"fast"`` ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast])."""
         check_choice(name, "preset", PRESETS)
         return self if name == "paper" else self.fast()
 

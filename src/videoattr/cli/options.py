@@ -1,0 +1,196 @@
+"""Options shared by the subcommands: the arguments, their checkers, the device and the output folder.
+
+Every option is checked when the command line is parsed (``type=`` checkers below) or, when a check
+needs the model or the file system, by the subcommand before its first video is attributed. A new
+option shared by ``explain`` and ``run`` goes into
+[`add_method_arguments`][videoattr.cli.options.add_method_arguments] and, when the method reads it,
+into [`method_options`][videoattr.cli.methods.method_options].
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videoattr.core.devices import resolve_device
+from videoattr.datasets.folders import safe_name
+from videoattr.methods.registry import method_names, resolve_method
+
+
+class CommandError(ValueError):
+    """A usage error the command line reports in one line (exit status 2)."""
+
+
+# -- value checkers for argparse ------------------------------------------------------------------
+def _number(kind: Callable[[str], Any], test: Callable[[Any], bool], expected: str) -> Any:
+    def check(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    check.__name__ = kind.__name__
+    return check
+
+
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
+area = _number(float, lambda v: 0 < v < 1, "an area fraction in (0, 1)")
+
+
+def plain_name(option: str) -> Callable[[str], str]:
+    """A checker for an option that becomes one folder name (no ``/``, ``\\``, leading ``.``)."""
+
+    def check(text: str) -> str:
+        if not text or safe_name(text) != text:
+            raise argparse.ArgumentTypeError(
+                f"expected a plain folder name (no '/', '\\', control characters or leading '.', at "
+                f"most 200 characters); got {text!r}"
+            )
+        return text
+
+    check.__name__ = option
+    return check
+
+
+def method_name(text: str) -> str:
+    """The canonical name of a registered method or alias (an ``argparse`` type)."""
+    try:
+        canonical: str = resolve_method(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return canonical
+
+
+# -- shared arguments -------------------------------------------------------------------------------
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``explain`` and ``run``: the model, the method and its settings."""
+    g = parser.add_argument_group("model and method")
+    g.add_argument(
+        "--model",
+        default="r2plus1d_18",
+        help="model name from `videoattr models` (default: r2plus1d_18; 'demo' is the shipped demo model)",
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="local weights file (a state_dict) for the model (default: random weights, except for 'demo')",
+    )
+    g.add_argument(
+        "--download",
+        action="store_true",
+        help="let the model's loader download named weights that are not cached (default: offline)",
+    )
+    g.add_argument(
+        "--method",
+        default="step",
+        type=method_name,
+        metavar="METHOD",
+        help=f"attribution method: {', '.join(method_names())}; the usual aliases work too "
+        "(grad, gradcam, grad-cam, ig, integrated-gradients, input-x-gradient, 2d_ep, ...). "
+        "Results record the canonical name (default: step)",
+    )
+    g.add_argument(
+        "--area",
+        type=area,
+        nargs="+",
+        default=[0.1],
+        help="target area(s) of the perturbation methods, each in (0, 1) (default: 0.1)",
+    )
+    g.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=None,
+        help="perturbation iterations (default: the preset's, 200 for fast, 2000 for paper)",
+    )
+    g.add_argument(
+        "--preset",
+        choices=("fast", "paper"),
+        default=None,
+        help="settings of the perturbation methods: 'fast' (200 Adam iterations, the paper's "
+        "schedule compressed into the run) or 'paper' (2000 SGD iterations, as published) "
+        "(default: fast)",
+    )
+    g.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default=None,
+        help="perturbation optimiser (default: the preset's)",
+    )
+    g.add_argument(
+        "--polarity",
+        default=None,
+        choices=("signed", "positive", "negative", "absolute"),
+        help="polarity of gradient maps (default: the method's, signed, as in the Python API)",
+    )
+    g.add_argument("--layer", default=None, help="Grad-CAM layer (default: the model's)")
+    g.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=None,
+        help="most samples in one forward (default: no bound)",
+    )
+    add_device_arguments(g)
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed of noise and tie-breaking (default: 0)"
+    )
+
+
+def add_device_arguments(group: Any) -> None:
+    """``--device`` and ``--no-gpu``."""
+    group.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:1, mps (default: cuda if available, else cpu)",
+    )
+    group.add_argument("--no-gpu", action="store_true", help="run on the CPU")
+
+
+def device_of(args: argparse.Namespace, *, local_rank: int | None = None) -> torch.device:
+    """The device of ``--device``/``--no-gpu``, checked to exist here.
+
+    Raises:
+        CommandError: ``--device`` names no device or one this machine lacks.
+    """
+    if args.no_gpu:
+        return torch.device("cpu")
+    try:
+        return resolve_device(args.device, local_rank=local_rank)
+    except ValueError as err:
+        raise CommandError(f"--device: {err}") from None
+
+
+def output_folder(path: str, option: str = "--out") -> Path:
+    """``path`` as the output folder: it may not exist yet, but must not be a file.
+
+    Raises:
+        CommandError: ``path`` is an existing file (or another non-folder).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CommandError(f"{option} {path!r} is an existing file; give a folder")
+    return p
+
+
+def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fps`` and ``--scale`` of the pictures (``explain`` and ``render``)."""
+    parser.add_argument(
+        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=positive_int,
+        default=None,
+        help="integer magnification of the pictures (default: the sheet picks one so that small "
+        "clips stay readable; the GIF/MP4 keep the clip's size)",
+    )

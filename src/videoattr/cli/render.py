@@ -1,0 +1,141 @@
+"""``videoattr render RUN_DIR``: the pictures of a finished run, without recomputing attributions.
+
+It reads what the run stored (``run.json``: model and method; each result: the maps, the target and
+prediction with their probabilities, the preserved probabilities and the source video), reads each
+source video again with the model's frame sampling and preprocessing, and writes the same GIF, MP4
+and PNG sheet that ``videoattr explain`` writes for that clip. Only the preserved clips of the
+perturbation methods are rebuilt from the stored masks (a blur, no model call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from videoattr.cli.options import CommandError, add_picture_arguments, output_folder
+
+
+def _formats(text: str) -> list[str]:
+    kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in ("gif", "mp4", "png")]
+    if not kinds or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of gif, mp4, png; got {text!r}"
+        )
+    return kinds
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``render``."""
+    p = sub.add_parser(
+        "render",
+        help="write the pictures of a finished `videoattr run` (no attribution is recomputed)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the output folder of `videoattr run`")
+    p.add_argument(
+        "--format",
+        type=_formats,
+        default=["gif", "mp4", "png"],
+        help="pictures to write, comma-separated from gif, mp4, png (default: gif,mp4,png)",
+    )
+    p.add_argument("--out", default=None, help="where the pictures go (default: RUN_DIR/pictures)")
+    add_picture_arguments(p)
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render every complete result of ``RUN_DIR``; returns 1 when one failed."""
+    import torch
+
+    from videoattr import zoo
+    from videoattr.datasets.folders import adapter_reading, load_clip
+    from videoattr.methods.registry import method_info, method_names
+    from videoattr.pipeline import (
+        ClipExplanation,
+        perturbation_from_config,
+        preserved_clips,
+        write_outputs,
+    )
+    from videoattr.runner.guard import read_record
+    from videoattr.runner.store import ResultStore
+
+    root = Path(args.run_dir)
+    if not (root / "run.json").is_file():
+        raise CommandError(
+            f"RUN_DIR {args.run_dir!r} holds no run.json: not a `videoattr run` folder"
+        )
+    config = read_record(root / "run.json")["config"]
+    out = output_folder(args.out or str(root / "pictures"))
+    model_name = config.get("model")
+    if not isinstance(model_name, str):
+        raise CommandError(
+            f"{root / 'run.json'}: config.model must be a model name; got {model_name!r}"
+        )
+    weights = config.get("weights")
+    weights = weights if isinstance(weights, str) and Path(weights).is_file() else None
+    adapter = zoo.load(model_name, weights=weights).eval()  # preprocessing and class names only
+    clip_len, sampling, preprocess = adapter_reading(adapter)
+    store = ResultStore(root)
+    ids = sorted(store.complete_ids())
+    if not ids:
+        raise CommandError(f"RUN_DIR {args.run_dir!r} holds no complete results")
+    failures = 0
+    for clip_id in ids:
+        try:
+            maps, meta = store.read_result(clip_id)
+            source = meta.get("source")
+            if not isinstance(source, str):
+                raise ValueError(f"result {clip_id} records no source video")
+            clip = load_clip(source, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
+            masks = torch.from_numpy(maps)[None]
+            method = str(meta.get("method", config.get("method", "")))
+            preserved = None
+            if method in method_names() and method_info(method).kind == "perturbation":
+                pyramid = perturbation_from_config(clip, meta.get("settings", {}))
+                preserved = preserved_clips(pyramid, clip, masks)
+            result = ClipExplanation(
+                maps=masks,
+                prediction=int(meta["prediction"]["index"]),
+                prediction_prob=float(meta["prediction"]["prob"]),
+                target=int(meta["target"]["index"]),
+                target_prob=float(meta["target"]["prob"]),
+                preserved=preserved,
+                preserved_prob=[float(p) for p in meta.get("preserved_prob", [])],
+                seconds=float(meta.get("seconds", 0.0)),
+                batch_size=int(meta.get("batch_size", 1)),
+            )
+            paths = write_outputs(
+                out,
+                clip_id,
+                clip,
+                result,
+                mean=adapter.mean,
+                std=adapter.std,
+                class_names=adapter.class_names,
+                method=method,
+                areas=[float(a) for a in meta.get("areas", [])],
+                settings={
+                    "model": model_name,
+                    "weights": config.get("weights"),
+                    "video": source,
+                    "preset": meta.get("preset", config.get("preset")),
+                    "settings": meta.get("settings", {}),
+                },
+                kinds=args.format,
+                fps=args.fps,
+                root=out,
+                random_weights=config.get("weights") == "random",
+                scale=args.scale,
+                note=Path(source).name,
+            )
+            print(f"{clip_id}: " + ", ".join(str(p) for p in paths.values()))
+        except Exception as err:  # one clip that cannot be rendered is reported; the rest go on
+            failures += 1
+            print(f"error: {clip_id}: {type(err).__name__}: {err}", file=sys.stderr)
+    print(
+        f"{len(ids) - failures} of {len(ids)} results rendered into {out}"
+        + (f", {failures} failed" if failures else "")
+    )
+    return 1 if failures else 0

@@ -1,0 +1,176 @@
+"""``videoattr run``: attribute a whole folder of videos, resumable, sharded with ``torchrun``.
+
+Examples::
+
+    videoattr run --videos-dir val/ --out runs/val-gradcam --model r2plus1d_18 \\
+        --weights r2plus1d_18.pth --method grad_cam --batch-size 8
+    torchrun --nproc_per_node=4 -m videoattr run --videos-dir val/ --out runs/val-step \\
+        --model r2plus1d_18 --weights r2plus1d_18.pth --method step --iterations 300 --optimizer adam
+
+Run the same command again to resume: complete clips are skipped, the others (and, unless
+``--no-retry-failed``, the failed ones) are redone. A clip that fails (a corrupt video, say) is
+recorded in ``OUT/failures/`` and the manifest and does not stop the run. Once every rank has
+finished what it can, the exit status is 1 when any clip of the run failed (under ``torchrun`` the
+job then reports failure), 0 when none did or with ``--allow-failures``, and 2 for a usage error
+(or a full disk: what is done is kept, rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.methods import (
+    announce,
+    build_method,
+    preset_of,
+    target_request,
+)
+from videoattr.cli.options import (
+    CommandError,
+    add_method_arguments,
+    device_of,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+)
+from videoattr.datasets.folders import find_videos
+
+#: Failed clips listed on the terminal (the rest are in OUT/failures and the manifest).
+SHOWN_FAILURES = 20
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run``."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="attribute a whole folder of videos (batched, resumable, sharded with torchrun)",
+        description=(
+            "Attribute every video and frame folder of --videos-dir and write one result per clip "
+            "(OUT/results/<id>.npz: float32 maps and metadata) and OUT/manifest.json. Launch with "
+            "`torchrun --nproc_per_node=N -m videoattr run ...` to shard over N processes (one GPU "
+            "each when there are GPUs). Rerun the same command to resume. Exit status: 1 when a "
+            "clip failed (see --allow-failures), 2 for a usage error."
+        ),
+    )
+    p.add_argument(
+        "--videos-dir",
+        required=True,
+        help="folder of videos or frame folders; the label is the name before '-'",
+    )
+    p.add_argument("--out", required=True, help="output folder of the run")
+    add_method_arguments(p)
+    p.add_argument(
+        "--target",
+        default=None,
+        help="class index or name to explain for every clip (default: the label in the name if it "
+        "is a class, else the top class)",
+    )
+    g = p.add_argument_group("dataset run")
+    g.add_argument(
+        "--batch-size", type=positive_int, default=4, help="clips per attribution call (default: 4)"
+    )
+    g.add_argument(
+        "--num-workers",
+        type=non_negative_int,
+        default=2,
+        help="DataLoader processes decoding videos per rank (default: 2)",
+    )
+    g.add_argument(
+        "--no-retry-failed",
+        action="store_true",
+        help="do not retry clips that failed in an earlier run",
+    )
+    g.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit with status 0 even when some clip failed (default: 1; failures are in "
+        "OUT/failures and the manifest)",
+    )
+    g.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="deprecated: failed clips now give exit status 1 by default",
+    )
+    g.add_argument(
+        "--log-every",
+        type=positive_float,
+        default=30.0,
+        help="seconds between progress lines in the log (default: 30)",
+    )
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run ``videoattr run``; returns the exit status (0, 1 when a clip failed, 2 usage)."""
+    from videoattr.runner.engine import run
+    from videoattr.runner.sharding import context_from_env
+    from videoattr.runner.store import DiskFullError
+
+    if args.fail_on_error:
+        print(
+            "warning: --fail-on-error is deprecated: a failed clip gives exit status 1 by default",
+            file=sys.stderr,
+        )
+    out = output_folder(args.out)
+    find_videos(
+        args.videos_dir, name="--videos-dir"
+    )  # an unreadable folder fails here, in one line
+    ctx = context_from_env()
+    device = device_of(args, local_rank=ctx.local_rank)
+    adapter = load_model(args, device)
+    if target_request(args.target, adapter.class_names).several:
+        raise CommandError(
+            "--target: a dataset run explains one class per clip; for several classes run "
+            "`videoattr explain --target ...`, or one run per class into its own --out"
+        )
+    # The methods' own bars would interleave between ranks; keep them for a single process.
+    method = build_method(args, adapter, progress=not ctx.is_distributed)
+    if ctx.is_main:
+        announce(method, adapter, device, preset_of(args))
+    target: int | str | None = args.target
+    try:
+        summary = run(
+            args.videos_dir,
+            adapter,
+            method.attributor,
+            out,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            target=target,
+            device=device,
+            areas=method.areas or None,
+            retry_failed=not args.no_retry_failed,
+            progress=not args.no_progress,
+            log_every_s=args.log_every,
+            settings={
+                "model": args.model,
+                "weights": weights_record(args),
+                "preset": preset_of(args),
+            },
+        )
+    except DiskFullError as err:
+        print(
+            f"videoattr run: error: {err}. The results written so far are kept: free some space "
+            "and run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 2
+    if ctx.is_main:
+        print(summary)
+        failures = summary.failures
+        if failures:
+            print(f"{len(failures)} clip(s) failed:", file=sys.stderr)
+            for clip_id, error in list(failures.items())[:SHOWN_FAILURES]:
+                print(f"  {clip_id}: {error}", file=sys.stderr)
+            if len(failures) > SHOWN_FAILURES:
+                print(f"  ... and {len(failures) - SHOWN_FAILURES} more", file=sys.stderr)
+            print(
+                f"errors and tracebacks are in {summary.failures_dir}, statuses in "
+                f"{summary.manifest}; rerun the same command to retry them",
+                file=sys.stderr,
+            )
+    return 1 if summary.failed and not args.allow_failures else 0

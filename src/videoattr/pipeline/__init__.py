@@ -1,0 +1,67 @@
+"""Explain clips end to end and write what a person looks at.
+
+One path serves everything that explains clips: `explain_batch` scores the clean clips
+(probabilities, prediction), chooses each clip's target, runs the method and, for perturbation
+methods, scores the preserved clips; it returns one [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, and
+[`summary_dict`][videoattr.pipeline.summary_dict] turns one into the record that results carry. ``videoattr explain`` and
+``demo`` call it through [`explain_clip`][videoattr.pipeline.explain_clip] (one clip), the dataset runner calls it per batch; so
+the single clip is the dataset run with one clip.
+
+The parts: [`methods`][videoattr.pipeline.methods] (a method reduced to one call, its record),
+[`explain`][videoattr.pipeline.explain] (explaining clips), [`outputs`][videoattr.pipeline.outputs]
+(pictures, maps, JSON).
+"""
+
+from videoattr.pipeline.explain import (
+    ClipExplanation,
+    explain_batch,
+    explain_clip,
+    perturbation_from_config,
+    perturbation_of,
+    preserved_clips,
+    preserved_probabilities,
+)
+from videoattr.pipeline.methods import (
+    DEFAULT_AREAS,
+    AttributeFn,
+    AttributorLike,
+    Method,
+    MethodFn,
+    as_method,
+    method_config,
+    model_options,
+    settings_dict,
+)
+from videoattr.pipeline.outputs import (
+    KEY_SETTINGS,
+    OUTPUT_KINDS,
+    check_inside,
+    key_settings,
+    summary_dict,
+    write_outputs,
+)
+
+__all__ = [
+    "DEFAULT_AREAS",
+    "KEY_SETTINGS",
+    "OUTPUT_KINDS",
+    "AttributeFn",
+    "AttributorLike",
+    "ClipExplanation",
+    "Method",
+    "MethodFn",
+    "as_method",
+    "check_inside",
+    "explain_batch",
+    "explain_clip",
+    "key_settings",
+    "method_config",
+    "model_options",
+    "perturbation_from_config",
+    "perturbation_of",
+    "preserved_clips",
+    "preserved_probabilities",
+    "settings_dict",
+    "summary_dict",
+    "write_outputs",
+]

@@ -1,0 +1,257 @@
+"""Explain clips: one function, [`explain_batch`][videoattr.pipeline.explain.explain_batch], for one
+clip and for a dataset's batches (probabilities, prediction, targets, maps, preserved probabilities)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from videoattr.core.base import Attributor
+from videoattr.core.batching import chunk_slices
+from videoattr.core.targets import Target
+from videoattr.core.validation import describe
+from videoattr.methods.extremal import Perturbation
+from videoattr.methods.registry import (
+    Explainer,
+)
+from videoattr.pipeline.methods import Method, as_method
+
+
+@dataclass
+class ClipExplanation:
+    """The explanation of one clip.
+
+    Attributes:
+        maps: ``(1, A, T, H, W)`` attribution maps or perturbation masks (CPU, float32).
+        prediction: index of the model's top class on the clip.
+        prediction_prob: its softmax probability.
+        target: index of the class explained.
+        target_prob: the softmax probability of the target on the clip.
+        preserved: the perturbed ("preserved") clips ``(1, A, C, T, H, W)`` for perturbation methods
+            (CPU) when asked for, else ``None``.
+        preserved_prob: per area, the target probability on the preserved clip (perturbation methods).
+        seconds: wall time of the attribution (a batch's time divided by its clips).
+        batch_size: clips attributed in the same call.
+    """
+
+    maps: Tensor
+    prediction: int
+    prediction_prob: float
+    target: int
+    target_prob: float
+    preserved: Tensor | None = None
+    preserved_prob: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    batch_size: int = 1
+
+
+def explain_batch(
+    model: nn.Module,
+    method: Method,
+    x: Tensor,
+    targets: Sequence[int | None],
+    *,
+    keep_preserved: bool = False,
+    names: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+) -> list[ClipExplanation]:
+    """Explain clips of one shape in one call of the method.
+
+    Args:
+        model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits.
+        method: the method (see [`as_method`][videoattr.pipeline.as_method]).
+        x: clips ``(B, C, T, H, W)`` on the model's device.
+        targets: one entry per clip: a class index, or ``None`` for the model's top class.
+        keep_preserved: also return the preserved clips of perturbation methods (for pictures).
+            Default ``False``.
+        names: what errors call each clip (e.g. its id). Default: its position.
+        keys: per-clip keys of methods that draw random numbers (SmoothGrad's noise), e.g. dataset
+            ids, so that a clip's result does not depend on its batch. Default: positions.
+
+    Returns:
+        One [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, maps ``(1, A, T, H, W)`` on the CPU in float32.
+
+    Raises:
+        ValueError: a target outside the model's classes, or maps of the wrong shape.
+    """
+    if len(targets) != x.shape[0]:
+        raise ValueError(f"targets must have one entry per clip ({x.shape[0]}); got {len(targets)}")
+    with torch.no_grad():
+        probs = torch.softmax(model(x).float(), dim=1)
+    num_classes = probs.shape[1]
+    prediction = probs.argmax(dim=1).tolist()
+    chosen: list[int] = []
+    for b, (t, p) in enumerate(zip(targets, prediction, strict=True)):
+        index = p if t is None else int(t)
+        if not 0 <= index < num_classes:
+            who = names[b] if names is not None else str(b)
+            raise ValueError(
+                f"target class {index} of clip {who} is outside the model's {num_classes} classes"
+            )
+        chosen.append(index)
+    start = time.perf_counter()
+    maps = method.fn(x, chosen, list(keys) if keys is not None else None)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    seconds = time.perf_counter() - start
+    if not isinstance(maps, Tensor) or maps.dim() != 5 or maps.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"the attributor must return (B, A, T, H, W) maps with B = {x.shape[0]}; got "
+            f"{describe(maps)}"
+        )
+    preserved: Tensor | None = None
+    preserved_prob: list[list[float]] = []
+    if method.is_perturbation and method.attributor is not None:
+        preserved_prob, preserved = _preserved(
+            method.attributor, model, x, maps, chosen, keep_clips=keep_preserved
+        )
+    maps_cpu = maps.detach().to("cpu", torch.float32)
+    return [
+        ClipExplanation(
+            maps=maps_cpu[b : b + 1],
+            prediction=prediction[b],
+            prediction_prob=float(probs[b, prediction[b]]),
+            target=chosen[b],
+            target_prob=float(probs[b, chosen[b]]),
+            preserved=preserved[b : b + 1].cpu() if preserved is not None else None,
+            preserved_prob=preserved_prob[b] if preserved_prob else [],
+            seconds=seconds / x.shape[0],
+            batch_size=x.shape[0],
+        )
+        for b in range(x.shape[0])
+    ]
+
+
+def explain_clip(
+    model: nn.Module,
+    method: Method | Attributor | Explainer,
+    clip: Tensor,
+    target: Target = None,
+    *,
+    key: str | None = None,
+) -> ClipExplanation:
+    """Explain one clip ``(1, C, T, H, W)``: `explain_batch` with one clip.
+
+    For perturbation methods the preserved clip of every area is kept (``result.preserved``) and
+    scored, so the summary says how much of the target's probability the mask keeps.
+
+    Args:
+        model: the classifier.
+        method: a [`Method`][videoattr.pipeline.Method] (see [`as_method`][videoattr.pipeline.as_method]) or an attributor.
+        clip: the clip.
+        target: one class index, or ``None`` for the top class. Default ``None``.
+        key: the clip's key for methods that draw noise (the dataset run uses the clip's id).
+            Default: its position, 0.
+
+    Raises:
+        ValueError: ``target`` is not one class index (or ``None``).
+    """
+    index = None if target is None else _single_target(target)
+    if not isinstance(method, Method):
+        method = as_method(method, model)
+    keys = [key] if key is not None else None
+    return explain_batch(model, method, clip, [index], keep_preserved=True, keys=keys)[0]
+
+
+def perturbation_from_config(x: Tensor, config: Mapping[str, Any]) -> Perturbation:
+    """The blur/fade pyramid of clips ``x`` with the settings a result records (``num_levels``,
+    ``max_blur``, ``perturbation``; the defaults where a key is missing)."""
+    kwargs: dict[str, Any] = {}
+    if "num_levels" in config:
+        kwargs["num_levels"] = int(config["num_levels"])
+    if "max_blur" in config:
+        kwargs["max_blur"] = float(config["max_blur"])
+    if "perturbation" in config:
+        kwargs["kind"] = config["perturbation"]
+    return Perturbation(x, **kwargs)
+
+
+def perturbation_of(attributor: Attributor | Explainer, x: Tensor) -> Perturbation:
+    """The blur/fade pyramid of clips ``x`` with the perturbation method's own settings."""
+    if isinstance(attributor, Explainer):
+        attributor = attributor.attributor
+    settings = getattr(attributor, "settings", None)
+    if settings is None:
+        return Perturbation(x)
+    return Perturbation(
+        x, num_levels=settings.num_levels, max_blur=settings.max_blur, kind=settings.perturbation
+    )
+
+
+def _preserved(
+    attributor: Attributor,
+    model: nn.Module,
+    x: Tensor,
+    masks: Tensor,
+    targets: Sequence[int],
+    *,
+    keep_clips: bool,
+) -> tuple[list[list[float]], Tensor | None]:
+    """Per clip and area, the target's probability on the preserved clip (and the clips)."""
+    b, a = masks.shape[:2]
+    flat = masks.detach().reshape(b * a, *masks.shape[2:])
+    clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
+    target = torch.tensor(list(targets), device=x.device).repeat_interleave(a)
+    probs = torch.empty(b * a, device=x.device)
+    kept: list[Tensor] = []
+    with torch.no_grad():
+        perturbation = perturbation_of(attributor, x)
+        for sl in chunk_slices(b * a, attributor.max_batch_size):
+            clips = perturbation.apply(flat[sl], clip_index[sl])
+            if keep_clips:
+                kept.append(clips.cpu())
+            logits = model(clips).float()
+            probs[sl] = torch.softmax(logits, dim=1).gather(1, target[sl, None])[:, 0]
+    rows = [[float(v) for v in row] for row in probs.view(b, a).tolist()]
+    clips_out = torch.cat(kept).view(b, a, *x.shape[1:]) if keep_clips else None
+    return rows, clips_out
+
+
+def preserved_probabilities(
+    explainer: Explainer, model: nn.Module, x: Tensor, masks: Tensor, targets: Sequence[int]
+) -> list[list[float]]:
+    """Per clip and area, the target's probability on the clip preserved by the mask.
+
+    Args:
+        explainer: a perturbation method (its pyramid settings and ``max_batch_size`` are used).
+        model: the classifier.
+        x: clips ``(B, C, T, H, W)``.
+        masks: ``(B, A, T, H, W)`` masks in ``[0, 1]``.
+        targets: one class index per clip.
+
+    Returns:
+        ``B`` lists of ``A`` probabilities; empty for methods that are not perturbation methods.
+    """
+    if not explainer.is_perturbation:
+        return []
+    return _preserved(explainer.attributor, model, x, masks, targets, keep_clips=False)[0]
+
+
+def preserved_clips(perturbation: Perturbation, x: Tensor, masks: Tensor) -> Tensor:
+    """The preserved clips ``(B, A, C, T, H, W)`` of masks ``(B, A, T, H, W)`` (no model call).
+
+    Args:
+        perturbation: the pyramid of ``x`` ([`perturbation_of`][videoattr.pipeline.perturbation_of], [`perturbation_from_config`][videoattr.pipeline.perturbation_from_config]).
+        x: the clips ``(B, C, T, H, W)``.
+        masks: the masks.
+    """
+    b, a = masks.shape[:2]
+    clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
+    with torch.no_grad():
+        out = perturbation.apply(masks.reshape(b * a, *masks.shape[2:]).to(x.device), clip_index)
+    return out.view(b, a, *x.shape[1:])
+
+
+def _single_target(target: Target) -> int:
+    if isinstance(target, int) and not isinstance(target, bool):
+        return target
+    if isinstance(target, Tensor) and target.numel() == 1:
+        return int(target.item())
+    if isinstance(target, Sequence) and len(target) == 1 and isinstance(target[0], int):
+        return int(target[0])
+    raise ValueError(f"target must be one class index for one clip; got {target!r}")

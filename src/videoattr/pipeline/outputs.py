@@ -1,0 +1,245 @@
+"""What a person looks at: the pictures, the maps and the JSON record of one explained clip."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from videoattr.pipeline.explain import ClipExplanation
+
+#: Output files [`write_outputs`][videoattr.pipeline.write_outputs] can write.
+OUTPUT_KINDS: tuple[str, ...] = ("gif", "mp4", "png", "npz", "json")
+
+
+#: Settings worth naming in a picture's header, as ``config key -> label``.
+KEY_SETTINGS: dict[str, str] = {
+    "preset": "preset",
+    "max_iter": "iterations",
+    "optimizer": "optimizer",
+    "steps": "steps",
+    "n": "samples",
+    "variant": "variant",
+    "layer": "layer",
+    "polarity": "polarity",
+}
+
+
+def key_settings(config: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The few settings a picture names, from a method's configuration (and ``extra`` first).
+
+    Example:
+        >>> key_settings({"max_iter": 200, "optimizer": "adam", "lr": 0.05}, area="0.1")
+        {'area': '0.1', 'iterations': 200, 'optimizer': 'adam'}
+    """
+    out = {k: v for k, v in extra.items() if v is not None}
+    for key, label in KEY_SETTINGS.items():
+        value = config.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            out.setdefault(label, value)
+    return out
+
+
+def write_outputs(
+    out_dir: str | Path,
+    stem: str,
+    clip: Tensor,
+    result: ClipExplanation,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    class_names: Sequence[str] | None = None,
+    method: str = "",
+    areas: Sequence[float] = (),
+    settings: Mapping[str, Any] | None = None,
+    kinds: Sequence[str] = OUTPUT_KINDS,
+    fps: float = 8.0,
+    root: str | Path | None = None,
+    random_weights: bool = False,
+    scale: int | None = None,
+    note: str | None = None,
+) -> dict[str, Path]:
+    """Write the overlay GIF/MP4, the PNG sheet, the maps as ``.npz`` and a JSON summary.
+
+    Files are ``out_dir/stem.{gif,mp4,png,npz,json}``; each is written to a temporary name and renamed,
+    so a crash never leaves a half-written file under the final name. The maps are stored as float32.
+    The sheet's header and the videos' caption strip come from one
+    [`SheetCaption`][videoattr.viz.style.SheetCaption]: the explained target and
+    ``p(target | clip)``, the prediction and ``p(prediction | clip)``, the method and its key
+    settings ([`key_settings`][videoattr.pipeline.outputs.key_settings] of ``settings["settings"]``), ``p(target | preserved)`` for
+    perturbation methods, and a visible note when the weights are random.
+
+    Args:
+        out_dir: the folder of the files.
+        stem: the file name without its ending; must be a plain name (see
+            `safe_name`).
+        clip: the clip ``(1, C, T, H, W)`` (normalised).
+        result: its explanation.
+        mean, std: the normalisation to undo for the pictures.
+        class_names: the model's class names. Default ``None``.
+        method: the method's name, recorded in the JSON and the header. Default ``""``.
+        areas: the perturbation areas. Default ``()``.
+        settings: extra JSON values recorded in the summary (each under its own key; the method's
+            configuration under ``"settings"``, the preset under ``"preset"``). Default none.
+        kinds: which files to write. Default all of [`OUTPUT_KINDS`][videoattr.pipeline.OUTPUT_KINDS].
+        fps: frame rate of the GIF/MP4. Default 8.
+        root: when given, every file must lie inside this folder (checked on resolved paths).
+        random_weights: the model has no trained weights (the pictures say so). Default ``False``.
+        scale: integer magnification of the pictures; default ``None``: the sheet picks one so small
+            inputs stay readable, the videos keep the clip's size.
+        note: one more line for the header (e.g. the video's name). Default none.
+
+    Returns:
+        The path of every file written, by kind.
+
+    Raises:
+        ValueError: ``stem`` is not a plain file name, or a file would lie outside ``root``.
+    """
+    from videoattr.viz import OverlayStyle, SheetCaption, panels, save_gif, save_mp4, save_sheet
+
+    if not stem or stem != Path(stem).name or stem in (".", "..") or "\\" in stem:
+        raise ValueError(f"stem must be a plain file name; got {stem!r}")
+    out = Path(out_dir)
+    if root is not None:
+        check_inside(out, root)
+    out.mkdir(parents=True, exist_ok=True)
+    perturbation = result.preserved is not None or bool(result.preserved_prob)
+    names = list(class_names) if class_names is not None else None
+    recorded = dict(settings or {})
+    config = recorded.get("settings")
+    config = config if isinstance(config, Mapping) else {}
+
+    def name(i: int) -> str | int:
+        return names[i] if names is not None and 0 <= i < len(names) else i
+
+    area_text = ", ".join(f"{a:g}" for a in areas) if perturbation and areas else None
+    caption = SheetCaption(
+        target=name(result.target),
+        target_probability=result.target_prob,
+        prediction=name(result.prediction),
+        prediction_probability=result.prediction_prob,
+        method=method or None,
+        settings=key_settings(config, area=area_text, preset=recorded.get("preset")),
+        preserved_probability=result.preserved_prob[0] if result.preserved_prob else None,
+        random_weights=random_weights,
+        note=note,
+    )
+    style = OverlayStyle(
+        value_range=(0.0, 1.0) if perturbation else None,
+        polarity="signed" if config.get("polarity") == "signed" else None,
+        mean=mean,
+        std=std,
+    )
+    map_names = [f"area {a:g}" for a in areas] if perturbation and areas else None
+    paths: dict[str, Path] = {}
+    clip_cpu = clip.detach().cpu()
+
+    def target_path(kind: str) -> tuple[Path, Path]:
+        final = out / f"{stem}.{kind}"
+        if root is not None:
+            check_inside(final, root)
+        return final, final.with_name(f".{stem}.partial.{kind}")
+
+    if "gif" in kinds or "mp4" in kinds:
+        video = panels(
+            clip_cpu,
+            result.maps,
+            result.preserved,
+            style=style,
+            caption=caption,
+            scale=scale if scale is not None else 1,
+        )
+        for kind, writer in (("gif", save_gif), ("mp4", save_mp4)):
+            if kind in kinds:
+                final, tmp = target_path(kind)
+                writer(tmp, video, fps=fps)
+                tmp.replace(final)
+                paths[kind] = final
+    if "png" in kinds:
+        final, tmp = target_path("png")
+        save_sheet(
+            tmp,
+            clip_cpu,
+            result.maps,
+            result.preserved,
+            caption=caption,
+            style=style,
+            map_names=map_names,
+            scale=scale,
+        )
+        tmp.replace(final)
+        paths["png"] = final
+    if "npz" in kinds:
+        final, tmp = target_path("npz")
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                maps=result.maps[0].numpy().astype(np.float32),
+                areas=np.asarray(list(areas), dtype=np.float64),
+            )
+        tmp.replace(final)
+        paths["npz"] = final
+    if "json" in kinds:
+        final, tmp = target_path("json")
+        summary = summary_dict(result, names, method=method, areas=areas, settings=recorded)
+        summary["files"] = {k: p.name for k, p in paths.items()}
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(final)
+        paths["json"] = final
+    return paths
+
+
+def check_inside(path: str | Path, root: str | Path) -> Path:
+    """``path`` resolved, checked to lie inside ``root`` (symbolic links followed).
+
+    Raises:
+        ValueError: the resolved path lies outside the resolved ``root``.
+    """
+    resolved = Path(path).resolve()
+    base = Path(root).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValueError(
+            f"refusing to write {str(path)!r}: it lies outside the output folder {base}"
+        )
+    return resolved
+
+
+def summary_dict(
+    result: ClipExplanation,
+    class_names: Sequence[str] | None,
+    *,
+    method: str,
+    areas: Sequence[float],
+    settings: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON record of a [`ClipExplanation`][videoattr.pipeline.ClipExplanation] (what ``explain``'s JSON and a run's results hold).
+
+    Keys: ``method``, ``prediction`` and ``target`` (``index``, ``name``, ``prob``), ``areas``,
+    ``preserved_prob`` (per area, perturbation methods), ``map_shape``, ``seconds``, ``batch_size``,
+    then every key of ``settings`` (``model``, ``settings``, ... as the caller gives them).
+    """
+
+    def name(i: int) -> str | None:
+        return class_names[i] if class_names is not None and i < len(class_names) else None
+
+    record: dict[str, Any] = {
+        "method": method,
+        "prediction": {
+            "index": result.prediction,
+            "name": name(result.prediction),
+            "prob": result.prediction_prob,
+        },
+        "target": {"index": result.target, "name": name(result.target), "prob": result.target_prob},
+        "areas": list(areas),
+        "preserved_prob": result.preserved_prob,
+        "map_shape": list(result.maps.shape[1:]),
+        "seconds": result.seconds,
+        "batch_size": result.batch_size,
+    }
+    for key, value in (settings or {}).items():
+        record.setdefault(key, value)
+    return record

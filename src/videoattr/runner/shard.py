@@ -1,0 +1,111 @@
+"""One rank's part of a dataset run: skip what is complete, attribute the rest batch by batch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from torch.utils.data import DataLoader
+
+from videoattr.runner.batches import BatchContext, process_batch
+from videoattr.runner.dataset import ClipItems, collate_samples
+from videoattr.runner.sharding import shard_batches
+from videoattr.runner.summary import RankSummary
+
+logger = logging.getLogger("videoattr.runner")
+
+
+def run_shard(
+    bc: BatchContext,
+    items: ClipItems,
+    *,
+    batch_size: int,
+    num_workers: int,
+    retry_failed: bool,
+    progress: bool,
+    log_every_s: float,
+    start: float,
+) -> RankSummary:
+    """Do this rank's batches: skip complete clips, attribute the rest, record failures.
+
+    Returns:
+        ``bc.summary``, filled in.
+    """
+    from tqdm import tqdm
+
+    ctx, store, summary = bc.ctx, bc.store, bc.summary
+    ids = items.ids
+    batches = [b for _, b in shard_batches(len(ids), batch_size, ctx)]
+    mine = [ids[i] for b in batches for i in b]
+    summary.assigned = len(mine)
+    complete = store.complete_ids(mine)
+    for clip_id in store.failed_ids(complete):  # a crash between a result and its cleanup
+        store.failure_path(clip_id).unlink(missing_ok=True)
+    failed_before = set() if retry_failed else store.failed_ids(mine) - complete
+    needed = {i for i in mine if i not in complete and i not in failed_before}
+    summary.skipped = len(mine) - len(needed)
+    pending = [b for b in batches if any(ids[i] in needed for i in b)]
+    logger.info(
+        "rank %d/%d on %s: %d clips in its shard, %d to do, %d already complete%s",
+        ctx.rank,
+        ctx.world_size,
+        bc.device,
+        len(mine),
+        len(needed),
+        len(complete),
+        f", {len(failed_before)} failed before (not retried)" if failed_before else "",
+    )
+    if pending:
+        loader = DataLoader(
+            items,
+            batch_sampler=pending,
+            num_workers=num_workers,
+            collate_fn=collate_samples,
+            pin_memory=bc.device.type == "cuda",
+        )
+        bar = tqdm(
+            total=len(needed),
+            desc=f"rank {ctx.rank}",
+            unit="clip",
+            position=ctx.rank,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        last_log = time.perf_counter()
+        with bar:
+            for samples in loader:
+                bar.update(process_batch(samples, needed, bc))
+                now = time.perf_counter()
+                if now - last_log >= log_every_s:
+                    last_log = now
+                    _log_progress(summary, len(needed), now - start)
+    summary.seconds = time.perf_counter() - start
+    logger.info(
+        "rank %d/%d finished: %d done, %d skipped, %d failed in %.1fs (%.2f clips/s)",
+        ctx.rank,
+        ctx.world_size,
+        summary.done,
+        summary.skipped,
+        summary.failed,
+        summary.seconds,
+        summary.clips_per_second,
+    )
+    return summary
+
+
+def _log_progress(summary: RankSummary, todo: int, elapsed: float) -> None:
+    n = summary.done + summary.failed
+    rate = summary.done / elapsed if elapsed > 0 else 0.0
+    eta = (todo - n) / (n / elapsed) if n and elapsed > 0 else math.inf
+    logger.info(
+        "rank %d/%d: %d/%d clips (%d done, %d failed), %.2f clips/s, about %s left",
+        summary.rank,
+        summary.world_size,
+        n,
+        todo,
+        summary.done,
+        summary.failed,
+        rate,
+        "?" if math.isinf(eta) else f"{eta:.0f}s",
+    )

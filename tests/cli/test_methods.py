@@ -1,0 +1,127 @@
+"""``--method`` speaks the registry: canonical names, aliases, a method registered later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from videoattr import demo_model, io
+from videoattr.cli import build_parser, main
+from videoattr.core.base import Attributor
+from videoattr.core.targets import Target
+from videoattr.datasets import SyntheticMotion
+from videoattr.methods import Saliency
+from videoattr.methods.registry import (
+    method_aliases,
+    method_names,
+    register_method,
+    unregister_method,
+)
+
+
+def parsed_method(name: str) -> str:
+    args = build_parser().parse_args(["explain", "--video", "x.mp4", "--method", name])
+    return str(args.method)
+
+
+@pytest.mark.parametrize("alias", sorted(method_aliases()))
+def test_every_alias_resolves_to_its_canonical_name(alias: str) -> None:
+    assert parsed_method(alias) == method_aliases()[alias]
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("saliency", "saliency"),
+        ("grad", "saliency"),
+        ("gradcam", "grad_cam"),
+        ("grad-cam", "grad_cam"),
+        ("ig", "integrated_gradients"),
+        ("integrated-gradients", "integrated_gradients"),
+        ("smoothgrad", "smoothgrad"),
+        ("smooth_grad", "smoothgrad"),
+        ("input-x-gradient", "input_x_gradient"),
+        ("grad*input", "input_x_gradient"),
+        ("2d_ep", "ep2d"),
+        ("3d_ep", "ep3d"),
+        ("STEP", "step"),
+    ],
+)
+def test_names_users_type(typed: str, canonical: str) -> None:
+    assert parsed_method(typed) == canonical
+
+
+def test_help_lists_the_canonical_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["explain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in method_names():
+        assert name in text
+
+
+def test_a_method_registered_later_is_a_choice_and_results_record_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Doubled(Attributor):
+        """Twice the saliency map: a throw-away method."""
+
+        def __init__(self, model: torch.nn.Module, *, max_batch_size: int | None = None) -> None:
+            super().__init__(model, max_batch_size=max_batch_size)
+            self.inner = Saliency(model, max_batch_size=max_batch_size)
+
+        def attribute(self, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+            out: torch.Tensor = 2 * self.inner.attribute(x, target)
+            return out
+
+    register_method("doubled_saliency", Doubled, aliases=("twice",), summary="test only")
+    try:
+        assert parsed_method("TWICE") == "doubled_saliency"
+        frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+        video = tmp_path / "right-1.mp4"
+        io.write_video(video, frames, fps=8)
+        args = ["explain", "--video", str(video), "--model", "demo", "--method", "twice"]
+        assert main([*args, "--no-gpu", "--out", str(tmp_path / "o")]) == 0
+        (summary,) = (tmp_path / "o" / "doubled_saliency" / "demo").glob("*/*.json")
+        record = json.loads(summary.read_text())
+        assert record["method"] == record["settings"]["method"] == "doubled_saliency"
+    finally:
+        unregister_method("doubled_saliency")
+    with pytest.raises(SystemExit):
+        parsed_method("twice")
+    assert "not a registered method" in capsys.readouterr().err
+
+
+def test_options_a_method_does_not_take_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    base = ["explain", "--video", str(video), "--model", "demo", "--no-gpu"]
+    for extra in (
+        ["--method", "saliency", "--layer", "x"],
+        ["--method", "grad_cam", "--polarity", "signed"],
+    ):
+        assert main([*base, *extra, "--out", str(tmp_path / "o")]) == 2
+        assert (
+            f"{extra[2]} does not apply to --method {parsed_method(extra[1])}"
+            in capsys.readouterr().err
+        )
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_polarity_default_is_the_api_default(tmp_path: Path) -> None:
+    frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    args = ["explain", "--video", str(video), "--model", "demo", "--method", "grad", "--no-gpu"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 0
+    (summary,) = (tmp_path / "o").rglob("*.json")
+    model = torch.nn.Linear(2, 2)
+    assert (
+        json.loads(summary.read_text())["settings"]["polarity"]
+        == Saliency(model).config()["polarity"]
+    )
