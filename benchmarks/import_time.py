@@ -1,6 +1,7 @@
 """Import cost of videoattr next to torch's: each statement in fresh interpreters, median of 5.
 
-Run: ``python benchmarks/import_time.py [--repeats 5]``. The goal (issue 12): ``import videoattr``
+Run: ``python benchmarks/import_time.py [--repeats 5]``. The statements are run in interleaved
+rounds, so that load from other processes affects them alike. The goal (issue 12): ``import videoattr``
 costs at most 0.5 s more than ``import torch``. Lines printed: the median wall time of a fresh
 ``python -c STATEMENT`` (interpreter start included, so the difference between lines is what
 the extra imports cost), and the difference to ``import torch``.
@@ -26,21 +27,27 @@ STATEMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def median_seconds(statement: str, repeats: int) -> float:
-    """Median wall time of ``python -c statement`` in ``repeats`` fresh interpreters."""
-    times = []
+def seconds(statement: str) -> float:
+    """Wall time of ``python -c statement`` in a fresh interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], check=True)
+    return time.perf_counter() - start
+
+
+def median_seconds(statements: dict[str, str], repeats: int) -> dict[str, float]:
+    """Median time per statement; rounds interleave the statements so load spikes hit all alike."""
+    times: dict[str, list[float]] = {label: [] for label in statements}
     for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, code in statements.items():
+            times[label].append(seconds(code))
+    return {label: statistics.median(ts) for label, ts in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per statement")
     args = parser.parse_args()
-    results = {label: median_seconds(code, args.repeats) for label, code in STATEMENTS}
+    results = median_seconds(dict(STATEMENTS), args.repeats)
     torch_s = results["import torch"]
     print(f"{'statement':32s} {'median s':>9s} {'vs torch':>9s}")
     for label, seconds in results.items():

@@ -2,8 +2,10 @@
 
 ``torch.compile`` keeps the network as ``_orig_mod`` and ``DataParallel`` /
 ``DistributedDataParallel`` as ``module``, so ``layer4`` of the network is ``_orig_mod.layer4`` or
-``module.layer4`` of the wrapper. The zoo's default layers and [`wrap`][videoattr.zoo.wrap] use
-[`find_layer_name`][videoattr.zoo.find_layer_name] to accept the plain name either way.
+``module.layer4`` of the wrapper. ``unwrap_model`` (from `videoattr.core.hooks`, which also finds
+layers through a wrapper around the whole model) returns the network inside; the zoo's default
+layers and [`wrap`][videoattr.zoo.wrap] use [`find_layer_name`][videoattr.zoo.find_layer_name],
+which also sees through wrappers nested inside a model (an adapter's ``model``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from torch import nn
+
+from videoattr.core.hooks import unwrap_model
 
 __all__ = ["find_layer_name", "match_layer_name", "unwrap_model"]
 
@@ -23,22 +27,6 @@ def _wrapped_child(module: nn.Module) -> tuple[str, nn.Module] | None:
     if type(module).__name__ == "OptimizedModule" and isinstance(inner, nn.Module):
         return "_orig_mod", inner
     return None
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The network inside ``torch.compile``, ``DataParallel`` and ``DistributedDataParallel`` wrappers.
-
-    Returns ``model`` itself when it is not wrapped.
-
-    Example:
-        >>> unwrap_model(nn.DataParallel(nn.Linear(2, 2))).__class__.__name__
-        'Linear'
-    """
-    found = _wrapped_child(model)
-    while found is not None:
-        model = found[1]
-        found = _wrapped_child(model)
-    return model
 
 
 def find_layer_name(model: nn.Module, layer: str) -> str:
