@@ -35,7 +35,7 @@ def main() -> None:
         "preserved_probability": result.preserved_probability,
         "mass_in_ground_truth": mass_in_ground_truth(result.masks, batch.masks),
         "iterations": result.iterations,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     path = Path(__file__).with_name("paper_step_synthetic.pt")
     torch.save(out, path)
