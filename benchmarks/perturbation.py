@@ -28,6 +28,7 @@ section to a few minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -244,6 +245,15 @@ def section_quality(args: argparse.Namespace) -> None:
                 flush=True,
             )
     if args.plot:
+        Path(args.plot).with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "curves": curves,
+                    "reference": [ref_iters, float(p_ref.mean()), float(m_ref.mean())],
+                },
+                indent=1,
+            )
+        )
         plot_curves(
             curves,
             reference=(ref_iters, float(p_ref.mean()), float(m_ref.mean())),
@@ -308,18 +318,21 @@ def plot_curves(
             x, _ = to_xy(n, vmin)
             draw.line((x, y1, x, y1 + 5), fill="black")
             draw.text((x - 14, y1 + 8), str(n), fill="black", font=font)
-        _, yr = to_xy(reference[0], reference[idx])
+        xr, yr = to_xy(reference[0], reference[idx])
         for xs in range(x0, x1, 12):
             draw.line((xs, yr, xs + 6, yr), fill=(90, 90, 90))
-        draw.text((x0 + 6, yr - 20), f"paper, {reference[0]} it.", fill=(90, 90, 90), font=font)
+        draw.ellipse((xr - 6, yr - 6, xr + 6, yr + 6), outline="black", width=2)
+        draw.text((xr - 150, yr + 8), f"paper, {reference[0]} it.", fill=(60, 60, 60), font=font)
         for c, (label, pts) in enumerate(curves.items()):
             colour = colours[c % len(colours)]
             xy = [to_xy(p[0], p[idx]) for p in pts]
             draw.line(xy, fill=colour, width=3)
             for x, y in xy:
                 draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
-            if i == 0:
-                draw.text((x0 + 10, y0 + 10 + 20 * c), label, fill=colour, font=font)
+            if i == 0:  # legend in the lower right corner, clear of the curves
+                ly = y1 - 24 * (len(curves) - c)
+                draw.line((x1 - 210, ly + 9, x1 - 185, ly + 9), fill=colour, width=3)
+                draw.text((x1 - 178, ly), label, fill=colour, font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
