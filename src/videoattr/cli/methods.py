@@ -122,20 +122,11 @@ def method_options(
             raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
         if args.preset is not None:
             raise CommandError(f"--preset applies to the perturbation methods, not to {info.name}")
-    elif takes("preset"):
-        options["preset"] = preset_of(args)
     else:
-        defaults = getattr(info.factory, "defaults", None)
-        if defaults is not None and hasattr(defaults, "preset"):
-            if preset_of(args) == "fast":
-                fast: dict[str, Any] = {}
-                if "max_iter" in options:
-                    fast["iterations"] = options.pop("max_iter")
-                if "optimizer" in options:
-                    fast["optimizer"] = options.pop("optimizer")
-                options["settings"] = defaults.fast(**fast)
-            else:
-                options["settings"] = defaults.preset("paper")
+        if takes("areas"):
+            options["areas"] = tuple(args.area)
+        if takes("preset"):
+            options["preset"] = preset_of(args)
     return options
 
 
