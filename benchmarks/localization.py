@@ -310,7 +310,7 @@ def main() -> None:
         f"Reduced settings to keep the run to CPU minutes: 2D-EP / 3D-EP / STEP run {args.ep_iters} iterations "
         f"(the paper: 2000; STEP's schedule compressed in proportion: smoothness from iteration "
         f"{max(1, round(101 * args.ep_iters / 2000))}, the same total growth of lambda) at area {args.area}; IntegratedGradients {args.ig_steps} steps; SmoothGrad "
-        f"n = {args.smoothgrad_n} (the seed: 25); deletion/insertion {args.curve_steps} steps with the blurred "
+        f"n = {args.smoothgrad_n} (the reference implementation (Li et al., WACV 2021): 25); deletion/insertion {args.curve_steps} steps with the blurred "
         "clip (std 10 px) as baseline. Timings: "
         f"{platform.processor() or platform.machine()}, {args.threads} CPU threads shared with other jobs, "
         "so only their ratios mean much.",

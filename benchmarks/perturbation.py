@@ -197,9 +197,17 @@ def section_quality(args: argparse.Namespace) -> None:
     batch = SyntheticMotion(seed=args.data_seed, **DATASET_KWARGS).sample(args.clips)
     method = STEP if args.method == "step" else ExtremalPerturbation3D
     ref_iters = args.paper_iterations
-    masks_ref, p_ref, m_ref, t_ref = run_quality(
-        method, model, batch.clips, batch.labels, batch.masks, args.area, max_iter=ref_iters
-    )
+    if args.reference:
+        # A stored paper run of the same clips (tests/data/make_paper_step_reference.py writes one).
+        stored = torch.load(args.reference, weights_only=True)
+        if not torch.equal(stored["labels"], batch.labels) or stored["area"] != args.area:
+            raise SystemExit(f"{args.reference} holds other clips or another area than this run")
+        masks_ref, p_ref = stored["masks"], stored["preserved_probability"][:, 0]
+        m_ref, t_ref, ref_iters = stored["mass_in_ground_truth"], float("nan"), stored["iterations"]
+    else:
+        masks_ref, p_ref, m_ref, t_ref = run_quality(
+            method, model, batch.clips, batch.labels, batch.masks, args.area, max_iter=ref_iters
+        )
     print(
         f"reference: paper SGD, {ref_iters} iterations: p(target | preserved) "
         f"{p_ref.mean():.3f} (per clip {[round(v, 3) for v in p_ref.tolist()]}), mass in ground truth "
@@ -343,6 +351,12 @@ def main() -> None:
     parser.add_argument("--paper-iterations", type=int, default=PAPER_ITERATIONS)
     parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200, 400])
     parser.add_argument("--plot", default=None, help="PNG of the quality curves")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="stored paper run of the same clips (e.g. tests/data/paper_step_synthetic.pt with "
+        "--clips 4 --data-seed 2024) instead of computing it",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: a few minutes on 2 cores"
     )

@@ -1,8 +1,8 @@
-"""Compare attribution methods with the metrics of :mod:`videoattr.metrics` on clips with ground truth.
+"""Compare attribution methods with the metrics of `videoattr.metrics` on clips with ground truth.
 
 Run: ``python examples/compare_methods.py [--clips 4] [--iterations 40]``.
 
-The clips come from :class:`~videoattr.datasets.SyntheticMotion`: the class is the direction in which
+The clips come from `videoattr.datasets.SyntheticMotion`: the class is the direction in which
 a red square moves, so the pixels that decide it are known exactly (``batch.masks``), and in some
 clips the square is visible in only part of the frames (``batch.evidence_frames``). For every method
 the script prints, averaged over the clips:

@@ -3,8 +3,8 @@
 Run: ``python examples/explain_torchvision_video.py [--video clip.mp4] [--weights r2plus1d.pth]``.
 
 Without ``--video`` the script first writes a small synthetic video (``<out>/input.mp4``, a red square
-moving among distractors) with :func:`videoattr.io.write_video`, so it needs no data. It then
-builds torchvision's R(2+1)D-18 through :mod:`videoattr.zoo` (16 frames, resize to 128 x 171, centre
+moving among distractors) with `videoattr.io.write_video`, so it needs no data. It then
+builds torchvision's R(2+1)D-18 through `videoattr.zoo` (16 frames, resize to 128 x 171, centre
 crop 112, the Kinetics mean and std), reads the video with the model's frame sampling and explains
 the top class with Grad-CAM on ``layer4`` and, with ``--iterations > 0``, STEP.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ import torch
 import videoattr as va
 from videoattr import io, zoo
 from videoattr.datasets import SyntheticMotion
-from videoattr.viz import overlay, save_gif, save_sheet
+from videoattr.viz import OverlayStyle, SheetCaption, panels, save_gif, save_sheet
 
 
 def write_synthetic_video(path: Path) -> Path:
@@ -75,30 +76,32 @@ def main() -> None:
         raise SystemExit(f"{args.model} has no default Grad-CAM layer; choose another --model")
     cam = va.GradCAM3D(adapter, layer=adapter.layer, reshape=adapter.reshape, normalize=True)
     maps = cam.attribute(clip, target=top)  # (1, 1, 16, 112, 112) in [0, 1]
-    coloured = overlay(clip, maps, mean=adapter.mean, std=adapter.std)  # (1, 1, 16, 112, 112, 3)
-    gif = save_gif(out / "grad_cam.gif", coloured[0, 0])
-    save_sheet(
-        out / "grad_cam.png",
-        clip,
-        maps,
-        label=adapter.class_name(top),
-        score=float(probs[top]),
-        mean=adapter.mean,
-        std=adapter.std,
+    style = OverlayStyle(mean=adapter.mean, std=adapter.std)
+    caption = SheetCaption(  # what the pictures show; the target here is the top class
+        target=adapter.class_name(top),
+        target_probability=float(probs[top]),
+        prediction=adapter.class_name(top),
+        prediction_probability=float(probs[top]),
+        method="grad_cam",
+        settings={"layer": adapter.layer},
+        random_weights=args.weights is None,
     )
+    video_with_caption = panels(clip, maps, style=style, caption=caption)  # (16, H', W', 3)
+    gif = save_gif(out / "grad_cam.gif", video_with_caption)
+    save_sheet(out / "grad_cam.png", clip, maps, caption=caption, style=style)
     print(f"grad_cam ({adapter.layer}) -> {gif}, {out / 'grad_cam.png'}")
 
     if args.iterations > 0:
         step = va.STEP(adapter, max_iter=args.iterations, optimizer="adam", progress=False)
         masks = step.attribute(clip, target=top, areas=0.1)  # (1, 1, 16, 112, 112) in [0, 1]
+        settings = {"area": 0.1, "iterations": args.iterations, "optimizer": "adam"}
+        step_caption = replace(caption, method="step", settings=settings)
         save_sheet(
             out / "step.png",
             clip,
             masks,
-            label=adapter.class_name(top),
-            value_range=(0.0, 1.0),
-            mean=adapter.mean,
-            std=adapter.std,
+            caption=step_caption,
+            style=style.replace(value_range=(0.0, 1.0)),
         )
         print(f"step ({args.iterations} Adam iterations) -> {out / 'step.png'}")
 

@@ -26,7 +26,7 @@ import videoattr as va
 from videoattr import demo_model
 from videoattr.datasets import SyntheticMotion
 from videoattr.metrics import mass_in_ground_truth
-from videoattr.viz import save_sheet
+from videoattr.viz import OverlayStyle, SheetCaption, save_sheet
 
 
 def main() -> None:
@@ -77,10 +77,8 @@ def main() -> None:
             out / f"{name}.png",
             clips,
             maps,
-            label=names,
-            value_range=(0.0, 1.0) if is_mask else None,
-            mean=mean,
-            std=std,
+            caption=[SheetCaption(target=n, method=name) for n in names],
+            style=OverlayStyle(value_range=(0.0, 1.0) if is_mask else None, mean=mean, std=std),
         )
         shape = str(tuple(maps.shape))
         print(f"{name:<21} {shape:<22} {seconds:7.2f}  {inside.mean().item():.2f}")

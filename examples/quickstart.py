@@ -14,7 +14,7 @@ import torch
 import videoattr as va
 from videoattr import demo_model
 from videoattr.datasets import SyntheticMotion
-from videoattr.viz import save_sheet
+from videoattr.viz import OverlayStyle, SheetCaption, save_sheet
 
 
 def main() -> None:
@@ -42,20 +42,23 @@ def main() -> None:
             model, max_iter=args.iterations, optimizer="adam", progress=False
         ).attribute(clips, labels, areas=0.1),
     }
+    with torch.no_grad():  # p(target | clip) of each clip, written in the sheets' headers
+        target_probs = torch.softmax(model(clips), dim=1).gather(1, labels[:, None])[:, 0]
     gt = batch.masks.float()  # (2, 1, T, H, W) ground truth: where the moving red square is
     for name, maps in methods.items():
         # fraction of the attribution mass that lies on the object that decides the class
         inside = float((maps.clamp(min=0) * gt).sum() / maps.clamp(min=0).sum())
-        value_range = (0.0, 1.0) if name == "step" else None
+        value_range = (0.0, 1.0) if name == "step" else None  # masks: a fixed scale
         path = out / f"{name}.png"
         save_sheet(
             path,
             clips,
             maps,
-            label=[names[int(i)] for i in labels],
-            value_range=value_range,
-            mean=demo_model.MEAN,
-            std=demo_model.STD,
+            caption=[
+                SheetCaption(target=names[int(i)], target_probability=float(p), method=name)
+                for i, p in zip(labels, target_probs, strict=True)
+            ],
+            style=OverlayStyle(value_range=value_range, mean=demo_model.MEAN, std=demo_model.STD),
         )
         print(
             f"{name:<9} maps {tuple(maps.shape)}  mass on the moving object: {inside:.2f}  -> {path}"

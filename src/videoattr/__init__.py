@@ -4,35 +4,93 @@ Every method is an [`Attributor`][videoattr.Attributor]: built with a model (``(
 logits) and options, called as ``attribute(x, target=None, ...)``, returning ``(B, 1, T, H, W)`` maps or
 ``(B, A, T, H, W)`` perturbation masks.
 
+``import videoattr`` is cheap: the names below and the subpackages (``videoattr.zoo``,
+``videoattr.io``, ``videoattr.viz``, ``videoattr.metrics``, ``videoattr.datasets``,
+``videoattr.runner``, ...) are imported on first use.
+
 Example:
     >>> import videoattr as va
-    >>> maps = va.GradCAM3D(model, layer="layer4").attribute(clip, target=3)
+    >>> maps = va.GradCAM3D(model, layer="layer4").attribute(clip, target=3)  # doctest: +SKIP
 """
 
-# Subpackages, importable as attributes: ``videoattr.zoo.load(...)``, ``videoattr.viz.save_gif(...)``.
-from videoattr import datasets, demo_model, io, metrics, viz, zoo
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from videoattr._version import __version__
-from videoattr.core import Attributor, ResolvedTarget, Target, resolve_target
-from videoattr.methods import (
-    STEP,
-    ExtremalPerturbation2D,
-    ExtremalPerturbation3D,
-    GradCAM3D,
-    IntegratedGradients,
-    Saliency,
-    SmoothGrad,
-    black_baseline,
-    integration_points,
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from videoattr import core, datasets, demo_model, io, methods, metrics, runner, viz, zoo
+    from videoattr.core import Attributor, Explanation, ResolvedTarget, Target, resolve_target
+    from videoattr.methods import (
+        STEP,
+        ExtremalPerturbation2D,
+        ExtremalPerturbation3D,
+        GradCAM3D,
+        IntegratedGradients,
+        PerturbationSettings,
+        Saliency,
+        SmoothGrad,
+        black_baseline,
+        build_attributor,
+        integration_points,
+        method_aliases,
+        method_names,
+        register_method,
+        resolve_method,
+    )
+    from videoattr.runner import ResultStore, RunSummary, run
+
+# Public name -> the module that defines it; imported on first access (PEP 562).
+_LAZY_NAMES: dict[str, str] = {
+    "Attributor": "videoattr.core",
+    "Explanation": "videoattr.core",
+    "PerturbationSettings": "videoattr.methods",
+    "build_attributor": "videoattr.methods",
+    "method_aliases": "videoattr.methods",
+    "method_names": "videoattr.methods",
+    "register_method": "videoattr.methods",
+    "resolve_method": "videoattr.methods",
+    "ResolvedTarget": "videoattr.core",
+    "Target": "videoattr.core",
+    "resolve_target": "videoattr.core",
+    "STEP": "videoattr.methods",
+    "ExtremalPerturbation2D": "videoattr.methods",
+    "ExtremalPerturbation3D": "videoattr.methods",
+    "GradCAM3D": "videoattr.methods",
+    "IntegratedGradients": "videoattr.methods",
+    "Saliency": "videoattr.methods",
+    "SmoothGrad": "videoattr.methods",
+    "black_baseline": "videoattr.methods",
+    "integration_points": "videoattr.methods",
+    "ResultStore": "videoattr.runner",
+    "RunSummary": "videoattr.runner",
+    "run": "videoattr.runner",
+}
+
+# Subpackages and modules reachable as attributes: ``videoattr.zoo.load(...)``.
+_SUBMODULES: tuple[str, ...] = (
+    "core",
+    "datasets",
+    "demo_model",
+    "io",
+    "methods",
+    "metrics",
+    "runner",
+    "viz",
+    "zoo",
 )
-from videoattr.runner import ResultStore, RunSummary, run
 
 __all__ = [
     "STEP",
     "Attributor",
+    "Explanation",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",
     "IntegratedGradients",
+    "PerturbationSettings",
     "ResolvedTarget",
     "ResultStore",
     "RunSummary",
@@ -41,13 +99,37 @@ __all__ = [
     "Target",
     "__version__",
     "black_baseline",
+    "build_attributor",
+    "core",
     "datasets",
     "demo_model",
     "integration_points",
     "io",
+    "method_aliases",
+    "method_names",
+    "methods",
     "metrics",
+    "register_method",
+    "resolve_method",
     "resolve_target",
     "run",
+    "runner",
     "viz",
     "zoo",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name or subpackage on first access."""
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

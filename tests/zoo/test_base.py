@@ -9,7 +9,7 @@ import torchvision.models.video as tvv
 from torch import Tensor, nn
 
 from tests.helpers import tiny_cnn3d
-from videoattr import zoo
+from videoattr import io, zoo
 from videoattr.zoo.base import FrameSampling, TokenGrid, VideoAdapter, default_output
 from videoattr.zoo.torchvision_models import preprocessing
 
@@ -144,19 +144,37 @@ def test_token_grid_frames_in_batch_and_channels_last() -> None:
 
 
 # -- sampling and preprocessing -------------------------------------------------------------------------
-def test_stride_sampling_is_the_seeds() -> None:
-    s = FrameSampling("stride", 16)
+def test_strided_sampling_is_the_reference_implementations() -> None:
+    s = FrameSampling("strided", 16)
     assert s.indices(50) == list(range(3, 49, 3))  # stride 3 from 0, the last 16 kept
     assert s.indices(16) == list(range(16))
-    assert s.indices(5) == [0, 1, 2, 3, 4] + [4] * 11
-    with pytest.raises(ValueError, match="num_frames"):
+    # One sampler: the adapter's sampling is io.sample_indices.
+    for n in (16, 17, 35, 50, 123):
+        assert s.indices(n) == io.sample_indices(n, 16, "strided")
+    # Short videos raise (naming the count) instead of repeating frames.
+    with pytest.raises(io.VideoTooShortError, match=r"v\.mp4 has 5 frames"):
+        s.indices(5, source="v.mp4")
+    with pytest.raises(ValueError, match="0 frames"):
         s.indices(0)
+
+
+def test_stride_is_a_deprecated_alias_of_strided() -> None:
+    with pytest.warns(DeprecationWarning, match="'stride' is deprecated; use 'strided'"):
+        old = FrameSampling("stride", 4)  # type: ignore[arg-type]
+    assert old == FrameSampling("strided", 4) and old.kind == "strided"
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        FrameSampling("random", 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="FrameSampling kind"):
+        FrameSampling("uniform", 4)  # type: ignore[arg-type]
 
 
 def test_segment_sampling_takes_segment_centres() -> None:
     s = FrameSampling("segments", 4)
     assert s.indices(40) == [5, 15, 25, 35]
-    assert s.indices(2) == [0, 0, 1, 1]
+    assert s.indices(10) == [1, 3, 6, 8]  # floor(2.5 * (i + 1/2))
+    assert s.indices(10) == io.sample_indices(10, 4, "segments")
+    with pytest.raises(io.VideoTooShortError, match="has 2 frames"):
+        s.indices(2)
 
 
 @pytest.mark.parametrize("name", sorted(TV_WEIGHTS))
@@ -166,6 +184,28 @@ def test_preprocess_matches_torchvision_transforms(name: str) -> None:
     clip = preprocessing(name)(frames)
     assert clip.shape == (1, *reference.shape)
     torch.testing.assert_close(clip[0], reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["r2plus1d_18", "s3d", "mvit_v2_s"])
+def test_one_preprocessing_matches_weights_transforms_on_a_resized_frame(name: str) -> None:
+    # 240x320 frames with detail that every resize changes (a constant frame could not fail).
+    frames = _frames(t=2, h=240, w=320, seed=3)
+    chw = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    reference = TV_WEIGHTS[name].DEFAULT.transforms()(chw)
+    prep = preprocessing(name)
+    adapter = zoo.load(name)
+    assert adapter.preprocessing == prep
+    ours = io.to_clip(
+        frames, prep.mean, prep.std, size=prep.resize, crop=prep.crop, antialias=False
+    )
+    torch.testing.assert_close(ours[0], reference, rtol=0, atol=1e-6)
+    torch.testing.assert_close(adapter.preprocess(frames)[0], reference, rtol=0, atol=1e-6)
+    # On frames every preset shrinks, antialiasing is far from the reference: the check can fail.
+    big = _frames(t=2, h=480, w=640, seed=4)
+    reference = TV_WEIGHTS[name].DEFAULT.transforms()(torch.from_numpy(big).permute(0, 3, 1, 2))
+    torch.testing.assert_close(adapter.preprocess(big)[0], reference, rtol=0, atol=1e-6)
+    smooth = io.to_clip(big, prep.mean, prep.std, size=prep.resize, crop=prep.crop)
+    assert float((smooth[0] - reference).abs().max()) > 0.1
 
 
 def test_torchvision_adapter_uses_torchvision_preprocessing() -> None:
@@ -188,8 +228,10 @@ def test_preprocess_samples_and_accepts_tensors() -> None:
     assert clip.shape == (1, 3, 4, 16, 16) and clip.dtype == torch.float32
     np_clip = adapter.preprocess(frames[[2, 4, 6, 8]])  # stride 2 from 0, last 4 kept
     torch.testing.assert_close(clip, np_clip)
-    back = adapter.denormalize(clip)
-    assert float(back.min()) >= 0.0 and float(back.max()) <= 1.0
+    back = adapter.denormalize(clip)  # one denormalize: uint8 frames, as io.denormalize returns
+    assert back.dtype == torch.uint8 and back.shape == (1, 4, 16, 16, 3)
+    assert torch.equal(back, io.denormalize(clip, (0.5,) * 3, (0.25,) * 3))
+    assert torch.equal(adapter.denormalize(io.to_clip(back[0], adapter.mean, adapter.std)), back)
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
         adapter.preprocess(frames[..., :2])
 
@@ -225,22 +267,18 @@ def test_load_unknown_and_missing_extra() -> None:
             zoo.load(entry.name)
 
 
-def test_demo_entry_uses_the_demo_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-    import types
+def test_demo_entry_uses_the_demo_module() -> None:
+    from videoattr import demo_model
 
-    fake = types.ModuleType("videoattr.demo_model")
-    fake.load_demo_model = lambda: tiny_cnn3d(num_classes=2)  # type: ignore[attr-defined]
-    fake.CLASS_NAMES = ("left", "right")  # type: ignore[attr-defined]
-    fake.MEAN, fake.STD = (0.5,) * 3, (0.25,) * 3  # type: ignore[attr-defined]
-    fake.CLIP_LEN, fake.SIZE, fake.GRADCAM_LAYER = 8, 32, "2"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "videoattr.demo_model", fake)
     adapter = zoo.load("demo")
-    assert adapter.layer == "model.2" and adapter.class_names == ["left", "right"]
-    assert adapter(torch.randn(1, 3, 8, 32, 32)).shape == (1, 2)
-    monkeypatch.setitem(sys.modules, "videoattr.demo_model", None)  # import now fails
-    with pytest.raises(ImportError, match="demo_model"):
-        zoo.load("demo")
+    assert adapter.layer == f"model.{demo_model.GRADCAM_LAYER}" == "model.features.block4"
+    assert adapter.class_names == list(demo_model.CLASS_NAMES)
+    assert (adapter.clip_len, adapter.size) == (demo_model.CLIP_LEN, (56, 56))
+    assert (adapter.mean, adapter.std) == (tuple(demo_model.MEAN), tuple(demo_model.STD))
+    x = torch.randn(1, 3, 16, 56, 56)
+    torch.testing.assert_close(adapter(x), demo_model.load_demo_model()(x))
+    with pytest.raises(ValueError, match="fixed bundled weights"):
+        zoo.load("demo", weights="x.pt")
 
 
 def test_adapter_deep_copies_with_its_reshape() -> None:

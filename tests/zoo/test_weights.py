@@ -188,5 +188,5 @@ def test_torchvision_weight_names_use_the_hub_cache_only(
 def test_read_state_dict_rejects_non_state_dicts(tmp_path: Path) -> None:
     file = tmp_path / "notes.pth"
     torch.save({"epoch": 3, "note": "no tensors"}, file)
-    with pytest.raises(ValueError, match="does not hold a state dict"):
+    with pytest.raises(ValueError, match="does not hold a state_dict"):
         zoo.load("i3d", weights=file)

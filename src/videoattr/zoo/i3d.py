@@ -1,8 +1,9 @@
 """I3D (Carreira & Zisserman, CVPR 2017): Inception-v1 inflated to 3-D, in the widely used PyTorch key layout.
 
 The state-dict keys are those of the PyTorch port of DeepMind's Kinetics-400 RGB checkpoint in
-https://github.com/hassony2/kinetics_i3d_pytorch (``model/model_rgb.pth``, the file the seed calls
-``kinetics400_rgb_i3d.pth``): ``conv3d_1a_7x7.conv3d.weight``, ``conv3d_1a_7x7.batch3d.running_mean``,
+https://github.com/hassony2/kinetics_i3d_pytorch (``model/model_rgb.pth``, the file the reference
+implementation (Li et al., WACV 2021) calls ``kinetics400_rgb_i3d.pth``):
+``conv3d_1a_7x7.conv3d.weight``, ``conv3d_1a_7x7.batch3d.running_mean``,
 ``mixed_4b.branch_1.1.conv3d.weight``, ..., ``conv3d_0c_1x1.conv3d.bias``. Convolutions and max-pools pad
 like TensorFlow's ``"SAME"`` for their kernel and stride (``max(k - s, 0)`` split with the extra pixel
 after), zero padding before the pools as in that port.
@@ -20,14 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoattr.zoo.base import (
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.torchvision_models import kinetics400_classes
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 PUBLISHED = (
     "the Kinetics-400 RGB I3D weights ported to PyTorch are model/model_rgb.pth in "
@@ -190,11 +187,12 @@ def load_i3d(
         weights: ``None`` (random) or a local state dict in the port's key layout.
         num_classes: default 400 (Kinetics-400, with class names in the alphabetical order of the
             Kinetics label list).
-        clip_len: frames per clip. Default 16 (the seed's setting).
+        clip_len: frames per clip. Default 16 (the reference implementation's setting).
         size: input size. Default 224.
-        mean: normalisation mean; default the seed's (as for R(2+1)D). DeepMind trained on inputs
+        mean: normalisation mean; default the reference implementation's (as for
+            R(2+1)D). DeepMind trained on inputs
             scaled to ``[-1, 1]``, which is ``mean = std = (0.5, 0.5, 0.5)``.
-        std: normalisation std; default the seed's.
+        std: normalisation std; default the reference implementation's.
 
     Raises:
         FileNotFoundError: ``weights`` does not exist (names where the port is published).
@@ -214,7 +212,7 @@ def load_i3d(
         std=std,
         layer="model.mixed_5c",
         resize=(round(size * 256 / 224),),
-        sampling="stride",
+        sampling="strided",
         class_names=kinetics if k == len(kinetics) else None,
         name="i3d",
     )

@@ -16,13 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from videoattr.zoo.base import (
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
@@ -124,7 +120,7 @@ def load_x3d(
         std=STD,
         layer="model.blocks.4",
         resize=(crop,),
-        sampling="stride",
+        sampling="strided",
         class_names=_kinetics(k),
         name=name,
     )
@@ -154,7 +150,7 @@ def load_slowfast(
         std=STD,
         layer="model.net.blocks.4.multipathway_blocks.0",
         resize=(256,),
-        sampling="stride",
+        sampling="strided",
         class_names=_kinetics(k),
         name="slowfast_r50",
     )

@@ -19,15 +19,12 @@ import torchvision.models.video as tvv  # type: ignore[import-untyped, unused-ig
 from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
-from videoattr.zoo.base import (
-    Preprocessing,
-    TokenGrid,
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.layers import unwrap_model
+from videoattr.zoo.preprocessing import Preprocessing
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.tokens import TokenGrid
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 
 def kinetics400_classes() -> list[str]:
@@ -186,7 +183,9 @@ def load_torchvision(
         download: allow torchvision to download a named weight missing from the cache. Default ``False``.
         clip_len: override the native clip length (the CNNs and Swin accept other lengths).
         size: override the native ``(H, W)`` (preprocessing then crops to it).
-        model: an already built network of this family (e.g. a smaller MViT) used instead of building one.
+        model: an already built network of this family (e.g. a smaller MViT) used instead of building one;
+            it may be wrapped by ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel``
+            (weights load into, and the default layer is found in, the wrapped network).
 
     Raises:
         FileNotFoundError: a named weight is not cached, or the weights file does not exist.
@@ -207,10 +206,10 @@ def load_torchvision(
         size=prep.crop if size is None else size,
         mean=prep.mean,
         std=prep.std,
-        layer=spec.layer(net),
+        layer=spec.layer(unwrap_model(net)),
         tokens=spec.tokens,
         resize=prep.resize if size is None else None,
-        sampling="stride",
+        sampling="strided",
         class_names=categories if k == len(categories) else None,
         name=name,
     )

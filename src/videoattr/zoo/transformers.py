@@ -19,7 +19,9 @@ from typing import Any
 
 from torch import nn
 
-from videoattr.zoo.base import TokenGrid, VideoAdapter, ZooEntry, register
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
+from videoattr.zoo.tokens import TokenGrid
 
 
 @dataclass(frozen=True)
@@ -98,19 +100,47 @@ def _token_grid(model_type: str, config: Any) -> TokenGrid:
 
 
 def _preprocessing_from_file(directory: Path, family: _Family) -> tuple[Any, Any, int | None]:
-    """Mean, std and resize from a checkpoint folder's ``preprocessor_config.json`` (if any)."""
+    """Mean, std and resize from a checkpoint folder's ``preprocessor_config.json`` (if any).
+
+    Raises:
+        ValueError: the file is not valid JSON, or not an object with numeric ``image_mean``,
+            ``image_std`` (3 values each) and ``size`` (the message names the file and the field).
+    """
     file = directory / "preprocessor_config.json"
     if not file.is_file():
         return family.mean, family.std, None
-    cfg = json.loads(file.read_text())
-    mean = tuple(cfg.get("image_mean", family.mean))
-    std = tuple(cfg.get("image_std", family.std))
+    try:
+        cfg = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file} is not valid JSON: {err}") from err
+    if not isinstance(cfg, Mapping):
+        raise ValueError(
+            f"{file} must hold a JSON object of preprocessing settings (image_mean, image_std, "
+            f"size, ...); it holds a JSON {type(cfg).__name__}"
+        )
+    mean = _triple(cfg.get("image_mean", family.mean), file, "image_mean")
+    std = _triple(cfg.get("image_std", family.std), file, "image_std")
     if cfg.get("offset", False):  # x*scale - 1 before normalising, with scale = 1/127.5
         mean = tuple((m + 1.0) / 2.0 for m in mean)
         std = tuple(s / 2.0 for s in std)
     size = cfg.get("size", {})
     resize = size.get("shortest_edge") if isinstance(size, Mapping) else None
+    if resize is not None and (
+        isinstance(resize, bool) or not isinstance(resize, int) or resize <= 0
+    ):
+        raise ValueError(f"{file}: size.shortest_edge must be a positive int; got {resize!r}")
     return mean, std, int(resize) if resize else None
+
+
+def _triple(value: Any, file: Path, field: str) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value] * 3
+    ok = isinstance(value, (list, tuple)) and len(value) == 3
+    if not ok or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{file}: {field} must be 3 numbers (R, G, B); got {value!r}")
+    if field == "image_std" and any(v <= 0 for v in value):
+        raise ValueError(f"{file}: image_std must be positive; got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def _class_names(config: Any) -> list[str] | None:

@@ -19,14 +19,10 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet50  # type: ignore[import-untyped, unused-ignore]
 
-from videoattr.zoo.base import (
-    VideoAdapter,
-    ZooEntry,
-    load_state_dict_checked,
-    read_state_dict,
-    register,
-)
+from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.torchvision_models import kinetics400_classes
+from videoattr.zoo.weights import load_state_dict_checked, read_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from videoattr.core.targets import ResolvedTarget
+
+if TYPE_CHECKING:
+    from videoattr.methods.extremal.pyramid import Perturbation
 
 Variant = Literal["preserve", "delete", "dual"]
 VARIANTS: tuple[str, ...] = ("preserve", "delete", "dual")
@@ -86,6 +90,74 @@ def reward(
     raise ValueError(f"variant must be one of {list(VARIANTS)}; got {variant!r}")
 
 
+class VariantRule:
+    """What a variant feeds the model and how it scores the result.
+
+    Attributes:
+        name: the variant's name.
+        rows: model rows per mask (2 for ``"dual"``: the preserved and the deleted clip).
+    """
+
+    def __init__(self, name: Variant) -> None:
+        if name not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}; got {name!r}")
+        self.name: Variant = name
+        self.rows = rows_per_mask(name)
+
+    def inputs(self, perturbation: Perturbation, mask: Tensor, clip_index: Tensor) -> Tensor:
+        """The model's rows for ``(n, T, H, W)`` masks: preserved, deleted, or both (preserved first)."""
+        if self.name == "preserve":
+            return perturbation.apply(mask, clip_index)
+        if self.name == "delete":
+            return perturbation.apply(1 - mask, clip_index)
+        return torch.cat(
+            [perturbation.apply(mask, clip_index), perturbation.apply(1 - mask, clip_index)]
+        )
+
+    def reward(
+        self, logits: Tensor, target: ResolvedTarget, clip_index: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Unweighted reward and target probability, both ``(n,)`` (see [`reward`][videoattr.methods.extremal.objectives.reward])."""
+        return reward(logits, target, clip_index, self.name)
+
+
+class MaskTerm(Protocol):
+    """An energy term on the padded masks (area, smoothness, or a new one).
+
+    A term is called with the ``(n, T, H', W')`` padded masks, the ``(n,)`` area index of every row, an
+    optional permutation of its ``num_values`` sorted values (random tie-breaking) and whether to sort
+    stably; it returns the ``(n,)`` unweighted term. ``name`` is its key in the history.
+    """
+
+    name: str
+
+    @property
+    def num_values(self) -> int:
+        """How many values the term sorts (the size of a tie-breaking permutation)."""
+        ...
+
+    def __call__(
+        self,
+        padded: Tensor,
+        area_index: Tensor,
+        permutation: Tensor | None = None,
+        stable: bool = False,
+    ) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class WeightedTerm:
+    """A [`MaskTerm`][videoattr.methods.extremal.objectives.MaskTerm] with its weight at every iteration.
+
+    Attributes:
+        term: the term.
+        weights: ``(max_iter,)`` float64 weight schedule.
+    """
+
+    term: MaskTerm
+    weights: Tensor
+
+
 def area_reference(size: int, area: float, device: torch.device | str | None = None) -> Tensor:
     """``(size,)`` reference of ``int(size * (1 - area))`` zeros followed by ones."""
     ref = torch.ones(size, device=device)
@@ -115,7 +187,7 @@ def sort_values(
 
 
 class AreaTerm:
-    """The area term for masks of ``areas`` (one reference per area).
+    """The area term for masks of ``areas`` (one reference per area); its history key is ``"area"``.
 
     Args:
         areas: the ``A`` target areas in ``(0, 1)``.
@@ -136,11 +208,17 @@ class AreaTerm:
     ) -> None:
         if mode not in AREA_MODES:
             raise ValueError(f"area mode must be one of {list(AREA_MODES)}; got {mode!r}")
+        self.name = "area"
         self.mode: AreaMode = mode
         self.num_frames = num_frames
         frame = padded_shape[0] * padded_shape[1]
         self.size = frame if mode == "frame" else frame * num_frames
         self.reference = torch.stack([area_reference(self.size, a, device) for a in areas])
+
+    @property
+    def num_values(self) -> int:
+        """Values sorted per frame (2D-EP) or per clip (3D-EP, STEP)."""
+        return self.size
 
     def __call__(
         self,
@@ -178,7 +256,7 @@ def ellipsoid_kernel(size: tuple[int, int, int] = (7, 11, 11)) -> Tensor:
 
 
 class SmoothnessTerm:
-    """STEP's spatio-temporal smoothness term.
+    """STEP's spatio-temporal smoothness term; its history key is ``"smoothness"``.
 
     Args:
         areas: the ``A`` target areas.
@@ -208,6 +286,7 @@ class SmoothnessTerm:
                 f"the smoothness kernel {kernel_size} does not fit the padded mask volume "
                 f"{(num_frames, *padded_shape)}"
             )
+        self.name = "smoothness"
         self.stride = stride if stride is not None else (1, kh, kw)
         self.kernel = ellipsoid_kernel(kernel_size).to(device)
         self.kernel_sum = float(self.kernel.sum())
@@ -225,6 +304,11 @@ class SmoothnessTerm:
             for a in areas
         ]
         self._k = torch.tensor(self.top_k, device=device)
+
+    @property
+    def num_values(self) -> int:
+        """Number of ellipsoid responses sorted."""
+        return self.num_responses
 
     def responses(self, padded: Tensor) -> Tensor:
         """Normalised ellipsoid responses ``(n, R)`` of ``(n, T, H', W')`` padded masks."""

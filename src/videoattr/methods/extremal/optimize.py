@@ -1,15 +1,22 @@
 """The optimisation loop of the extremal perturbation engine.
 
-One loop serves 2D-EP, 3D-EP and STEP; a frozen [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] says which. Every clip x
-area of a call is one row of a single batch: each iteration generates all masks, perturbs the clips,
-runs the model once on the whole batch (or on chunks of at most ``max_batch_size`` rows, accumulating
-gradients), and takes one optimiser step on all mask parameters. Rows do not interact, so the answer does
-not depend on how the batch is split.
+One loop serves 2D-EP, 3D-EP and STEP; a frozen
+[`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] says which. Every clip x
+area x target of a call is one row of a single batch: each iteration generates all masks, lets the
+variant ([`VariantRule`][videoattr.methods.extremal.objectives.VariantRule]) perturb the clips and score
+the model's answer, runs the model once on the whole batch (or on chunks of at most ``max_batch_size``
+rows, accumulating gradients), adds the weighted mask terms
+([`MaskTerm`][videoattr.methods.extremal.objectives.MaskTerm]: area, smoothness), and takes one optimiser
+step on all mask parameters. Rows do not interact: in float64 the answer does not depend on how the
+batch is split (in float32, other chunk sizes pick other kernels, whose rounding the optimisation
+amplifies).
 
 Iteration ``t`` (counted from 0) evaluates the energy of the masks generated from the current parameters
-with ``lambda_t = area_weight * area_growth^t`` and the smoothness weight (``0`` before
-``smoothness_start``), records the weighted terms in the history, steps, and clamps the parameters to
-``[0, 1]``. The masks returned are those generated at the start of the last iteration.
+with the weights of the settings' schedule at ``t``
+([`PerturbationSettings.weights`][videoattr.methods.extremal.settings.PerturbationSettings.weights]),
+records the weighted terms and the weights in the history, steps, and clamps the parameters to
+``[0, 1]``. The masks returned are those generated at the start of the last iteration. A new energy term
+is one class following the ``MaskTerm`` protocol, appended to the terms with its weight schedule.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods.extremal.masks import MaskGenerator
-from videoattr.methods.extremal.objectives import AreaTerm, SmoothnessTerm, reward, rows_per_mask
+from videoattr.methods.extremal.objectives import (
+    AreaTerm,
+    SmoothnessTerm,
+    VariantRule,
+    WeightedTerm,
+)
 from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.methods.extremal.settings import (
     OPTIMIZERS,
@@ -215,9 +227,14 @@ def optimize_masks(
         fused=settings.generator == "fused",
         device=device,
     )
-    area_term = AreaTerm(areas, t, generator.padded_shape, settings.area_mode, device)
-    smooth_term = (
-        SmoothnessTerm(
+    area_weights, smooth_weights = settings.weights()
+    terms = [
+        WeightedTerm(
+            AreaTerm(areas, t, generator.padded_shape, settings.area_mode, device), area_weights
+        )
+    ]
+    if settings.smoothness_weight > 0:
+        smoothness = SmoothnessTerm(
             areas,
             t,
             generator.padded_shape,
@@ -225,9 +242,8 @@ def optimize_masks(
             settings.smoothness_stride,
             device,
         )
-        if settings.smoothness_weight > 0
-        else None
-    )
+        terms.append(WeightedTerm(smoothness, smooth_weights))
+    rule = VariantRule(settings.variant)
     params = generator.init_params(n, t, device=device).requires_grad_(True)
     optimizer = _make_optimizer(params, settings)
     tie_rng = (
@@ -235,15 +251,13 @@ def optimize_masks(
     )
     stable = settings.tie_break == "stable"
 
-    rows = rows_per_mask(settings.variant)
-    per_chunk = None if max_batch_size is None else max(1, max_batch_size // rows)
+    per_chunk = None if max_batch_size is None else max(1, max_batch_size // rule.rows)
     records: dict[str, list[Tensor]] = {
         k: [] for k in ("reward", "area", "smoothness", "probability")
     }
     masks = torch.empty(n, t, h, w, device=device, dtype=x.dtype)
     frame_area = torch.empty(n, t, device=device, dtype=x.dtype)
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
-    area_weights, smooth_weights = settings.weights()
     stopped_early = False
     bar = tqdm(
         range(settings.max_iter), desc=description, disable=not settings.progress, leave=False
@@ -251,51 +265,38 @@ def optimize_masks(
     iterations = 0
     try:
         for it in bar:
-            area_weight = float(area_weights[it])
-            smooth_weight = float(smooth_weights[it])
-            area_perm = smooth_perm = None
-            if tie_rng is not None:
-                area_perm = torch.randperm(area_term.size, generator=tie_rng).to(device)
-                if smooth_term is not None:
-                    smooth_perm = torch.randperm(smooth_term.num_responses, generator=tie_rng).to(
-                        device
-                    )
+            perms = [
+                None
+                if tie_rng is None
+                else torch.randperm(w.term.num_values, generator=tie_rng).to(device)
+                for w in terms
+            ]
             optimizer.zero_grad(set_to_none=False)
             step_terms: dict[str, list[Tensor]] = {k: [] for k in records}
             for chunk in chunk_slices(n, per_chunk):
                 mask, padded = generator.generate(params[chunk])
                 ci, ai = clip_index[chunk], area_index[chunk]
-                if settings.variant == "preserve":
-                    inputs = perturbation.apply(mask, ci)
-                elif settings.variant == "delete":
-                    inputs = perturbation.apply(1 - mask, ci)
-                else:
-                    inputs = torch.cat(
-                        [perturbation.apply(mask, ci), perturbation.apply(1 - mask, ci)]
-                    )
-                logits = forward(inputs)
-                r, prob = reward(logits, target, ci, settings.variant)
+                logits = forward(rule.inputs(perturbation, mask, ci))
+                r, prob = rule.reward(logits, target, ci)
                 r = settings.reward_weight * r
-                a = area_weight * area_term(padded, ai, area_perm, stable)
-                energy = r + a
-                if smooth_term is not None:
-                    s = smooth_weight * smooth_term(padded, ai, smooth_perm, stable)
-                    energy = energy + s
-                else:
-                    s = torch.zeros_like(a)
+                values = {"reward": r, "probability": prob}
+                energy = r
+                for weighted, perm in zip(terms, perms, strict=True):
+                    value = float(weighted.weights[it]) * weighted.term(padded, ai, perm, stable)
+                    energy = energy + value
+                    values[weighted.term.name] = value
+                values.setdefault("smoothness", torch.zeros_like(r))
                 require_grad_path(logits, "model")
                 torch.autograd.backward(energy.sum())
                 masks[chunk] = mask.detach()
                 frame_area[chunk] = padded.detach().mean(dim=(2, 3))
-                for key, value in zip(
-                    ("reward", "area", "smoothness", "probability"), (r, a, s, prob), strict=True
-                ):
-                    step_terms[key].append(value.detach())
+                for key in records:
+                    step_terms[key].append(values[key].detach())
             optimizer.step()
             with torch.no_grad():
                 params.clamp_(0, 1)
-            for key, values in step_terms.items():
-                records[key].append(torch.cat(values))
+            for key, parts in step_terms.items():
+                records[key].append(torch.cat(parts))
             iterations = it + 1
             if settings.progress and (it % 25 == 0 or it == settings.max_iter - 1):
                 total = records["reward"][-1] + records["area"][-1] + records["smoothness"][-1]
