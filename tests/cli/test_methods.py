@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,3 +126,20 @@ def test_the_polarity_default_is_the_api_default(tmp_path: Path) -> None:
         json.loads(summary.read_text())["settings"]["polarity"]
         == Saliency(model).config()["polarity"]
     )
+
+
+@pytest.mark.parametrize("name", list(method_names()))
+def test_every_registered_method_explains_a_clip(name: str, tmp_path: Path) -> None:
+    from videoattr.methods.registry import method_info
+
+    frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    args = ["explain", "--video", str(video), "--model", "demo", "--method", name, "--no-gpu"]
+    if method_info(name).kind == "perturbation":
+        args += ["--iterations", "2"]
+    assert main([*args, "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    (summary,) = (tmp_path / "o").rglob("*.json")
+    record = json.loads(summary.read_text())
+    assert record["method"] == record["settings"]["method"] == name
+    assert np.isfinite(np.load(summary.with_suffix(".npz"))["maps"]).all()

@@ -165,3 +165,36 @@ def test_several_targets_per_clip(videos: Path, tmp_path: Path) -> None:
     (alone,) = single.rglob("*.npz")
     (together,) = (tmp_path / "list").rglob(f"*.{demo_model.CLASS_NAMES[1]}.npz")
     np.testing.assert_array_equal(np.load(alone)["maps"], np.load(together)["maps"])
+
+
+def test_a_run_with_several_targets_per_clip_and_its_pictures(
+    videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from videoattr.runner import ResultStore
+
+    method = ["--method", "grad_cam", "--target", "top2"]
+    explained = tmp_path / "explained"
+    assert (
+        main(["explain", "--videos-dir", str(videos), *COMMON, *method, "--out", str(explained)])
+        == 0
+    )
+    run_dir = tmp_path / "run"
+    run_args = ["run", "--videos-dir", str(videos), *COMMON, *method, "--out", str(run_dir)]
+    assert main([*run_args, "--batch-size", "1", "--num-workers", "0"]) == 0
+    store = ResultStore(run_dir)
+    for clip_id in sorted(store.complete_ids()):
+        maps, meta = store.read_result(clip_id)
+        assert maps.shape[0] == 2 and meta["map_shape"] == list(maps.shape)
+        names = [t["target"]["name"] for t in meta["targets"]]
+        assert len(set(names)) == 2 and names[0] == meta["prediction"]["name"]  # best first
+        for k, name in enumerate(names):
+            (alone,) = explained.rglob(f"{clip_id}.{name}.npz")
+            np.testing.assert_array_equal(np.load(alone)["maps"], maps[k])
+    capsys.readouterr()
+    assert main(["render", str(run_dir), "--format", "png"]) == 0
+    sheets = sorted(explained.rglob("*.png"))
+    assert len(sheets) == 4
+    for sheet in sheets:
+        a = np.asarray(Image.open(sheet).convert("RGB"))
+        b = np.asarray(Image.open(run_dir / "pictures" / sheet.name).convert("RGB"))
+        np.testing.assert_array_equal(a, b)

@@ -45,9 +45,12 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
     try:
         adapter = zoo.load(args.model, weights=args.weights, **options)
     except (ValueError, FileNotFoundError, ImportError) as err:
-        if args.weights is not None and "weights_only" in str(err):
+        message = str(err)
+        if args.weights is not None and "weights_only" in message:
             raise not_a_state_dict from None
-        raise type(err)(cli_words(str(err))) from None
+        if args.weights is not None and str(args.weights) in message:
+            raise CommandError(f"--weights: {cli_words(message)}") from None
+        raise type(err)(cli_words(message)) from None
     except TypeError as err:
         if options and "download" in str(err):
             raise CommandError(

@@ -99,14 +99,21 @@ def method_options(
     accepted = info.option_names()
     options = model_options(info.name, adapter)
 
+    # Options filled in automatically go only to a method that declares them; options the user
+    # typed also go to a method that forwards options (SmoothGrad to its inner method).
+    declared = set(accepted) if accepted is not None else set(info.defaults())
+
     def takes(option: str) -> bool:
+        return option in declared
+
+    def may_take(option: str) -> bool:
         return accepted is None or option in accepted
 
     for flag, (option, read) in _OPTIONS.items():
         value = read(args)
         if value is None:
             continue
-        if not takes(option):
+        if not may_take(option):
             raise CommandError(f"{flag} does not apply to --method {info.name}")
         options[option] = value
         if option == "layer":
@@ -122,20 +129,11 @@ def method_options(
             raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")
         if args.preset is not None:
             raise CommandError(f"--preset applies to the perturbation methods, not to {info.name}")
-    elif takes("preset"):
-        options["preset"] = preset_of(args)
     else:
-        defaults = getattr(info.factory, "defaults", None)
-        if defaults is not None and hasattr(defaults, "preset"):
-            if preset_of(args) == "fast":
-                fast: dict[str, Any] = {}
-                if "max_iter" in options:
-                    fast["iterations"] = options.pop("max_iter")
-                if "optimizer" in options:
-                    fast["optimizer"] = options.pop("optimizer")
-                options["settings"] = defaults.fast(**fast)
-            else:
-                options["settings"] = defaults.preset("paper")
+        if takes("areas"):
+            options["areas"] = tuple(args.area)
+        if takes("preset"):
+            options["preset"] = preset_of(args)
     return options
 
 
@@ -184,8 +182,14 @@ def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = Tru
     from videoattr.pipeline import as_method
 
     info = method_info(args.method)
-    attributor = build_attributor(
-        info.name, adapter, **method_options(args, adapter, progress=progress)
-    )
+    try:
+        attributor = build_attributor(
+            info.name, adapter, **method_options(args, adapter, progress=progress)
+        )
+    except TypeError as err:  # the registry names API options; say the command line's
+        message = str(err)
+        for flag, (option, _read) in _OPTIONS.items():
+            message = message.replace(f"'{option}'", flag)
+        raise CommandError(f"--method {info.name}: {message}") from None
     areas = tuple(args.area) if info.kind == "perturbation" else None
     return as_method(attributor, adapter, areas=areas)

@@ -50,7 +50,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     import torch
 
     from videoattr import zoo
-    from videoattr.datasets.folders import adapter_reading, load_clip
+    from videoattr.datasets.folders import adapter_reading, load_clip, safe_name
     from videoattr.methods.registry import method_info, method_names
     from videoattr.pipeline import (
         ClipExplanation,
@@ -89,48 +89,60 @@ def cmd_render(args: argparse.Namespace) -> int:
             if not isinstance(source, str):
                 raise ValueError(f"result {clip_id} records no source video")
             clip = load_clip(source, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
-            masks = torch.from_numpy(maps)[None]
             method = str(meta.get("method", config.get("method", "")))
-            preserved = None
-            if method in method_names() and method_info(method).kind == "perturbation":
-                pyramid = perturbation_from_config(clip, meta.get("settings", {}))
-                preserved = preserved_clips(pyramid, clip, masks)
-            result = ClipExplanation(
-                maps=masks,
-                prediction=int(meta["prediction"]["index"]),
-                prediction_prob=float(meta["prediction"]["prob"]),
-                target=int(meta["target"]["index"]),
-                target_prob=float(meta["target"]["prob"]),
-                preserved=preserved,
-                preserved_prob=[float(p) for p in meta.get("preserved_prob", [])],
-                seconds=float(meta.get("seconds", 0.0)),
-                batch_size=int(meta.get("batch_size", 1)),
-            )
-            paths = write_outputs(
-                out,
-                clip_id,
-                clip,
-                result,
-                mean=adapter.mean,
-                std=adapter.std,
-                class_names=adapter.class_names,
-                method=method,
-                areas=[float(a) for a in meta.get("areas", [])],
-                settings={
-                    "model": model_name,
-                    "weights": config.get("weights"),
-                    "video": source,
-                    "preset": meta.get("preset", config.get("preset")),
-                    "settings": meta.get("settings", {}),
-                },
-                kinds=args.format,
-                fps=args.fps,
-                root=out,
-                random_weights=config.get("weights") == "random",
-                scale=args.scale,
-                note=Path(source).name,
-            )
-            print(f"{clip_id}: " + ", ".join(str(p) for p in paths.values()))
+            several = meta.get("targets")  # several classes per clip: maps (K, A, T, H, W)
+            records = several if isinstance(several, list) else [meta]
+            stacks = maps if isinstance(several, list) else maps[None]
+            names = adapter.class_names
+            written: list[Path] = []
+            for record, stack in zip(records, stacks, strict=True):
+                masks = torch.from_numpy(stack)[None]
+                preserved = None
+                if method in method_names() and method_info(method).kind == "perturbation":
+                    pyramid = perturbation_from_config(clip, meta.get("settings", {}))
+                    preserved = preserved_clips(pyramid, clip, masks)
+                result = ClipExplanation(
+                    maps=masks,
+                    prediction=int(meta["prediction"]["index"]),
+                    prediction_prob=float(meta["prediction"]["prob"]),
+                    target=int(record["target"]["index"]),
+                    target_prob=float(record["target"]["prob"]),
+                    preserved=preserved,
+                    preserved_prob=[float(p) for p in record.get("preserved_prob", [])],
+                    seconds=float(record.get("seconds", 0.0)),
+                    batch_size=int(meta.get("batch_size", 1)),
+                )
+                stem = clip_id
+                if isinstance(several, list):
+                    name = names[result.target] if names else str(result.target)
+                    stem = safe_name(f"{clip_id}.{name}")
+                written.extend(
+                    write_outputs(
+                        out,
+                        stem,
+                        clip,
+                        result,
+                        mean=adapter.mean,
+                        std=adapter.std,
+                        class_names=adapter.class_names,
+                        method=method,
+                        areas=[float(a) for a in meta.get("areas", [])],
+                        settings={
+                            "model": model_name,
+                            "weights": config.get("weights"),
+                            "video": source,
+                            "preset": meta.get("preset", config.get("preset")),
+                            "settings": meta.get("settings", {}),
+                        },
+                        kinds=args.format,
+                        fps=args.fps,
+                        root=out,
+                        random_weights=config.get("weights") == "random",
+                        scale=args.scale,
+                        note=Path(source).name,
+                    ).values()
+                )
+            print(f"{clip_id}: " + ", ".join(str(p) for p in written))
         except Exception as err:  # one clip that cannot be rendered is reported; the rest go on
             failures += 1
             print(f"error: {clip_id}: {type(err).__name__}: {err}", file=sys.stderr)

@@ -29,7 +29,6 @@ from videoattr.cli.methods import (
     target_request,
 )
 from videoattr.cli.options import (
-    CommandError,
     add_method_arguments,
     device_of,
     non_negative_int,
@@ -66,7 +65,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--target",
         default=None,
-        help="class index or name to explain for every clip (default: the label in the name if it "
+        help="class index or name to explain for every clip, a comma-separated list of them, or "
+        "topK (each result then holds one map per class) (default: the label in the name if it "
         "is a class, else the top class)",
     )
     g = p.add_argument_group("dataset run")
@@ -122,16 +122,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     ctx = context_from_env()
     device = device_of(args, local_rank=ctx.local_rank)
     adapter = load_model(args, device)
-    if target_request(args.target, adapter.class_names).several:
-        raise CommandError(
-            "--target: a dataset run explains one class per clip; for several classes run "
-            "`videoattr explain --target ...`, or one run per class into its own --out"
-        )
+    request = target_request(args.target, adapter.class_names)
     # The methods' own bars would interleave between ranks; keep them for a single process.
     method = build_method(args, adapter, progress=not ctx.is_distributed)
     if ctx.is_main:
         announce(method, adapter, device, preset_of(args))
-    target: int | str | None = args.target
+    target: int | str | list[int] | None = args.target
+    if request.classes and len(request.classes) > 1:
+        target = list(request.classes)
     try:
         summary = run(
             args.videos_dir,

@@ -109,7 +109,8 @@ def as_method(
         model: the classifier.
         options: the method's options when it is given by name (see
             [`build_attributor`][videoattr.methods.registry.build_attributor]). Default none.
-        areas: the areas of a perturbation method. Default: the Explainer's, else ``(0.1,)``.
+        areas: the areas of a perturbation method. Default: the Explainer's or the attributor's own
+            ``areas``, else ``(0.1,)``.
 
     Raises:
         TypeError: ``options`` with an already built method, or an unsupported ``attributor``.
@@ -152,7 +153,9 @@ def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method
     takes_keys = "keys" in inspect.signature(att.attribute).parameters
     config = method_config(att)
     if kind == "perturbation":
-        chosen = tuple(check_areas(list(DEFAULT_AREAS if areas is None else areas)))
+        own = getattr(att, "areas", None)  # perturbation methods take areas in the constructor
+        default = tuple(own) if isinstance(own, (tuple, list)) and own else DEFAULT_AREAS
+        chosen = tuple(check_areas(list(default if areas is None else areas)))
 
         def perturb(x: Tensor, t: list[int], _keys: list[str] | None) -> Tensor:
             out: Tensor = att.attribute(x, t, areas=list(chosen))

@@ -32,6 +32,10 @@ class BatchContext:
         locks: the per-clip locks of this run.
         device: where clips are attributed.
         fixed_target: a class explained for every clip, or ``None`` (labels, else top class).
+        several: several classes per clip instead: a tuple of class indices, or the ``k`` of a
+            top-k request; ``None`` for one class per clip. Each result then holds maps
+            ``(K, A, T, H, W)`` and ``meta["targets"]``, one record per class (the first is also
+            the result's own ``target``).
         ctx: this rank's place in the run.
         summary: this rank's counts (updated in place).
         settings: what each result records besides the explanation (``model``, ``weights``,
@@ -50,6 +54,7 @@ class BatchContext:
     summary: RankSummary
     settings: dict[str, Any]
     started: float = 0.0
+    several: tuple[int, ...] | int | None = None
 
 
 @dataclass
@@ -160,18 +165,54 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
 
 def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
     x = torch.stack([s.clip for s in group if s.clip is not None]).to(bc.device, non_blocking=True)
-    requested = [bc.fixed_target if bc.fixed_target is not None else s.target for s in group]
     ids = [s.id for s in group]
-    explanations = explain_batch(bc.model, bc.method, x, requested, names=ids, keys=ids)
+    per_clip = _several_targets(x, bc) if bc.several is not None else None
+    rounds = len(per_clip[0]) if per_clip is not None else 1
+    results = []
+    for k in range(rounds):
+        requested: list[int | None]
+        if per_clip is not None:
+            requested = [row[k] for row in per_clip]
+        else:
+            requested = [
+                bc.fixed_target if bc.fixed_target is not None else s.target for s in group
+            ]
+        results.append(explain_batch(bc.model, bc.method, x, requested, names=ids, keys=ids))
     class_names = getattr(bc.model, "class_names", None)
     out: list[Outcome] = []
-    for s, e in zip(group, explanations, strict=True):
-        meta = summary_dict(
-            e, class_names, method=bc.method.name, areas=bc.method.areas, settings=bc.settings
-        )
-        meta["label_is_target"] = s.target is not None and bc.fixed_target is None
-        out.append((e.maps[0].numpy(), meta))
+    for b, s in enumerate(group):
+        records = [
+            summary_dict(
+                r[b],
+                class_names,
+                method=bc.method.name,
+                areas=bc.method.areas,
+                settings=bc.settings,
+            )
+            for r in results
+        ]
+        meta = records[0]
+        meta["label_is_target"] = s.target is not None and bc.fixed_target is None and not per_clip
+        if per_clip is None:
+            out.append((results[0][b].maps[0].numpy(), meta))
+            continue
+        meta["targets"] = [
+            {k: r[k] for k in ("target", "preserved_prob", "seconds")} for r in records
+        ]
+        meta["map_shape"] = [rounds, *meta["map_shape"]]
+        out.append((torch.cat([r[b].maps for r in results]).numpy(), meta))
     return out
+
+
+def _several_targets(x: torch.Tensor, bc: BatchContext) -> list[list[int]]:
+    """Each clip's classes: the fixed list, or its top ``k`` (best first)."""
+    if isinstance(bc.several, tuple):
+        return [list(bc.several) for _ in range(x.shape[0])]
+    assert isinstance(bc.several, int)
+    with torch.no_grad():
+        logits = bc.model(x).float()
+    k = min(bc.several, logits.shape[1])
+    return [[int(i) for i in row] for row in logits.topk(k, dim=1).indices.tolist()]
 
 
 def _fail(bc: BatchContext, sample: Sample, error: str, trace: str | None) -> None:

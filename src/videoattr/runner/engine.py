@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 from videoattr._version import __version__
 from videoattr.core.devices import resolve_device
 from videoattr.core.state import model_session
+from videoattr.core.targets import parse_topk
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.datasets.folders import VideoFolder, class_from_label
 from videoattr.methods.registry import MethodOptions
@@ -76,7 +77,7 @@ def run(
     areas: Sequence[float] | None = None,
     batch_size: int = 4,
     num_workers: int = 2,
-    target: int | str | None = None,
+    target: int | str | Sequence[int | str] | None = None,
     device: str | torch.device | None = None,
     retry_failed: bool = True,
     progress: bool = True,
@@ -121,7 +122,9 @@ def run(
             in the main process. Default 2.
         target: ``None`` (default) explains the item's label when it is a class (an int, or a name
             among ``model.class_names``) and else the model's top class; an int or a class name
-            explains that class for every clip.
+            explains that class for every clip; several classes per clip are a list of them or a
+            top-k request ``"top3"``: each result then holds maps ``(K, A, T, H, W)`` and
+            ``meta["targets"]`` (one record per class; one method call per class).
         device: where to compute; ``None`` picks ``cuda:<LOCAL_RANK>`` if CUDA is available, else the
             CPU (``"cuda"`` without an index also means the rank's GPU). See
             `videoattr.core.devices.resolve_device`.
@@ -167,7 +170,7 @@ def run(
     dataset: Any = VideoFolder.for_model(data, model) if isinstance(data, (str, Path)) else data
     ids = dataset_ids(dataset)
     class_names = getattr(model, "class_names", None)
-    fixed_target = None if target is None else class_from_label(target, class_names)
+    fixed_target, several = _targets(target, class_names)
     method = as_method(attributor, model, options, areas=areas)
     store = ResultStore(out_path)
     extra = dict(settings) if settings else {}
@@ -195,6 +198,7 @@ def run(
             locks=ClipLocks(store.root, stale_after_s=lock_stale_after_s),
             device=dev,
             fixed_target=fixed_target,
+            several=several,
             ctx=ctx,
             summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
             settings={**extra, "settings": method.config},
@@ -224,6 +228,26 @@ def run(
                 )
         gather(None, ctx, active)  # every rank returns once the manifest exists
     return summary
+
+
+def _targets(
+    target: int | str | Sequence[int | str] | None, class_names: Sequence[str] | None
+) -> tuple[int | None, tuple[int, ...] | int | None]:
+    """``(one class for every clip, several classes per clip)`` of ``target`` (at most one is set)."""
+    if target is None:
+        return None, None
+    if isinstance(target, str) and target.strip().lower().startswith("top"):
+        try:
+            return None, parse_topk(target.strip().lower())
+        except ValueError:
+            pass  # a class whose name starts with "top"
+
+    if isinstance(target, (str, int)):
+        return class_from_label(target, class_names), None
+    classes = [class_from_label(t, class_names) for t in target]
+    if len(classes) == 1:
+        return classes[0], None
+    return None, tuple(int(c) for c in classes if c is not None)
 
 
 def _ensure_log_handler() -> None:
