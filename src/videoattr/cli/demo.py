@@ -28,16 +28,22 @@ def add_parser(sub: Any) -> None:
         "--area", type=area, nargs="+", default=[0.1], help="STEP area(s) (default: 0.1)"
     )
     d.add_argument(
+        "--preset",
+        choices=("fast", "paper"),
+        default="fast",
+        help="STEP preset: fast (Adam, 200 iterations; default) or paper (SGD, 2000 iterations)",
+    )
+    d.add_argument(
         "--iterations",
         type=positive_int,
-        default=300,
-        help="STEP iterations (default: 300 with Adam)",
+        default=None,
+        help="STEP iterations (default: the preset's)",
     )
     d.add_argument(
         "--optimizer",
         choices=("sgd", "adam"),
-        default="adam",
-        help="STEP optimiser (default: adam)",
+        default=None,
+        help="STEP optimiser (default: the preset's)",
     )
     d.add_argument("--seed", type=int, default=7, help="seed of the generated clip (default: 7)")
     add_device_arguments(d)
@@ -65,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     step_options = {
+        "preset": args.preset,
         "max_iter": args.iterations,
         "optimizer": args.optimizer,
         "progress": not args.no_progress,
