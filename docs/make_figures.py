@@ -58,8 +58,8 @@ def _clip() -> tuple[Tensor, Tensor, int]:
     return batch.clips, batch.masks, int(batch.labels[0])
 
 
-def make_figures(out: Path, iterations: int) -> None:
-    """Render one sheet per method (and the ground truth) into ``out``."""
+def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> None:
+    """Render one sheet per method (all, or those in ``only``) and the ground truth into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     model = demo_model.load_demo_model()
@@ -135,6 +135,8 @@ def make_figures(out: Path, iterations: int) -> None:
     save_small(random_weights_sheet(clip, label, shown), out / "random_weights.png")
     print(f"clip: class {names[label]!r}, demo model's probability {float(probs[label]):.3f}")
     for name, (compute, settings) in methods.items():
+        if only is not None and name not in only:
+            continue
         start = time.perf_counter()
         maps = compute()
         seconds = time.perf_counter() - start
@@ -360,13 +362,15 @@ def main() -> None:
     parser.add_argument(
         "--iterations", type=int, default=300, help="perturbation iterations (Adam)"
     )
+    parser.add_argument("--methods", help="comma-separated methods to draw (default: all)")
     parser.add_argument("--notebook", default=str(ROOT / "examples" / "notebook.ipynb"))
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--no-notebook", action="store_true", help="only the figures")
     group.add_argument("--notebook-only", action="store_true", help="only the notebook")
     args = parser.parse_args()
     if not args.notebook_only:
-        make_figures(Path(args.out), args.iterations)
+        only = set(args.methods.split(",")) if args.methods else None
+        make_figures(Path(args.out), args.iterations, only)
     if not args.no_notebook:
         make_notebook(Path(args.notebook))
 

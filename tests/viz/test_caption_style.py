@@ -205,3 +205,16 @@ def test_overlay_takes_numpy_and_returns_numpy() -> None:
         overlay(image * 255, cam)
     with pytest.raises(TypeError, match="torch tensor or a numpy array"):
         overlay([[0]], cam)  # type: ignore[call-overload]
+
+
+def test_caption_from_probabilities() -> None:
+    probs = torch.tensor([0.1, 0.6, 0.3])
+    cap = SheetCaption.from_probabilities(
+        probs, 2, class_names=["a", "b", "c"], method="ig", random_weights=True
+    )
+    assert (cap.target, cap.prediction, cap.method, cap.random_weights) == ("c", "b", "ig", True)
+    assert cap.target_probability == pytest.approx(0.3)
+    assert cap.prediction_probability == pytest.approx(0.6)
+    assert SheetCaption.from_probabilities([0.9, 0.1], 1).prediction == 0  # indices without names
+    with pytest.raises(ValueError, match=r"target must be a class index in \[0, 3\)"):
+        SheetCaption.from_probabilities(probs, 3)

@@ -115,6 +115,7 @@ def show(
         displays it.
 
     Example:
+        >>> import torch
         >>> anim = show(torch.zeros(4, 8, 8, 3, dtype=torch.uint8), torch.rand(4, 8, 8))
         >>> anim.frames.shape[0], anim._repr_html_().startswith("<img")
         (4, True)

@@ -169,6 +169,48 @@ class SheetCaption:
     #: The shorter warning of a video's caption strip.
     RANDOM_WEIGHTS_SHORT = "RANDOM WEIGHTS (untrained model)"
 
+    @classmethod
+    def from_probabilities(
+        cls,
+        probabilities: Sequence[float] | Any,
+        target: int,
+        *,
+        class_names: Sequence[str] | None = None,
+        **fields: Any,
+    ) -> SheetCaption:
+        """The caption of one clip from its softmax ``probabilities`` ``(K,)`` and the target index.
+
+        The prediction is the most probable class; names come from ``class_names`` when given
+        (indices otherwise). Other fields (``method``, ``settings``, ``preserved_probability``,
+        ``random_weights``, ``note``) pass through ``fields``.
+
+        Raises:
+            ValueError: ``target`` is not a class index of ``probabilities``.
+
+        Example:
+            >>> SheetCaption.from_probabilities([0.1, 0.7, 0.2], 2, class_names="abc").lines()[0]
+            'target: c   p(target | clip) = 0.200   prediction: b   p(prediction | clip) = 0.700'
+        """
+        probs = [
+            float(p)
+            for p in (probabilities.tolist() if hasattr(probabilities, "tolist") else probabilities)
+        ]
+        k = len(probs)
+        if not 0 <= int(target) < k:
+            raise ValueError(f"target must be a class index in [0, {k}); got {target!r}")
+        top = max(range(k), key=probs.__getitem__)
+
+        def name(i: int) -> str | int:
+            return class_names[i] if class_names is not None and i < len(class_names) else i
+
+        return cls(
+            target=name(int(target)),
+            target_probability=probs[int(target)],
+            prediction=name(top),
+            prediction_probability=probs[top],
+            **fields,
+        )
+
     def lines(self) -> tuple[str, ...]:
         """The header's lines of text, top to bottom (the random-weights note last)."""
         out: list[str] = []
