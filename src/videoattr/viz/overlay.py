@@ -27,7 +27,7 @@ from torch import Tensor
 
 from videoattr.core.ops import POLARITIES, Polarity, apply_polarity, resize_to_clip
 from videoattr.core.validation import check_choice, describe
-from videoattr.io import as_frames
+from videoattr.io import as_frames, denormalize
 from videoattr.viz.colormaps import Colormap, apply_colormap
 from videoattr.viz.style import OverlayStyle, merge_style
 
@@ -44,58 +44,6 @@ __all__ = [
 ]
 
 
-def denormalize(
-    clip: Tensor,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> Tensor:
-    """Undo ``(x - mean) / std`` and return uint8 frames.
-
-    Args:
-        clip: float clip ``(B, C, T, H, W)`` or ``(C, T, H, W)`` with ``C`` = 3 (RGB) or 1 (grey),
-            normalised from pixels in ``[0, 1]``.
-        mean: per-channel mean (``C`` entries); default zeros.
-        std: per-channel standard deviation (``C`` entries); default ones.
-
-    Returns:
-        uint8 frames ``(B, T, H, W, 3)`` (or ``(T, H, W, 3)``), ``round(255 * clamp(x * std + mean,
-        0, 1))``, on the clip's device. Grey clips are repeated to 3 channels.
-
-    Raises:
-        TypeError: ``clip`` is not a floating-point tensor.
-        ValueError: wrong rank or channel count, or ``mean``/``std`` of the wrong length.
-
-    Example:
-        >>> denormalize(torch.zeros(3, 1, 1, 1), mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)).tolist()
-        [[[[128, 128, 128]]]]
-    """
-    if not isinstance(clip, Tensor) or not clip.is_floating_point():
-        raise TypeError(f"clip must be a float tensor (B, C, T, H, W); got {describe(clip)}")
-    if clip.dim() not in (4, 5) or clip.shape[-4] not in (1, 3):
-        raise ValueError(
-            f"clip must have shape (B, C, T, H, W) or (C, T, H, W) with C = 3 or 1; got shape "
-            f"{tuple(clip.shape)}"
-        )
-    c = clip.shape[-4]
-    view = (c, 1, 1, 1)
-    x = clip.detach().float()
-    if std is not None:
-        x = x * _per_channel(std, c, "std", x).view(view)
-    if mean is not None:
-        x = x + _per_channel(mean, c, "mean", x).view(view)
-    frames = (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).movedim(-4, -1)
-    if c == 1:
-        frames = frames.expand(*frames.shape[:-1], 3)
-    return frames.contiguous()
-
-
-def _per_channel(values: Sequence[float], c: int, name: str, like: Tensor) -> Tensor:
-    out = torch.as_tensor(values, dtype=like.dtype, device=like.device).flatten()
-    if out.numel() != c:
-        raise ValueError(f"{name} must have {c} entries, one per channel; got {out.numel()}")
-    return out
-
-
 def to_frames(
     frames: Tensor,
     mean: Sequence[float] | None = None,
@@ -107,7 +55,7 @@ def to_frames(
     Args:
         frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` (returned as they are), or a
             float clip ``(B, C, T, H, W)`` / ``(C, T, H, W)`` de-normalised with ``mean``/``std``
-            (see [`denormalize`][videoattr.viz.overlay.denormalize]).
+            (see [`denormalize`][videoattr.io.denormalize]).
         mean: per-channel mean, for float clips only.
         std: per-channel std, for float clips only.
         name: the argument name used in error messages.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
