@@ -43,7 +43,7 @@ class Explanation:
     """What one [`Attributor.explain`][videoattr.core.base.Attributor.explain] call computed.
 
     Attributes:
-        maps: the attribution, as [`Attributor.attribute`][videoattr.core.base.Attributor.attribute] returns it: ``(B, 1, T, H, W)`` maps,
+        maps: the attribution, as `Attributor.attribute` returns it: ``(B, 1, T, H, W)`` maps,
             ``(B, A, T, H, W)`` perturbation masks, with a target axis after the batch axis for several
             targets per clip (``(B, K, 1, T, H, W)``).
         target: ``(B,)`` (or ``(B, K)``) long tensor of the explained class indices; ``None`` for a callable
@@ -122,7 +122,7 @@ class Attributor(ABC):
     attribute: Callable[..., Any]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Same as [`attribute`][videoattr.core.base.Attributor.attribute]."""
+        """Same as `attribute`."""
         return self.attribute(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -292,8 +292,8 @@ class Attributor(ABC):
 
         Args:
             x: clips ``(B, C, T, H, W)``.
-            target: any form [`attribute`][videoattr.core.base.Attributor.attribute] accepts.
-            **overrides: per-call option overrides, as for [`attribute`][videoattr.core.base.Attributor.attribute].
+            target: any form `attribute` accepts.
+            **overrides: per-call option overrides, as for `attribute`.
 
         Returns:
             An [`Explanation`][videoattr.core.base.Explanation] (one extra gradient-free forward of ``x`` gives the probabilities).
@@ -323,7 +323,7 @@ class Attributor(ABC):
         For subclasses whose ``explain`` computes more (perturbation methods pass ``extras``).
 
         Args:
-            maps: what [`attribute`][videoattr.core.base.Attributor.attribute] returned for ``target``.
+            maps: what `attribute` returned for ``target``.
             target: the target as the caller gave it (any accepted form).
             logits: ``(B, num_classes)`` logits of the clean clips (e.g. [`clean_logits`][videoattr.core.base.Attributor.clean_logits]).
             extras: method-specific results.

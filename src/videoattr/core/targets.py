@@ -8,7 +8,7 @@ Accepted forms (see `Target`):
 * a callable ``logits (N, K) -> scores (N,)`` for anything else (a margin, a verb head, ...). It is
   applied to every row the method evaluates, so it must score rows independently.
 
-Several targets per clip ([`MultiTarget`][videoattr.core.targets.MultiTarget]): a ``(B, K)`` integer tensor of class indices, or a top-k
+Several targets per clip (`MultiTarget`): a ``(B, K)`` integer tensor of class indices, or a top-k
 request ``"top3"`` / ``"topk:3"`` (the ``K`` classes the model scores highest on each clean clip, best
 first). Methods then insert a target axis after the batch axis: ``(B, K, 1, T, H, W)`` gradient maps,
 ``(B, K, A, T, H, W)`` perturbation masks. [`expand_targets`][videoattr.core.targets.expand_targets] turns such a request into ``B * K`` rows

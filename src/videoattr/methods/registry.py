@@ -1,7 +1,7 @@
 """Attribution methods by name: one canonical name per method, and the aliases people type.
 
 Every method registers itself in its own module with [`register_method`][videoattr.methods.registry.register_method] (importing
-[`videoattr.methods`][videoattr.methods] registers all built-in ones). A registered method has a canonical name
+`videoattr.methods` registers all built-in ones). A registered method has a canonical name
 (``saliency``, ``input_x_gradient``, ``integrated_gradients``, ``smoothgrad``, ``grad_cam``, ``ep2d``,
 ``ep3d``, ``step``) and aliases: the reference implementation's command-line names (``grad``,
 ``grad*input``, ``integrated_grad``, ``smooth_grad``, ``2d_ep``, ``3d_ep``), the API's class names

@@ -53,7 +53,7 @@ class SmoothGrad(Attributor):
     (for a wrapped IntegratedGradients, its own ``max_batch_size`` bounds the steps of those copies).
 
     Noise: each clip's ``n`` noise draws come from its own generator, seeded by ``seed`` and the clip's
-    key (see [`clip_seed`][videoattr.methods.smoothgrad.clip_seed]). The key is the clip's position in the call by default; pass
+    key (see `clip_seed`). The key is the clip's position in the call by default; pass
     ``keys=`` (e.g. dataset ids) so that a clip gets the same noise, and the same map, whatever other
     clips share its batch and whatever ``max_batch_size`` is.
 

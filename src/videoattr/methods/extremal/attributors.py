@@ -56,7 +56,7 @@ class ExtremalPerturbationBase(Attributor):
     keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
     a short run is the same method, only shorter.
 
-    Every setting left at ``None`` takes the method's default ([`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults], the paper's settings);
+    Every setting left at ``None`` takes the method's default (`defaults`, the paper's settings);
     [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] documents each one. A complete
     ``settings`` object may be given instead, and keyword arguments then override it.
 
@@ -70,7 +70,7 @@ class ExtremalPerturbationBase(Attributor):
             whose rounding the optimisation amplifies (differences of a few hundredths of mask value).
             ``None`` (default) runs all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: [`defaults`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.defaults]).
+        settings: a full settings object (default: `defaults`).
         variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
         perturbation: ``"blur"`` (default) or ``"fade"``.
         num_levels: pyramid levels, >= 2. Default 8.
