@@ -60,7 +60,7 @@ EXAMPLES: dict[str, tuple[list[str], list[str], list[str]]] = {
     "dataset_run.py": (
         ["--clips", "4", "--out", "out"],
         ["run/manifest.json", "videos"],
-        ["4 done", "0 done, 4 skipped", "float16"],
+        ["4 done", "0 done, 4 skipped", "float32"],
     ),
 }
 

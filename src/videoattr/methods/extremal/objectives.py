@@ -313,7 +313,11 @@ class SmoothnessTerm:
     def responses(self, padded: Tensor) -> Tensor:
         """Normalised ellipsoid responses ``(n, R)`` of ``(n, T, H', W')`` padded masks."""
         n = padded.shape[0]
-        conv = F.conv3d(padded.unsqueeze(1), self.kernel[None, None], stride=self.stride)
+        # Full precision under autocast: the responses are sorted, and bfloat16 rounding (1/256 near 1)
+        # would tie most of them and steer the masks elsewhere.
+        with torch.autocast(device_type=padded.device.type, enabled=False):
+            kernel = self.kernel.to(padded.dtype)[None, None]
+            conv = F.conv3d(padded.unsqueeze(1), kernel, stride=self.stride)
         return conv.reshape(n, -1) / self.kernel_sum
 
     def __call__(
