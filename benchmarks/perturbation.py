@@ -121,6 +121,8 @@ def section_overhead(args: argparse.Namespace) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, build, (t, size) in models(args.quick):
+        if args.models and name not in args.models:
+            continue
         model = frozen(build())
         for b in args.batches:
             if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
@@ -151,6 +153,8 @@ def section_speedup(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     areas = [0.05, 0.1]
     for name, build, (t, size) in models(args.quick):
+        if args.models and name not in args.models:
+            continue
         model = frozen(build())
         b = 1 if name == "r2plus1d_18" else 4
         x = torch.randn(b, 3, t, size, size)
@@ -346,6 +350,13 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        choices=["r2plus1d_18", "demo model", "3-layer CNN"],
+        help="models of 'overhead' and 'speedup' (default: all three)",
+    )
+    parser.add_argument(
         "--max-r2plus1d-batch",
         type=int,
         default=8,
@@ -370,6 +381,12 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: a few minutes on 2 cores"
     )
+    parser.add_argument(
+        "--pool-chunk-mb",
+        type=float,
+        default=None,
+        help="working-set size of the fused pooling's frame chunks (default: the library's)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.batches = [1, 4]
@@ -377,6 +394,10 @@ def main() -> None:
         args.clips, args.paper_iterations, args.budgets = 2, 200, [25, 50]
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pool_chunk_mb is not None:
+        from videoattr.methods.extremal import masks
+
+        masks.POOL_CHUNK_BYTES = int(args.pool_chunk_mb * 2**20)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     if "overhead" in args.sections:
         section_overhead(args)

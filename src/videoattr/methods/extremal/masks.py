@@ -24,6 +24,10 @@ from videoattr.core.validation import check_positive_int
 from videoattr.methods.extremal.pooling import SoftmaxPool, cell_layout
 
 
+#: Size of the fused pooling's working tensors per chunk of frames (a few MB: they stay in cache).
+POOL_CHUNK_BYTES = 8 * 2**20
+
+
 def bump(z: Tensor) -> Tensor:
     """The radial profile ``exp(-2 max(z - 0.5, 0)^2)`` of a grid point at normalised distance ``z``."""
     return torch.exp(-2 * (z - 0.5).clamp(min=0) ** 2)
@@ -201,13 +205,23 @@ class MaskGenerator:
         leading = params.shape[:-2]
         if self.cell_weight is not None:
             flat = params.reshape(-1, *self.grid_shape)
-            canvas = SoftmaxPool.apply(
-                flat,
-                self.cell_weight,
-                self.padding,
-                2 * self.radius + 1,
-                self.mid_shape,
-                self.coldness,
+            # Frames in chunks whose (K, s, s, rows, Mh, Mw) working tensors stay in the CPU's cache:
+            # each row's arithmetic is the same whatever the chunk, so the masks are too.
+            k, s = self.cell_weight.shape[0], self.step
+            row_bytes = k * s * s * self.mid_shape[0] * self.mid_shape[1] * flat.element_size()
+            rows = max(1, POOL_CHUNK_BYTES // row_bytes)
+            canvas = torch.cat(
+                [
+                    SoftmaxPool.apply(
+                        chunk,
+                        self.cell_weight,
+                        self.padding,
+                        2 * self.radius + 1,
+                        self.mid_shape,
+                        self.coldness,
+                    )
+                    for chunk in torch.split(flat, rows)
+                ]
             )
             padded = canvas[:, : self.padded_shape[0], : self.padded_shape[1]]
         else:
