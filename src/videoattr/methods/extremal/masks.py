@@ -23,7 +23,6 @@ from torch import Tensor
 from videoattr.core.validation import check_positive_int
 from videoattr.methods.extremal.pooling import SoftmaxPool, cell_layout
 
-
 #: Size of the fused pooling's working tensors per chunk of frames (a few MB: they stay in cache).
 POOL_CHUNK_BYTES = 8 * 2**20
 
