@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from videoattr.core.targets import ResolvedTarget
+from videoattr.methods.extremal.ranking import TieBreak, top_indicator
 
 if TYPE_CHECKING:
     from videoattr.methods.extremal.pyramid import Perturbation
@@ -125,15 +126,16 @@ class MaskTerm(Protocol):
     """An energy term on the padded masks (area, smoothness, or a new one).
 
     A term is called with the ``(n, T, H', W')`` padded masks, the ``(n,)`` area index of every row, an
-    optional permutation of its ``num_values`` sorted values (random tie-breaking) and whether to sort
-    stably; it returns the ``(n,)`` unweighted term. ``name`` is its key in the history.
+    optional permutation of its ``num_values`` ranked values (the order of equal values for
+    ``tie_break="random"``) and the tie-break (see [`ranking`][videoattr.methods.extremal.ranking]); it
+    returns the ``(n,)`` unweighted term. ``name`` is its key in the history.
     """
 
     name: str
 
     @property
     def num_values(self) -> int:
-        """How many values the term sorts (the size of a tie-breaking permutation)."""
+        """How many values the term ranks (the size of a tie-breaking permutation)."""
         ...
 
     def __call__(
@@ -141,7 +143,7 @@ class MaskTerm(Protocol):
         padded: Tensor,
         area_index: Tensor,
         permutation: Tensor | None = None,
-        stable: bool = False,
+        tie_break: TieBreak = "sort",
     ) -> Tensor: ...
 
 
@@ -163,27 +165,6 @@ def area_reference(size: int, area: float, device: torch.device | str | None = N
     ref = torch.ones(size, device=device)
     ref[: int(size * (1 - area))] = 0
     return ref
-
-
-def sort_values(
-    values: Tensor,
-    permutation: Tensor | None = None,
-    *,
-    descending: bool = False,
-    stable: bool = False,
-) -> Tensor:
-    """Sort the last dimension.
-
-    How equal values are ordered decides which of them the area reference pushes to 0 and which to 1, and
-    the optimisation is sensitive to it. ``stable=False`` is PyTorch's default sort, which the reference
-    uses (deterministic on a given device, but its order of ties is an implementation detail);
-    ``stable=True`` orders ties by position; a ``permutation`` first shuffles the values (then sorts
-    stably) to break ties at random.
-    """
-    if permutation is not None:
-        values = values[..., permutation]
-        stable = True
-    return torch.sort(values, dim=-1, descending=descending, stable=stable).values
 
 
 class AreaTerm:
@@ -214,6 +195,8 @@ class AreaTerm:
         frame = padded_shape[0] * padded_shape[1]
         self.size = frame if mode == "frame" else frame * num_frames
         self.reference = torch.stack([area_reference(self.size, a, device) for a in areas])
+        #: ``(A,)`` the number of ones of each area's reference: the size of the top part.
+        self.top_count = self.reference.sum(1).round().long()
 
     @property
     def num_values(self) -> int:
@@ -225,22 +208,25 @@ class AreaTerm:
         padded: Tensor,
         area_index: Tensor,
         permutation: Tensor | None = None,
-        stable: bool = False,
+        tie_break: TieBreak = "sort",
     ) -> Tensor:
         """Unweighted area term ``(n,)`` of ``(n, T, H', W')`` padded masks, ``area_index`` ``(n,)``.
 
-        ``permutation`` (of ``size`` entries) and ``stable`` choose how ties are ordered (see
-        [`sort_values`][videoattr.methods.extremal.objectives.sort_values]).
+        The sorted form ``mean((sort(v) - reference)^2)`` is computed as ``mean((v - r)^2)``, ``r`` the
+        indicator of the entries the sort would pair with the reference's ones
+        ([`top_indicator`][videoattr.methods.extremal.ranking.top_indicator]): the same squares summed in
+        another order, with the same gradient entry for entry, without sorting. ``permutation`` (of
+        ``size`` entries) and ``tie_break`` choose how equal values are ordered.
         """
         n = padded.shape[0]
-        ref = self.reference[area_index]
-        if self.mode == "frame":
-            values = sort_values(
-                padded.reshape(n, self.num_frames, self.size), permutation, stable=stable
-            )
-            return ((values - ref.unsqueeze(1)) ** 2).mean(dim=2).mean(dim=1)
-        values = sort_values(padded.reshape(n, self.size), permutation, stable=stable)
-        return ((values - ref) ** 2).mean(dim=1)
+        frames = self.num_frames if self.mode == "frame" else 1
+        values = padded.reshape(n * frames, self.size)
+        count = self.top_count.to(values.device)[area_index].repeat_interleave(frames)
+        top = top_indicator(
+            values, count, descending=False, tie_break=tie_break, permutation=permutation
+        ).to(values.dtype)
+        squares = ((values - top) ** 2).view(n, frames, self.size)
+        return squares.mean(dim=2).mean(dim=1)
 
 
 def ellipsoid_kernel(size: tuple[int, int, int] = (7, 11, 11)) -> Tensor:
@@ -325,15 +311,22 @@ class SmoothnessTerm:
         padded: Tensor,
         area_index: Tensor,
         permutation: Tensor | None = None,
-        stable: bool = False,
+        tie_break: TieBreak = "sort",
     ) -> Tensor:
-        """Unweighted smoothness term ``(n,)`` of ``(n, T, H', W')`` padded masks (ties: see [`sort_values`][videoattr.methods.extremal.objectives.sort_values])."""
-        values = sort_values(self.responses(padded), permutation, descending=True, stable=stable)
-        k = self._k.to(values.device)[area_index].unsqueeze(1)  # (n, 1)
-        pos = torch.arange(values.shape[1], device=values.device).unsqueeze(0)
-        top = (pos < k).to(values.dtype)
-        n_top = k.to(values.dtype).squeeze(1)
-        n_rest = (values.shape[1] - k).to(values.dtype).squeeze(1)
+        """Unweighted smoothness term ``(n,)`` of ``(n, T, H', W')`` padded masks.
+
+        The ``k`` largest responses (those a descending sort puts first, equal values ordered by
+        ``tie_break`` and ``permutation``: see
+        [`top_indicator`][videoattr.methods.extremal.ranking.top_indicator]) are compared with 1, the
+        rest with 0.
+        """
+        values = self.responses(padded)
+        k = self._k.to(values.device)[area_index]  # (n,)
+        top = top_indicator(
+            values, k, descending=True, tie_break=tie_break, permutation=permutation
+        ).to(values.dtype)
+        n_top = k.to(values.dtype)
+        n_rest = (values.shape[1] - k).to(values.dtype)
         top_term = (top * (values - 1) ** 2).sum(dim=1) / n_top.clamp(min=1)
         rest_term = ((1 - top) * values**2).sum(dim=1) / n_rest.clamp(min=1)
         return top_term + rest_term

@@ -40,13 +40,12 @@ from videoattr.methods.extremal.objectives import (
     WeightedTerm,
 )
 from videoattr.methods.extremal.pyramid import Perturbation
+from videoattr.methods.extremal.ranking import TIE_BREAKS, TieBreak
 from videoattr.methods.extremal.settings import (
     OPTIMIZERS,
     STEP_AREA_GROWTH,
-    TIE_BREAKS,
     OptimizerName,
     PerturbationSettings,
-    TieBreak,
     default_sigma,
 )
 
@@ -249,7 +248,6 @@ def optimize_masks(
     tie_rng = (
         torch.Generator().manual_seed(settings.seed) if settings.tie_break == "random" else None
     )
-    stable = settings.tie_break == "stable"
 
     per_chunk = None if max_batch_size is None else max(1, max_batch_size // rule.rows)
     records: dict[str, list[Tensor]] = {
@@ -282,7 +280,9 @@ def optimize_masks(
                 values = {"reward": r, "probability": prob}
                 energy = r
                 for weighted, perm in zip(terms, perms, strict=True):
-                    value = float(weighted.weights[it]) * weighted.term(padded, ai, perm, stable)
+                    value = float(weighted.weights[it]) * weighted.term(
+                        padded, ai, perm, settings.tie_break
+                    )
                     energy = energy + value
                     values[weighted.term.name] = value
                 values.setdefault("smoothness", torch.zeros_like(r))

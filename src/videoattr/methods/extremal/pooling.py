@@ -44,15 +44,20 @@ def neighbourhoods(params: Tensor, padding: int, size: int, mid: tuple[int, int]
     return view.reshape(size * size, n, mid[0], mid[1])
 
 
-def _ordered_sum(values: Tensor) -> Tensor:
-    """Sum over the first dimension, term by term in index order.
+def _ordered_sum(values: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Sum over the first dimension (of ``values * weights`` when given), term by term in index order.
 
     The order of summation of a reduction kernel can depend on the sizes of the other dimensions; this
     one does not, so a row's mask is the same however many rows share a chunk (bit for bit in float64).
     """
-    total = values[0].clone()
+    if weights is None:
+        total = values[0].clone()
+        for i in range(1, values.shape[0]):
+            total.add_(values[i])
+        return total
+    total = values[0] * weights[0]
     for i in range(1, values.shape[0]):
-        total.add_(values[i])
+        total.addcmul_(values[i], weights[i])
     return total
 
 
@@ -114,8 +119,10 @@ class SoftmaxPool(torch.autograd.Function):
         q = grad.reshape(n, mh, s, mw, s).permute(2, 4, 0, 1, 3).div(total)
         shift = torch.mul(out, -c).add_(1).mul_(q)
         t = torch.mul(e, shift).addcmul_(ve, q)  # (K, s, s, N, Mh, Mw)
-        grad_nb = _ordered_sum(t.mul_(w).view(k, s * s, n, mh, mw).transpose(0, 1))
-        grad_nb = grad_nb.view(k, n, mh, mw)
+        grad_nb = _ordered_sum(
+            t.view(k, s * s, n, mh, mw).transpose(0, 1),
+            w.view(k, s * s, 1, w.shape[-2], w.shape[-1]).transpose(0, 1),
+        )
         h, wd = ctx.grid
         p = ctx.padding
         size = round(k**0.5)

@@ -73,6 +73,7 @@ class Perturbation:
             x.shape[4],
         )
         self._offsets: Tensor | None = None
+        self._rows: tuple[Tensor, Tensor] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -113,16 +114,23 @@ class Perturbation:
         k = q.detach().floor().clamp(0, levels - 1)
         frac = q - k
         k_lo = k.long()
-        k_hi = (k_lo + 1).clamp(max=levels - 1)
-        base = (
-            clip_index.to(self.pyramid.device).view(-1, 1, 1, 1, 1) * (c * t * h * w)
-            + self._element_offsets()
-        )
-        base = base * levels
+        index = self._row_offsets(clip_index) + k_lo
         flat = self.pyramid.view(-1)
-        y0 = flat[base + k_lo]
-        y1 = flat[base + k_hi]
+        y0 = torch.take(flat, index)
+        y1 = torch.take(flat, index + (k_lo < levels - 1))  # min(k + 1, L - 1)
         return (1 - frac) * y0 + frac * y1
+
+    def _row_offsets(self, clip_index: Tensor) -> Tensor:
+        """``(N, C, T, H, W)`` offsets of level 0 of every element of the clips ``clip_index`` (cached)."""
+        clip_index = clip_index.to(self.pyramid.device)
+        cached = self._rows
+        if cached is not None and torch.equal(cached[0], clip_index):
+            return cached[1]
+        c, t, h, w = self.clip_shape
+        base = clip_index.view(-1, 1, 1, 1, 1) * (c * t * h * w) + self._element_offsets()
+        base = base * self.num_levels
+        self._rows = (clip_index.clone(), base)
+        return base
 
     def __repr__(self) -> str:
         return (

@@ -21,11 +21,10 @@ from videoattr.core.validation import check_choice, check_positive_int
 from videoattr.methods.extremal.masks import MaskGenerator, covering_sigma
 from videoattr.methods.extremal.objectives import AREA_MODES, VARIANTS, AreaMode, Variant
 from videoattr.methods.extremal.pyramid import PERTURBATION_KINDS, PerturbationKind
+from videoattr.methods.extremal.ranking import TIE_BREAKS, TieBreak
 
 OptimizerName = Literal["sgd", "adam"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
-TieBreak = Literal["sort", "stable", "random"]
-TIE_BREAKS: tuple[str, ...] = ("sort", "stable", "random")
 Schedule = Literal["run", "per_iteration"]
 SCHEDULES: tuple[str, ...] = ("run", "per_iteration")
 GeneratorKind = Literal["fused", "reference"]
