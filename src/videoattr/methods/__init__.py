@@ -24,6 +24,8 @@ from videoattr.methods.integrated_gradients import (
 )
 from videoattr.methods.smoothgrad import SmoothGrad
 from videoattr.methods.grad_cam import GradCAM3D
+from videoattr.methods.occlusion import Occlusion, TemporalOcclusion
+from videoattr.methods.rise import RISE
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -40,11 +42,14 @@ __all__ = [
     "GradCAM3D",
     "IntegratedGradients",
     "MethodInfo",
+    "Occlusion",
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
+    "RISE",
     "Saliency",
     "SmoothGrad",
+    "TemporalOcclusion",
     "black_baseline",
     "build_attributor",
     "integration_points",
