@@ -49,7 +49,12 @@ def starts(size: int, window: int, stride: int) -> list[int]:
 
 
 def linear_occlusion(
-    model: Linear, x: Tensor, target: int, window: tuple[int, int, int], strides: tuple[int, int, int], base: Tensor
+    model: Linear,
+    x: Tensor,
+    target: int,
+    window: tuple[int, int, int],
+    strides: tuple[int, int, int],
+    base: Tensor,
 ) -> Tensor:
     """Occlusion of a linear model by its closed form: the drop of a window is <w_k, (x - base) * box>."""
     w = model.weight.detach()[target]
@@ -69,15 +74,25 @@ def linear_occlusion(
 
 @pytest.mark.parametrize(
     ("window", "strides"),
-    [((2, 4, 4), (2, 4, 4)), ((4, 6, 5), (2, 3, 2)), ((3, 5, 4), (3, 4, 3)), ((1, 12, 12), (1, 1, 1))],
+    [
+        ((2, 4, 4), (2, 4, 4)),
+        ((4, 6, 5), (2, 3, 2)),
+        ((3, 5, 4), (3, 4, 3)),
+        ((1, 12, 12), (1, 1, 1)),
+    ],
 )
-def test_linear_model_closed_form(window: tuple[int, int, int], strides: tuple[int, int, int]) -> None:
+def test_linear_model_closed_form(
+    window: tuple[int, int, int], strides: tuple[int, int, int]
+) -> None:
     x = clip(b=2, t=6, h=12, w=12).double()
     model = Linear((3, 6, 12, 12))
     occ = Occlusion(model, window=window, strides=strides, baseline=0.25, progress=False)
     maps = occ.attribute(x, [2, 0])
     expected = torch.cat(
-        [linear_occlusion(model, x[i : i + 1], k, window, strides, torch.tensor(0.25)) for i, k in enumerate([2, 0])]
+        [
+            linear_occlusion(model, x[i : i + 1], k, window, strides, torch.tensor(0.25))
+            for i, k in enumerate([2, 0])
+        ]
     )
     torch.testing.assert_close(maps, expected, rtol=1e-10, atol=1e-12)
 
@@ -98,7 +113,10 @@ def test_tensor_and_blur_baselines() -> None:
     per_clip = torch.tensor([0.5, -1.0], dtype=torch.float64).view(2, 1, 1, 1, 1)
     occ = Occlusion(model, window=(2, 5, 5), strides=(1, 5, 5), baseline=per_clip, progress=False)
     expected = torch.cat(
-        [linear_occlusion(model, x[i : i + 1], 0, (2, 5, 5), (1, 5, 5), per_clip[i]) for i in range(2)]
+        [
+            linear_occlusion(model, x[i : i + 1], 0, (2, 5, 5), (1, 5, 5), per_clip[i])
+            for i in range(2)
+        ]
     )
     torch.testing.assert_close(occ.attribute(x, 0), expected, rtol=1e-10, atol=1e-12)
     # "blur" is the strongest level of the extremal methods' perturbation pyramid
@@ -112,7 +130,9 @@ def test_tensor_and_blur_baselines() -> None:
     ("window", "strides", "baseline"),
     [((2, 4, 4), (1, 2, 2), 0.0), ((3, 5, 7), (2, 3, 4), -0.5), ((8, 3, 3), (1, 3, 3), 1.0)],
 )
-def test_matches_captum(window: tuple[int, int, int], strides: tuple[int, int, int], baseline: float) -> None:
+def test_matches_captum(
+    window: tuple[int, int, int], strides: tuple[int, int, int], baseline: float
+) -> None:
     from captum.attr import Occlusion as CaptumOcclusion
 
     model = tiny_cnn3d().double().eval()
@@ -127,7 +147,9 @@ def test_matches_captum(window: tuple[int, int, int], strides: tuple[int, int, i
         target=[1, 3],
         perturbations_per_eval=16,
     )
-    torch.testing.assert_close(theirs, theirs[:, :1].expand_as(theirs))  # one value for all channels
+    torch.testing.assert_close(
+        theirs, theirs[:, :1].expand_as(theirs)
+    )  # one value for all channels
     # Captum sums the drops in float64 but divides by the window counts in float32 (``attrib.float()``)
     assert theirs.dtype == torch.float32
     torch.testing.assert_close(maps.float(), theirs[:, :1], rtol=2e-6, atol=1e-9)
@@ -150,7 +172,9 @@ def test_whole_frames_on_a_model_that_sees_one_frame() -> None:
     maps = TemporalOcclusion(model, progress=False).attribute(x, 2)
     assert maps.shape == (2, 1, t, 6, 6)
     per_frame = maps[:, 0, :, 0, 0]
-    torch.testing.assert_close(maps, per_frame.view(2, 1, t, 1, 1).expand_as(maps))  # constant in space
+    torch.testing.assert_close(
+        maps, per_frame.view(2, 1, t, 1, 1).expand_as(maps)
+    )  # constant in space
     assert (per_frame[:, j].abs() > 1e-6).all()
     others = [i for i in range(t) if i != j]
     assert torch.equal(per_frame[:, others], torch.zeros(2, t - 1, dtype=torch.float64))
@@ -160,7 +184,9 @@ def test_whole_frames_on_a_model_that_sees_one_frame() -> None:
         expected = model(x)[:, 2] - model(dropped)[:, 2]
     torch.testing.assert_close(per_frame[:, j], expected)
     # spans of 3 frames moved by 1: the frames that share a span with j are non-zero
-    spans = TemporalOcclusion(model, span=3, stride=1, progress=False).attribute(x, 2)[:, 0, :, 0, 0]
+    spans = TemporalOcclusion(model, span=3, stride=1, progress=False).attribute(x, 2)[
+        :, 0, :, 0, 0
+    ]
     nonzero = (spans.abs() > 1e-9).all(0).nonzero().flatten().tolist()
     assert nonzero == [j - 2, j - 1, j, j + 1, j + 2]
     # the same as Occlusion with a window spanning whole frames
@@ -219,7 +245,9 @@ def test_defaults_and_registry() -> None:
 def test_bad_input_is_named() -> None:
     model = tiny_cnn3d()
     x = clip(b=1, t=8, h=12, w=12)
-    with pytest.raises(ValueError, match=r"window must fit in the clip: .* \(8, 12, 12\); got window \(4, 16, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"window must fit in the clip: .* \(8, 12, 12\); got window \(4, 16, 16\)"
+    ):
         Occlusion(model, progress=False).attribute(x, 0)
     with pytest.raises(ValueError, match=r"window must be .* positive ints .*h = 0"):
         Occlusion(model, window=(2, 0, 4))
@@ -229,7 +257,9 @@ def test_bad_input_is_named() -> None:
         Occlusion(model, strides=(1, -1, 1))
     with pytest.raises(ValueError, match="strides must not exceed the window"):
         Occlusion(model, window=(2, 4, 4), strides=(2, 5, 4))
-    with pytest.raises(ValueError, match=r"baseline must be broadcastable to the clip's shape \(1, 3, 8, 12, 12\)"):
+    with pytest.raises(
+        ValueError, match=r"baseline must be broadcastable to the clip's shape \(1, 3, 8, 12, 12\)"
+    ):
         Occlusion(model, window=(2, 4, 4), baseline=torch.zeros(3, 8, 12, 11)).attribute(x, 0)
     with pytest.raises(ValueError, match='baseline must be "blur", a float or a tensor'):
         Occlusion(model, baseline="grey")

@@ -36,6 +36,7 @@ from videoattr.methods.extremal import (
 )
 
 __all__ = [
+    "RISE",
     "STEP",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
@@ -46,7 +47,6 @@ __all__ = [
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
-    "RISE",
     "Saliency",
     "SmoothGrad",
     "TemporalOcclusion",

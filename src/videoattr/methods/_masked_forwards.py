@@ -69,17 +69,18 @@ def baseline_for(x: Tensor, baseline: Baseline, max_blur: float, name: str = "ba
         ValueError: a tensor that does not broadcast to ``x``'s shape.
     """
     if isinstance(baseline, str):
-        from videoattr.methods.extremal.pyramid import Perturbation  # lazy: extremal registers later
+        from videoattr.methods.extremal.pyramid import (
+            Perturbation,
+        )  # lazy: extremal registers later
 
         with torch.no_grad():
             pyramid = Perturbation(x.detach(), num_levels=2, max_blur=max_blur).pyramid
         return pyramid[..., 0]
     if isinstance(baseline, Tensor):
-        try:
-            shape = torch.broadcast_shapes(baseline.shape, x.shape)
-        except RuntimeError:
-            shape = None
-        if shape != x.shape:
+        fits = baseline.dim() <= 5 and all(
+            s in (1, d) for s, d in zip(reversed(baseline.shape), reversed(x.shape), strict=False)
+        )
+        if not fits:
             raise ValueError(
                 f"{name} must be broadcastable to the clip's shape {tuple(x.shape)} (B, C, T, H, W); got "
                 f"shape {tuple(baseline.shape)}"
@@ -111,7 +112,10 @@ class Scorer:
 
     def __call__(self, logits: Tensor, clip_index: Tensor) -> Tensor:
         """Scores ``(N, K)`` of rows with logits ``(N, num_classes)`` belonging to clips ``clip_index``."""
-        out = torch.softmax(logits.float(), dim=1) if self.softmax else logits
+        if self.softmax:  # in at least float32 whatever autocast chose
+            out = torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=1)
+        else:
+            out = logits
         if self.indices is not None:
             return out.gather(1, self.indices.to(out.device)[clip_index])
         assert self.target is not None
@@ -135,10 +139,24 @@ def make_scorer(
         assert indices is not None
         flat = indices.reshape(-1)
         # checks the indices against the number of classes, with the usual message
-        ResolvedTarget(flat.numel(), flat).with_logits(logits.repeat_interleave(indices.shape[1], 0))
+        ResolvedTarget(flat.numel(), flat).with_logits(
+            logits.repeat_interleave(indices.shape[1], 0)
+        )
         return Scorer(None, indices.to(x.device), softmax)
     resolved = resolve_target(target, b, x.device).with_logits(logits)
     return Scorer(resolved, None, softmax)
+
+
+def clean_logits(attributor: Attributor, x: Tensor) -> Tensor:
+    """Logits ``(B, num_classes)`` of the clean clips, in forwards of at most ``max_batch_size`` clips.
+
+    Call inside the attributor's session, under ``torch.no_grad()``.
+    """
+    parts = [
+        attributor.forward(x[s], torch.arange(s.start, s.stop, device=x.device))
+        for s in chunk_slices(x.shape[0], attributor.max_batch_size)
+    ]
+    return torch.cat(parts)
 
 
 def masked_rows(

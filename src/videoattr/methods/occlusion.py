@@ -16,6 +16,7 @@ from videoattr.methods._masked_forwards import (
     Baseline,
     baseline_for,
     check_baseline,
+    clean_logits,
     make_scorer,
     masked_rows,
 )
@@ -34,12 +35,13 @@ def _check_window(window: object) -> Window:
         )
     out: list[int | None] = []
     for axis, value in zip(_AXES, window, strict=True):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    "window must be a (t, h, w) tuple of positive ints (None: the whole axis); got "
-                    f"{tuple(window)!r} ({axis} = {value!r})"
-                )
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                "window must be a (t, h, w) tuple of positive ints (None: the whole axis); got "
+                f"{tuple(window)!r} ({axis} = {value!r})"
+            )
         out.append(value)
     return (out[0], out[1], out[2])
 
@@ -170,9 +172,7 @@ class Occlusion(Attributor):
                 f"window must fit in the clip: (t, h, w) <= (T, H, W) = {dims}; got window {self.window}"
             )
         # strides were checked against the window in the constructor; a whole axis has one position
-        strides = (
-            tuple(max(1, w // 2) for w in window) if self.strides is None else self.strides
-        )
+        strides = tuple(max(1, w // 2) for w in window) if self.strides is None else self.strides
         return (window[0], window[1], window[2]), (strides[0], strides[1], strides[2])
 
     def num_positions(self, size: Sequence[int]) -> int:
@@ -212,11 +212,13 @@ class Occlusion(Attributor):
         def keep(start: int, stop: int) -> Tensor:
             pos = torch.arange(start, stop, device=x.device)
             it, ih, iw = pos // (ph * pw), (pos // pw) % ph, pos % pw
-            box = axes[0][it, :, None, None] * axes[1][ih, None, :, None] * axes[2][iw, None, None, :]
+            box = (
+                axes[0][it, :, None, None] * axes[1][ih, None, :, None] * axes[2][iw, None, None, :]
+            )
             return (1 - box).unsqueeze(1)
 
         with self.session(), torch.no_grad():
-            logits = self.forward(x)
+            logits = clean_logits(self, x)
             scorer = make_scorer(self, x, target, logits)
             clean = scorer(logits, torch.arange(b, device=x.device)).to(x.dtype)
             drops = x.new_zeros(n, b, scorer.k)
@@ -291,7 +293,7 @@ class TemporalOcclusion(Occlusion):
 register_method(
     "occlusion",
     Occlusion,
-    aliases=("Occlusion", "occ", "sliding_window"),
+    aliases=("Occlusion", "occ"),
     kind="black_box",
     summary="average drop of the target score when a sliding (t, h, w) window is occluded",
 )
