@@ -65,7 +65,7 @@ def test_drawn_masks_are_the_ones_reported() -> None:
     rise = RISE(model, n=40, grid=(2, 3, 3), p=0.4, seed=7, max_batch_size=16, progress=False)
     masks = rise.masks((8, 12, 12))
     assert masks.shape == (40, 1, 8, 12, 12)
-    expected = weighted_average(model, x, [0, 2], masks.double(), 0.4, 0.0, True)
+    expected = weighted_average(model, x, [0, 2], masks.double(), 0.4, 0.0, False)
     torch.testing.assert_close(rise.attribute(x, [0, 2]), expected, rtol=1e-6, atol=1e-8)
 
 
@@ -133,11 +133,11 @@ def test_several_targets_come_from_the_same_forwards() -> None:
 
 def test_defaults_and_registry() -> None:
     rise = build_attributor("RISE", tiny_cnn3d())
-    assert (rise.n, rise.grid, rise.p, rise.seed, rise.baseline) == (1000, (4, 7, 7), 0.5, 0, 0.0)
-    assert rise.max_batch_size == 64 and rise.softmax
+    assert (rise.n, rise.grid, rise.p, rise.seed, rise.baseline) == (2000, (4, 7, 7), 0.5, 0, 0.0)
+    assert rise.max_batch_size == 64 and not rise.softmax
     assert method_info("rise").kind == "black_box"
     record = rise.config()
-    assert record["method"] == "rise" and record["grid"] == [4, 7, 7] and record["n"] == 1000
+    assert record["method"] == "rise" and record["grid"] == [4, 7, 7] and record["n"] == 2000
 
 
 def test_bad_input_is_named() -> None:
@@ -170,3 +170,13 @@ def test_bad_input_is_named() -> None:
         rise.attribute(x, 0, baseline=torch.zeros(2, 3, 1, 1, 1))
     with pytest.raises(TypeError, match="seed must be an int or None"):
         RISE(model, seed=1.5)  # type: ignore[arg-type]
+
+
+def test_softmax_scores_probabilities_and_callables_receive_them() -> None:
+    model = tiny_cnn3d().double().eval()
+    x = clip(b=2, t=8, h=12, w=12).double()
+    rise = RISE(model, n=10, grid=(2, 3, 3), softmax=True, progress=False)
+    masks = rise.masks((8, 12, 12)).double()
+    expected = weighted_average(model, x, [3, 3], masks, 0.5, 0.0, True)
+    torch.testing.assert_close(rise.attribute(x, 3), expected, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(rise.attribute(x, lambda probs: probs[:, 3]), rise.attribute(x, 3))

@@ -112,9 +112,9 @@ class RISE(Attributor):
     Mask ``M_i`` (see `rise_masks`) keeps each cell of a coarse ``grid`` with probability ``p`` and is
     upsampled trilinearly with a random shift; the masked clip is ``x * M_i + baseline * (1 - M_i)``. The
     map is ``sum_i s_i M_i / (n p)`` with ``s_i`` the target's score on masked clip ``i``: an estimate of
-    the expected score given that a voxel is kept (Petsiuk et al. 2018). The score is the target's softmax
-    probability (Petsiuk et al.; a callable target then receives probabilities), or its logit with
-    ``softmax=False``.
+    the expected score given that a voxel is kept (Petsiuk et al. 2018). The score is the target's logit
+    (or the callable target's value), as for every other map method; ``softmax=True`` scores the softmax
+    probability instead, as Petsiuk et al. do (a callable target then receives probabilities).
 
     Every mask is applied to every clip of the call (the masks depend only on ``seed``): ``n`` forwards per
     clip plus one clean forward, in batches of at most ``max_batch_size`` masked clips; masks are made as
@@ -123,8 +123,8 @@ class RISE(Attributor):
 
     Args:
         model: classifier ``(B, C, T, H, W) -> (B, K)``.
-        n: number of masks. Default 1000 (the maps of two seeds then agree to a correlation of about 0.9
-            on the demo model; Petsiuk et al. use 4000 to 8000 for images).
+        n: number of masks. Default 2000 (see the docs' convergence table; Petsiuk et al. use 4000 to 8000
+            for images).
         grid: coarse cells ``(t, h, w)``. Default ``(4, 7, 7)``: Petsiuk et al.'s ``7 x 7`` in space, four
             steps in time (cells of 4 frames for 16-frame clips).
         p: probability that a cell is kept, in ``(0, 1)``. Default 0.5.
@@ -134,7 +134,9 @@ class RISE(Attributor):
             ``0.0``, the normalised clip's zero), ``"blur"`` (every frame blurred by a Gaussian of std
             ``max_blur`` pixels, the extremal methods' perturbation) or a tensor broadcastable to the clip.
         max_blur: the blur's std in pixels for ``baseline="blur"``. Default ``20.0``.
-        softmax: score the target's probability (default ``True``) instead of its logit.
+        softmax: score the target's softmax probability instead of its logit. Default ``False``: on a
+            confident model probabilities saturate, and the logit's maps are less noisy for the same
+            ``n``.
         max_batch_size: most masked clips in one forward. Default 64; ``None`` puts all ``n * B`` in one.
         progress: tqdm progress bar. Default ``True``.
         eval_mode: run the model in eval mode during the call (restored after).
@@ -150,13 +152,13 @@ class RISE(Attributor):
         self,
         model: nn.Module,
         *,
-        n: int = 1000,
+        n: int = 2000,
         grid: tuple[int, int, int] = (4, 7, 7),
         p: float = 0.5,
         seed: int | None = 0,
         baseline: Baseline = 0.0,
         max_blur: float = 20.0,
-        softmax: bool = True,
+        softmax: bool = False,
         max_batch_size: int | None = 64,
         progress: bool = True,
         eval_mode: bool = True,
@@ -222,7 +224,7 @@ class RISE(Attributor):
         Args:
             x: normalised clips.
             target: ``None`` (top class of each clean clip), an int, one int per clip, a callable (applied
-                to the probabilities, or to the logits with ``softmax=False``), or several targets per
+                to the logits, or to the probabilities with ``softmax=True``), or several targets per
                 clip (a ``(B, K)`` tensor, ``"top3"``: ``(B, K, 1, T, H, W)`` maps from the same forwards).
             masks: optional explicit masks ``(m, 1, T, H, W)`` (or ``(m, T, H, W)``) with values in
                 ``[0, 1]``, used instead of drawing ``n`` (``n``, ``grid`` and ``seed`` are then unused; the
