@@ -230,10 +230,11 @@ def test_several_targets_come_from_the_same_forwards() -> None:
 
 def test_defaults_and_registry() -> None:
     occ = build_attributor("Occlusion", tiny_cnn3d())
+    assert isinstance(occ, Occlusion)
     assert occ.window == (4, 16, 16) and occ.strides is None and occ.baseline == 0.0
     assert occ.geometry((16, 112, 112)) == ((4, 16, 16), (2, 8, 8))
     assert occ.num_positions((16, 112, 112)) == 7 * 13 * 13
-    assert occ.replace(strides=(4, 16, 16)).num_positions((16, 112, 112)) == 4 * 7 * 7
+    assert Occlusion(occ.model, strides=(4, 16, 16)).num_positions((16, 112, 112)) == 4 * 7 * 7
     assert method_info("occlusion").kind == "black_box"
     temporal = build_attributor("frame-occlusion", tiny_cnn3d(), span=2)
     assert isinstance(temporal, TemporalOcclusion) and temporal.method == "temporal_occlusion"

@@ -133,6 +133,7 @@ def test_several_targets_come_from_the_same_forwards() -> None:
 
 def test_defaults_and_registry() -> None:
     rise = build_attributor("RISE", tiny_cnn3d())
+    assert isinstance(rise, RISE)
     assert (rise.n, rise.grid, rise.p, rise.seed, rise.baseline) == (2000, (4, 7, 7), 0.5, 0, 0.0)
     assert rise.max_batch_size == 64 and not rise.softmax
     assert method_info("rise").kind == "black_box"
