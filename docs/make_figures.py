@@ -28,7 +28,15 @@ from torch import Tensor
 
 from videoattr import demo_model
 from videoattr.datasets import SyntheticMotion
-from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency, SmoothGrad
+from videoattr.methods import (
+    RISE,
+    GradCAM3D,
+    IntegratedGradients,
+    Occlusion,
+    Saliency,
+    SmoothGrad,
+    TemporalOcclusion,
+)
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -42,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Every other frame is shown, so a sheet is 8 frames wide.
 FRAME_STRIDE = 2
 PERTURBATION = ("ep2d", "ep3d", "step")
+#: Masks of the RISE figure.
+RISE_MASKS = 4000
 
 
 def save_small(sheet: Sheet, path: Path) -> Path:
@@ -99,6 +109,18 @@ def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> No
                 clip, label
             ),
             {"layer": demo_model.GRADCAM_LAYER},
+        ),
+        "occlusion": (
+            lambda: Occlusion(model, window=(4, 8, 8), progress=False).attribute(clip, label),
+            {"window": (4, 8, 8), "strides": (2, 4, 4)},
+        ),
+        "temporal_occlusion": (
+            lambda: TemporalOcclusion(model, progress=False).attribute(clip, label),
+            {"span": 1, "stride": 1},
+        ),
+        "rise": (
+            lambda: RISE(model, n=RISE_MASKS, seed=0, progress=False).attribute(clip, label),
+            {"n": RISE_MASKS, "grid": (4, 7, 7), "p": 0.5},
         ),
         "ep2d": (
             lambda: ExtremalPerturbation2D(model, **ep).attribute(clip, label, areas=0.1),

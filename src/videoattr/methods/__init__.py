@@ -24,6 +24,8 @@ from videoattr.methods.integrated_gradients import (
 )
 from videoattr.methods.smoothgrad import SmoothGrad
 from videoattr.methods.grad_cam import GradCAM3D
+from videoattr.methods.occlusion import Occlusion, TemporalOcclusion
+from videoattr.methods.rise import RISE
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -34,17 +36,20 @@ from videoattr.methods.extremal import (
 )
 
 __all__ = [
+    "RISE",
     "STEP",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",
     "IntegratedGradients",
     "MethodInfo",
+    "Occlusion",
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
     "Saliency",
     "SmoothGrad",
+    "TemporalOcclusion",
     "black_baseline",
     "build_attributor",
     "integration_points",

@@ -39,8 +39,8 @@ from videoattr.core.ops import Polarity
 from videoattr.core.targets import Target
 from videoattr.core.validation import check_areas, check_choice
 
-Kind = Literal["gradient", "cam", "perturbation"]
-KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation")
+Kind = Literal["gradient", "cam", "perturbation", "black_box"]
+KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation", "black_box")
 Factory = Callable[..., Attributor]
 
 
@@ -51,7 +51,7 @@ class MethodInfo:
     Attributes:
         name: the canonical name.
         factory: ``factory(model, **options) -> Attributor`` (usually the attributor class).
-        kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
+        kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` or ``"black_box"``.
         summary: one line for listings (``--help``, docs tables).
         aliases: the other names that resolve to ``name``.
         fixed: options the registry always passes to ``factory`` (``input_x_gradient`` is ``Saliency``
@@ -130,8 +130,9 @@ def register_method(
         factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
             class without a ``method_name`` of its own, ``name`` becomes its ``method_name``.
         aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
-        kind: ``"gradient"``, ``"cam"`` or ``"perturbation"`` (perturbation methods return one mask per
-            area).
+        kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` (perturbation methods return one mask per
+            area) or ``"black_box"`` (forward-only methods such as occlusion and RISE, which return
+            ``(B, 1, T, H, W)`` maps like the gradient methods).
         summary: one line for listings.
         fixed: options always passed to ``factory``.
 
