@@ -24,6 +24,10 @@ from videoattr.methods.integrated_gradients import (
 )
 from videoattr.methods.smoothgrad import SmoothGrad
 from videoattr.methods.grad_cam import GradCAM3D
+from videoattr.methods.grad_cam_pp import GradCAMPlusPlus3D
+from videoattr.methods.xgrad_cam import XGradCAM3D
+from videoattr.methods.layer_cam import LayerCAM3D
+from videoattr.methods.score_cam import ScoreCAM3D
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -38,13 +42,17 @@ __all__ = [
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",
+    "GradCAMPlusPlus3D",
     "IntegratedGradients",
+    "LayerCAM3D",
     "MethodInfo",
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
     "Saliency",
+    "ScoreCAM3D",
     "SmoothGrad",
+    "XGradCAM3D",
     "black_baseline",
     "build_attributor",
     "integration_points",
