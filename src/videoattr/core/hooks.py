@@ -177,7 +177,9 @@ def capture_layers(
 
         return hook
 
-    handles = [m.register_forward_hook(make_hook(c)) for m, c in zip(modules, captures)]
+    handles = [
+        m.register_forward_hook(make_hook(c)) for m, c in zip(modules, captures, strict=True)
+    ]
     try:
         yield captures
     finally:

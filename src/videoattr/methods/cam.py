@@ -81,7 +81,7 @@ def _layer_list(layer: object) -> tuple[LayerSpec, ...]:
         items = tuple(layer)
         if not items:
             raise ValueError("layer must name at least one layer; got an empty sequence")
-        return items  # type: ignore[return-value]  # each item is checked by resolve_layer
+        return items  # each item is checked by resolve_layer
     raise TypeError(
         f"layer must be a dotted module name, an nn.Module, or a sequence of them; got {describe(layer)}"
     )
@@ -153,6 +153,12 @@ class CAM3D(Attributor):
         """The options as the constructor takes them (the layer as given)."""
         return {**super().options(), "layer": self.layer}
 
+    def replace(self, **overrides: Any) -> CAM3D:
+        """A copy with some options replaced (validated like the constructor's)."""
+        new = super().replace(**overrides)
+        assert isinstance(new, CAM3D)
+        return new
+
     # -- what a variant defines ----------------------------------------------------------------------------
     @abstractmethod
     def channel_weights(self, act: Tensor, grad: Tensor | None, context: CAMContext) -> Tensor:
@@ -193,9 +199,12 @@ class CAM3D(Attributor):
             for chunk in chunk_slices(x.shape[0], self.max_batch_size):
                 index = torch.arange(chunk.start, chunk.stop, device=x.device)
                 grad_mode = nullcontext() if self.uses_gradients else torch.no_grad()
-                with grad_mode, capture_layers(
-                    self.model, self.layers, as_leaf=self.uses_gradients
-                ) as captures:
+                with (
+                    grad_mode,
+                    capture_layers(
+                        self.model, self.layers, as_leaf=self.uses_gradients
+                    ) as captures,
+                ):
                     logits = self.forward(x[chunk], index)
                 acts = [c.output for c in captures]
                 grads: Sequence[Tensor | None] = [None] * len(acts)
@@ -203,7 +212,7 @@ class CAM3D(Attributor):
                     score = tgt.score(logits, index)
                     require_grad_path(score)
                     grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
-                for i, (act, grad) in enumerate(zip(acts, grads)):
+                for i, (act, grad) in enumerate(zip(acts, grads, strict=True)):
                     spec = self.layers[i]
                     volume = _at_least_float32(self._as_volume(act.detach(), spec))
                     g = None
