@@ -28,7 +28,16 @@ from torch import Tensor
 
 from videoattr import demo_model
 from videoattr.datasets import SyntheticMotion
-from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency, SmoothGrad
+from videoattr.methods import (
+    GradCAM3D,
+    GradCAMPlusPlus3D,
+    IntegratedGradients,
+    LayerCAM3D,
+    Saliency,
+    ScoreCAM3D,
+    SmoothGrad,
+    XGradCAM3D,
+)
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -42,6 +51,11 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Every other frame is shown, so a sheet is 8 frames wide.
 FRAME_STRIDE = 2
 PERTURBATION = ("ep2d", "ep3d", "step")
+#: The layer of the CAM variants' figures: one block before the last, where they differ (on the last
+#: block, followed by global average pooling and a linear layer, XGrad-CAM equals Grad-CAM exactly).
+CAM_LAYER = "features.block3"
+#: The layers the fused LayerCAM figure combines (a finer and the last block).
+FUSED_LAYERS = ["features.block2", "features.block4"]
 
 
 def save_small(sheet: Sheet, path: Path) -> Path:
@@ -99,6 +113,30 @@ def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> No
                 clip, label
             ),
             {"layer": demo_model.GRADCAM_LAYER},
+        ),
+        "grad_cam_block3": (
+            lambda: GradCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "grad_cam_pp": (
+            lambda: GradCAMPlusPlus3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "xgrad_cam": (
+            lambda: XGradCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "layer_cam": (
+            lambda: LayerCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "layer_cam_fused": (
+            lambda: LayerCAM3D(model, FUSED_LAYERS, normalize=True).attribute(clip, label),
+            {"layer": "+".join(FUSED_LAYERS)},
+        ),
+        "score_cam": (
+            lambda: ScoreCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
         ),
         "ep2d": (
             lambda: ExtremalPerturbation2D(model, **ep).attribute(clip, label, areas=0.1),
