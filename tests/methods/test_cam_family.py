@@ -200,6 +200,32 @@ def test_score_cam_progress_bar_and_top_class(capsys: pytest.CaptureFixture[str]
         torch.testing.assert_close(ours[b : b + 1], expected, rtol=1e-10, atol=1e-12)
 
 
+def test_score_cam_runs_one_forward_per_clip_and_channel() -> None:
+    model = tiny_cnn3d()
+    rows: list[int] = []
+    handle = model[0].register_forward_hook(lambda _m, i, _o: rows.append(i[0].shape[0]))
+    try:
+        ScoreCAM3D(model, "2", max_batch_size=6).attribute(clip(b=3, t=4, h=8, w=8))
+    finally:
+        handle.remove()
+    assert sum(rows) == 3 + 3 * 16  # the clean clips, then 16 masked clips per clip
+    assert max(rows) <= 6
+
+
+def test_hooks_of_several_layers_are_removed_after_an_exception() -> None:
+    model = tiny_cnn3d()
+
+    def explode(_m: nn.Module, _i: object, _o: object) -> None:
+        raise RuntimeError("boom")
+
+    handle = model[4].register_forward_hook(explode)
+    for cls in ALL_CAMS.values():
+        with pytest.raises(RuntimeError, match="boom"):
+            cls(model, ["0", "2"]).attribute(clip(b=1, t=4, h=8, w=8), 0)
+    handle.remove()
+    assert not any(m._forward_hooks for m in model.modules())
+
+
 def test_score_cam_runs_no_backward() -> None:
     model = tiny_cnn3d()
     for p in model.parameters():

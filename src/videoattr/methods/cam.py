@@ -58,8 +58,8 @@ class CAMContext:
     Attributes:
         x: ``(N, C, T, H, W)`` the clips whose activations are weighted.
         clip_index: ``(N,)`` the index of each of these clips in the call's batch.
-        target: the call's target, resolved to class indices when it was ``None`` (score rows with
-            ``target.score(logits, clip_index)``).
+        target: the call's target; ``None`` (the top class) is resolved to class indices for these
+            clips from their clean logits. Score rows with ``target.score(logits, clip_index)``.
         layer: the layer (as given) whose activations are weighted.
     """
 
@@ -72,6 +72,19 @@ class CAMContext:
 def _at_least_float32(t: Tensor) -> Tensor:
     """``t`` in float32 when autocast (or the model) gave it in a half-precision dtype; else unchanged."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _resolve_top(target: ResolvedTarget, logits: Tensor, chunk: slice) -> ResolvedTarget:
+    """``target``, with ``None`` (the top class) resolved for the clips of ``chunk`` from their logits.
+
+    Forward-based weights score masked clips, whose own top class is not the clip's; the clean
+    logits of the chunk give it without another forward.
+    """
+    if not target.needs_logits:
+        return target
+    top = torch.zeros(target.batch_size, dtype=torch.long, device=logits.device)
+    top[chunk] = logits.detach().argmax(dim=1)
+    return ResolvedTarget(target.batch_size, top, None, True)
 
 
 def _layer_list(layer: object) -> tuple[LayerSpec, ...]:
@@ -194,8 +207,6 @@ class CAM3D(Attributor):
         size = (x.shape[2], x.shape[3], x.shape[4])
         per_layer: list[list[Tensor]] = [[] for _ in self.layers]
         with self.session():
-            if not self.uses_gradients:
-                tgt = self.resolve_with_clean_logits(x, tgt)
             for chunk in chunk_slices(x.shape[0], self.max_batch_size):
                 index = torch.arange(chunk.start, chunk.stop, device=x.device)
                 grad_mode = nullcontext() if self.uses_gradients else torch.no_grad()
@@ -207,6 +218,7 @@ class CAM3D(Attributor):
                 ):
                     logits = self.forward(x[chunk], index)
                 acts = [c.output for c in captures]
+                chunk_target = _resolve_top(tgt, logits, chunk)
                 grads: Sequence[Tensor | None] = [None] * len(acts)
                 if self.uses_gradients:
                     score = tgt.score(logits, index)
@@ -222,7 +234,7 @@ class CAM3D(Attributor):
                             if grad is None
                             else _at_least_float32(self._as_volume(grad, spec)).to(volume.dtype)
                         )
-                    context = CAMContext(x[chunk], index, tgt, spec)
+                    context = CAMContext(x[chunk], index, chunk_target, spec)
                     per_layer[i].append(self.layer_map(volume, g, context))
         cam = self._fuse([torch.cat(maps) for maps in per_layer], size)
         if self.normalize:
