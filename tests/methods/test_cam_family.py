@@ -263,6 +263,24 @@ def test_layer_lists_are_validated() -> None:
         GradCAM3D(model, 3)  # type: ignore[arg-type]
 
 
+def test_a_layer_off_the_path_to_the_logits_is_named() -> None:
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = tiny_cnn3d()
+            self.unused = nn.Conv3d(3, 4, 1)
+
+        def forward(self, x: Tensor) -> Tensor:
+            self.unused(x)
+            out: Tensor = self.net(x)
+            return out
+
+    model = TwoHeads()
+    for cls in GRADIENT_CAMS.values():
+        with pytest.raises(RuntimeError, match="does not depend on the output of layer 'unused'"):
+            cls(model, ["net.2", "unused"]).attribute(clip(b=1, t=4, h=8, w=8), 0)
+
+
 # -- transformer tokens ------------------------------------------------------------------------------------
 def test_token_layers_through_a_reshape_equal_the_formulas() -> None:
     from videoattr.pipeline.methods import model_options

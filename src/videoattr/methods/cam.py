@@ -146,7 +146,8 @@ class CAM3D(Attributor):
         layers = _layer_list(layer)
         modules = [resolve_layer(model, spec) for spec in layers]
         if len({id(m) for m in modules}) != len(modules):
-            raise ValueError(f"layer lists the same layer twice; got {list(map(str, layers))}")
+            names = [layer_name(model, spec) for spec in layers]
+            raise ValueError(f"layer lists the same layer twice; got {names}")
         if reshape is not None and not callable(reshape):
             raise TypeError(f"reshape must be a callable or None; got {describe(reshape)}")
         self.layer = layer if isinstance(layer, (str, nn.Module)) else list(layers)
@@ -229,11 +230,13 @@ class CAM3D(Attributor):
                     volume = _at_least_float32(self._as_volume(act.detach(), spec))
                     g = None
                     if self.uses_gradients:
-                        g = (
-                            torch.zeros_like(volume)
-                            if grad is None
-                            else _at_least_float32(self._as_volume(grad, spec)).to(volume.dtype)
-                        )
+                        if grad is None:
+                            raise RuntimeError(
+                                f"the target score does not depend on the output of layer "
+                                f"{layer_name(self.model, spec)!r}; choose a layer on the path to the "
+                                "logits"
+                            )
+                        g = _at_least_float32(self._as_volume(grad, spec)).to(volume.dtype)
                     context = CAMContext(x[chunk], index, chunk_target, spec)
                     per_layer[i].append(self.layer_map(volume, g, context))
         cam = self._fuse([torch.cat(maps) for maps in per_layer], size)
@@ -256,7 +259,7 @@ class CAM3D(Attributor):
         if len(grids) > 1:
             raise ValueError(
                 f"resize=False needs layers with one (T', H', W') grid to fuse; got {sorted(grids)} for "
-                f"layer {list(map(str, self.layers))}"
+                f"layer {self.options()['layer']}"
             )
         return torch.stack([normalize_per_clip(m) for m in maps]).mean(dim=0)
 
@@ -264,7 +267,7 @@ class CAM3D(Attributor):
         out = self.reshape(t) if self.reshape is not None else t
         if out.dim() != 5:
             raise ValueError(
-                f"layer {spec!r} must give (B, D, T', H', W') activations; got shape {tuple(out.shape)}. "
+                f"layer {layer_name(self.model, spec)!r} must give (B, D, T', H', W') activations; got shape {tuple(out.shape)}. "
                 "Pass reshape= to turn token or frame-batched outputs into 5-D volumes."
             )
         return out
