@@ -31,11 +31,15 @@ from videoattr.datasets import SyntheticMotion
 from videoattr.methods import (
     RISE,
     GradCAM3D,
+    GradCAMPlusPlus3D,
     IntegratedGradients,
+    LayerCAM3D,
     Occlusion,
     Saliency,
+    ScoreCAM3D,
     SmoothGrad,
     TemporalOcclusion,
+    XGradCAM3D,
 )
 from videoattr.methods.extremal import (
     STEP,
@@ -52,6 +56,11 @@ FRAME_STRIDE = 2
 PERTURBATION = ("ep2d", "ep3d", "step")
 #: Masks of the RISE figure.
 RISE_MASKS = 4000
+#: The layer of the CAM variants' figures: one block before the last, where they differ (on the last
+#: block, followed by global average pooling and a linear layer, XGrad-CAM equals Grad-CAM exactly).
+CAM_LAYER = "features.block3"
+#: The layers the fused LayerCAM figure combines (a finer and the last block).
+FUSED_LAYERS = ["features.block2", "features.block4"]
 
 
 def save_small(sheet: Sheet, path: Path) -> Path:
@@ -121,6 +130,30 @@ def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> No
         "rise": (
             lambda: RISE(model, n=RISE_MASKS, seed=0, progress=False).attribute(clip, label),
             {"n": RISE_MASKS, "grid": (4, 7, 7), "p": 0.5},
+        ),
+        "grad_cam_block3": (
+            lambda: GradCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "grad_cam_pp": (
+            lambda: GradCAMPlusPlus3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "xgrad_cam": (
+            lambda: XGradCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "layer_cam": (
+            lambda: LayerCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
+        ),
+        "layer_cam_fused": (
+            lambda: LayerCAM3D(model, FUSED_LAYERS, normalize=True).attribute(clip, label),
+            {"layer": "+".join(FUSED_LAYERS)},
+        ),
+        "score_cam": (
+            lambda: ScoreCAM3D(model, CAM_LAYER, normalize=True).attribute(clip, label),
+            {"layer": CAM_LAYER},
         ),
         "ep2d": (
             lambda: ExtremalPerturbation2D(model, **ep).attribute(clip, label, areas=0.1),

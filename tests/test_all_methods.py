@@ -32,12 +32,18 @@ FAST: dict[str, dict[str, Any]] = {
     "occlusion": {"window": (4, 12, 12), "progress": False},
     "temporal_occlusion": {"span": 2, "stride": 2, "progress": False},
     "rise": {"n": 8, "grid": (2, 3, 3), "progress": False},
+    "grad_cam_pp": {"layer": "2"},
+    "xgrad_cam": {"layer": "2"},
+    "layer_cam": {"layer": "2"},
+    "score_cam": {"layer": "2", "max_batch_size": 16},
     "ep2d": FAST_EP,
     "ep3d": FAST_EP,
     "step": FAST_EP,
 }
 METHODS: tuple[str, ...] = method_names()
 PERTURBATION = set(method_names("perturbation"))
+#: Layer methods: they hook layer "2" of the tiny model (absent from wrapped models) and read its output.
+CAM = set(method_names("cam"))
 B, T, H, W = 2, 8, 24, 24
 
 
@@ -248,13 +254,13 @@ def test_bad_inputs_raise_clear_errors(name: str, model: nn.Module, x: Tensor) -
             out = self.net(inp)
             return out, out
 
-    if name != "grad_cam":
+    if name not in CAM:
         with pytest.raises(TypeError, match=r"must return a \(B, K\) tensor"):
             run(name, Tupled(), x, 0)
 
 
 @pytest.mark.parametrize(  # forward-only methods need no gradient
-    "name", [n for n in METHODS if n != "grad_cam" and method_info(n).kind != "black_box"]
+    "name", [n for n in METHODS if n not in CAM and method_info(n).kind != "black_box"]
 )
 def test_non_differentiable_model_is_reported(name: str, x: Tensor) -> None:
     class Detached(nn.Module):

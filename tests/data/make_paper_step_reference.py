@@ -39,8 +39,10 @@ def main() -> None:
     }
     path = Path(__file__).with_name("paper_step_synthetic.pt")
     torch.save(out, path)
-    print(f"wrote {path}: preserved {out['preserved_probability'].flatten().tolist()}, "
-          f"mass {out['mass_in_ground_truth'].tolist()}")
+    print(
+        f"wrote {path}: preserved {out['preserved_probability'].flatten().tolist()}, "
+        f"mass {out['mass_in_ground_truth'].tolist()}"
+    )
 
 
 if __name__ == "__main__":

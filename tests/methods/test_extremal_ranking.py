@@ -43,7 +43,11 @@ def test_selection_equals_the_sort(tie_break: str, descending: bool) -> None:
     perm = torch.randperm(size, generator=g)
     expected = sorted_indicator(values, count, descending, tie_break, perm)
     got = top_indicator(
-        values, count, descending=descending, tie_break=tie_break, permutation=perm  # type: ignore[arg-type]
+        values,
+        count,
+        descending=descending,
+        tie_break=tie_break,
+        permutation=perm,  # type: ignore[arg-type]
     )
     assert torch.equal(got.sum(1), count)
     assert torch.equal(got, expected)

@@ -57,17 +57,26 @@ def test_every_alias_resolves_to_its_canonical_name(alias: str, canonical: str) 
 
 
 def test_canonical_names_in_registration_order() -> None:
-    assert method_names()[:8] == (
+    expected = (
         "saliency",
         "input_x_gradient",
         "integrated_gradients",
         "smoothgrad",
         "grad_cam",
+        "grad_cam_pp",
+        "xgrad_cam",
+        "layer_cam",
+        "score_cam",
+        "occlusion",
+        "temporal_occlusion",
+        "rise",
         "ep2d",
         "ep3d",
         "step",
     )
-    assert method_names("cam") == ("grad_cam",)
+    assert tuple(n for n in method_names() if n in expected) == expected
+    assert method_names("cam") == ("grad_cam", "grad_cam_pp", "xgrad_cam", "layer_cam", "score_cam")
+    assert method_names("black_box") == ("occlusion", "temporal_occlusion", "rise")
     assert set(method_names("perturbation")) >= {"ep2d", "ep3d", "step"}
     assert method_info("ig").kind == "gradient" and method_info("ig").summary
     # one polarity default for every gradient method, which the command line shows too

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -138,3 +138,50 @@ def capture_layer(
         yield capture
     finally:
         handle.remove()
+
+
+@contextmanager
+def capture_layers(
+    model: nn.Module, layers: Sequence[LayerSpec], *, as_leaf: bool = False
+) -> Iterator[list[LayerCapture]]:
+    """Record the outputs of several layers during the block (one [`LayerCapture`][videoattr.core.hooks.LayerCapture] per layer, in order).
+
+    Every hook is removed when the block ends, also after an exception.
+
+    Args:
+        model: the model.
+        layers: the modules or their dotted names.
+        as_leaf: like [`capture_layer`][videoattr.core.hooks.capture_layer]'s, for the *first* layer
+            output produced in the block (nothing before it is stored or back-propagated); a later layer's
+            output is recorded as it is when it already depends on an earlier one (so its gradient flows
+            back through the earlier leaf), and becomes a new leaf otherwise (a parallel branch without
+            parameters that require grad). Gradients with respect to every captured output are then
+            available from one ``torch.autograd.grad`` call.
+    """
+    modules = [resolve_layer(model, layer) for layer in layers]
+    captures = [LayerCapture() for _ in modules]
+    state = {"leaves": 0}
+
+    def make_hook(capture: LayerCapture) -> Callable[[nn.Module, Any, Any], Any]:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+            tensor = _first_tensor(output)
+            if not as_leaf or (state["leaves"] > 0 and tensor.requires_grad):
+                capture.outputs.append(tensor)
+                return None
+            state["leaves"] += 1
+            leaf = tensor.detach().requires_grad_(True)
+            capture.outputs.append(leaf)
+            if isinstance(output, Tensor):
+                return leaf.clone()
+            return type(output)([leaf.clone(), *output[1:]])
+
+        return hook
+
+    handles = [
+        m.register_forward_hook(make_hook(c)) for m, c in zip(modules, captures, strict=True)
+    ]
+    try:
+        yield captures
+    finally:
+        for handle in handles:
+            handle.remove()

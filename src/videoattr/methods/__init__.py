@@ -24,6 +24,10 @@ from videoattr.methods.integrated_gradients import (
 )
 from videoattr.methods.smoothgrad import SmoothGrad
 from videoattr.methods.grad_cam import GradCAM3D
+from videoattr.methods.grad_cam_pp import GradCAMPlusPlus3D
+from videoattr.methods.xgrad_cam import XGradCAM3D
+from videoattr.methods.layer_cam import LayerCAM3D
+from videoattr.methods.score_cam import ScoreCAM3D
 from videoattr.methods.occlusion import Occlusion, TemporalOcclusion
 from videoattr.methods.rise import RISE
 from videoattr.methods.extremal import (
@@ -41,15 +45,19 @@ __all__ = [
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",
+    "GradCAMPlusPlus3D",
     "IntegratedGradients",
+    "LayerCAM3D",
     "MethodInfo",
     "Occlusion",
     "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
     "Saliency",
+    "ScoreCAM3D",
     "SmoothGrad",
     "TemporalOcclusion",
+    "XGradCAM3D",
     "black_baseline",
     "build_attributor",
     "integration_points",

@@ -24,6 +24,7 @@ from videoattr.core.validation import check_areas, check_choice
 from videoattr.methods.extremal.objectives import AreaMode, Variant
 from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
 from videoattr.methods.extremal.pyramid import PerturbationKind
+from videoattr.methods.extremal.ranking import TieBreak
 from videoattr.methods.extremal.settings import (
     PRESETS,
     STEP_AREA_GROWTH,
@@ -32,7 +33,6 @@ from videoattr.methods.extremal.settings import (
     PerturbationSettings,
     Preset,
     Schedule,
-    TieBreak,
 )
 from videoattr.methods.registry import register_method
 

@@ -99,7 +99,7 @@ class Perturbation:
         Returns:
             ``(N, C, T, H, W)`` perturbed clips, differentiable with respect to ``mask``.
         """
-        c, t, h, w = self.clip_shape
+        _, t, h, w = self.clip_shape
         if mask.dim() == 5 and mask.shape[1] == 1:
             mask = mask[:, 0]
         if mask.dim() != 4 or tuple(mask.shape[1:]) != (t, h, w):
