@@ -9,7 +9,8 @@ the single clip is the dataset run with one clip.
 
 The parts: [`methods`][videoattr.pipeline.methods] (a method reduced to one call, its record),
 [`explain`][videoattr.pipeline.explain] (explaining clips), [`outputs`][videoattr.pipeline.outputs]
-(pictures, maps, JSON).
+(pictures, maps, JSON), [`windows`][videoattr.pipeline.windows] (whole videos by sliding windows:
+[`explain_video`][videoattr.pipeline.explain_video]).
 """
 
 from videoattr.pipeline.explain import (
@@ -40,20 +41,35 @@ from videoattr.pipeline.outputs import (
     summary_dict,
     write_outputs,
 )
+from videoattr.pipeline.windows import (
+    DEFAULT_WINDOW_BATCH,
+    SHORT_VIDEO,
+    VideoExplanation,
+    VideoFrames,
+    explain_video,
+    read_frames,
+    score_windows,
+    window_starts,
+)
 
 __all__ = [
     "DEFAULT_AREAS",
+    "DEFAULT_WINDOW_BATCH",
     "KEY_SETTINGS",
     "OUTPUT_KINDS",
+    "SHORT_VIDEO",
     "AttributeFn",
     "AttributorLike",
     "ClipExplanation",
     "Method",
     "MethodFn",
+    "VideoExplanation",
+    "VideoFrames",
     "as_method",
     "check_inside",
     "explain_batch",
     "explain_clip",
+    "explain_video",
     "key_settings",
     "method_config",
     "model_options",
@@ -61,7 +77,10 @@ __all__ = [
     "perturbation_of",
     "preserved_clips",
     "preserved_probabilities",
+    "read_frames",
+    "score_windows",
     "settings_dict",
     "summary_dict",
+    "window_starts",
     "write_outputs",
 ]
