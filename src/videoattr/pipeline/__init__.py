@@ -41,6 +41,12 @@ from videoattr.pipeline.outputs import (
     summary_dict,
     write_outputs,
 )
+from videoattr.pipeline.video_outputs import (
+    SHEET_FRAMES,
+    render_video_sheet,
+    sheet_positions,
+    write_video_outputs,
+)
 from videoattr.pipeline.windows import (
     DEFAULT_WINDOW_BATCH,
     SHORT_VIDEO,
@@ -57,6 +63,7 @@ __all__ = [
     "DEFAULT_WINDOW_BATCH",
     "KEY_SETTINGS",
     "OUTPUT_KINDS",
+    "SHEET_FRAMES",
     "SHORT_VIDEO",
     "AttributeFn",
     "AttributorLike",
@@ -78,9 +85,12 @@ __all__ = [
     "preserved_clips",
     "preserved_probabilities",
     "read_frames",
+    "render_video_sheet",
     "score_windows",
     "settings_dict",
+    "sheet_positions",
     "summary_dict",
     "window_starts",
     "write_outputs",
+    "write_video_outputs",
 ]
