@@ -185,7 +185,11 @@ def output_folder(path: str, option: str = "--out") -> Path:
 def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """``--fps`` and ``--scale`` of the pictures (``explain`` and ``render``)."""
     parser.add_argument(
-        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
+        "--fps",
+        type=positive_float,
+        default=None,
+        help="frame rate of the GIF/MP4 (default: 8; with --whole-video the video's own rate "
+        "divided by --frame-step)",
     )
     parser.add_argument(
         "--scale",
@@ -194,3 +198,8 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         help="integer magnification of the pictures (default: the sheet picks one so that small "
         "clips stay readable; the GIF/MP4 keep the clip's size)",
     )
+
+
+def picture_fps(args: argparse.Namespace) -> float:
+    """``--fps``, or 8 when it is not given (clips)."""
+    return float(args.fps) if args.fps is not None else 8.0

@@ -37,17 +37,20 @@ def sheet_positions(num_sampled: int, count: int = SHEET_FRAMES) -> list[int]:
     return [(2 * i * (m - 1) + k - 1) // (2 * (k - 1)) for i in range(k)]
 
 
-def _scaled(result: VideoExplanation, polarity: str | None) -> tuple[Tensor, Any]:
-    """The maps scaled to ``[0, 1]`` over the whole video (one scale per area) and the style."""
-    from videoattr.viz import OverlayStyle, scale_maps
+def _style(result: VideoExplanation, polarity: str | None) -> Any:
+    """One colour scale for the whole video: masks ``(0, 1)``, signed maps ``(-m, m)`` with
+    ``m = max |map|``, other maps their whole-video ``(min, max)``; so the frames compare."""
+    from videoattr.viz import OverlayStyle
 
-    perturbation = bool(result.areas)
-    style = OverlayStyle(
-        value_range=(0.0, 1.0) if perturbation else None,
-        polarity="signed" if polarity == "signed" else None,
-    )
-    scaled = scale_maps(result.maps, polarity=style.polarity, value_range=style.value_range)
-    return scaled, OverlayStyle(cmap=style.colormap, value_range=(0.0, 1.0))
+    if result.areas:
+        return OverlayStyle(value_range=(0.0, 1.0))
+    maps = result.maps
+    if polarity == "signed":
+        m = float(maps.abs().max()) if maps.numel() else 0.0
+        m = m if m > 0 else 1.0
+        return OverlayStyle(polarity="signed", value_range=(-m, m))
+    lo, hi = (float(maps.min()), float(maps.max())) if maps.numel() else (0.0, 1.0)
+    return OverlayStyle(value_range=(lo, hi if hi > lo else lo + 1.0))
 
 
 def _caption(
@@ -96,7 +99,7 @@ def render_video_sheet(
 ) -> Tensor:
     """The sheet of a whole video: ``frames`` evenly spread frames and their maps, the timeline below.
 
-    The maps are scaled over the whole video (one scale per area), so the shown frames compare.
+    The maps share one colour scale over the whole video, so the shown frames compare.
     The timeline marks the shown frames.
 
     Args:
@@ -116,14 +119,14 @@ def render_video_sheet(
     from videoattr.viz import render_sheet, render_timeline
 
     positions = sheet_positions(len(video), frames)
-    scaled, style = _scaled(result, polarity)
+    style = _style(result, polarity)
     pictures = video.pictures()[positions].unsqueeze(0)
     caption = _caption(result, method, dict(settings or {}), random_weights, note)
     map_names = [f"area {a:g}" for a in result.areas] if result.areas else None
     shown = [int(result.frame_indices[p]) for p in positions]
     sheet = render_sheet(
         pictures,
-        scaled[:, positions].unsqueeze(0),
+        result.maps[:, positions].unsqueeze(0),
         caption=caption,
         style=style,
         map_names=map_names,
@@ -231,7 +234,7 @@ def write_video_outputs(
         return final, final.with_name(f".{stem}.partial.{ending}")
 
     if "gif" in kinds or "mp4" in kinds:
-        scaled, style = _scaled(result, polarity)
+        style = _style(result, polarity)
         caption = SheetCaption(
             method=method or None,
             target=result.target_name or result.target,
@@ -240,7 +243,7 @@ def write_video_outputs(
         )
         movie = panels(
             video.pictures().unsqueeze(0),
-            scaled.unsqueeze(0),
+            result.maps.unsqueeze(0),
             style=style,
             caption=caption,
             frame_indices=result.frame_indices.tolist(),
