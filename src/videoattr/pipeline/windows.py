@@ -9,7 +9,7 @@ the target's probability per window), explains every window with any attributor 
 every frame; 2 for a model trained on every other frame of 25 fps video), ``M = ceil(N / s)`` *sampled
 frames*. Window ``k`` is ``T`` consecutive sampled frames starting at sampled position ``p_k``:
 video frames ``p_k s, (p_k + 1) s, ..., (p_k + T - 1) s``. The positions are ``0, S, 2S, ...`` for the
-``stride`` ``S`` (default ``T // 2``: every frame lies in two windows, except near the ends) while a
+``stride`` ``1 <= S <= T`` (default ``T // 2``: every frame lies in two windows, except near the ends) while a
 window fits, plus **one last window aligned to the end** (``p = M - T``) when the regular ones leave
 frames at the tail uncovered (``(M - T) % S != 0``); so every frame lies in at least one window.
 
@@ -100,7 +100,8 @@ def window_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
     one window.
 
     Raises:
-        ValueError: an argument that is not a positive int.
+        ValueError: an argument that is not a positive int, or ``stride > clip_len`` (frames
+            between windows would be left out).
 
     Example:
         >>> window_starts(20, 8, 4)
@@ -113,6 +114,11 @@ def window_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
     n = check_positive_int(num_frames, "num_frames")
     t = check_positive_int(clip_len, "clip_len")
     s = check_positive_int(stride, "stride")
+    if s > t:
+        raise ValueError(
+            f"stride must be at most clip_len={t} (a larger stride leaves frames between windows "
+            f"unexplained); got stride={s}"
+        )
     if n <= t:
         return [0]
     starts = list(range(0, n - t + 1, s))
@@ -554,7 +560,8 @@ def explain_video(
         target: the class to explain in every window: an index, a class name, or ``None`` (default)
             for the class with the highest mean probability over the windows.
         clip_len: ``T``, frames per window; default the model's ``clip_len``.
-        stride: ``S``, sampled frames between window starts, ``>= 1``; default ``max(1, T // 2)``.
+        stride: ``S``, sampled frames between window starts, ``1 <= S <= T``; default
+            ``max(1, T // 2)``.
         frame_step: keep every ``frame_step``-th video frame (when ``video`` is not already
             [`VideoFrames`][videoattr.pipeline.VideoFrames]). Default 1.
         max_batch_size: windows per model call (scores and attributions); the attributor's own
@@ -572,7 +579,7 @@ def explain_video(
 
     Raises:
         ValueError: ``stride``, ``clip_len``, ``frame_step`` or ``max_batch_size`` not a positive
-            int, ``short_video`` unknown, ``scores`` of the wrong shape, a target outside the
+            int, ``stride > clip_len``, ``short_video`` unknown, ``scores`` of the wrong shape, a target outside the
             classes, or maps of the wrong shape.
         VideoTooShortError: ``short_video="error"`` and fewer sampled frames than ``T``.
         TypeError: no ``clip_len`` given for a model without one.
@@ -585,6 +592,7 @@ def explain_video(
         )
     t = check_positive_int(t, "clip_len")
     s = max(1, t // 2) if stride is None else check_positive_int(stride, "stride")
+    window_starts(t, t, s)  # checks 1 <= stride <= clip_len before any work
     if max_batch_size is not None:
         check_positive_int(max_batch_size, "max_batch_size")
     if not isinstance(method, Method):
