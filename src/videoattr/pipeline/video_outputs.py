@@ -186,7 +186,7 @@ def write_video_outputs(
     maps, the maps scaled over the whole video); the ``.npz`` holds ``maps`` ``(A, M, H, W)``
     float32, ``frame_indices``, ``coverage``, ``window_starts``, ``window_ends``,
     ``probabilities`` ``(W, K)``, ``target`` and ``areas``; the JSON is
-    [`VideoExplanation.summary`][videoattr.pipeline.VideoExplanation.summary] with ``settings``
+    [`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] with ``settings``
     added.
 
     Args:
@@ -197,7 +197,7 @@ def write_video_outputs(
         method: the method's name. Default ``""``.
         settings: extra JSON values recorded in the summary; the method's configuration under
             ``"settings"``. Default none.
-        kinds: which files to write. Default all of [`OUTPUT_KINDS`][videoattr.pipeline.OUTPUT_KINDS].
+        kinds: which files to write. Default all of ``OUTPUT_KINDS`` (gif, mp4, png, npz, json).
         fps: frame rate of the GIF/MP4; default the video's rate divided by ``frame_step``, else 8.
         root: when given, every file must lie inside this folder.
         random_weights: the model has no trained weights (the pictures say so). Default ``False``.

@@ -17,7 +17,7 @@ frames at the tail uncovered (``(M - T) % S != 0``); so every frame lies in at l
 that frame (``A`` maps per window: 1 for gradient and CAM methods, one per area for perturbation
 masks), as the methods return them: no per-window normalisation, so a window whose attribution is
 larger weighs more. The result holds one map per *sampled* frame, ``(A, M, H, W)``, with the video
-frame of each (``frame_indices``); [`VideoExplanation.per_video_frame`][videoattr.pipeline.VideoExplanation.per_video_frame]
+frame of each (``frame_indices``); [`VideoExplanation.per_video_frame`][videoattr.pipeline.windows.VideoExplanation.per_video_frame]
 gives one map per video frame by holding each sampled frame's map until the next (identical when
 ``frame_step = 1``).
 
@@ -552,7 +552,7 @@ def explain_video(
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits; a zoo adapter gives the clip
             length, the preprocessing and the class names.
         method: any attributor, a registered method name (built for ``model``), a
-            [`Method`][videoattr.pipeline.Method] or a callable ``(x, targets) -> maps``.
+            `Method` (see `videoattr.pipeline.as_method`) or a callable ``(x, targets) -> maps``.
         video: [`VideoFrames`][videoattr.pipeline.VideoFrames]; a file, GIF or frame folder, or uint8
             frames ``(N, H, W, 3)`` (read with [`read_frames`][videoattr.pipeline.read_frames] and
             the model's preprocessing); or a normalised float clip ``(1, C, N, H, W)`` of every

@@ -1,8 +1,9 @@
 """The timeline of a whole video: the target's probability per sliding window over video time.
 
-Layout (``render_timeline``; all sizes in pixels)::
+Layout (``render_timeline``; all sizes in pixels):
 
-    p(target = abseiling | window)   16-frame windows, stride 8          <- title
+```text
+    p(abseiling | window)   16-frame windows, stride 8                   <- title
      1 |          .--.                                  ▼ frames shown
        |   .-----'    '--.        .-----.               : (dashed lines)
    0.5 |--'               '------'       '---           p(target): blue,
@@ -11,6 +12,7 @@ Layout (``render_timeline``; all sizes in pixels)::
        0 s        10 s        20 s        30 s   time (s)
     windows   ===  ===  ===  ===  ===                   <- extents, staggered rows
     top class [ abseiling   ][ juggling ][ abseiling ]  <- runs of the windows' top class
+```
 
 The curve joins the window centres (a dot per window); the ``windows`` strip draws every window's
 extent, so one sees which frames each point stands for. Marks (``marks``: the video frames a sheet
