@@ -278,3 +278,26 @@ def test_video_frames_from_a_clip_checks_its_shape() -> None:
     v = VideoFrames.from_clip(torch.zeros(1, 3, 4, 5, 5), frame_step=3, num_frames=11)
     assert v.frame_indices.tolist() == [0, 3, 6, 9] and "4 of 11 frames" in repr(v)
     assert np.array_equal(v.pictures().shape, (4, 5, 5, 3))
+
+
+def test_noise_of_each_window_does_not_depend_on_the_batching() -> None:
+    """SmoothGrad seeds each window's noise with ``<key>@<start frame>``."""
+    model = tiny_cnn3d().double().eval()
+    clip = torch.randn(1, 3, 11, 8, 8, dtype=torch.float64)
+    att = build_attributor("smoothgrad", model, n=3)
+    one = explain_video(model, att, clip, clip_len=4, stride=3, max_batch_size=1, target=0)
+    many = explain_video(model, att, clip, clip_len=4, stride=3, max_batch_size=4, target=0)
+    torch.testing.assert_close(one.maps, many.maps, rtol=0, atol=1e-12)
+    other = explain_video(model, att, clip, clip_len=4, stride=3, target=0, key="other")
+    assert not torch.allclose(other.maps, one.maps)
+
+
+def test_frame_step_on_a_float_clip_keeps_every_kth_frame() -> None:
+    model = tiny_cnn3d().double()
+    clip = index_clip(15)
+    result = explain_video(model, FrameValues(model), clip, clip_len=4, stride=2, frame_step=3)
+    assert result.frame_indices.tolist() == [0, 3, 6, 9, 12] and result.num_frames == 15
+    torch.testing.assert_close(result.maps[0, :, 0, 0], result.frame_indices.double())
+    assert result.window_starts.tolist() == [0, 3]  # sampled positions 0 and 1, times 3
+    held = result.per_video_frame()[0, :, 0, 0]
+    assert held.tolist() == [float(3 * (f // 3)) for f in range(15)]

@@ -56,6 +56,7 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.batching import chunk_slices
+from videoattr.core.state import model_session
 from videoattr.core.validation import check_choice, check_positive_int, describe
 from videoattr.datasets.folders import class_from_label
 from videoattr.io.errors import VideoTooShortError
@@ -351,6 +352,8 @@ def score_windows(
 ) -> Tensor:
     """The model's softmax probabilities ``(W, K)`` on each window (float32, CPU), without a graph.
 
+    The model runs in eval mode (its modes are restored afterwards), as the attributors run it.
+
     Args:
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits.
         video: the sampled frames.
@@ -360,7 +363,7 @@ def score_windows(
     """
     device, dtype = _model_device_dtype(model)
     rows: list[Tensor] = []
-    with torch.no_grad():
+    with model_session(model, eval_mode=True), torch.no_grad():
         for sl in chunk_slices(len(starts), max_batch_size):
             x = video.windows(starts[sl], clip_len, device=device, dtype=dtype)
             logits = model(x)
@@ -601,8 +604,12 @@ def explain_video(
     chunk = max_batch_size or (own if isinstance(own, int) else None) or DEFAULT_WINDOW_BATCH
     if not isinstance(video, VideoFrames):
         if isinstance(video, Tensor) and video.is_floating_point():
+            clip = video[0] if video.dim() == 5 and video.shape[0] == 1 else video
+            step = check_positive_int(frame_step, "frame_step")
             video = VideoFrames.from_clip(
-                video,
+                clip[:, ::step] if clip.dim() == 4 else clip,
+                frame_step=step,
+                num_frames=clip.shape[1] if clip.dim() == 4 else None,
                 mean=getattr(model, "mean", (0.0, 0.0, 0.0)),
                 std=getattr(model, "std", (1.0, 1.0, 1.0)),
             )
