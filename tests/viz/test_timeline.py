@@ -94,3 +94,22 @@ def test_nice_ticks_are_round_and_few(stop: float, most: int) -> None:
         mantissa = step / 10 ** math.floor(math.log10(step))
         assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6
         assert stop - ticks[-1] < step  # no room for one more tick
+
+
+def test_strip_under_a_video_and_its_cursor() -> None:
+    from videoattr.viz.timeline import _MARK, timeline_strip, with_cursor
+
+    strip = timeline_strip(STARTS, ENDS, PROBS, num_frames=40, width=80, height=24)
+    assert strip.shape == (24, 80, 3) and strip.dtype == torch.uint8
+    # column x stands for frame (x + 0.5) * 40 / 80; window 1's centre (frame 16) is column 31.5
+    blue = [
+        (strip[:, x] == torch.tensor([31, 119, 180], dtype=torch.uint8)).all(1) for x in (7, 39)
+    ]
+    top_of = [int(b.nonzero()[0]) for b in blue]
+    assert top_of[0] > top_of[1]  # p = 0.1 near frame 4 is drawn lower than p = 0.9 near frame 20
+    cursor = with_cursor(strip, 20, 40)
+    x = int(20.5 * 80 / 40)  # the middle of frame 20's two columns
+    assert (cursor[:, x] == torch.tensor(_MARK, dtype=torch.uint8)).all()
+    others = [c for c in range(80) if c != x]
+    assert torch.equal(cursor[:, others], strip[:, others])
+    assert not (strip[:, x] == torch.tensor(_MARK, dtype=torch.uint8)).all(1).any()

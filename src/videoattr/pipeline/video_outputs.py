@@ -183,7 +183,8 @@ def write_video_outputs(
 
     Files are ``out_dir/stem.{gif,mp4,png,npz,json}`` plus ``stem.timeline.png`` (with ``"png"``),
     each written to a temporary name and renamed. The videos show every sampled frame (input |
-    maps, the maps scaled over the whole video); the ``.npz`` holds ``maps`` ``(A, M, H, W)``
+    maps, one colour scale for the whole video) above a small timeline of ``p(target | window)``
+    with a red line at the frame shown; the ``.npz`` holds ``maps`` ``(A, M, H, W)``
     float32, ``frame_indices``, ``coverage``, ``window_starts``, ``window_ends``,
     ``probabilities`` ``(W, K)``, ``target`` and ``areas``; the JSON is
     [`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] with ``settings``
@@ -249,6 +250,24 @@ def write_video_outputs(
             frame_indices=result.frame_indices.tolist(),
             fps=result.fps,
             scale=scale if scale is not None else 1,
+        )
+        from videoattr.viz.timeline import timeline_strip, with_cursor
+
+        strip = timeline_strip(
+            result.window_starts,
+            result.window_ends,
+            result.target_probability,
+            num_frames=result.num_frames,
+            width=int(movie.shape[2]),
+        )
+        movie = torch.cat(
+            [
+                movie,
+                torch.stack(
+                    [with_cursor(strip, int(f), result.num_frames) for f in result.frame_indices]
+                ),
+            ],
+            dim=1,
         )
         rate = fps if fps is not None else (result.fps / result.frame_step if result.fps else 8.0)
         for kind, writer in (("gif", save_gif), ("mp4", save_mp4)):

@@ -37,7 +37,14 @@ from torch import Tensor
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
 
-__all__ = ["Timeline", "nice_ticks", "render_timeline", "save_timeline"]
+__all__ = [
+    "Timeline",
+    "nice_ticks",
+    "render_timeline",
+    "save_timeline",
+    "timeline_strip",
+    "with_cursor",
+]
 
 _TEXT = (0, 0, 0)
 _AXIS = (90, 90, 90)
@@ -375,3 +382,60 @@ def save_timeline(path: str | Path, *args: object, **options: object) -> Timelin
     timeline = render_timeline(*args, **options)  # type: ignore[arg-type]
     timeline.save(path)
     return timeline
+
+
+def timeline_strip(
+    window_starts: Sequence[int] | Tensor,
+    window_ends: Sequence[int] | Tensor,
+    target_probability: Sequence[float] | Tensor,
+    *,
+    num_frames: int,
+    width: int,
+    height: int = 24,
+) -> Tensor:
+    """A small timeline to put under a video: ``p(target | window)`` as a filled curve, no text.
+
+    Column ``x`` stands for video frame ``x * N / width``; the curve joins the window centres as in
+    [`render_timeline`][videoattr.viz.timeline.render_timeline], probability 1 at the top. Put the
+    current frame on it with [`with_cursor`][videoattr.viz.timeline.with_cursor].
+
+    Args:
+        window_starts: ``(W,)`` first video frame of every window.
+        window_ends: ``(W,)`` last video frame of every window (inclusive).
+        target_probability: ``(W,)`` in ``[0, 1]``.
+        num_frames: ``N``.
+        width: the strip's width in pixels (the video's).
+        height: the strip's height in pixels, ``>= 8``. Default 24.
+
+    Returns:
+        uint8 image ``(height, width, 3)``.
+    """
+    starts = [int(v) for v in _values(window_starts, "window_starts")]
+    if not starts:
+        raise ValueError("window_starts must hold at least one window; got none")
+    ends = [int(v) for v in _values(window_ends, "window_ends", len(starts))]
+    probs = _values(target_probability, "target_probability", len(starts))
+    n = check_positive_int(num_frames, "num_frames")
+    width = check_positive_int(width, "width")
+    height = check_positive_int(height, "height", minimum=8)
+    centres = [(s + min(e, n - 1) + 1) / 2 for s, e in zip(starts, ends, strict=True)]
+    frames = (np.arange(width) + 0.5) * n / width
+    curve = np.interp(frames, centres, probs)
+    tops = np.round((1.0 - np.clip(curve, 0.0, 1.0)) * (height - 2)).astype(int) + 1
+    image = np.full((height, width, 3), 246, dtype=np.uint8)
+    rows = np.arange(height)[:, None]
+    filled = rows >= tops[None, :]
+    image[filled] = (174, 199, 232)
+    image[tops, np.arange(width)] = _TARGET
+    image[0] = image[-1] = 200
+    return torch.from_numpy(image)
+
+
+def with_cursor(strip: Tensor, frame: int, num_frames: int) -> Tensor:
+    """A copy of a [`timeline_strip`][videoattr.viz.timeline.timeline_strip] with a red line at
+    video frame ``frame`` (of ``num_frames``)."""
+    out = strip.clone()
+    width = out.shape[1]
+    x = min(width - 1, int((frame + 0.5) * width / max(num_frames, 1)))
+    out[:, x] = torch.tensor(_MARK, dtype=torch.uint8)
+    return out
