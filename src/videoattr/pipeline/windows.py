@@ -32,9 +32,10 @@ added, and the maps of those frames are dropped), or raises
 
 **Memory.** Windows go through the model ``max_batch_size`` at a time (scores and attributions),
 so the model's memory does not grow with the video. [`read_frames`][videoattr.pipeline.read_frames]
-decodes a file a chunk at a time and keeps every sampled frame at the model's input size as uint8:
-``M x H x W x 3`` bytes (3000 frames at 112x112: 113 MB; at 224x224: 452 MB); the stitched maps are
-float32 on the CPU, ``A x M x H x W x 4`` bytes (3000 frames at 112x112: 150 MB per map).
+decodes a file 16 frames at a time and keeps every sampled frame at the model's input size as uint8,
+filled in place: ``M x H x W x 3`` bytes (3000 frames at 112x112: 113 MB; at 224x224: 452 MB); the
+stitched maps are float32 on the CPU, ``A x M x H x W x 4`` bytes (3000 frames at 112x112: 150 MB
+per map).
 
 Example:
     >>> model = videoattr.zoo.load("demo")  # doctest: +SKIP
@@ -269,7 +270,7 @@ def read_frames(
     *,
     frame_step: int = 1,
     preprocessing: _Preprocessing | None = None,
-    chunk_size: int = 64,
+    chunk_size: int = 16,
     strict: bool = True,
 ) -> VideoFrames:
     """Read a video's sampled frames at the model's input size, a chunk of frames at a time.
@@ -286,7 +287,7 @@ def read_frames(
         frame_step: keep video frames ``0, frame_step, 2 frame_step, ...``. Default 1.
         preprocessing: resize, crop, mean, std and antialias setting (a
             [`Preprocessing`][videoattr.zoo.Preprocessing]); default the model's.
-        chunk_size: frames decoded and resized at a time. Default 64.
+        chunk_size: frames decoded and resized at a time. Default 16.
         strict: refuse damaged video files (see [`read_video`][videoattr.io.read_video]). Default
             ``True``.
 
@@ -320,19 +321,32 @@ def read_frames(
         frames = as_frames(video, "video")
         n = frames.shape[0]
         kept = frames[::step]
-        parts = [shrink(kept[sl]) for sl in chunk_slices(kept.shape[0], chunk_size)]
+        chunks: Iterator[Tensor] = (kept[sl] for sl in chunk_slices(kept.shape[0], chunk_size))
         fps, source = None, "video"
     else:
         from videoattr.io.reading import count_frames
 
         n = count_frames(video, strict=strict)  # FFmpeg's pass also reports damage (strict)
         chunks = iter_frames(video, step=step, chunk_size=chunk_size, strict=False)
-        parts = [shrink(c) for c in chunks]
         fps, source = video_fps(video), str(video)
-    if not parts:
+    expected = -(-n // step)
+    out: Tensor | None = None  # filled in place: the frames are never held twice
+    filled = 0
+    extra: list[Tensor] = []
+    for chunk in chunks:
+        small = shrink(chunk)
+        if out is None:
+            out = small.new_empty((expected, *small.shape[1:]))
+        take = max(0, min(len(small), expected - filled))
+        out[filled : filled + take] = small[:take]
+        filled += take
+        if take < len(small):  # the decoder found more frames than the count said
+            extra.append(small[take:])
+    if out is None or filled == 0:
         raise VideoTooShortError(f"{source} has 0 frames; cannot explain it")
-    out = torch.cat(parts).contiguous()
-    return VideoFrames._make(out, out.shape[0], step, n, fps, prep.mean, prep.std, source)
+    out = torch.cat([out[:filled], *extra]) if extra or filled < expected else out
+    count: int | None = None if filled < expected or extra else n  # else trust the decoded frames
+    return VideoFrames._make(out, out.shape[0], step, count, fps, prep.mean, prep.std, source)
 
 
 def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
