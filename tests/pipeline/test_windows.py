@@ -301,3 +301,20 @@ def test_frame_step_on_a_float_clip_keeps_every_kth_frame() -> None:
     assert result.window_starts.tolist() == [0, 3]  # sampled positions 0 and 1, times 3
     held = result.per_video_frame()[0, :, 0, 0]
     assert held.tolist() == [float(3 * (f // 3)) for f in range(15)]
+
+
+def test_every_registered_method_explains_a_whole_video() -> None:
+    """No per-method code: each registered method (with the quick options of the cross-cutting
+    tests) gives stitched maps of the video's length, one per area for perturbation masks."""
+    from tests.test_all_methods import FAST
+    from videoattr.methods import method_info, method_names
+
+    model = tiny_cnn3d().eval()
+    clip = torch.randn(1, 3, 11, 16, 16)
+    for name in method_names():
+        att = build_attributor(name, model, **FAST.get(name, {}))
+        result = explain_video(model, att, clip, clip_len=8, stride=4, max_batch_size=2)
+        areas = 1 if method_info(name).kind != "perturbation" else len(result.areas)
+        assert result.maps.shape == (areas, 11, 16, 16), name
+        assert result.method == name and torch.isfinite(result.maps).all(), name
+        assert result.window_starts.tolist() == [0, 3]
