@@ -164,8 +164,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     clip_len, sampling, preprocess = adapter_reading(adapter)
     names = adapter.class_names
     request = target_request(args.target, names)
-    method = build_method(args, adapter)
+    # whole videos show one progress bar over the windows instead of one per window batch
+    method = build_method(args, adapter, progress=not args.whole_video)
     announce(method, adapter, device, preset_of(args))
+    if args.whole_video and method.is_perturbation:
+        print(
+            "  (--whole-video: that time is per window; a video of N frames has about "
+            "N / --window-stride windows)",
+            file=sys.stderr,
+        )
     failures = 0
     for path in videos:
         label = label_of(path)
