@@ -72,7 +72,7 @@ def _caption(
         f"{result.num_frames} frames"
         + (f" ({result.num_frames / result.fps:.1f} s)" if result.fps else "")
         + f", {len(p)} windows of {result.clip_len} frames, stride {result.stride}"
-        + (f", every {result.frame_step}th frame" if result.frame_step > 1 else "")
+        + (f", one frame in {result.frame_step}" if result.frame_step > 1 else "")
     )
     return SheetCaption(
         target=f"{result.target_name or result.target} (mean p(target | window) = "

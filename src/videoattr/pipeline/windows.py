@@ -200,7 +200,7 @@ class VideoFrames:
     def __repr__(self) -> str:
         kind = "clip" if self.is_clip else "uint8 frames"
         return (
-            f"VideoFrames({self.source!r}, {len(self)} of {self.num_frames} frames (every "
+            f"VideoFrames({self.source!r}, {len(self)} of {self.num_frames} frames (frame_step "
             f"{self.frame_step}), {kind} {tuple(self.frames.shape)}, fps={self.fps})"
         )
 
@@ -513,7 +513,7 @@ class VideoExplanation:
         name = f" {self.target_name!r}" if self.target_name is not None else ""
         return (
             f"VideoExplanation(method={self.method!r}, target={self.target}{name}, frames="
-            f"{self.num_frames} (every {self.frame_step}), windows={len(p)} of {self.clip_len} "
+            f"{self.num_frames} (frame_step {self.frame_step}), windows={len(p)} of {self.clip_len} "
             f"(stride {self.stride}), maps={tuple(self.maps.shape)}, p(target) mean "
             f"{float(p.mean()):.3f}, max {float(p[best]):.3f} at frame {int(self.window_starts[best])})"
         )
@@ -632,8 +632,8 @@ def explain_video(
     m = len(video)
     if m < t and short_video == "error":
         raise VideoTooShortError(
-            f"{video.source} has {m} sampled frames (every {video.frame_step} of {video.num_frames}), "
-            f"fewer than one window of clip_len={t}; pass short_video='pad' to repeat the last frame"
+            f"{video.source} has {m} sampled frames ({video.num_frames} frames, "
+            f"frame_step={video.frame_step}), fewer than one window of clip_len={t}; pass short_video='pad' to repeat the last frame"
         )
     starts = window_starts(m, t, s)
     if scores is None:
