@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         register_method,
         resolve_method,
     )
+    from videoattr.pipeline import VideoExplanation, explain_video
     from videoattr.runner import ResultStore, RunSummary, run
 
 # Public name -> the module that defines it; imported on first access (PEP 562).
@@ -78,6 +79,8 @@ _LAZY_NAMES: dict[str, str] = {
     "SmoothGrad": "videoattr.methods",
     "black_baseline": "videoattr.methods",
     "integration_points": "videoattr.methods",
+    "explain_video": "videoattr.pipeline",
+    "VideoExplanation": "videoattr.pipeline",
     "ResultStore": "videoattr.runner",
     "RunSummary": "videoattr.runner",
     "run": "videoattr.runner",
@@ -91,6 +94,7 @@ _SUBMODULES: tuple[str, ...] = (
     "io",
     "methods",
     "metrics",
+    "pipeline",
     "runner",
     "viz",
     "zoo",
@@ -117,6 +121,7 @@ __all__ = [
     "SmoothGrad",
     "Target",
     "TemporalOcclusion",
+    "VideoExplanation",
     "XGradCAM3D",
     "__version__",
     "black_baseline",
@@ -124,6 +129,7 @@ __all__ = [
     "core",
     "datasets",
     "demo_model",
+    "explain_video",
     "integration_points",
     "io",
     "method_aliases",

@@ -128,6 +128,53 @@ def test_the_polarity_default_is_the_api_default(tmp_path: Path) -> None:
     )
 
 
+#: ``--option`` pairs that keep the many-forward methods quick on the demo model.
+QUICK_OPTIONS: dict[str, list[str]] = {
+    "rise": ["--option", "n=32"],
+    "occlusion": ["--option", "window=(8, 28, 28)"],
+}
+
+
+def _explain_settings(tmp_path: Path, extra: list[str]) -> dict[str, object]:
+    frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    out = tmp_path / "o"
+    args = ["explain", "--video", str(video), "--model", "demo", "--no-gpu", "--no-progress"]
+    assert main([*args, *extra, "--out", str(out)]) == 0
+    (summary,) = out.rglob("*.json")
+    settings: dict[str, object] = json.loads(summary.read_text())["settings"]
+    return settings
+
+
+def test_option_sets_any_method_option_and_refuses_unknown_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from videoattr.methods import RISE
+
+    settings = _explain_settings(
+        tmp_path, ["--method", "rise", "--option", "n=16", "--option", "grid=(2, 3, 3)"]
+    )
+    assert settings["n"] == 16
+    assert settings["grid"] == [2, 3, 3]
+    # no --max-batch-size: the method's own bound, not "no bound"
+    assert settings["max_batch_size"] == RISE(torch.nn.Linear(2, 2)).max_batch_size
+    video = next(tmp_path.glob("*.mp4"))
+    base = ["explain", "--video", str(video), "--model", "demo", "--no-gpu"]
+    assert main([*base, "--method", "rise", "--option", "bogus=1"]) == 2
+    assert "--option bogus=... does not apply to --method rise" in capsys.readouterr().err
+    assert main([*base, "--method", "rise", "--option", "n"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_several_layers_separated_by_commas_are_fused(tmp_path: Path) -> None:
+    settings = _explain_settings(
+        tmp_path,
+        ["--method", "layer_cam", "--layer", "model.features.block2, model.features.block4"],
+    )
+    assert settings["layer"] == ["model.features.block2", "model.features.block4"]
+
+
 @pytest.mark.parametrize("name", list(method_names()))
 def test_every_registered_method_explains_a_clip(name: str, tmp_path: Path) -> None:
     from videoattr.methods.registry import method_info
@@ -138,6 +185,7 @@ def test_every_registered_method_explains_a_clip(name: str, tmp_path: Path) -> N
     args = ["explain", "--video", str(video), "--model", "demo", "--method", name, "--no-gpu"]
     if method_info(name).kind == "perturbation":
         args += ["--iterations", "2"]
+    args += QUICK_OPTIONS.get(name, [])
     assert main([*args, "--no-progress", "--out", str(tmp_path / "o")]) == 0
     (summary,) = (tmp_path / "o").rglob("*.json")
     record = json.loads(summary.read_text())

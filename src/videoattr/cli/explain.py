@@ -1,6 +1,13 @@
 """``videoattr explain``: explain videos and write the pictures, the maps and a JSON summary.
 
-Files go to ``OUT/<method>/<model>/<label>/<video name>.{gif,mp4,png,npz,json}``. Every part of that
+Each video becomes one clip of the model's length (its frame sampling), or, with ``--whole-video``,
+sliding windows over every frame (``--window-stride``, ``--frame-step``), explained with
+[`explain_video`][videoattr.pipeline.explain_video] and stitched into one map per frame, with the
+timeline of the target's probability per window
+([`write_video_outputs`][videoattr.pipeline.write_video_outputs]).
+
+Files go to ``OUT/<method>/<model>/<label>/<video name>.{gif,mp4,png,npz,json}`` (and
+``<video name>.timeline.png`` with ``--whole-video``). Every part of that
 path that comes from a file name, a label or an option is a plain folder or file name (names that
 are not are made safe, options that are not are refused), and the final path is checked to lie
 inside ``OUT``.
@@ -13,7 +20,7 @@ import errno
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -30,7 +37,9 @@ from videoattr.cli.options import (
     add_picture_arguments,
     device_of,
     output_folder,
+    picture_fps,
     plain_name,
+    positive_int,
 )
 from videoattr.datasets.folders import (
     adapter_reading,
@@ -79,15 +88,67 @@ def add_parser(sub: Any) -> None:
         help="use this folder name instead of the video's label (a plain name)",
     )
     add_picture_arguments(p)
+    add_whole_video_arguments(p)
     p.add_argument(
         "--traceback", action="store_true", help="print the full traceback of a failing video"
     )
     p.set_defaults(func=cmd_explain)
 
 
+def add_whole_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--whole-video`` and its settings."""
+    g = parser.add_argument_group(
+        "whole videos", "explain every frame with sliding windows instead of one sampled clip"
+    )
+    g.add_argument(
+        "--whole-video",
+        action="store_true",
+        help="explain the whole video with sliding windows of the model's clip length, stitched "
+        "into one map per frame (averaged where windows overlap), with a timeline of the "
+        "target's probability per window; the target is one class for the whole video",
+    )
+    g.add_argument(
+        "--window-stride",
+        type=positive_int,
+        default=None,
+        metavar="S",
+        help="frames (after --frame-step) between window starts (default: half the clip length)",
+    )
+    g.add_argument(
+        "--frame-step",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="keep every K-th frame of the video, e.g. 2 for a model trained on every other "
+        "frame (default: 1)",
+    )
+    g.add_argument(
+        "--short-video",
+        choices=("pad", "error"),
+        default=None,
+        help="a video shorter than one window: repeat its last frame, or fail (default: pad)",
+    )
+    g.add_argument(
+        "--sheet-frames",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="frames shown in the PNG sheet above the timeline (default: 8)",
+    )
+
+
+def _check_whole_video(args: argparse.Namespace) -> None:
+    if args.whole_video:
+        return
+    for flag in ("window_stride", "frame_step", "short_video", "sheet_frames"):
+        if getattr(args, flag, None) is not None:
+            raise CommandError(f"--{flag.replace('_', '-')} applies only with --whole-video")
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain every video; returns 1 when one failed, 0 otherwise."""
     output_folder(args.out)  # an existing file fails here, before any work
+    _check_whole_video(args)
     if args.video:
         video = Path(args.video)
         if not video.exists():
@@ -103,12 +164,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     clip_len, sampling, preprocess = adapter_reading(adapter)
     names = adapter.class_names
     request = target_request(args.target, names)
-    method = build_method(args, adapter)
+    # whole videos show one progress bar over the windows instead of one per window batch
+    method = build_method(args, adapter, progress=not args.whole_video)
     announce(method, adapter, device, preset_of(args))
+    if args.whole_video and method.is_perturbation:
+        print(
+            "  (--whole-video: that time is per window; a video of N frames has about "
+            "N / --window-stride windows)",
+            file=sys.stderr,
+        )
     failures = 0
     for path in videos:
         label = label_of(path)
         try:
+            if args.whole_video:
+                explain_whole_video(args, method, adapter, path, request)
+                continue
             clip = load_clip(path, clip_len=clip_len, sampling=sampling, preprocess=preprocess).to(
                 device
             )
@@ -177,7 +248,7 @@ def explain_one(
         method=method.name,
         areas=method.areas,
         settings=settings,
-        fps=args.fps,
+        fps=picture_fps(args),
         root=out,
         random_weights=weights_record(args) == "random",
         scale=args.scale,
@@ -195,3 +266,88 @@ def explain_one(
     )
     for kind, p in paths.items():
         print(f"  {kind}: {p}")
+
+
+def explain_whole_video(
+    args: argparse.Namespace,
+    method: Method,
+    adapter: Any,
+    path: Path,
+    request: Any,
+) -> None:
+    """Explain one video with sliding windows for each requested target and write its files."""
+    from videoattr.pipeline import (
+        DEFAULT_WINDOW_BATCH,
+        SHEET_FRAMES,
+        explain_video,
+        read_frames,
+        score_windows,
+        window_starts,
+        write_video_outputs,
+    )
+
+    names = adapter.class_names
+    out = Path(args.out)
+    stem = safe_name(clip_stem(path))
+    video = read_frames(path, adapter, frame_step=args.frame_step or 1)
+    stride = args.window_stride or max(1, adapter.clip_len // 2)
+    short: Literal["pad", "error"] = "error" if args.short_video == "error" else "pad"
+    scores = None
+    label_class = class_from_label(label_of(path), names, strict=False)
+    targets = request.for_clip(torch.empty(0), label_class) if not request.top else []
+    if request.top:
+        starts = window_starts(len(video), adapter.clip_len, stride)
+        chunk = args.max_batch_size or DEFAULT_WINDOW_BATCH
+        scores = score_windows(adapter, video, starts, adapter.clip_len, max_batch_size=chunk)
+        targets = request.for_clip(scores.mean(dim=0), label_class)
+    for target in targets:
+        result = explain_video(
+            adapter,
+            method,
+            video,
+            target=target,
+            stride=stride,
+            short_video=short,
+            max_batch_size=args.max_batch_size,
+            scores=scores,
+            key=stem,
+            progress=not args.no_progress,
+        )
+        scores = result.probabilities
+        file_stem = stem
+        if request.several:
+            file_stem = safe_name(f"{stem}.{result.class_name(result.target)}")
+        settings = {
+            "model": args.model,
+            "weights": weights_record(args),
+            "video": str(path),
+            "preset": preset_of(args),
+            "settings": method.config,
+        }
+        folder = out / safe_name(method.name) / safe_name(args.model)
+        paths = write_video_outputs(
+            folder / (args.save_label or safe_name(label_of(path))),
+            file_stem,
+            video,
+            result,
+            method=method.name,
+            settings=settings,
+            fps=args.fps,
+            root=out,
+            random_weights=weights_record(args) == "random",
+            scale=args.scale,
+            note=path.name,
+            sheet_frames=args.sheet_frames or SHEET_FRAMES,
+        )
+        p = result.target_probability
+        best = int(p.argmax())
+        start = int(result.window_starts[best])
+        when = f"{start / result.fps:.1f}s" if result.fps else f"frame {start}"
+        print(
+            f"{path.name}: {result.num_frames} frames, {len(p)} windows of {result.clip_len} "
+            f"(stride {result.stride}); explained class {result.class_name(result.target)}: "
+            f"p(target | window) mean {float(p.mean()):.3f}, max {float(p[best]):.3f} at {when}; "
+            f"{result.seconds:.1f}s"
+        )
+        for kind, file in paths.items():
+            print(f"  {kind}: {file}")

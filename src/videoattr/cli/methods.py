@@ -77,8 +77,41 @@ _OPTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
     "--polarity": ("polarity", lambda a: a.polarity),
     "--iterations": ("max_iter", lambda a: a.iterations),
     "--optimizer": ("optimizer", lambda a: a.optimizer),
-    "--layer": ("layer", lambda a: a.layer),
+    "--layer": ("layer", lambda a: _layers(a.layer)),
 }
+
+
+def _layers(text: str | None) -> str | list[str] | None:
+    """``--layer``: one dotted name, or several separated by commas (fused by the CAM methods)."""
+    if text is None or "," not in text:
+        return text
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    return names if len(names) > 1 else names[0]
+
+
+def parse_method_options(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs; values read as Python literals (``500``, ``(4, 8, 8)``, ``0.5``,
+    ``None``, ``"blur"``), anything else as a string.
+
+    Raises:
+        CommandError: an item without ``=`` or with an empty key.
+    """
+    import ast
+
+    options: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise CommandError(
+                f"--option expects KEY=VALUE with KEY a method option (e.g. n=500, window=(4,8,8)); "
+                f"got {item!r}"
+            )
+        try:
+            options[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            options[key] = raw.strip()
+    return options
 
 
 def method_options(
@@ -118,12 +151,19 @@ def method_options(
         options[option] = value
         if option == "layer":
             options.pop("reshape", None)  # the adapter's token reshape belongs to its own layer
-    if takes("max_batch_size"):
+    if takes("max_batch_size") and args.max_batch_size is not None:
         options["max_batch_size"] = args.max_batch_size
     if takes("seed"):
         options["seed"] = args.seed
     if takes("progress"):
         options["progress"] = progress and not args.no_progress
+    for option, value in parse_method_options(getattr(args, "method_option", None)).items():
+        if not may_take(option):
+            known = ", ".join(sorted(accepted)) if accepted is not None else "see its docs"
+            raise CommandError(
+                f"--option {option}=... does not apply to --method {info.name} (its options: {known})"
+            )
+        options[option] = value
     if info.kind != "perturbation":
         if args.area != [0.1]:
             raise CommandError(f"--area applies to the perturbation methods, not to {info.name}")

@@ -132,12 +132,25 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("signed", "positive", "negative", "absolute"),
         help="polarity of gradient maps (default: the method's, signed, as in the Python API)",
     )
-    g.add_argument("--layer", default=None, help="Grad-CAM layer (default: the model's)")
+    g.add_argument(
+        "--layer",
+        default=None,
+        help="layer of the CAM methods (default: the model's); several, comma-separated, are fused",
+    )
+    g.add_argument(
+        "--option",
+        dest="method_option",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="any other option of the method, e.g. --option n=500 (RISE), --option window=(4,16,16) "
+        "(occlusion); repeatable",
+    )
     g.add_argument(
         "--max-batch-size",
         type=positive_int,
         default=None,
-        help="most samples in one forward (default: no bound)",
+        help="most samples in one forward (default: the method's own bound)",
     )
     add_device_arguments(g)
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -185,7 +198,11 @@ def output_folder(path: str, option: str = "--out") -> Path:
 def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     """``--fps`` and ``--scale`` of the pictures (``explain`` and ``render``)."""
     parser.add_argument(
-        "--fps", type=positive_float, default=8.0, help="frame rate of the GIF/MP4 (default: 8)"
+        "--fps",
+        type=positive_float,
+        default=None,
+        help="frame rate of the GIF/MP4 (default: 8; with --whole-video the video's own rate "
+        "divided by --frame-step)",
     )
     parser.add_argument(
         "--scale",
@@ -194,3 +211,8 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
         help="integer magnification of the pictures (default: the sheet picks one so that small "
         "clips stay readable; the GIF/MP4 keep the clip's size)",
     )
+
+
+def picture_fps(args: argparse.Namespace) -> float:
+    """``--fps``, or 8 when it is not given (clips)."""
+    return float(args.fps) if args.fps is not None else 8.0

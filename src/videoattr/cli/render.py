@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from videoattr.cli.options import CommandError, add_picture_arguments, output_folder
+from videoattr.cli.options import (
+    CommandError,
+    add_picture_arguments,
+    output_folder,
+    picture_fps,
+)
 
 
 def _formats(text: str) -> list[str]:
@@ -135,7 +140,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                             "settings": meta.get("settings", {}),
                         },
                         kinds=args.format,
-                        fps=args.fps,
+                        fps=picture_fps(args),
                         root=out,
                         random_weights=config.get("weights") == "random",
                         scale=args.scale,

@@ -14,6 +14,8 @@ One job per module:
   frame folders; local files are opened only as local files, whatever their names);
 - `videoattr.io.frames`: [`as_frames`][videoattr.io.as_frames], [`resize_frames`][videoattr.io.resize_frames], [`center_crop`][videoattr.io.center_crop];
 - `videoattr.io.preprocessing`: [`to_clip`][videoattr.io.to_clip] and [`denormalize`][videoattr.io.denormalize];
+- `videoattr.io.streaming`: [`iter_frames`][videoattr.io.iter_frames] (a long video a chunk of
+  frames at a time) and [`video_fps`][videoattr.io.video_fps];
 - `videoattr.io.writing`: [`write_video`][videoattr.io.write_video];
 - `videoattr.io.ffmpeg`: FFmpeg called safely (local files only, video containers only);
 - `videoattr.io.gif`: animated GIFs;
@@ -34,6 +36,7 @@ from videoattr.io.frames import as_frames, center_crop, resize_frames
 from videoattr.io.preprocessing import denormalize, to_clip
 from videoattr.io.reading import count_frames, read_video
 from videoattr.io.sampling import SAMPLINGS, Sampling, sample_indices
+from videoattr.io.streaming import iter_frames, video_fps
 from videoattr.io.writing import write_video
 
 __all__ = [
@@ -46,11 +49,13 @@ __all__ = [
     "center_crop",
     "count_frames",
     "denormalize",
+    "iter_frames",
     "list_frame_files",
     "read_video",
     "resize_frames",
     "sample_indices",
     "to_clip",
+    "video_fps",
     "write_frames",
     "write_video",
 ]

@@ -9,7 +9,8 @@ the single clip is the dataset run with one clip.
 
 The parts: [`methods`][videoattr.pipeline.methods] (a method reduced to one call, its record),
 [`explain`][videoattr.pipeline.explain] (explaining clips), [`outputs`][videoattr.pipeline.outputs]
-(pictures, maps, JSON).
+(pictures, maps, JSON), [`windows`][videoattr.pipeline.windows] (whole videos by sliding windows:
+[`explain_video`][videoattr.pipeline.explain_video]).
 """
 
 from videoattr.pipeline.explain import (
@@ -40,20 +41,42 @@ from videoattr.pipeline.outputs import (
     summary_dict,
     write_outputs,
 )
+from videoattr.pipeline.video_outputs import (
+    SHEET_FRAMES,
+    render_video_sheet,
+    sheet_positions,
+    write_video_outputs,
+)
+from videoattr.pipeline.windows import (
+    DEFAULT_WINDOW_BATCH,
+    SHORT_VIDEO,
+    VideoExplanation,
+    VideoFrames,
+    explain_video,
+    read_frames,
+    score_windows,
+    window_starts,
+)
 
 __all__ = [
     "DEFAULT_AREAS",
+    "DEFAULT_WINDOW_BATCH",
     "KEY_SETTINGS",
     "OUTPUT_KINDS",
+    "SHEET_FRAMES",
+    "SHORT_VIDEO",
     "AttributeFn",
     "AttributorLike",
     "ClipExplanation",
     "Method",
     "MethodFn",
+    "VideoExplanation",
+    "VideoFrames",
     "as_method",
     "check_inside",
     "explain_batch",
     "explain_clip",
+    "explain_video",
     "key_settings",
     "method_config",
     "model_options",
@@ -61,7 +84,13 @@ __all__ = [
     "perturbation_of",
     "preserved_clips",
     "preserved_probabilities",
+    "read_frames",
+    "render_video_sheet",
+    "score_windows",
     "settings_dict",
+    "sheet_positions",
     "summary_dict",
+    "window_starts",
     "write_outputs",
+    "write_video_outputs",
 ]

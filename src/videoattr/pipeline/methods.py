@@ -72,8 +72,8 @@ def model_options(name: str, model: nn.Module) -> dict[str, Any]:
 
     Grad-CAM gets the adapter's ``layer`` and ``reshape``; Integrated Gradients starts from the
     normalised black clip when the adapter has ``mean`` and ``std`` (the reference implementation's
-    baseline); perturbation methods get no progress bar. Nothing else: every other option keeps the
-    method's default.
+    baseline); methods with a progress bar of their own (perturbation, black-box, Score-CAM) get none.
+    Nothing else: every other option keeps the method's default.
 
     Args:
         name: a registered method name or alias.
@@ -87,9 +87,9 @@ def model_options(name: str, model: nn.Module) -> dict[str, Any]:
     mean, std = getattr(model, "mean", None), getattr(model, "std", None)
     if info.name == "integrated_gradients" and mean is not None and std is not None:
         found.update(baseline="black", mean=mean, std=std)
-    if info.kind == "perturbation":
-        found["progress"] = False
     accepted = info.option_names()
+    if accepted is not None and "progress" in accepted:
+        found["progress"] = False  # a pipeline shows its own progress
     return {k: v for k, v in found.items() if accepted is None or k in accepted}
 
 

@@ -5,7 +5,9 @@ and blending run in torch on the input's device ([`overlay`][videoattr.viz.overl
 FFmpeg ([`writers`][videoattr.viz.writers], [`sheet`][videoattr.viz.sheet]); notebooks display
 [`Sheet`][videoattr.viz.sheet.Sheet]s and [`show`][videoattr.viz.display.show]'s animations inline.
 How maps are drawn is one [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; what a picture shows is a
-[`SheetCaption`][videoattr.viz.style.SheetCaption] filled by the caller. Every function takes the ``(B, A, T, H, W)`` maps an
+[`SheetCaption`][videoattr.viz.style.SheetCaption] filled by the caller. A whole video explained
+by sliding windows gets a [`Timeline`][videoattr.viz.timeline.Timeline] of the target's
+probability per window ([`render_timeline`][videoattr.viz.timeline.render_timeline]). Every function takes the ``(B, A, T, H, W)`` maps an
 attributor returns, and either uint8 frames ``(B, T, H, W, 3)`` or the normalised float clip
 ``(B, C, T, H, W)`` with its ``mean``/``std``.
 
@@ -34,6 +36,7 @@ from videoattr.viz.overlay import (
 )
 from videoattr.viz.sheet import Sheet, render_sheet, save_sheet
 from videoattr.viz.style import OverlayStyle, SheetCaption
+from videoattr.viz.timeline import Timeline, render_timeline, save_timeline
 from videoattr.viz.writers import panels, save_gif, save_mp4, tile
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "OverlayStyle",
     "Sheet",
     "SheetCaption",
+    "Timeline",
     "apply_colormap",
     "apply_mask",
     "as_maps",
@@ -55,9 +59,11 @@ __all__ = [
     "panels",
     "preserved_clip",
     "render_sheet",
+    "render_timeline",
     "save_gif",
     "save_mp4",
     "save_sheet",
+    "save_timeline",
     "scale_maps",
     "show",
     "tile",

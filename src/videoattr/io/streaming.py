@@ -1,0 +1,148 @@
+"""Reading a long video a few frames at a time: [`iter_frames`][videoattr.io.iter_frames] and
+[`video_fps`][videoattr.io.video_fps].
+
+[`read_video`][videoattr.io.read_video] returns every requested frame at the source's resolution in
+one array; a two-minute video at 25 frames per second and 320x240 pixels is 3000 frames, 690 MB.
+[`iter_frames`][videoattr.io.iter_frames] decodes the same sources (video files through FFmpeg,
+animated GIFs, folders of frame images) and yields them in chunks of ``chunk_size`` frames, so a
+caller that shrinks each chunk (to the model's input size) never holds more than one chunk at the
+source's resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from videoattr.core.validation import check_positive_int, describe
+from videoattr.io.errors import VideoReadError
+from videoattr.io.ffmpeg import FFMPEG_INPUT_OPTIONS, _last_line, ffmpeg_count, ffmpeg_url
+from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
+from videoattr.io.gif import _gif_frames, _repeats, read_gif
+
+__all__ = ["iter_frames", "video_fps"]
+
+
+def iter_frames(
+    path: PathLike,
+    *,
+    step: int = 1,
+    chunk_size: int = 64,
+    strict: bool = True,
+) -> Iterator[Tensor]:
+    """Decode a video and yield every ``step``-th frame (frames ``0, step, 2 step, ...``) in chunks.
+
+    Args:
+        path: a video file, a ``.gif`` or a folder of frame images (as for
+            [`read_video`][videoattr.io.read_video]).
+        step: keep one frame in ``step``. Default 1 (every frame).
+        chunk_size: the most frames in one yielded chunk. Default 64.
+        strict: raise [`VideoReadError`][videoattr.io.VideoReadError] when FFmpeg reports any
+            decoding error in a video file (checked by a first decoding pass, as
+            [`read_video`][videoattr.io.read_video] does). Default ``True``.
+
+    Returns:
+        An iterator of ``torch.uint8`` chunks ``(n, H, W, 3)`` on the CPU, ``1 <= n <= chunk_size``, in frame order.
+        A video with no frames yields nothing.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        VideoReadError: the file cannot be decoded (the message names it).
+        ValueError: ``step`` or ``chunk_size`` is not a positive int.
+
+    Example:
+        >>> sum(len(c) for c in iter_frames("clip.mp4", step=2, chunk_size=16))  # doctest: +SKIP
+        150
+    """
+    step = check_positive_int(step, "step")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or pathlib.Path; got {describe(path)}")
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
+    return _chunks(p, step, chunk_size, strict)
+
+
+def _chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tensor]:
+    if p.is_dir():
+        files = list_frame_files(p)[::step]
+        for start in range(0, len(files), chunk_size):
+            yield torch.from_numpy(read_frame_images(files[start : start + chunk_size], p))
+        return
+    if p.suffix.lower() == ".gif":
+        frames = read_gif(p)[::step]  # GIFs are small: Pillow decodes them whole
+        for start in range(0, len(frames), chunk_size):
+            yield torch.from_numpy(np.stack(frames[start : start + chunk_size]))
+        return
+    yield from _ffmpeg_chunks(p, step, chunk_size, strict)
+
+
+def _ffmpeg_chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tensor]:
+    import imageio_ffmpeg
+
+    if strict:
+        ffmpeg_count(p, strict)  # a decoding pass that reports damage
+    chunk: list[np.ndarray] = []
+    try:
+        reader = imageio_ffmpeg.read_frames(
+            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
+        )
+        meta = next(reader)
+        width, height = meta["size"]
+        try:
+            for i, buffer in enumerate(reader):
+                if i % step:
+                    continue
+                chunk.append(np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3))
+                if len(chunk) == chunk_size:
+                    yield torch.from_numpy(np.stack(chunk))
+                    chunk = []
+        finally:
+            reader.close()
+    except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
+        raise VideoReadError(f"could not decode video {p}: {_last_line(err)}") from err
+    if chunk:
+        yield torch.from_numpy(np.stack(chunk))
+
+
+def video_fps(path: PathLike) -> float | None:
+    """The frame rate of a video file or GIF in frames per second; ``None`` when it has none.
+
+    Video files report the rate FFmpeg reads from the container; a GIF's rate comes from its frame
+    duration (the one [`write_video`][videoattr.io.write_video] records, else the shortest); a folder of
+    frame images has no rate.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        VideoReadError: the file cannot be opened.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
+    if p.is_dir():
+        return None
+    if p.suffix.lower() == ".gif":
+        _, durations, nominal = _gif_frames(p, decode=False)
+        repeats = _repeats(durations, nominal)
+        total_ms = sum(durations)
+        frames = sum(repeats)
+        return 1000.0 * frames / total_ms if total_ms > 0 and frames else None
+    import imageio_ffmpeg
+
+    try:
+        reader = imageio_ffmpeg.read_frames(
+            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
+        )
+        try:
+            meta = next(reader)
+        finally:
+            reader.close()
+    except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
+        raise VideoReadError(f"could not open video {p}: {_last_line(err)}") from err
+    fps = meta.get("fps")
+    return float(fps) if isinstance(fps, (int, float)) and fps > 0 else None
