@@ -86,7 +86,7 @@ class OverlayStyle:
         """What the low end, the middle and the high end of the colour bar stand for."""
         if self.value_range is not None:
             lo, hi = self.value_range
-            return f"{lo:g}", f"{(lo + hi) / 2:g}", f"{hi:g}"
+            return f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"
         if self.polarity == "signed":
             return "-max|map|", "0", "+max|map|"
         if self.polarity is not None:
