@@ -253,8 +253,9 @@ def optimize_masks(
     records: dict[str, list[Tensor]] = {
         k: [] for k in ("reward", "area", "smoothness", "probability")
     }
-    masks = torch.empty(n, t, h, w, device=device, dtype=x.dtype)
-    frame_area = torch.empty(n, t, device=device, dtype=x.dtype)
+    # The masks of the current iteration, chunk by chunk (references, not copies): what the last
+    # iteration generated is returned.
+    last: list[tuple[Tensor, Tensor]] = []
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
     stopped_early = False
     bar = tqdm(
@@ -271,6 +272,7 @@ def optimize_masks(
             ]
             optimizer.zero_grad(set_to_none=False)
             step_terms: dict[str, list[Tensor]] = {k: [] for k in records}
+            last = []
             for chunk in chunk_slices(n, per_chunk):
                 mask, padded = generator.generate(params[chunk])
                 ci, ai = clip_index[chunk], area_index[chunk]
@@ -288,8 +290,7 @@ def optimize_masks(
                 values.setdefault("smoothness", torch.zeros_like(r))
                 require_grad_path(logits, "model")
                 torch.autograd.backward(energy.sum())
-                masks[chunk] = mask.detach()
-                frame_area[chunk] = padded.detach().mean(dim=(2, 3))
+                last.append((mask.detach(), padded.detach()))
                 for key in records:
                     step_terms[key].append(values[key].detach())
             optimizer.step()
@@ -312,6 +313,9 @@ def optimize_masks(
     def stacked(key: str) -> Tensor:
         return torch.stack(records[key], dim=-1).view(b, num_areas, iterations)
 
+    masks = torch.cat([m for m, _ in last]).to(x.dtype)
+    frame_area = torch.cat([p.mean(dim=(2, 3)) for _, p in last]).to(x.dtype)
+    del last
     history = PerturbationHistory(
         reward=stacked("reward"),
         area=stacked("area"),
