@@ -28,7 +28,13 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     "method",
-    [["--method", "grad_cam"], ["--method", "step", "--iterations", "3", "--area", "0.05", "0.2"]],
+    [
+        ["--method", "grad_cam"],
+        ["--method", "step", "--iterations", "3", "--area", "0.05", "0.2"],
+        ["--method", "rise", "--option", "n=16"],
+        ["--method", "occlusion", "--option", "window=(8, 28, 28)"],
+        ["--method", "score_cam"],
+    ],
 )
 def test_render_reproduces_the_sheet_explain_writes(
     method: list[str], videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
