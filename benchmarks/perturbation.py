@@ -1,6 +1,6 @@
 """Cost and quality of the extremal perturbation engine (STEP, 3D-EP): what a user pays for a mask.
 
-Three sections, each a table (``--sections`` picks them):
+Four sections, each a table (``--sections`` picks them):
 
 ``overhead``
     Time of one engine iteration divided by one bare forward + backward of the same rows (parameters
@@ -9,6 +9,12 @@ Three sections, each a table (``--sections`` picks them):
     clips per call. Both mask generators are timed: ``fused`` (the default) and ``reference`` (the
     reference implementation's composition of unfold, upsampling and soft-max). Goals: at most 1.2x for
     ``r2plus1d_18``, at most 2x for the two small models; per clip, a batch must cost less than single runs.
+``phases``
+    Where an iteration's time goes (the engine's ``videoattr.extremal.*`` profiler ranges): mask
+    generation forward and backward, perturbation, the model's forward, the area and smoothness terms, the
+    rest of the backward pass and the optimiser step, per iteration, next to the bare forward + backward
+    and to the cost of the generator's exponentials alone (one ``exp`` per neighbour and canvas pixel: a
+    floor for any generator built from PyTorch operations).
 ``speedup``
     Time per clip x area of the ``"fast"`` preset (one call for several clips and areas) against the
     reference implementation as it runs: one clip and one area per call, 2000 SGD iterations at 1.35x a
@@ -138,6 +144,67 @@ def section_overhead(args: argparse.Namespace) -> None:
                 f"| {name} {t}x{size}x{size} | {b} | {bare * 1e3:.1f} | {cells[0] * 1e3:.1f} | "
                 f"{cells[0] / bare:.2f} | {cells[1] * 1e3:.1f} | {cells[1] / bare:.2f} | "
                 f"{cells[0] / b * 1e3:.1f} |",
+                flush=True,
+            )
+
+
+PHASES = ("masks", "pool backward", "perturb", "model", "area", "smoothness", "backward", "step")
+
+
+def section_phases(args: argparse.Namespace) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from videoattr.methods.extremal import masks
+    from videoattr.methods.extremal.masks import MaskGenerator
+
+    print("\n## phases: ms per iteration (profiled, so a little slower than unprofiled)")
+    print(
+        "| model | clips | bare | "
+        + " | ".join(PHASES)
+        + " | total | generator exp alone | generator fwd+bwd / bare |"
+    )
+    print("|---|---|---|" + "---|" * (len(PHASES) + 3))
+    for name, build, (t, size) in models(args.quick):
+        if args.models and name not in args.models:
+            continue
+        model = frozen(build())
+        for b in args.batches:
+            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
+                continue
+            x = torch.randn(b, 3, t, size, size)
+            bare = best_time(bare_step(model, x), args.repeat)
+            method = STEP(model, progress=False)
+            method.attribute(x, target=1, max_iter=1)
+            iters = max(args.iters, 2)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                method.attribute(x, target=1, max_iter=iters)
+            total: dict[str, float] = {}
+            for event in prof.key_averages():
+                key = event.key.replace("videoattr.extremal.", "")
+                if event.key.startswith("autograd::engine::evaluate_function: SoftmaxPool"):
+                    key = "pool backward"
+                total[key] = total.get(key, 0.0) + event.cpu_time_total / 1e3 / iters
+            settings = method.settings
+            gen = MaskGenerator((size, size), settings.step, settings.sigma_for(size, size))
+            assert gen.cell_weight is not None
+            k, s = gen.cell_weight.shape[0], gen.step
+            # in the chunks of frames the generator works on
+            row_bytes = k * s * s * gen.mid_shape[0] * gen.mid_shape[1] * 4
+            rows = max(1, masks.POOL_CHUNK_BYTES // row_bytes)
+            chunks = [
+                torch.rand(k, s, s, min(rows, b * t - i), *gen.mid_shape)
+                for i in range(0, b * t, rows)
+            ]
+            exp_alone = best_time(lambda c=chunks: [torch.exp(v) for v in c], args.repeat) * 1e3
+            phases = [total.get(p, 0.0) for p in PHASES]
+            # "backward" includes the pooling's backward and the model's: keep the rest apart.
+            backward_rest = phases[PHASES.index("backward")] - phases[PHASES.index("pool backward")]
+            phases[PHASES.index("backward")] = backward_rest
+            generator = phases[0] + phases[1]
+            print(
+                f"| {name} | {b} | {bare * 1e3:.1f} | "
+                + " | ".join(f"{v:.1f}" for v in phases)
+                + f" | {sum(phases):.1f} | {exp_alone:.1f} | {generator / (bare * 1e3):.2f} |",
                 flush=True,
             )
 
@@ -346,7 +413,7 @@ def main() -> None:
         "--sections",
         nargs="+",
         default=["overhead", "speedup", "quality"],
-        choices=["overhead", "speedup", "quality"],
+        choices=["overhead", "phases", "speedup", "quality"],
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument(
@@ -401,6 +468,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     if "overhead" in args.sections:
         section_overhead(args)
+    if "phases" in args.sections:
+        section_phases(args)
     if "speedup" in args.sections:
         section_speedup(args)
     if "quality" in args.sections:

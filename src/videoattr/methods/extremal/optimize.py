@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from videoattr.core.base import require_grad_path
@@ -274,28 +275,35 @@ def optimize_masks(
             step_terms: dict[str, list[Tensor]] = {k: [] for k in records}
             last = []
             for chunk in chunk_slices(n, per_chunk):
-                mask, padded = generator.generate(params[chunk])
                 ci, ai = clip_index[chunk], area_index[chunk]
-                logits = forward(rule.inputs(perturbation, mask, ci))
+                with record_function("videoattr.extremal.masks"):
+                    mask, padded = generator.generate(params[chunk])
+                with record_function("videoattr.extremal.perturb"):
+                    inputs = rule.inputs(perturbation, mask, ci)
+                with record_function("videoattr.extremal.model"):
+                    logits = forward(inputs)
                 r, prob = rule.reward(logits, target, ci)
                 r = settings.reward_weight * r
                 values = {"reward": r, "probability": prob}
                 energy = r
                 for weighted, perm in zip(terms, perms, strict=True):
-                    value = float(weighted.weights[it]) * weighted.term(
-                        padded, ai, perm, settings.tie_break
-                    )
+                    with record_function(f"videoattr.extremal.{weighted.term.name}"):
+                        value = float(weighted.weights[it]) * weighted.term(
+                            padded, ai, perm, settings.tie_break
+                        )
                     energy = energy + value
                     values[weighted.term.name] = value
                 values.setdefault("smoothness", torch.zeros_like(r))
                 require_grad_path(logits, "model")
-                torch.autograd.backward(energy.sum())
+                with record_function("videoattr.extremal.backward"):
+                    torch.autograd.backward(energy.sum())
                 last.append((mask.detach(), padded.detach()))
                 for key in records:
                     step_terms[key].append(values[key].detach())
-            optimizer.step()
-            with torch.no_grad():
-                params.clamp_(0, 1)
+            with record_function("videoattr.extremal.step"):
+                optimizer.step()
+                with torch.no_grad():
+                    params.clamp_(0, 1)
             for key, parts in step_terms.items():
                 records[key].append(torch.cat(parts))
             iterations = it + 1

@@ -44,21 +44,24 @@ def neighbourhoods(params: Tensor, padding: int, size: int, mid: tuple[int, int]
     return view.reshape(size * size, n, mid[0], mid[1])
 
 
-def _ordered_sum(values: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Sum over the first dimension (of ``values * weights`` when given), term by term in index order.
+def _pairwise_sum(values: Tensor, dim: int = 0) -> Tensor:
+    """Sum over ``dim`` by halving: ``v[:h] + v[h:2h]`` (plus the odd last term) until one is left.
 
-    The order of summation of a reduction kernel can depend on the sizes of the other dimensions; this
-    one does not, so a row's mask is the same however many rows share a chunk (bit for bit in float64).
+    A fixed tree of element-wise additions, a few large operations instead of one per term: each output
+    element is added up in the same order whatever the other dimensions' sizes (a reduction kernel's
+    order can depend on them), so a row's mask is the same however many rows share a chunk (bit for bit
+    in float64).
     """
-    if weights is None:
-        total = values[0].clone()
-        for i in range(1, values.shape[0]):
-            total.add_(values[i])
-        return total
-    total = values[0] * weights[0]
-    for i in range(1, values.shape[0]):
-        total.addcmul_(values[i], weights[i])
-    return total
+    v = values.movedim(dim, 0) if dim else values
+    if v.shape[0] == 1:
+        return v[0].clone()
+    while v.shape[0] > 1:
+        half = v.shape[0] // 2
+        head = v[:half] + v[half : 2 * half]
+        if v.shape[0] % 2:
+            head[0] += v[2 * half]
+        v = head
+    return v[0]
 
 
 def cell_layout(weight: Tensor) -> Tensor:
@@ -98,9 +101,9 @@ class SoftmaxPool(torch.autograd.Function):
             e = torch.sub(cv, cv.amax(dim=0, keepdim=True)).exp_()
         else:
             e = torch.exp(cv)
-        total = _ordered_sum(e)
+        total = _pairwise_sum(e)
         ve = cv.mul_(e)  # c v e
-        out = _ordered_sum(ve).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
+        out = _pairwise_sum(ve).div_(total).div_(coldness)  # (s, s, N, Mh, Mw)
         ctx.save_for_backward(nb, w, e, ve, total, out)
         ctx.coldness = coldness
         ctx.padding = padding
@@ -119,10 +122,7 @@ class SoftmaxPool(torch.autograd.Function):
         q = grad.reshape(n, mh, s, mw, s).permute(2, 4, 0, 1, 3).div(total)
         shift = torch.mul(out, -c).add_(1).mul_(q)
         t = torch.mul(e, shift).addcmul_(ve, q)  # (K, s, s, N, Mh, Mw)
-        grad_nb = _ordered_sum(
-            t.view(k, s * s, n, mh, mw).transpose(0, 1),
-            w.view(k, s * s, 1, w.shape[-2], w.shape[-1]).transpose(0, 1),
-        )
+        grad_nb = _pairwise_sum(t.mul_(w).view(k, s * s, n, mh, mw), dim=1)
         h, wd = ctx.grid
         p = ctx.padding
         size = round(k**0.5)
