@@ -340,6 +340,59 @@ def _valid_clips(row: Row, column: str) -> Tensor:
     return torch.nonzero(~torch.isnan(row.scores[key])).flatten()
 
 
+def leaders(
+    rows: list[Row], labels: Tensor, num_classes: int, args: argparse.Namespace
+) -> list[str]:
+    """Per column: the best row, and the rows that a paired bootstrap cannot tell from it.
+
+    All ``rows`` ran on the same clips; every row's statistic is evaluated on the same resamples of the
+    clips where the column is defined for every row, so differences are paired.
+    """
+    lines = []
+    for column, stat in column_statistics(labels, num_classes).items():
+        valid = torch.ones(len(rows[0].clips), dtype=torch.bool)
+        for row in rows:
+            ok = torch.zeros_like(valid)
+            ok[_valid_clips(row, column)] = True
+            valid &= ok
+        idx = torch.nonzero(valid).flatten()
+        if len(idx) < 2:
+            continue
+        lab = labels[rows[0].clips]
+
+        def all_rows(sample: Tensor, v: Tensor = idx, st: Any = stat, lb: Tensor = lab) -> Tensor:
+            return torch.stack([st(r.scores, v[sample], lb) for r in rows])
+
+        values = all_rows(torch.arange(len(idx)))
+        reps = bootstrap(all_rows, len(idx), resamples=args.resamples, seed=args.seed)
+        sign = -1.0 if column.endswith("↓") else 1.0
+        best = int(torch.argmax(sign * values))
+        ties = []
+        for j, row in enumerate(rows):
+            if j == best:
+                continue
+            diff = reps[:, best] - reps[:, j]
+            gap = float(values[best] - values[j])
+            if abs(gap) <= 2 * float(diff.std()):
+                ties.append(f"`{row.label}` ({float(values[j]):.3f})")
+        lines.append(
+            f"- {column}: `{rows[best].label}` ({float(values[best]):.3f}"
+            + (
+                f", on the {len(idx)} clips where every row is defined"
+                if len(idx) < len(valid)
+                else ""
+            )
+            + "); "
+            + (
+                "not separable from it (within twice the paired standard error): " + ", ".join(ties)
+                if ties
+                else "every other row is more than twice the paired standard error behind"
+            )
+            + "."
+        )
+    return lines
+
+
 def separation(rows: list[Row], args: argparse.Namespace) -> list[str]:
     """How many pairs of methods the deletion/insertion AUCs separate (paired bootstrap over clips)."""
     n = len(rows[0].clips)
@@ -566,7 +619,20 @@ def document(
             "",
         ]
     if len(main_rows) > 1:
-        lines += ["## Separation", "", *separation(main_rows, args), ""]
+        lines += [
+            "## Best per column",
+            "",
+            "Rows on all clips; differences between methods are paired (the same bootstrap resamples "
+            "of the same clips), so they are far less noisy than two standard errors side by side "
+            "suggest.",
+            "",
+            *leaders(main_rows, batch.labels, num_classes, args),
+            "",
+            "## Separation",
+            "",
+            *separation(main_rows, args),
+            "",
+        ]
     return "\n".join(lines)
 
 
