@@ -663,6 +663,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="step",
         help="perturbation methods that also run the paper schedule (default step; 'all')",
     )
+    parser.add_argument(
+        "--rows",
+        choices=("all", "main", "paper"),
+        default="all",
+        help="run only the rows on all clips or only the paper rows (to split a run with --cache)",
+    )
     parser.add_argument("--areas", type=float, nargs="+", default=[0.05], help="perturbation areas")
     parser.add_argument(
         "--curve-steps", type=int, default=None, help="deletion/insertion steps (default 64)"
@@ -756,15 +762,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     pool = torch.cat([partial_idx, every[~batch.partial]])
     paper_clips = pool[: args.paper_clips].sort().values
 
-    rows = [
-        Row(
-            label=name,
-            name=name,
-            options={} if name == RANDOM else method_options(name, args),
-            clips=every,
-        )
-        for name in names
-    ]
+    rows = (
+        []
+        if args.rows == "paper"
+        else [
+            Row(
+                label=name,
+                name=name,
+                options={} if name == RANDOM else method_options(name, args),
+                clips=every,
+            )
+            for name in names
+        ]
+    )
     rows += [
         Row(
             label=f"{name} (paper, {len(paper_clips)} clip{'s' if len(paper_clips) > 1 else ''})",
@@ -773,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             clips=paper_clips,
         )
         for name in paper_names
-        if len(paper_clips)
+        if len(paper_clips) and args.rows != "main"
     ]
     for row in rows:
         print(f"{row.label} ...", file=sys.stderr, flush=True)
