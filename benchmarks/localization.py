@@ -459,6 +459,16 @@ def revision() -> str:
 
 
 def command_line(argv: Sequence[str]) -> str:
+    """The command, without ``--cache DIR`` (a local directory; the rows it held are named below)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--cache":
+            skip = True
+        elif not arg.startswith("--cache="):
+            kept.append(arg)
+    argv = kept
     script = Path(sys.argv[0]).resolve()
     name = (
         script.relative_to(ROOT).as_posix()
@@ -520,8 +530,10 @@ def document(
         "",
         *(
             [
-                "Rows read back from the cache of an earlier run of this command (`--cache`; their "
-                "time is that run's): " + ", ".join(f"`{r.label}`" for r in rows if r.cached) + ".",
+                "The run was split over several processes that shared a cache (`--cache DIR`, with "
+                "`--methods` and `--rows` choosing each one's rows, the same settings otherwise); "
+                "these rows were read back from it, their time is that of the process that made "
+                "them: " + ", ".join(f"`{r.label}`" for r in rows if r.cached) + ".",
                 "",
             ]
             if any(r.cached for r in rows)
