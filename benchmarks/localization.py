@@ -65,7 +65,7 @@ EVAL_OPTIONS: dict[str, dict[str, Any]] = {
     "rise": {"n": 1000},  # half the default masks: the cost of RISE is n forwards per clip
 }
 #: Options that shorten a method in ``--fast`` mode, applied where the method takes them.
-QUICK_OPTIONS: dict[str, Any] = {"steps": 4, "n": 8, "max_iter": 4}
+QUICK_OPTIONS: dict[str, Any] = {"steps": 4, "n": 8, "max_iter": 4, "window": (8, 28, 28)}
 
 
 @dataclass
