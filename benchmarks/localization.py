@@ -439,7 +439,7 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs), {torch.get_num_threads()} "
-        f"PyTorch threads; Python {platform.python_version()}, PyTorch {torch.__version__}, "
+        f"PyTorch thread{'s' if torch.get_num_threads() != 1 else ''}; Python {platform.python_version()}, PyTorch {torch.__version__}, "
         f"{platform.system()} {platform.release()}"
     )
 
@@ -525,7 +525,7 @@ def document(
         command_line(argv),
         "```",
         "",
-        f"Made {stamp} at revision `{revision()}` in {elapsed / 60:.1f} minutes on: {machine()}. "
+        f"Made {stamp} at revision `{revision()}` (this process: {elapsed / 60:.1f} minutes) on: {machine()}. "
         "Timings are wall time of `attribute` on a shared CPU: compare their ratios, not their values.",
         "",
         *(
