@@ -11,7 +11,7 @@ bootstrap standard error over clips. The perturbation methods run the fast prese
 paper schedule on a subset of clips (extra rows). The whole markdown file is written by this script:
 the command, the setting, the machine, the definitions and the table.
 
-    python benchmarks/localization.py                          # 36 clips, the table of docs/evaluation.md
+    python benchmarks/localization.py                          # 36 clips: docs/evaluation.md (CPU hours)
     python benchmarks/localization.py --fast --out /tmp/eval.md  # a quick check (seconds)
     python benchmarks/localization.py --methods saliency,grad_cam,step --clips 12
 """
@@ -672,8 +672,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--paper-methods",
-        default="step",
-        help="perturbation methods that also run the paper schedule (default step; 'all')",
+        default="all",
+        help="comma-separated perturbation methods that also run the paper schedule (default all)",
     )
     parser.add_argument(
         "--rows",
