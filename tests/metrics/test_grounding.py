@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videoattr.metrics import frame_mass, half_grounding, join_clips, temporal_grounding
+from videoattr.metrics import (
+    evidence_frame_share,
+    frame_mass,
+    half_grounding,
+    join_clips,
+    temporal_grounding,
+)
 
 
 def test_frame_with_most_attribution_must_hold_evidence() -> None:
@@ -68,3 +74,36 @@ def test_ground_truth_of_half_clips_grounds_perfectly() -> None:
     assert half_grounding(gt_maps, half).tolist() == [1.0] * 6
     assert half_grounding(1 - gt_maps, half).tolist() == [0.0] * 6
     assert temporal_grounding(gt_maps, batch.evidence_frames).all()
+
+
+def test_evidence_frame_share_against_direct_sum() -> None:
+    g = torch.Generator().manual_seed(1)
+    maps = torch.randn(5, 2, 6, 3, 4, generator=g, dtype=torch.float64)
+    evidence = torch.rand(5, 6, generator=g) > 0.5
+    evidence[0] = False  # no evidence frame: share 0
+    share = evidence_frame_share(maps, evidence)
+    for i in range(5):
+        summed = maps[i].sum(0)  # areas summed first, then the positive part per voxel
+        per_frame = [float(summed[t].clamp_min(0).sum()) for t in range(6)]
+        inside = sum(m for m, e in zip(per_frame, evidence[i].tolist(), strict=True) if e)
+        assert share[i].item() == pytest.approx(inside / sum(per_frame), abs=1e-6)
+    assert share[0].item() == 0.0
+    absolute = evidence_frame_share(maps, evidence, polarity="absolute")
+    expected = (maps.sum(1).abs().flatten(2).sum(2) * evidence).sum(1) / maps.sum(1).abs().sum(
+        (1, 2, 3)
+    )
+    torch.testing.assert_close(absolute, expected.float())
+
+
+def test_evidence_frame_share_closed_forms() -> None:
+    evidence = torch.tensor([[True, True, False, False, False, False, False, False]])
+    flat = torch.ones(1, 1, 8, 2, 2)
+    assert evidence_frame_share(flat, evidence).item() == pytest.approx(2 / 8)
+    inside = torch.zeros(1, 1, 8, 2, 2)
+    inside[:, :, :2] = 3.0
+    assert evidence_frame_share(inside, evidence).item() == 1.0
+    assert evidence_frame_share(-flat, evidence).isnan().all()  # no positive mass
+    mask = evidence.view(1, 1, 8, 1, 1).expand(1, 1, 8, 2, 2)
+    assert evidence_frame_share(flat, mask).item() == pytest.approx(2 / 8)
+    with pytest.raises(ValueError, match="evidence"):
+        evidence_frame_share(flat, evidence[:, :4])

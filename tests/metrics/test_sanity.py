@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from tests.helpers import clip, tiny_cnn3d
 from videoattr.core.targets import Target
-from videoattr.metrics import cascading_randomization, rankdata, spearman
+from videoattr.metrics import cascading_randomization, randomized_correlation, rankdata, spearman
 
 
 def _reference_spearman(a: list[float], b: list[float]) -> float:
@@ -87,3 +87,41 @@ def test_cascade_errors() -> None:
     model = tiny_cnn3d()
     with pytest.raises(ValueError, match="layers"):
         cascading_randomization(model, _input_gradient, clip(b=1, t=4, h=8, w=8), layers=["nope"])  # type: ignore[arg-type]
+
+
+def test_randomized_correlation_is_the_last_cascade_step() -> None:
+    model = tiny_cnn3d(num_classes=5)
+    x = clip(b=3, t=4, h=12, w=12)
+    cascade = cascading_randomization(model, _input_gradient, x, seed=4)  # type: ignore[arg-type]
+    last = randomized_correlation(model, _input_gradient, x, seed=4)  # type: ignore[arg-type]
+    torch.testing.assert_close(last, cascade.correlations[-1])
+    # given reference maps of the original model, the same numbers without recomputing them
+    target = model(x).argmax(1)
+    reference = _input_gradient(model)(x, target)  # type: ignore[operator]
+    again = randomized_correlation(model, _input_gradient, x, target, seed=4, reference=reference)  # type: ignore[arg-type]
+    torch.testing.assert_close(again, last)
+    # against the plain-Python reference Spearman, on maps of a model randomised by hand
+    randomised = cascading_randomization(
+        model,
+        _input_gradient,  # type: ignore[arg-type]
+        x,
+        seed=4,
+        keep_maps=True,
+    ).maps[-1]
+    for i in range(3):
+        assert last[i].item() == pytest.approx(
+            _reference_spearman(
+                reference[i].abs().flatten().tolist(), randomised[i].abs().flatten().tolist()
+            ),
+            abs=1e-5,
+        )
+
+    def edge_detector(_m: nn.Module) -> object:
+        return lambda x, _t: x.abs().sum(1, keepdim=True)
+
+    torch.testing.assert_close(
+        randomized_correlation(model, edge_detector, x),  # type: ignore[arg-type]
+        torch.ones(3),
+    )
+    with pytest.raises(ValueError, match="reference"):
+        randomized_correlation(model, _input_gradient, x, reference=reference[:, :, :2])  # type: ignore[arg-type]

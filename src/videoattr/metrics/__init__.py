@@ -8,9 +8,13 @@ the argument when shapes do not match.
   restored, with the area under the curve.
 * [`pointing_game`][videoattr.metrics.pointing_game], [`PointingGame`][videoattr.metrics.PointingGame], [`mass_in_ground_truth`][videoattr.metrics.mass_in_ground_truth], [`topk_iou`][videoattr.metrics.topk_iou]:
   localisation against spatio-temporal ground-truth masks ([`boxes_to_masks`][videoattr.metrics.boxes_to_masks] for boxes).
-* [`temporal_grounding`][videoattr.metrics.temporal_grounding], [`half_grounding`][videoattr.metrics.half_grounding], [`join_clips`][videoattr.metrics.join_clips]: does the map point at the frames
-  (or the half of joined clips) that hold the evidence.
-* [`cascading_randomization`][videoattr.metrics.cascading_randomization], [`spearman`][videoattr.metrics.spearman]: the model-randomisation sanity check.
+* [`temporal_grounding`][videoattr.metrics.temporal_grounding], [`half_grounding`][videoattr.metrics.half_grounding], [`evidence_frame_share`][videoattr.metrics.evidence_frame_share],
+  [`join_clips`][videoattr.metrics.join_clips]: does the map point at the frames (or the half of joined clips) that hold the
+  evidence.
+* [`cascading_randomization`][videoattr.metrics.cascading_randomization], [`randomized_correlation`][videoattr.metrics.randomized_correlation], [`spearman`][videoattr.metrics.spearman]: the
+  model-randomisation sanity check.
+* `bootstrap` (in `videoattr.metrics.stats`): bootstrap replicates of any statistic over clips (standard errors, paired
+  differences between methods).
 * [`achieved_area`][videoattr.metrics.achieved_area], [`mask_scores`][videoattr.metrics.mask_scores]: perturbation masks' area and the target probability of
   the preserved and deleted clips.
 """
@@ -22,7 +26,13 @@ from videoattr.metrics.deletion_insertion import (
     rank_voxels,
     voxel_curve,
 )
-from videoattr.metrics.grounding import frame_mass, half_grounding, join_clips, temporal_grounding
+from videoattr.metrics.grounding import (
+    evidence_frame_share,
+    frame_mass,
+    half_grounding,
+    join_clips,
+    temporal_grounding,
+)
 from videoattr.metrics.mask_stats import MaskScores, achieved_area, mask_scores
 from videoattr.metrics.pointing import (
     PointingGame,
@@ -34,7 +44,14 @@ from videoattr.metrics.pointing import (
     top_fraction_mask,
     topk_iou,
 )
-from videoattr.metrics.sanity import CascadeResult, cascading_randomization, rankdata, spearman
+from videoattr.metrics.sanity import (
+    CascadeResult,
+    cascading_randomization,
+    randomized_correlation,
+    rankdata,
+    spearman,
+)
+from videoattr.metrics.stats import bootstrap
 
 __all__ = [
     "CascadeResult",
@@ -43,9 +60,11 @@ __all__ = [
     "PointingGame",
     "PointingResult",
     "achieved_area",
+    "bootstrap",
     "boxes_to_masks",
     "cascading_randomization",
     "deletion",
+    "evidence_frame_share",
     "frame_mass",
     "half_grounding",
     "insertion",
@@ -54,6 +73,7 @@ __all__ = [
     "mass_in_ground_truth",
     "peak_locations",
     "pointing_game",
+    "randomized_correlation",
     "rank_voxels",
     "rankdata",
     "spearman",

@@ -1,6 +1,6 @@
 """Temporal grounding: does the attribution point at the frames that hold the evidence?
 
-Two forms:
+Three forms:
 
 * [`temporal_grounding`][videoattr.metrics.grounding.temporal_grounding]: the frame holding the most attribution (sum of positive values per frame;
   masks at several areas are summed over areas) must be one of the evidence frames. Ties between frames
@@ -9,6 +9,8 @@ Two forms:
 * [`half_grounding`][videoattr.metrics.grounding.half_grounding]: the published variant joins two clips into one ([`join_clips`][videoattr.metrics.grounding.join_clips]), only one of
   which holds the evidence, and asks which half the map points at (the half with more positive mass);
   equal halves count as half a hit.
+* [`evidence_frame_share`][videoattr.metrics.grounding.evidence_frame_share]: the share of the attribution mass that lies in the evidence frames
+  (a graded form of the two above; a random map scores the share of evidence frames).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from videoattr.core.ops import apply_polarity
 from videoattr.core.validation import check_choice, check_clip, describe
 from videoattr.metrics._common import check_maps, combine_channels, pick_peak_nd
 
-__all__ = ["frame_mass", "half_grounding", "join_clips", "temporal_grounding"]
+__all__ = [
+    "evidence_frame_share",
+    "frame_mass",
+    "half_grounding",
+    "join_clips",
+    "temporal_grounding",
+]
 
 
 def frame_mass(maps: Tensor, polarity: Literal["positive", "absolute"] = "positive") -> Tensor:
@@ -66,6 +74,38 @@ def temporal_grounding(
     ev = _evidence_frames(evidence, b, t, mass.device)
     best = pick_peak_nd(mass.unsqueeze(1), (t,))
     return ev[torch.arange(b, device=mass.device), best]
+
+
+def evidence_frame_share(
+    maps: Tensor, evidence: Tensor, *, polarity: Literal["positive", "absolute"] = "positive"
+) -> Tensor:
+    """Share of each clip's attribution mass that lies in its evidence frames.
+
+    ``share = sum_{t in E} m_t / sum_t m_t`` with ``m_t`` the positive (or absolute) mass of frame ``t``
+    (see [`frame_mass`][videoattr.metrics.grounding.frame_mass]) and ``E`` the evidence frames. A map
+    spread evenly over time scores ``|E| / T``; a map entirely in the evidence frames scores 1.
+
+    Args:
+        maps: ``(B, 1|A, T, H, W)`` maps or masks.
+        evidence: ``(B, T)`` bool evidence frames, or a ``(B, 1, T, H, W)`` ground-truth mask.
+        polarity: ``"positive"`` (default) or ``"absolute"`` mass per frame.
+
+    Returns:
+        ``(B,)`` float shares in ``[0, 1]``; NaN for a clip whose map has no mass at all.
+
+    Example:
+        >>> maps = torch.zeros(1, 1, 4, 2, 2)
+        >>> maps[0, 0, :2] = 1.0
+        >>> evidence_frame_share(maps, torch.tensor([[True, False, False, False]])).tolist()
+        [0.5]
+    """
+    mass = frame_mass(maps, polarity).double()
+    b, t = mass.shape
+    ev = _evidence_frames(evidence, b, t, mass.device)
+    total = mass.sum(1)
+    inside = (mass * ev).sum(1)
+    share = inside / total.where(total > 0, torch.ones_like(total))
+    return share.where(total > 0, torch.full_like(share, float("nan"))).float()
 
 
 def half_grounding(

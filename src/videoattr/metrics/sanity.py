@@ -4,6 +4,9 @@ The layers of a copy of the model are re-initialised one after another, from the
 and the attribution is recomputed after each step. A method that explains the model (rather than the
 input alone) must change: the Spearman rank correlation between the original map and the map of the
 randomised model should fall as more layers are randomised. The original model is never modified.
+
+[`randomized_correlation`][videoattr.metrics.sanity.randomized_correlation] is the last step of the cascade alone (every layer re-initialised, one
+attribution instead of one per layer), for methods too slow to run once per layer.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from videoattr.metrics._common import check_maps, validate_model_inputs
 AttributionFn = Callable[[Tensor, Target], Tensor]
 MethodFactory = Callable[[nn.Module], AttributionFn]
 
-__all__ = ["CascadeResult", "cascading_randomization", "rankdata", "spearman"]
+__all__ = [
+    "CascadeResult",
+    "cascading_randomization",
+    "randomized_correlation",
+    "rankdata",
+    "spearman",
+]
 
 
 def rankdata(values: Tensor) -> Tensor:
@@ -167,3 +176,70 @@ def cascading_randomization(
         if keep_maps:
             kept.append(maps)
     return CascadeResult(layers=names, correlations=torch.stack(rows), maps=kept)
+
+
+def randomized_correlation(
+    model: nn.Module,
+    method: MethodFactory,
+    x: Tensor,
+    target: Target = None,
+    *,
+    layers: Sequence[str] | None = None,
+    absolute: bool = True,
+    seed: int = 0,
+    reference: Tensor | None = None,
+) -> Tensor:
+    """Rank correlation of a method's maps between the model and a copy with every layer re-initialised.
+
+    The same numbers as the last row of [`cascading_randomization`][videoattr.metrics.sanity.cascading_randomization] with the same ``layers`` and
+    ``seed`` (each layer is re-initialised from its own seed, so the order does not matter), at the cost
+    of one attribution of the randomised model instead of one per layer. Lower is better: a method
+    whose maps do not depend on the model scores 1.
+
+    Args:
+        model: the classifier; it is deep-copied and the copy is randomised.
+        method: builds an attribution function for a model (see
+            [`cascading_randomization`][videoattr.metrics.sanity.cascading_randomization]).
+        x: clips ``(B, C, T, H, W)``.
+        target: any target form; ``None`` is resolved once to the top class of the original model.
+        layers: dotted names of the layers to randomise; default every module that owns parameters.
+        absolute: compare ``|map|`` (default ``True``) rather than signed maps.
+        seed: seed of the re-initialisation (the ``l``-th layer, output first, uses ``seed + l``).
+            Default 0.
+        reference: the method's maps ``(B, 1|A, T, H, W)`` for the original model when they are already
+            at hand (they are not recomputed); default ``None`` computes them.
+
+    Returns:
+        ``(B,)`` float32 Spearman correlations; NaN where a map is constant.
+    """
+    x = validate_model_inputs(model, x)
+    if not callable(method):
+        raise TypeError(
+            f"method must be a callable model -> attribution function; got {describe(method)}"
+        )
+    resolved = resolve_target(target, x.shape[0], x.device)
+    if resolved.fn is None and resolved.needs_logits:
+        with model_session(model), torch.no_grad():
+            fixed: Target = check_logits(model(x), x.shape[0]).argmax(1)
+    else:
+        fixed = target
+    if reference is None:
+        base = check_maps(method(model)(x, fixed), name="method output")
+    else:
+        base = check_maps(reference, name="reference")
+    randomised = copy.deepcopy(model)
+    names = _default_layers(randomised) if layers is None else list(layers)
+    if not names:
+        raise ValueError("model has no layer with parameters to randomise")
+    modules = [resolve_layer(randomised, name, "layers") for name in names]
+    for i, module in enumerate(modules):
+        _reinitialise(module, seed + i)
+    maps = check_maps(method(randomised)(x, fixed), name="method output")
+    if maps.shape != base.shape:
+        raise ValueError(
+            f"reference must have the shape of the method's maps {tuple(maps.shape)}; "
+            f"got {tuple(base.shape)}"
+        )
+    if absolute:
+        base, maps = base.abs(), maps.abs()
+    return spearman(base.to(maps.device), maps)
