@@ -21,7 +21,6 @@ every cell and the colour bar are, so tests and callers can read them back.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from videoattr.core.ops import Polarity
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.viz.colormaps import Colormap, apply_colormap
 from videoattr.viz.overlay import as_maps, blend, to_frames
+from videoattr.viz.picture import Picture
 from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
 from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
 from videoattr.viz.writers import _preserved_frames
@@ -50,7 +50,7 @@ _COLORBAR_HEIGHT = 14
 
 
 @dataclass(frozen=True)
-class Sheet:
+class Sheet(Picture):
     """A rendered contact sheet and where its parts are.
 
     Attributes:
@@ -89,27 +89,6 @@ class Sheet:
         top, left = self.row_tops[r], self.col_lefts[col]
         h, w = self.cell_size
         return self.image[top : top + h, left : left + w]
-
-    def to_pil(self) -> Image.Image:
-        """The sheet as a Pillow image."""
-        return Image.fromarray(self.image.numpy())
-
-    def png(self) -> bytes:
-        """The sheet encoded as PNG."""
-        buffer = io.BytesIO()
-        self.to_pil().save(buffer, format="PNG")
-        return buffer.getvalue()
-
-    def _repr_png_(self) -> bytes:
-        """Jupyter's rich display: the sheet as a PNG."""
-        return self.png()
-
-    def save(self, path: str | Path) -> Path:
-        """Write the sheet as an image (PNG by default; the ending picks the format)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        self.to_pil().save(p)
-        return p
 
     def __repr__(self) -> str:
         h, w = self.image.shape[:2]

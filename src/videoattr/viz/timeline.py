@@ -22,7 +22,6 @@ in frames. Drawn with Pillow like the rest of `videoattr.viz`.
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from videoattr.core.validation import check_positive_int, describe
+from videoattr.viz.picture import Picture
 from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
 
 __all__ = [
@@ -61,7 +61,7 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
 
 
 @dataclass(frozen=True)
-class Timeline:
+class Timeline(Picture):
     """A rendered timeline and where its parts are.
 
     Attributes:
@@ -90,26 +90,6 @@ class Timeline:
         """The pixel row of ``probability`` in ``[0, 1]``."""
         top, _, height, _ = self.plot
         return top + round((1.0 - probability) * (height - 1))
-
-    def to_pil(self) -> Image.Image:
-        """The timeline as a Pillow image."""
-        return Image.fromarray(self.image.numpy())
-
-    def png(self) -> bytes:
-        """The timeline encoded as PNG."""
-        buffer = io.BytesIO()
-        self.to_pil().save(buffer, format="PNG")
-        return buffer.getvalue()
-
-    def _repr_png_(self) -> bytes:
-        return self.png()
-
-    def save(self, path: str | Path) -> Path:
-        """Write the timeline as an image (PNG unless the ending says otherwise)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        self.to_pil().save(p)
-        return p
 
     def __repr__(self) -> str:
         h, w = self.image.shape[:2]
