@@ -229,16 +229,9 @@ def explain_one(
     if several:
         name = names[result.target] if names else str(result.target)
         stem = safe_name(f"{stem}.{name}")
-    settings = {
-        "model": args.model,
-        "weights": weights_record(args),
-        "video": str(path),
-        "preset": preset_of(args),
-        "settings": method.config,
-    }
-    folder = out / safe_name(method.name) / safe_name(args.model)
+    settings, folder = _record_and_folder(args, method, path, out)
     paths = write_outputs(
-        folder / (args.save_label or safe_name(label_of(path))),
+        folder,
         stem,
         clip,
         result,
@@ -317,16 +310,9 @@ def explain_whole_video(
         file_stem = stem
         if request.several:
             file_stem = safe_name(f"{stem}.{result.class_name(result.target)}")
-        settings = {
-            "model": args.model,
-            "weights": weights_record(args),
-            "video": str(path),
-            "preset": preset_of(args),
-            "settings": method.config,
-        }
-        folder = out / safe_name(method.name) / safe_name(args.model)
+        settings, folder = _record_and_folder(args, method, path, out)
         paths = write_video_outputs(
-            folder / (args.save_label or safe_name(label_of(path))),
+            folder,
             file_stem,
             video,
             result,
@@ -351,3 +337,18 @@ def explain_whole_video(
         )
         for kind, file in paths.items():
             print(f"  {kind}: {file}")
+
+
+def _record_and_folder(
+    args: argparse.Namespace, method: Any, path: Path, out: Path
+) -> tuple[dict[str, Any], Path]:
+    """The run record written with a video's results, and the folder they go to."""
+    settings = {
+        "model": args.model,
+        "weights": weights_record(args),
+        "video": str(path),
+        "preset": preset_of(args),
+        "settings": method.config,
+    }
+    folder = out / safe_name(method.name) / safe_name(args.model)
+    return settings, folder / (args.save_label or safe_name(label_of(path)))
