@@ -29,6 +29,7 @@ required = [
     "videoattr/py.typed",
     "videoattr/assets/demo_model.pt",
     "videoattr/methods/extremal/__init__.py",
+    "videoattr/methods/extremal/native_pool.cpp",
 ]
 missing = [n for n in required if n not in names]
 if missing:
@@ -52,6 +53,7 @@ mkdir "$WORK/run"
 cp "$ROOT/examples/quickstart.py" "$WORK/run/"
 cd "$WORK/run"
 "$WORK/venv/bin/python" -c "import videoattr, sys; assert 'site-packages' in videoattr.__file__, videoattr.__file__; print('videoattr', videoattr.__version__, 'from', videoattr.__file__)"
+"$WORK/venv/bin/python" -c "from videoattr.methods.extremal import native; print(native.status())"
 "$WORK/venv/bin/python" quickstart.py --out quickstart_out --iterations 20
 test -s quickstart_out/step.png
 "$WORK/venv/bin/videoattr" --version

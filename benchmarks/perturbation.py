@@ -6,8 +6,10 @@ Four sections, each a table (``--sections`` picks them):
     Time of one engine iteration divided by one bare forward + backward of the same rows (parameters
     frozen, input gradients only), for torchvision's ``r2plus1d_18`` at 16 x 112 x 112 (random weights),
     the shipped demo model at 16 x 56 x 56 and a small 3-layer 3-D CNN at 16 x 64 x 64, with 1, 4 and 8
-    clips per call. Both mask generators are timed: ``fused`` (the default) and ``reference`` (the
-    reference implementation's composition of unfold, upsampling and soft-max). Goals: at most 1.2x for
+    clips per call. Three mask generators are timed: ``fused`` (the default: the native pooling kernel
+    where it can be built, see the table's heading), ``pytorch`` (the same pooling in PyTorch
+    operations) and ``reference`` (the reference implementation's composition of unfold, upsampling and
+    soft-max). Goals: at most 1.2x for
     ``r2plus1d_18``, at most 2x for the two small models; per clip, a batch must cost less than single runs.
 ``phases``
     Where an iteration's time goes (the engine's ``videoattr.extremal.*`` profiler ranges): mask
@@ -121,10 +123,14 @@ def frozen(model: nn.Module) -> nn.Module:
 
 
 def section_overhead(args: argparse.Namespace) -> None:
+    from videoattr.methods.extremal import native
+
     print("\n## overhead: one iteration / one bare forward+backward of the same rows")
+    print(f"fused pooling: {native.status()}")
     print(
         "| model | clips | bare ms (min) | fused ms/iter (median) | fused ratio: median (range) "
-        "| reference ms/iter | reference ratio: median (range) | fused ms/iter per clip |"
+        "| pytorch pooling ratio: median (range) | reference ratio: median (range) "
+        "| fused ms/iter per clip |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, build, (t, size) in models(args.quick):
@@ -135,19 +141,22 @@ def section_overhead(args: argparse.Namespace) -> None:
             if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
                 continue
             x = torch.randn(b, 3, t, size, size)
-            bare, fused, reference = interleaved_ratios(model, x, args.iters, args.repeat)
+            bare, timed = interleaved_ratios(model, x, args.iters, args.repeat)
+            fused = timed["fused"]
+            cells = [
+                f"{r[1]:.2f} ({r[2]:.2f}-{r[3]:.2f})"
+                for r in (timed["fused"], timed["pytorch"], timed["reference"])
+            ]
             print(
                 f"| {name} {t}x{size}x{size} | {b} | {bare * 1e3:.1f} | {fused[0] * 1e3:.1f} | "
-                f"{fused[1]:.2f} ({fused[2]:.2f}-{fused[3]:.2f}) | {reference[0] * 1e3:.1f} | "
-                f"{reference[1]:.2f} ({reference[2]:.2f}-{reference[3]:.2f}) | "
-                f"{fused[0] / b * 1e3:.1f} |",
+                f"{cells[0]} | {cells[1]} | {cells[2]} | {fused[0] / b * 1e3:.1f} |",
                 flush=True,
             )
 
 
 def interleaved_ratios(
     model: nn.Module, x: Tensor, iters: int, repeat: int
-) -> tuple[float, tuple[float, float, float, float], tuple[float, float, float, float]]:
+) -> tuple[float, dict[str, tuple[float, float, float, float]]]:
     """Bare time and, per generator, (ms/iter, median ratio, min ratio, max ratio) over ``repeat`` rounds.
 
     Every round times a bare forward + backward, then for each generator a 1-iteration and a
@@ -158,7 +167,7 @@ def interleaved_ratios(
     bare_fn = bare_step(model, x)
     methods = {
         g: STEP(model, generator=g, progress=False, max_batch_size=None)
-        for g in ("fused", "reference")
+        for g in ("fused", "pytorch", "reference")
     }
     bare_fn()
     for m in methods.values():
@@ -186,7 +195,7 @@ def interleaved_ratios(
         r = sorted(ratios[g])
         return (sorted(per_iter[g])[len(r) // 2], r[len(r) // 2], r[0], r[-1])
 
-    return min(bares), summary("fused"), summary("reference")
+    return min(bares), {g: summary(g) for g in methods}
 
 
 PHASES = ("masks", "pool backward", "perturb", "model", "area", "smoothness", "backward", "step")
@@ -222,7 +231,12 @@ def section_phases(args: argparse.Namespace) -> None:
             total: dict[str, float] = {}
             for event in prof.key_averages():
                 key = event.key.replace("videoattr.extremal.", "")
-                if event.key.startswith("autograd::engine::evaluate_function: SoftmaxPool"):
+                if event.key.startswith(
+                    (
+                        "autograd::engine::evaluate_function: SoftmaxPool",
+                        "autograd::engine::evaluate_function: NativeSoftmaxPool",
+                    )
+                ):
                     key = "pool backward"
                 total[key] = total.get(key, 0.0) + event.cpu_time_total / 1e3 / iters
             settings = method.settings

@@ -98,7 +98,9 @@ class ExtremalPerturbationBase(Attributor):
         seed: seed of ``tie_break="random"``. Default 0.
         schedule: ``"run"`` (default) or ``"per_iteration"``.
         schedule_length: run length the per-iteration constants are stated for. Default 2000.
-        generator: ``"fused"`` (default) or ``"reference"`` mask generator.
+        generator: ``"fused"`` (default: the native pooling kernel on the CPU where it can be built,
+            PyTorch operations otherwise), ``"native"``, ``"pytorch"`` or ``"reference"`` (the
+            reference implementation's composition) mask generator.
         early_stop: patience in iterations, or ``None`` (default) to run all iterations.
         early_stop_tol: relative energy improvement that counts for early stopping. Default 1e-4.
         progress: tqdm progress bar. Default ``True``.

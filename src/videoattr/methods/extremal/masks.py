@@ -15,13 +15,20 @@ code does, and the default fused pooling computes the same values with a fractio
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import videoattr.methods.extremal.native as native
 from videoattr.core.validation import check_positive_int
-from videoattr.methods.extremal.pooling import SoftmaxPool, cell_layout
+from videoattr.methods.extremal.pooling import NativeSoftmaxPool, SoftmaxPool, cell_layout
+
+#: Which implementation runs the fused pooling: ``"auto"`` (the native kernel where it applies, else
+#: PyTorch operations), ``"native"`` (the native kernel or an error) or ``"pytorch"``.
+PoolKernel = Literal["auto", "native", "pytorch"]
+POOL_KERNELS: tuple[str, ...] = ("auto", "native", "pytorch")
 
 #: Size of the fused pooling's working tensors per chunk of frames (a few MB: they stay in cache).
 POOL_CHUNK_BYTES = 8 * 2**20
@@ -71,6 +78,11 @@ class MaskGenerator:
         fused: pool with the fused [`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool] (default)
             rather than the reference implementation's composition ([`generate_reference`][videoattr.methods.extremal.masks.MaskGenerator.generate_reference]); both
             agree up to float rounding.
+        kernel: what runs the fused pooling. ``"auto"`` (default): the native kernel
+            ([`native`][videoattr.methods.extremal.native], compiled on first use) for CPU float32/float64
+            parameters when it can be built, PyTorch operations otherwise (CUDA, other dtypes, no
+            compiler). ``"native"``: the native kernel or an error saying why not. ``"pytorch"``:
+            PyTorch operations only. All agree up to float rounding.
         device: where the weights live (move later with [`to`][videoattr.methods.extremal.masks.MaskGenerator.to]).
 
     Attributes:
@@ -80,6 +92,8 @@ class MaskGenerator:
         grid_shape: ``(h, w) = (ceil(H / s), ceil(W / s))``, the parameter grid of one frame.
         padded_shape: ``(H', W')``, the size of the padded mask (``n_out`` in the appendix).
         weight: ``((2R + 1)^2, H', W')`` bump weight of every neighbour at every canvas pixel.
+        last_kernel: what pooled the last call of [`generate`][videoattr.methods.extremal.masks.MaskGenerator.generate]: ``"native"``, ``"pytorch"`` or
+            ``"reference"`` (``None`` before the first call).
 
     Example:
         >>> gen = MaskGenerator((56, 56), step=7, sigma=11)
@@ -99,6 +113,7 @@ class MaskGenerator:
         coldness: float = 20.0,
         clamp: bool = True,
         fused: bool = True,
+        kernel: PoolKernel = "auto",
         device: torch.device | str | None = None,
     ) -> None:
         height = check_positive_int(shape[0], "shape[0] (mask height)")
@@ -106,6 +121,10 @@ class MaskGenerator:
         self.step = check_positive_int(step, "step")
         if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool)) or not sigma > 0:
             raise ValueError(f"sigma must be a positive number of pixels; got {sigma!r}")
+        if kernel not in POOL_KERNELS:
+            raise ValueError(f"kernel must be one of {POOL_KERNELS}; got {kernel!r}")
+        self.kernel: PoolKernel = kernel
+        self.last_kernel: str | None = None
         self.shape = (height, width)
         self.sigma = float(sigma)
         self.coldness = float(coldness)
@@ -202,7 +221,18 @@ class MaskGenerator:
                 f"{tuple(params.shape)}"
             )
         leading = params.shape[:-2]
-        if self.cell_weight is not None:
+        if self.cell_weight is not None and self._native_applies(params):
+            canvas = NativeSoftmaxPool.apply(
+                params.reshape(-1, *self.grid_shape),
+                self.cell_weight,
+                self.padding,
+                2 * self.radius + 1,
+                self.mid_shape,
+                self.coldness,
+            )
+            padded = canvas[:, : self.padded_shape[0], : self.padded_shape[1]]
+            self.last_kernel = "native"
+        elif self.cell_weight is not None:
             flat = params.reshape(-1, *self.grid_shape)
             # Frames in chunks whose (K, s, s, rows, Mh, Mw) working tensors stay in the CPU's cache:
             # each row's arithmetic is the same whatever the chunk, so the masks are too.
@@ -223,13 +253,37 @@ class MaskGenerator:
                 ]
             )
             padded = canvas[:, : self.padded_shape[0], : self.padded_shape[1]]
+            self.last_kernel = "pytorch"
         else:
             padded = self.generate_reference(params.reshape(-1, *self.grid_shape))
+            self.last_kernel = "reference"
         if self.clamp:
             padded = padded.clamp(0, 1)
         m = self.crop_offset
         mask = padded[:, m : m + self.shape[0], m : m + self.shape[1]]
         return mask.reshape(*leading, *self.shape), padded.reshape(*leading, *self.padded_shape)
+
+    def _native_applies(self, params: Tensor) -> bool:
+        """Whether the native kernel pools ``params`` (raises for ``kernel="native"`` when it cannot)."""
+        if self.kernel == "pytorch":
+            return False
+        assert self.cell_weight is not None
+        repeating = tuple(self.cell_weight.shape[-2:]) == (1, 1)
+        suitable = params.device.type == "cpu" and params.dtype in native.DTYPES
+        if self.kernel == "auto":
+            return repeating and suitable and native.available()
+        if not suitable:
+            raise ValueError(
+                "kernel='native' pools CPU float32/float64 parameters; got "
+                f"{params.dtype} on {params.device} (use kernel='auto' or 'pytorch')"
+            )
+        if not repeating:
+            raise ValueError(
+                f"kernel='native' needs bump weights that repeat from cell to cell; step={self.step}, "
+                f"sigma={self.sigma} on {self.shape} frames do not (use kernel='auto' or 'pytorch')"
+            )
+        native.library()  # raises NativeUnavailable with the reason
+        return True
 
     def generate_reference(self, params: Tensor) -> Tensor:
         """The padded masks ``(N, H', W')`` of ``(N, h, w)`` grids, composed as the reference does.

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import ResolvedTarget
-from videoattr.methods.extremal.masks import MaskGenerator
+from videoattr.methods.extremal.masks import MaskGenerator, PoolKernel
 from videoattr.methods.extremal.objectives import (
     AreaTerm,
     SmoothnessTerm,
@@ -118,6 +118,8 @@ class PerturbationResult:
         iterations: number of iterations run (fewer than ``max_iter`` after an early stop).
         stopped_early: whether early stopping ended the run before ``max_iter``.
         settings: the settings used.
+        pool_kernel: what pooled the masks: ``"native"`` (the compiled kernel), ``"pytorch"`` or
+            ``"reference"`` (see the ``generator`` setting).
     """
 
     masks: Tensor
@@ -132,6 +134,7 @@ class PerturbationResult:
     iterations: int
     stopped_early: bool
     settings: PerturbationSettings = field(repr=False)
+    pool_kernel: str | None = None
 
     @property
     def final_energy(self) -> Tensor:
@@ -149,6 +152,9 @@ class PerturbationResult:
 
 
 Forward = Callable[[Tensor], Tensor]
+
+#: The mask generator's ``kernel`` for each ``generator`` setting that names one.
+_POOL_KERNEL: dict[str, PoolKernel] = {"native": "native", "pytorch": "pytorch"}
 
 
 def _make_optimizer(params: Tensor, settings: PerturbationSettings) -> torch.optim.Optimizer:
@@ -224,7 +230,8 @@ def optimize_masks(
         settings.step,
         sigma,
         coldness=settings.coldness,
-        fused=settings.generator == "fused",
+        fused=settings.generator != "reference",
+        kernel=_POOL_KERNEL.get(settings.generator, "auto"),
         device=device,
     )
     area_weights, smooth_weights = settings.weights()
@@ -351,6 +358,7 @@ def optimize_masks(
         iterations=iterations,
         stopped_early=stopped_early,
         settings=settings,
+        pool_kernel=generator.last_kernel,
     )
 
 

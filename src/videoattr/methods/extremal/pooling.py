@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import videoattr.methods.extremal.native as native
+
 #: Largest ``coldness * max|v|`` for which ``exp`` is taken without subtracting the per-pixel maximum
 #: (``exp(80)`` and ``exp(-80)`` are well inside float32's range).
 _SAFE_EXPONENT = 80.0
@@ -132,3 +134,68 @@ class SoftmaxPool(torch.autograd.Function):
             kernel_size=(size, size),
         )
         return folded[:, 0, p : p + h, p : p + wd], None, None, None, None, None
+
+
+def native_tables(weight: Tensor, coldness: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """``(coldness * w, w)`` as ``(K, s^2 rounded up to 8)`` tables for the native kernel.
+
+    ``weight`` is [`cell_layout`][videoattr.methods.extremal.pooling.cell_layout]'s ``(K, s, s, 1, 1, 1)`` (weights that repeat from cell to cell).
+    """
+    k, s = weight.shape[0], weight.shape[1]
+    width = -(-s * s // 8) * 8
+    table = weight.new_zeros(k, width, dtype=dtype)
+    table[:, : s * s] = weight.reshape(k, s * s).to(dtype)
+    return (table * coldness).contiguous(), table
+
+
+class NativeSoftmaxPool(torch.autograd.Function):
+    """[`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool]'s values and gradient from the native kernel ([`native`][videoattr.methods.extremal.native]).
+
+    Same call and result as ``SoftmaxPool`` (CPU, float32 or float64, weights that repeat from cell to
+    cell), computed pixel by pixel without any ``(K, s, s, N, Mh, Mw)`` tensor; it agrees with it up to
+    float rounding (float64: to about 1e-15).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        params: Tensor,
+        weight: Tensor,
+        padding: int,
+        size: int,
+        mid: tuple[int, int],
+        coldness: float,
+    ) -> Tensor:
+        padded = F.pad(params, (padding, padding, padding, padding)).contiguous()
+        geometry = native.Geometry(
+            hp=padded.shape[1],
+            wp=padded.shape[2],
+            mh=mid[0],
+            mw=mid[1],
+            size=size,
+            step=weight.shape[1],
+        )
+        cold, plain = native_tables(weight, coldness, padded.dtype)
+        canvas, total, shift = native.pool_forward(padded, cold, geometry, coldness)
+        ctx.save_for_backward(padded, cold, plain, canvas, total, shift)
+        ctx.geometry = geometry
+        ctx.coldness = coldness
+        ctx.padding = padding
+        return canvas
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = grads
+        padded, cold, plain, canvas, total, shift = ctx.saved_tensors
+        grad_padded = native.pool_backward(
+            padded,
+            cold,
+            plain,
+            (canvas, total, shift),
+            grad.contiguous(),
+            ctx.geometry,
+            ctx.coldness,
+        )
+        p = ctx.padding
+        h, w = padded.shape[1] - 2 * p, padded.shape[2] - 2 * p
+        return grad_padded[:, p : p + h, p : p + w], None, None, None, None, None

@@ -1,0 +1,386 @@
+"""The mask generator's soft-max pooling as a native loop, built on first use with the C++ compiler.
+
+The pooling takes one ``exp`` per canvas pixel and neighbour; written as PyTorch operations it also
+writes and reads several tensors of that size per iteration, which costs more than the exponentials.
+``native_pool.cpp`` (shipped with the package) computes every pixel's pooled value and its gradient
+in registers, and only the canvas and two small per-pixel tables touch memory. On the CPU it is 2.5-5x
+cheaper than the PyTorch operations (see the paper-settings page of the docs).
+
+The library is compiled once per machine and source version (a few seconds with ``g++``) into a
+private cache folder and loaded with ``ctypes``. It splits the frames over ``torch.get_num_threads()``
+threads: PyTorch's own OpenMP threads where the compiler takes ``-fopenmp`` (so that the two never
+compete for the cores), Python threads that release the GIL otherwise. Nothing else is needed: no
+PyTorch headers, no ``ninja``.
+
+Controls (environment):
+    ``VIDEOATTR_NATIVE=0``: never build or load it (the PyTorch operations are used instead).
+    ``CXX``: the compiler (default the first of ``c++``, ``g++``, ``clang++`` on the ``PATH``).
+    ``VIDEOATTR_CACHE_DIR``: the cache folder (default ``$XDG_CACHE_HOME/videoattr`` or
+    ``~/.cache/videoattr``); a ``kernels`` folder in it must belong to the user and not be writable
+    by others, or nothing is loaded from it.
+
+[`status`][videoattr.methods.extremal.native.status] says whether the kernel is in use and, if not, why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import itertools
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+#: Calling convention the Python side expects (``videoattr_pool_abi()`` in the library).
+ABI_VERSION = 2
+#: Floating types the kernel is compiled for.
+DTYPES = (torch.float32, torch.float64)
+#: Environment variable that turns the kernel off (``0``, ``false``, ``no`` or ``off``).
+ENV_SWITCH = "VIDEOATTR_NATIVE"
+#: Seconds a build may take before it counts as failed.
+BUILD_TIMEOUT_S = 180
+_LANES = 8
+_FLAGS = ("-O3", "-std=c++17", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math")
+#: Builds tried in turn: with OpenMP (the library then runs on PyTorch's own OpenMP threads, as
+#: ``libgomp`` is already loaded), then without (frames are split over Python threads instead).
+_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (("openmp", ("-fopenmp",)), ("plain", ()))
+
+
+class NativeUnavailable(RuntimeError):
+    """The native pooling kernel cannot be built or loaded here (the message says why)."""
+
+
+class _Unsafe(NativeUnavailable):
+    """A library or folder someone else could have written: nothing more is tried."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Sizes of one pooling call: padded grid ``(hp, wp)``, cells ``(mh, mw)``, neighbourhood side, step."""
+
+    hp: int
+    wp: int
+    mh: int
+    mw: int
+    size: int
+    step: int
+
+    @property
+    def padded_subpixels(self) -> int:
+        """``step^2`` rounded up to a multiple of 8 (the weight tables' row length)."""
+        return -(-self.step * self.step // _LANES) * _LANES
+
+    def as_array(self) -> ctypes.Array[ctypes.c_int64]:
+        values = (self.hp, self.wp, self.mh, self.mw, self.size, self.step, self.padded_subpixels)
+        return (ctypes.c_int64 * 7)(*values)
+
+
+def _switched_off() -> bool:
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in {"0", "false", "no", "off"}
+
+
+def cache_dir() -> Path:
+    """Folder the compiled library lives in (``VIDEOATTR_CACHE_DIR``, else the user's cache)."""
+    root = os.environ.get("VIDEOATTR_CACHE_DIR")
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "videoattr"
+    return base / "kernels"
+
+
+def _private(path: Path) -> str | None:
+    """Why ``path`` may not be trusted (owned by someone else or writable by others), or ``None``."""
+    if os.name != "posix":
+        return None
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        return f"{path} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by other users (mode {stat.filemode(info.st_mode)})"
+    return None
+
+
+def _compiler() -> str:
+    chosen = os.environ.get("CXX")
+    candidates = [chosen] if chosen else ["c++", "g++", "clang++"]
+    for name in candidates:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise NativeUnavailable(
+        f"no C++ compiler found (looked for {', '.join(candidates)}; set CXX to choose one)"
+    )
+
+
+def _machine_fingerprint(compiler: str) -> str:
+    """Compiler version and CPU features: a library built with ``-march=native`` suits only its CPU."""
+    try:
+        version = subprocess.run(
+            [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise NativeUnavailable(f"{compiler} --version failed: {error}") from error
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            cpu = next((line for line in info if line.startswith(("flags", "Features"))), cpu)
+    except OSError:
+        pass
+    return "\n".join([version, cpu, platform.machine(), platform.system()])
+
+
+def _build(target: Path, source: bytes, compiler: str, extra: tuple[str, ...]) -> None:
+    """Compile ``source`` into ``target`` atomically (another process may be building it too)."""
+    with tempfile.TemporaryDirectory(prefix="videoattr-build-") as work:
+        src = Path(work) / "native_pool.cpp"
+        src.write_bytes(source)
+        out = Path(work) / target.name
+        errors = []
+        # -march=native where the compiler takes it; some (Apple's clang on arm64) do not.
+        for arch in (["-march=native"], []):
+            command = [compiler, *_FLAGS, *extra, *arch, str(src), "-o", str(out)]
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+                )
+            except (OSError, subprocess.SubprocessError) as error:
+                errors.append(f"{' '.join(command)}: {error}")
+                continue
+            if done.returncode == 0:
+                break
+            errors.append(f"{' '.join(command)}:\n{done.stderr.strip()[-2000:]}")
+        else:
+            raise NativeUnavailable(
+                "building the native pooling kernel failed:\n" + "\n".join(errors)
+            )
+        fd, staged = tempfile.mkstemp(dir=target.parent, prefix=".staging-", suffix=".so")
+        os.close(fd)
+        shutil.copyfile(out, staged)
+        os.chmod(staged, 0o700)
+        os.replace(staged, target)
+
+
+class _Library:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        lib = ctypes.CDLL(str(path))
+        lib.videoattr_pool_abi.restype = ctypes.c_int32
+        abi = lib.videoattr_pool_abi()
+        if abi != ABI_VERSION:
+            raise NativeUnavailable(f"{path} speaks ABI {abi}, this videoattr needs {ABI_VERSION}")
+        pointer, index = ctypes.c_void_p, ctypes.c_int64
+        self.forward: dict[torch.dtype, Callable[..., None]] = {}
+        self.backward: dict[torch.dtype, Callable[..., None]] = {}
+        for dtype, suffix, scalar in (
+            (torch.float32, "f32", ctypes.c_float),
+            (torch.float64, "f64", ctypes.c_double),
+        ):
+            fwd = getattr(lib, f"videoattr_pool_forward_{suffix}")
+            fwd.argtypes = [*[pointer] * 5, index, index, ctypes.c_int32, pointer, scalar]
+            fwd.restype = None
+            bwd = getattr(lib, f"videoattr_pool_backward_{suffix}")
+            bwd.argtypes = [*[pointer] * 8, index, index, ctypes.c_int32, pointer, scalar]
+            bwd.restype = None
+            self.forward[dtype] = fwd
+            self.backward[dtype] = bwd
+        lib.videoattr_pool_openmp.restype = ctypes.c_int32
+        self.openmp = bool(lib.videoattr_pool_openmp())
+        self._lib = lib
+
+
+_lock = threading.Lock()
+_library: _Library | None = None
+_failure: str | None = None
+_executor: ThreadPoolExecutor | None = None
+_executor_size = 0
+
+
+def _reset_after_fork() -> None:
+    global _executor, _executor_size
+    _executor, _executor_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _load() -> _Library:
+    source = resources.files("videoattr.methods.extremal").joinpath("native_pool.cpp").read_bytes()
+    compiler = _compiler()
+    key = hashlib.sha256(
+        source + _machine_fingerprint(compiler).encode() + " ".join(_FLAGS).encode()
+    ).hexdigest()[:24]
+    folder = cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise NativeUnavailable(f"cannot create the cache folder {folder}: {error}") from error
+    distrust = _private(folder)
+    if distrust:
+        raise _Unsafe(f"not loading native code from an unsafe folder: {distrust}")
+    errors = []
+    for variant, extra in _VARIANTS:
+        target = folder / f"softmax_pool-{key}-{variant}.so"
+        try:
+            if not target.exists():
+                _build(target, source, compiler, extra)
+            distrust = _private(target)
+            if distrust:
+                raise _Unsafe(f"not loading an unsafe library: {distrust}")
+            try:
+                return _Library(target)
+            except OSError as error:
+                raise NativeUnavailable(f"loading {target} failed: {error}") from error
+        except _Unsafe:
+            raise
+        except NativeUnavailable as error:
+            errors.append(f"[{variant}] {error}")
+    raise NativeUnavailable("\n".join(errors))
+
+
+def library() -> _Library:
+    """The loaded kernel, building it on first use; raises `NativeUnavailable` with the reason."""
+    global _library, _failure
+    if _switched_off():
+        raise NativeUnavailable(f"turned off by {ENV_SWITCH}={os.environ[ENV_SWITCH]}")
+    with _lock:
+        if _library is None and _failure is None:
+            try:
+                _library = _load()
+            except NativeUnavailable as error:
+                _failure = str(error)
+        if _library is None:
+            raise NativeUnavailable(_failure or "unavailable")
+        return _library
+
+
+def available() -> bool:
+    """Whether the kernel can run here (builds it on the first call)."""
+    try:
+        library()
+    except NativeUnavailable:
+        return False
+    return True
+
+
+def status() -> str:
+    """One line: the library in use, or why the PyTorch pooling is used instead."""
+    try:
+        return f"native pooling kernel: {library().path}"
+    except NativeUnavailable as error:
+        return f"native pooling kernel unavailable ({error}); the PyTorch pooling is used"
+
+
+def _forget() -> None:
+    """Drop the loaded library and any recorded failure (tests; a changed environment)."""
+    global _library, _failure
+    with _lock:
+        _library = None
+        _failure = None
+
+
+def _ranges(frames: int, threads: int) -> list[tuple[int, int]]:
+    parts = max(1, min(threads, frames))
+    bounds = [frames * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _run(function: Callable[..., None], frames: int, *args: object) -> None:
+    """Call ``function(*args[:-2], n0, n1, threads, *args[-2:])`` over the frames, in parallel."""
+    global _executor, _executor_size
+    head, tail = args[:-2], args[-2:]
+    threads = max(1, torch.get_num_threads())
+    if library().openmp:
+        function(*head, 0, frames, threads, *tail)
+        return
+    ranges = _ranges(frames, threads)
+    if len(ranges) == 1:
+        function(*head, 0, frames, 1, *tail)
+        return
+    with _lock:
+        if _executor is None or _executor_size < len(ranges):
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="videoattr")
+            _executor_size = len(ranges)
+        executor = _executor
+    jobs: list[Future[None]] = [executor.submit(function, *head, a, b, 1, *tail) for a, b in ranges]
+    for job in jobs:
+        job.result()
+
+
+def _pointer(tensor: Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(tensor.data_ptr())
+
+
+def pool_forward(
+    padded: Tensor, coldness_weight: Tensor, geometry: Geometry, coldness: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pooled canvas ``(N, mh step, mw step)`` of zero-padded grids ``(N, hp, wp)``.
+
+    ``coldness_weight`` is ``(size^2, padded_subpixels)``: coldness times the bump weight of every
+    neighbour at every sub-pixel, zero in the padding. Also returns the per-pixel sums and shifts
+    ``(N, mh, mw, padded_subpixels)`` that [`pool_backward`][videoattr.methods.extremal.native.pool_backward] needs.
+    """
+    lib = library()
+    n = padded.shape[0]
+    ssp = geometry.padded_subpixels
+    canvas = padded.new_empty(n, geometry.mh * geometry.step, geometry.mw * geometry.step)
+    total = padded.new_empty(n, geometry.mh, geometry.mw, ssp)
+    shift = torch.empty_like(total)
+    _run(
+        lib.forward[padded.dtype],
+        n,
+        _pointer(padded),
+        _pointer(coldness_weight),
+        _pointer(canvas),
+        _pointer(total),
+        _pointer(shift),
+        geometry.as_array(),
+        coldness,
+    )
+    return canvas, total, shift
+
+
+def pool_backward(
+    padded: Tensor,
+    coldness_weight: Tensor,
+    weight: Tensor,
+    saved: tuple[Tensor, Tensor, Tensor],
+    grad: Tensor,
+    geometry: Geometry,
+    coldness: float,
+) -> Tensor:
+    """Gradient ``(N, hp, wp)`` with respect to the padded grids; ``saved`` is ``pool_forward``'s output."""
+    lib = library()
+    canvas, total, shift = saved
+    grad_padded = torch.zeros_like(padded)
+    _run(
+        lib.backward[padded.dtype],
+        padded.shape[0],
+        _pointer(padded),
+        _pointer(coldness_weight),
+        _pointer(weight),
+        _pointer(canvas),
+        _pointer(total),
+        _pointer(shift),
+        _pointer(grad),
+        _pointer(grad_padded),
+        geometry.as_array(),
+        coldness,
+    )
+    return grad_padded
