@@ -29,7 +29,7 @@ required = [
     "videoattr/py.typed",
     "videoattr/assets/demo_model.pt",
     "videoattr/methods/extremal/__init__.py",
-    "videoattr/methods/extremal/native_pool.cpp",
+    "videoattr/methods/extremal/native_kernels.cpp",
 ]
 missing = [n for n in required if n not in names]
 if missing:

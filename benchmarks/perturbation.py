@@ -28,8 +28,8 @@ Four sections, each a table (``--sections`` picks them):
     at several run lengths (the schedule follows the run), Adam at two learning rates, against the
     2000-iteration paper run of the same clips. Writes the curves as a PNG (``--plot``).
 
-Times are wall-clock minima over repeats (``--repeat``) with ``--threads`` threads; the overhead ratios
-are medians over rounds that time the bare pass and the engine back to back (a round's ratio compares
+Times are wall-clock minima over repeats (``--repeat``) with ``--threads`` threads; every overhead row
+runs in a fresh process (``--no-isolate`` keeps them in one); the overhead ratios are medians over rounds that time the bare pass and the engine back to back (a round's ratio compares
 times taken seconds apart), so they hold up better than absolute times on a busy machine. ``--quick`` shrinks every
 section to a few minutes on 2 cores.
 """
@@ -39,6 +39,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -125,21 +127,27 @@ def frozen(model: nn.Module) -> nn.Module:
 def section_overhead(args: argparse.Namespace) -> None:
     from videoattr.methods.extremal import native
 
-    print("\n## overhead: one iteration / one bare forward+backward of the same rows")
-    print(f"fused pooling: {native.status()}")
-    print(
-        "| model | clips | bare ms (min) | fused ms/iter (median) | fused ratio: median (range) "
-        "| pytorch pooling ratio: median (range) | reference ratio: median (range) "
-        "| fused ms/iter per clip |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    if not args.row_only:
+        print("\n## overhead: one iteration / one bare forward+backward of the same rows")
+        print(f"fused pooling: {native.status()}")
+        print(
+            "| model | clips | bare ms (min) | fused ms/iter (median) | fused ratio: median (range) "
+            "| pytorch pooling ratio: median (range) | reference ratio: median (range) "
+            "| fused ms/iter per clip |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
     for name, build, (t, size) in models(args.quick):
         if args.models and name not in args.models:
             continue
-        model = frozen(build())
         for b in args.batches:
             if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
                 continue
+            if args.isolate:
+                # A fresh process per row: the allocator's state after a large model's run (a heap
+                # grown and fragmented by gigabytes of activations) would otherwise slow the next rows.
+                overhead_row_in_subprocess(args, name, b)
+                continue
+            model = frozen(build())
             x = torch.randn(b, 3, t, size, size)
             bare, timed = interleaved_ratios(model, x, args.iters, args.repeat)
             fused = timed["fused"]
@@ -152,6 +160,36 @@ def section_overhead(args: argparse.Namespace) -> None:
                 f"{cells[0]} | {cells[1]} | {cells[2]} | {fused[0] / b * 1e3:.1f} |",
                 flush=True,
             )
+
+
+def overhead_row_in_subprocess(args: argparse.Namespace, name: str, batch: int) -> None:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--sections",
+        "overhead",
+        "--no-isolate",
+        "--row-only",
+        "--models",
+        name,
+        "--batches",
+        str(batch),
+        "--iters",
+        str(args.iters),
+        "--repeat",
+        str(args.repeat),
+        "--max-r2plus1d-batch",
+        str(args.max_r2plus1d_batch),
+    ]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.quick:
+        command.append("--quick")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    rows = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    if done.returncode or not rows:
+        raise RuntimeError(f"overhead row {name} x {batch} failed:\n{done.stderr[-2000:]}")
+    print("\n".join(rows), flush=True)
 
 
 def interleaved_ratios(
@@ -504,6 +542,13 @@ def main() -> None:
         "--quick", action="store_true", help="small sizes: a few minutes on 2 cores"
     )
     parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time every overhead row in a fresh process (default)",
+    )
+    parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--pool-chunk-mb",
         type=float,
         default=None,
@@ -520,7 +565,8 @@ def main() -> None:
         from videoattr.methods.extremal import masks
 
         masks.POOL_CHUNK_BYTES = int(args.pool_chunk_mb * 2**20)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
+    if not args.row_only:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     if "overhead" in args.sections:
         section_overhead(args)
     if "phases" in args.sections:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,9 @@ def test_switched_off_by_the_environment(
 ) -> None:
     monkeypatch.setenv("VIDEOATTR_NATIVE", "0")
     gen = MaskGenerator((32, 32))
-    gen.generate(torch.rand(2, *gen.grid_shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a choice, not a failure: no warning
+        gen.generate(torch.rand(2, *gen.grid_shape))
     assert gen.last_kernel == "pytorch"
     assert not native.available()
     assert "VIDEOATTR_NATIVE=0" in native.status()
@@ -155,8 +158,12 @@ def test_no_compiler_falls_back_and_says_why(
 ) -> None:
     monkeypatch.setenv("CXX", "videoattr-no-such-compiler")
     gen = MaskGenerator((32, 32))
-    gen.generate(torch.rand(2, *gen.grid_shape))
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found.*2.5-5x slower"):
+        gen.generate(torch.rand(2, *gen.grid_shape))
     assert gen.last_kernel == "pytorch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per process, not at every call
+        gen.generate(torch.rand(2, *gen.grid_shape))
     assert "no C++ compiler found" in native.status()
     with pytest.raises(native.NativeUnavailable, match="videoattr-no-such-compiler"):
         MaskGenerator((32, 32), kernel="native").generate(torch.rand(2, 5, 5))
@@ -232,3 +239,43 @@ def test_a_nan_parameter_gives_nan_pixels_not_numbers(dtype: torch.dtype) -> Non
     assert not native_padded[0].isnan().any()
     assert torch.equal(native_padded.isnan(), torch_padded.isnan())
     assert native_padded[1].isnan().any()
+
+
+@needs_native
+@pytest.mark.parametrize("kind", ["blur", "fade"])
+def test_native_blend_equals_the_pytorch_blend_in_float64(kind: str) -> None:
+    from videoattr.methods.extremal.pyramid import Perturbation
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 3, 4, 20, 24, generator=g, dtype=torch.float64)
+    fast = Perturbation(x, num_levels=8, kind=kind, kernel="native")  # type: ignore[arg-type]
+    slow = Perturbation(x, num_levels=8, kind=kind, kernel="pytorch")  # type: ignore[arg-type]
+    mask = torch.rand(5, 4, 20, 24, generator=g, dtype=torch.float64)
+    mask[0] = 1.0  # keep
+    mask[1] = 0.0  # strongest perturbation
+    mask[2, 0] = torch.arange(20 * 24, dtype=torch.float64).view(20, 24) % 8 / 7  # exact levels
+    clip_index = torch.tensor([0, 2, 1, 1, 0])
+    weight = torch.randn(5, 3, 4, 20, 24, generator=g, dtype=torch.float64)
+    results = []
+    for pert in (fast, slow):
+        leaf = mask.clone().requires_grad_(True)
+        out = pert.apply(leaf, clip_index)
+        (out * weight).sum().backward()
+        results.append((out, leaf.grad))
+    (out_n, grad_n), (out_t, grad_t) = results
+    torch.testing.assert_close(out_n, out_t, atol=1e-13, rtol=0)
+    assert grad_n is not None and grad_t is not None
+    torch.testing.assert_close(grad_n, grad_t, atol=1e-12, rtol=0)
+    torch.testing.assert_close(out_n[0], x[0], atol=1e-13, rtol=0)  # mask 1 keeps the clip
+
+
+@needs_native
+def test_native_blend_refuses_what_it_cannot_blend() -> None:
+    from videoattr.methods.extremal.pyramid import Perturbation
+
+    x = torch.randn(2, 3, 2, 8, 8)
+    pert = Perturbation(x, kernel="native")
+    with pytest.raises(IndexError, match=r"clip_index must lie in \[0, 2\); got \[0, 2\]"):
+        pert.apply(torch.rand(2, 2, 8, 8), torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="kernel='native' blends CPU float32/float64 masks"):
+        pert.apply(torch.rand(2, 2, 8, 8, dtype=torch.float64))

@@ -98,8 +98,8 @@ class ExtremalPerturbationBase(Attributor):
         seed: seed of ``tie_break="random"``. Default 0.
         schedule: ``"run"`` (default) or ``"per_iteration"``.
         schedule_length: run length the per-iteration constants are stated for. Default 2000.
-        generator: ``"fused"`` (default: the native pooling kernel on the CPU where it can be built,
-            PyTorch operations otherwise), ``"native"``, ``"pytorch"`` or ``"reference"`` (the
+        generator: ``"fused"`` (default: the native pooling and blend loops on the CPU where they can
+            be built, PyTorch operations otherwise), ``"native"``, ``"pytorch"`` or ``"reference"`` (the
             reference implementation's composition) mask generator.
         early_stop: patience in iterations, or ``None`` (default) to run all iterations.
         early_stop_tol: relative energy improvement that counts for early stopping. Default 1e-4.

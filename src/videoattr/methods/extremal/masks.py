@@ -269,13 +269,23 @@ class MaskGenerator:
             return False
         assert self.cell_weight is not None
         repeating = tuple(self.cell_weight.shape[-2:]) == (1, 1)
-        suitable = params.device.type == "cpu" and params.dtype in native.DTYPES
+        suitable = (
+            params.device.type == "cpu"
+            and self.cell_weight.device.type == "cpu"
+            and params.dtype in native.DTYPES
+        )
         if self.kernel == "auto":
-            return repeating and suitable and native.available()
+            if not (repeating and suitable):
+                return False
+            if native.available():
+                return True
+            native.warn_fallback_once()
+            return False
         if not suitable:
             raise ValueError(
-                "kernel='native' pools CPU float32/float64 parameters; got "
-                f"{params.dtype} on {params.device} (use kernel='auto' or 'pytorch')"
+                "kernel='native' pools CPU float32/float64 parameters with the generator on the CPU; "
+                f"got {params.dtype} parameters on {params.device}, the generator on "
+                f"{self.cell_weight.device} (use kernel='auto' or 'pytorch')"
             )
         if not repeating:
             raise ValueError(

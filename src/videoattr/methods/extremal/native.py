@@ -1,10 +1,15 @@
-"""The mask generator's soft-max pooling as a native loop, built on first use with the C++ compiler.
+"""Native loops of the extremal-perturbation engine, built on first use with the C++ compiler.
 
-The pooling takes one ``exp`` per canvas pixel and neighbour; written as PyTorch operations it also
-writes and reads several tensors of that size per iteration, which costs more than the exponentials.
-``native_pool.cpp`` (shipped with the package) computes every pixel's pooled value and its gradient
-in registers, and only the canvas and two small per-pixel tables touch memory. On the CPU it is 2.5-5x
-cheaper than the PyTorch operations (see the paper-settings page of the docs).
+Two steps of every iteration are memory-bound when written as PyTorch operations:
+
+- the mask generator's soft-max pooling takes one ``exp`` per canvas pixel and neighbour, and its
+  PyTorch form also writes and reads several tensors of that size; the native loop computes every
+  pixel's pooled value and gradient in registers, and only the canvas and two small per-pixel tables
+  touch memory (2.5-5x cheaper);
+- the perturbation's pyramid blend builds 64-bit index tensors the size of the clip to gather two
+  levels per element; the native loop reads the two levels in place.
+
+``native_kernels.cpp`` ships with the package.
 
 The library is compiled once per machine and source version (a few seconds with ``g++``) into a
 private cache folder and loaded with ``ctypes``. It splits the frames over ``torch.get_num_threads()``
@@ -34,6 +39,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +50,7 @@ import torch
 from torch import Tensor
 
 #: Calling convention the Python side expects (``videoattr_pool_abi()`` in the library).
-ABI_VERSION = 2
+ABI_VERSION = 3
 #: Floating types the kernel is compiled for.
 DTYPES = (torch.float32, torch.float64)
 #: Environment variable that turns the kernel off (``0``, ``false``, ``no`` or ``off``).
@@ -98,7 +104,11 @@ def cache_dir() -> Path:
         base = Path(root)
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "videoattr"
+        try:
+            home = Path(xdg) if xdg else Path.home() / ".cache"
+        except (RuntimeError, KeyError) as error:  # no home directory
+            raise NativeUnavailable(f"no cache folder: {error}; set VIDEOATTR_CACHE_DIR") from error
+        base = home / "videoattr"
     return base / "kernels"
 
 
@@ -146,7 +156,7 @@ def _machine_fingerprint(compiler: str) -> str:
 def _build(target: Path, source: bytes, compiler: str, extra: tuple[str, ...]) -> None:
     """Compile ``source`` into ``target`` atomically (another process may be building it too)."""
     with tempfile.TemporaryDirectory(prefix="videoattr-build-") as work:
-        src = Path(work) / "native_pool.cpp"
+        src = Path(work) / "native_kernels.cpp"
         src.write_bytes(source)
         out = Path(work) / target.name
         errors = []
@@ -185,6 +195,8 @@ class _Library:
         pointer, index = ctypes.c_void_p, ctypes.c_int64
         self.forward: dict[torch.dtype, Callable[..., None]] = {}
         self.backward: dict[torch.dtype, Callable[..., None]] = {}
+        self.blend_forward: dict[torch.dtype, Callable[..., None]] = {}
+        self.blend_backward: dict[torch.dtype, Callable[..., None]] = {}
         for dtype, suffix, scalar in (
             (torch.float32, "f32", ctypes.c_float),
             (torch.float64, "f64", ctypes.c_double),
@@ -197,6 +209,14 @@ class _Library:
             bwd.restype = None
             self.forward[dtype] = fwd
             self.backward[dtype] = bwd
+            blend = getattr(lib, f"videoattr_blend_forward_{suffix}")
+            blend.argtypes = [*[pointer] * 4, index, index, ctypes.c_int32, pointer]
+            blend.restype = None
+            blend_grad = getattr(lib, f"videoattr_blend_backward_{suffix}")
+            blend_grad.argtypes = [*[pointer] * 5, index, index, ctypes.c_int32, pointer]
+            blend_grad.restype = None
+            self.blend_forward[dtype] = blend
+            self.blend_backward[dtype] = blend_grad
         lib.videoattr_pool_openmp.restype = ctypes.c_int32
         self.openmp = bool(lib.videoattr_pool_openmp())
         self._lib = lib
@@ -205,6 +225,7 @@ class _Library:
 _lock = threading.Lock()
 _library: _Library | None = None
 _failure: str | None = None
+_warned = False
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
 
@@ -219,7 +240,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def _load() -> _Library:
-    source = resources.files("videoattr.methods.extremal").joinpath("native_pool.cpp").read_bytes()
+    source = (
+        resources.files("videoattr.methods.extremal").joinpath("native_kernels.cpp").read_bytes()
+    )
     compiler = _compiler()
     key = hashlib.sha256(
         source + _machine_fingerprint(compiler).encode() + " ".join(_FLAGS).encode()
@@ -234,7 +257,7 @@ def _load() -> _Library:
         raise _Unsafe(f"not loading native code from an unsafe folder: {distrust}")
     errors = []
     for variant, extra in _VARIANTS:
-        target = folder / f"softmax_pool-{key}-{variant}.so"
+        target = folder / f"kernels-{key}-{variant}.so"
         try:
             if not target.exists():
                 _build(target, source, compiler, extra)
@@ -277,39 +300,58 @@ def available() -> bool:
     return True
 
 
+def warn_fallback_once() -> None:
+    """Warn, once per process, that the kernel failed and the slower PyTorch pooling runs instead.
+
+    Says nothing when ``VIDEOATTR_NATIVE`` turned it off (a choice, not a failure).
+    """
+    global _warned
+    if _warned or _switched_off():
+        return
+    _warned = True
+    warnings.warn(
+        f"{status()}: the extremal-perturbation methods run 2.5-5x slower on this CPU. "
+        f"Set {ENV_SWITCH}=0 to use the PyTorch pooling without this warning.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def status() -> str:
     """One line: the library in use, or why the PyTorch pooling is used instead."""
     try:
-        return f"native pooling kernel: {library().path}"
+        return f"native kernels: {library().path}"
     except NativeUnavailable as error:
-        return f"native pooling kernel unavailable ({error}); the PyTorch pooling is used"
+        return f"native kernels unavailable ({error}); PyTorch operations are used"
 
 
 def _forget() -> None:
     """Drop the loaded library and any recorded failure (tests; a changed environment)."""
-    global _library, _failure
+    global _library, _failure, _warned
     with _lock:
         _library = None
         _failure = None
+        _warned = False
 
 
-def _ranges(frames: int, threads: int) -> list[tuple[int, int]]:
-    parts = max(1, min(threads, frames))
-    bounds = [frames * i // parts for i in range(parts + 1)]
+def _ranges(units: int, threads: int) -> list[tuple[int, int]]:
+    parts = max(1, min(threads, units))
+    bounds = [units * i // parts for i in range(parts + 1)]
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def _run(function: Callable[..., None], frames: int, *args: object) -> None:
-    """Call ``function(*args[:-2], n0, n1, threads, *args[-2:])`` over the frames, in parallel."""
+def _run(
+    function: Callable[..., None], units: int, head: tuple[object, ...], tail: tuple[object, ...]
+) -> None:
+    """Call ``function(*head, u0, u1, threads, *tail)`` over the units ``[0, units)``, in parallel."""
     global _executor, _executor_size
-    head, tail = args[:-2], args[-2:]
     threads = max(1, torch.get_num_threads())
     if library().openmp:
-        function(*head, 0, frames, threads, *tail)
+        function(*head, 0, units, threads, *tail)
         return
-    ranges = _ranges(frames, threads)
+    ranges = _ranges(units, threads)
     if len(ranges) == 1:
-        function(*head, 0, frames, 1, *tail)
+        function(*head, 0, units, 1, *tail)
         return
     with _lock:
         if _executor is None or _executor_size < len(ranges):
@@ -342,17 +384,9 @@ def pool_forward(
     canvas = padded.new_empty(n, geometry.mh * geometry.step, geometry.mw * geometry.step)
     total = padded.new_empty(n, geometry.mh, geometry.mw, ssp)
     shift = torch.empty_like(total)
-    _run(
-        lib.forward[padded.dtype],
-        n,
-        _pointer(padded),
-        _pointer(coldness_weight),
-        _pointer(canvas),
-        _pointer(total),
-        _pointer(shift),
-        geometry.as_array(),
-        coldness,
-    )
+    head: tuple[object, ...] = (_pointer(padded), _pointer(coldness_weight), _pointer(canvas))
+    head += (_pointer(total), _pointer(shift))
+    _run(lib.forward[padded.dtype], n, head, (geometry.as_array(), coldness))
     return canvas, total, shift
 
 
@@ -369,18 +403,52 @@ def pool_backward(
     lib = library()
     canvas, total, shift = saved
     grad_padded = torch.zeros_like(padded)
-    _run(
-        lib.backward[padded.dtype],
-        padded.shape[0],
+    head: tuple[object, ...] = (
         _pointer(padded),
         _pointer(coldness_weight),
         _pointer(weight),
         _pointer(canvas),
-        _pointer(total),
-        _pointer(shift),
-        _pointer(grad),
-        _pointer(grad_padded),
-        geometry.as_array(),
-        coldness,
     )
+    head += (_pointer(total), _pointer(shift), _pointer(grad), _pointer(grad_padded))
+    _run(lib.backward[padded.dtype], padded.shape[0], head, (geometry.as_array(), coldness))
     return grad_padded
+
+
+_BLEND_BLOCK = 1024  # pixels per unit of work (kBlendBlock in the C++ source)
+
+
+def _blend_units(rows: int, pixels: int) -> int:
+    return rows * -(-pixels // _BLEND_BLOCK)
+
+
+def blend_forward(pyramid: Tensor, mask: Tensor, clip_index: Tensor) -> Tensor:
+    """``(N, C, P)`` blend of pyramid levels ``(B, C, P, L)`` picked by masks ``(N, P)`` of clips ``(N,)``.
+
+    All contiguous, on the CPU, ``pyramid`` and ``mask`` of one dtype, ``clip_index`` int64.
+    """
+    lib = library()
+    _, channels, pixels, levels = pyramid.shape
+    rows = mask.shape[0]
+    out = mask.new_empty(rows, channels, pixels)
+    shape = (ctypes.c_int64 * 3)(channels, pixels, levels)
+    head = (_pointer(pyramid), _pointer(mask), _pointer(clip_index), _pointer(out))
+    _run(lib.blend_forward[mask.dtype], _blend_units(rows, pixels), head, (shape,))
+    return out
+
+
+def blend_backward(pyramid: Tensor, mask: Tensor, clip_index: Tensor, grad: Tensor) -> Tensor:
+    """Gradient ``(N, P)`` of [`blend_forward`][videoattr.methods.extremal.native.blend_forward] with respect to the masks."""
+    lib = library()
+    _, channels, pixels, levels = pyramid.shape
+    rows = mask.shape[0]
+    grad_mask = torch.empty_like(mask)
+    shape = (ctypes.c_int64 * 3)(channels, pixels, levels)
+    head: tuple[object, ...] = (
+        _pointer(pyramid),
+        _pointer(mask),
+        _pointer(clip_index),
+        _pointer(grad),
+    )
+    head += (_pointer(grad_mask),)
+    _run(lib.blend_backward[mask.dtype], _blend_units(rows, pixels), head, (shape,))
+    return grad_mask

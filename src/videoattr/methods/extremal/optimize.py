@@ -153,7 +153,7 @@ class PerturbationResult:
 
 Forward = Callable[[Tensor], Tensor]
 
-#: The mask generator's ``kernel`` for each ``generator`` setting that names one.
+#: The mask generator's and the blend's ``kernel`` for each ``generator`` setting that names one.
 _POOL_KERNEL: dict[str, PoolKernel] = {"native": "native", "pytorch": "pytorch"}
 
 
@@ -224,14 +224,22 @@ def optimize_masks(
     area_index = torch.arange(num_areas, device=device).repeat(b)
     sigma = settings.sigma_for(h, w)
 
-    perturbation = Perturbation(x, settings.num_levels, settings.max_blur, settings.perturbation)
+    kernel = _POOL_KERNEL.get(settings.generator, "auto")
+    perturbation = Perturbation(
+        x,
+        settings.num_levels,
+        settings.max_blur,
+        settings.perturbation,
+        # the blend's native loop wherever it applies, unless PyTorch operations are asked for
+        kernel="pytorch" if settings.generator in ("pytorch", "reference") else "auto",
+    )
     generator = MaskGenerator(
         (h, w),
         settings.step,
         sigma,
         coldness=settings.coldness,
         fused=settings.generator != "reference",
-        kernel=_POOL_KERNEL.get(settings.generator, "auto"),
+        kernel=kernel,
         device=device,
     )
     area_weights, smooth_weights = settings.weights()

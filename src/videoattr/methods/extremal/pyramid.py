@@ -9,11 +9,12 @@ blacks) it out fully. The pyramid is built once per call; applying a mask is a g
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
+import videoattr.methods.extremal.native as native
 from videoattr.core.ops import gaussian_blur_frames
 from videoattr.core.validation import check_choice, check_clip, check_positive_int
 
@@ -30,6 +31,10 @@ class Perturbation:
         max_blur: std in pixels of the strongest blur (level 0). Default 20.
         kind: ``"blur"`` (spatial Gaussian blur per frame) or ``"fade"`` (scale towards 0). Default
             ``"blur"``.
+        kernel: what blends: ``"auto"`` (default: the native loop of
+            [`native`][videoattr.methods.extremal.native] for CPU float32/float64 masks of the pyramid's
+            dtype when it can be built, PyTorch operations otherwise), ``"native"`` (it or an error) or
+            ``"pytorch"``. All agree up to float rounding.
 
     Attributes:
         pyramid: ``(B, C, T, H, W, L)`` levels, last dimension fastest (no autograd graph).
@@ -47,8 +52,11 @@ class Perturbation:
         num_levels: int = 8,
         max_blur: float = 20.0,
         kind: PerturbationKind = "blur",
+        kernel: Literal["auto", "native", "pytorch"] = "auto",
     ) -> None:
         x = check_clip(x, "x")
+        check_choice(kernel, "kernel", ("auto", "native", "pytorch"))
+        self.kernel = kernel
         self.num_levels = check_positive_int(num_levels, "num_levels", minimum=2)
         if not isinstance(max_blur, (int, float)) or isinstance(max_blur, bool) or not max_blur > 0:
             raise ValueError(f"max_blur must be a positive std in pixels; got {max_blur!r}")
@@ -109,6 +117,11 @@ class Perturbation:
             if n != self.batch_size:
                 raise ValueError(f"clip_index is required for {n} masks on {self.batch_size} clips")
             clip_index = torch.arange(n, device=self.pyramid.device)
+        if self._native_applies(mask):
+            flat = self.pyramid.view(self.batch_size, self.clip_shape[0], -1, self.num_levels)
+            index = clip_index.to(device=self.pyramid.device, dtype=torch.long).contiguous()
+            out: Tensor = NativeBlend.apply(mask.contiguous(), flat, index)
+            return out.view(n, *self.clip_shape)
         levels = self.num_levels
         q = mask.unsqueeze(1) * (levels - 1)  # (N, 1, T, H, W)
         k = q.detach().floor().clamp(0, levels - 1)
@@ -119,6 +132,27 @@ class Perturbation:
         y0 = torch.take(flat, index)
         y1 = torch.take(flat, index + (k_lo < levels - 1))  # min(k + 1, L - 1)
         return (1 - frac) * y0 + frac * y1
+
+    def _native_applies(self, mask: Tensor) -> bool:
+        """Whether the native loop blends ``mask`` (raises for ``kernel="native"`` when it cannot)."""
+        if self.kernel == "pytorch":
+            return False
+        suitable = (
+            mask.device.type == "cpu"
+            and self.pyramid.device.type == "cpu"
+            and mask.dtype == self.pyramid.dtype
+            and mask.dtype in native.DTYPES
+        )
+        if self.kernel == "auto":
+            return suitable and native.available()
+        if not suitable:
+            raise ValueError(
+                "kernel='native' blends CPU float32/float64 masks of the pyramid's dtype; got a "
+                f"{mask.dtype} mask on {mask.device} for a {self.pyramid.dtype} pyramid on "
+                f"{self.pyramid.device} (use kernel='auto' or 'pytorch')"
+            )
+        native.library()  # raises NativeUnavailable with the reason
+        return True
 
     def _row_offsets(self, clip_index: Tensor) -> Tensor:
         """``(N, C, T, H, W)`` offsets of level 0 of every element of the clips ``clip_index`` (cached)."""
@@ -137,3 +171,32 @@ class Perturbation:
             f"Perturbation(kind={self.kind!r}, num_levels={self.num_levels}, max_blur={self.max_blur}, "
             f"pyramid={tuple(self.pyramid.shape)})"
         )
+
+
+class NativeBlend(torch.autograd.Function):
+    """[`Perturbation.apply`][videoattr.methods.extremal.pyramid.Perturbation.apply]'s blend by the native loop.
+
+    ``mask`` ``(N, T, H, W)``, ``pyramid`` ``(B, C, T * H * W, L)`` and ``clip_index`` ``(N,)``, all
+    contiguous on the CPU; returns ``(N, C, T * H * W)``, differentiable with respect to ``mask``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, mask: Tensor, pyramid: Tensor, clip_index: Tensor) -> Tensor:
+        flat = mask.reshape(mask.shape[0], -1)
+        if clip_index.numel() and (
+            int(clip_index.min()) < 0 or int(clip_index.max()) >= pyramid.shape[0]
+        ):
+            raise IndexError(
+                f"clip_index must lie in [0, {pyramid.shape[0]}); got "
+                f"[{int(clip_index.min())}, {int(clip_index.max())}]"
+            )
+        ctx.save_for_backward(flat, pyramid, clip_index)
+        ctx.mask_shape = mask.shape
+        return native.blend_forward(pyramid, flat, clip_index)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = grads
+        flat, pyramid, clip_index = ctx.saved_tensors
+        grad_mask = native.blend_backward(pyramid, flat, clip_index, grad.contiguous())
+        return grad_mask.view(ctx.mask_shape), None, None

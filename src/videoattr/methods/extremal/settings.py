@@ -95,13 +95,14 @@ class PerturbationSettings:
             they are, as the reference implementation does).
         schedule_length: the run length the per-iteration constants are stated for. Default 2000.
         generator: ``"fused"`` (default: the mask generator's soft-max pooling as one function with a
-            hand-written backward, run by the native kernel on the CPU where it can be built and by
-            PyTorch operations otherwise), ``"native"`` (the native kernel or an error saying why not),
-            ``"pytorch"`` (the fused pooling in PyTorch operations only) or ``"reference"`` (the
-            reference implementation's composition of unfold, upsampling and soft-max, for bit-level
-            reproduction of its numbers). All compute the same masks up to float rounding; the
-            optimisation amplifies rounding differences, so float32 runs of two of them differ by a few
-            hundredths of mask value (see the paper-settings page of the docs).
+            hand-written backward, run, like the perturbation's pyramid blend, by the native loops of
+            [`native`][videoattr.methods.extremal.native] on the CPU where they can be built and by
+            PyTorch operations otherwise), ``"native"`` (the native pooling or an error saying why not),
+            ``"pytorch"`` (PyTorch operations only) or ``"reference"`` (the reference implementation's
+            composition of unfold, upsampling and soft-max, for bit-level reproduction of its numbers).
+            All compute the same masks up to float rounding; the optimisation amplifies rounding
+            differences, so float32 runs of two of them differ by a few hundredths of mask value (see
+            the paper-settings page of the docs).
         early_stop: patience in iterations: stop when no row's energy has improved by more than
             ``early_stop_tol`` (relative) over the last ``early_stop`` iterations; ``None`` runs all
             iterations. With a growing ``lambda`` (STEP) the energy rises with the schedule; a stop before

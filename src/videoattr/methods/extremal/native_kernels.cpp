@@ -1,4 +1,6 @@
-// videoattr: the extremal-perturbation mask generator's soft-max pooling as one native loop.
+// videoattr: native loops of the extremal-perturbation engine.
+//
+// 1. The mask generator's soft-max pooling (videoattr_pool_*).
 //
 // Built on first use by videoattr.methods.extremal.native (a C++17 compiler is all it needs) and called
 // through ctypes on contiguous CPU tensors. For every cell (n, i, j) of the padded canvas and every
@@ -11,6 +13,10 @@
 // from the saved sum and shift, so nothing of the size (pixels x neighbours) is ever stored.
 // Every cell is computed by the same instructions whatever the number of frames or the thread that
 // runs it, so a frame's mask does not depend on how frames are batched.
+//
+// 2. The perturbation's pyramid blend (videoattr_blend_*): a mask value m picks level q = m (L - 1) of
+// its clip's pyramid (B, C, P, L) and blends levels k = clamp(floor(q), 0, L - 1) and min(k + 1, L - 1)
+// with weight q - k; the backward pass sums (L - 1) g (y_hi - y_lo) over the channels.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -181,6 +187,84 @@ void backward(const T* params, const T* cw, const T* w, const T* canvas, const T
     });
 }
 
+
+// Runs body(u) for u in [u0, u1) on `threads` OpenMP threads (or in the calling thread).
+template <typename Body>
+void for_units(int64_t u0, int64_t u1, int threads, const Body& body) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t u = u0; u < u1; ++u) body(u);
+#else
+    (void)threads;
+    for (int64_t u = u0; u < u1; ++u) body(u);
+#endif
+}
+
+constexpr int64_t kBlendBlock = 1024;  // pixels per unit of work
+
+struct Blend {
+    int64_t channels, pixels, levels;
+    int64_t blocks() const { return (pixels + kBlendBlock - 1) / kBlendBlock; }
+};
+
+template <typename T>
+inline int64_t blend_level(T q, int64_t levels) {
+    // clamp(floor(q), 0, L - 1); NaN picks level 0 (its weight q - 0 stays NaN)
+    const T f = std::floor(q);
+    if (!(f >= 0)) return 0;
+    return f > static_cast<T>(levels - 1) ? levels - 1 : static_cast<int64_t>(f);
+}
+
+// Units u = n * blocks + block over the rows n of the mask (N, P); out is (N, C, P).
+template <typename T>
+void blend_forward(const T* pyramid, const T* mask, const int64_t* clip, T* out, int64_t u0,
+                   int64_t u1, int threads, const Blend& b) {
+    const int64_t blocks = b.blocks();
+    const T top = static_cast<T>(b.levels - 1);
+    for_units(u0, u1, threads, [&](int64_t u) {
+        const int64_t n = u / blocks, p0 = (u % blocks) * kBlendBlock;
+        const int64_t p1 = p0 + kBlendBlock < b.pixels ? p0 + kBlendBlock : b.pixels;
+        const T* m = mask + n * b.pixels;
+        for (int64_t c = 0; c < b.channels; ++c) {
+            const T* levels = pyramid + (clip[n] * b.channels + c) * b.pixels * b.levels;
+            T* y = out + (n * b.channels + c) * b.pixels;
+            for (int64_t p = p0; p < p1; ++p) {
+                const T q = m[p] * top;
+                const int64_t k = blend_level(q, b.levels);
+                const T frac = q - static_cast<T>(k);
+                const T* at = levels + p * b.levels + k;
+                const T hi = k < b.levels - 1 ? at[1] : at[0];
+                y[p] = (1 - frac) * at[0] + frac * hi;
+            }
+        }
+    });
+}
+
+template <typename T>
+void blend_backward(const T* pyramid, const T* mask, const int64_t* clip, const T* grad,
+                    T* grad_mask, int64_t u0, int64_t u1, int threads, const Blend& b) {
+    const int64_t blocks = b.blocks();
+    const T top = static_cast<T>(b.levels - 1);
+    for_units(u0, u1, threads, [&](int64_t u) {
+        const int64_t n = u / blocks, p0 = (u % blocks) * kBlendBlock;
+        const int64_t p1 = p0 + kBlendBlock < b.pixels ? p0 + kBlendBlock : b.pixels;
+        const T* m = mask + n * b.pixels;
+        T* gm = grad_mask + n * b.pixels;
+        for (int64_t p = p0; p < p1; ++p) gm[p] = 0;
+        for (int64_t c = 0; c < b.channels; ++c) {
+            const T* levels = pyramid + (clip[n] * b.channels + c) * b.pixels * b.levels;
+            const T* g = grad + (n * b.channels + c) * b.pixels;
+            for (int64_t p = p0; p < p1; ++p) {
+                const int64_t k = blend_level(m[p] * top, b.levels);
+                const T* at = levels + p * b.levels + k;
+                const T hi = k < b.levels - 1 ? at[1] : at[0];
+                gm[p] += g[p] * (hi - at[0]);
+            }
+        }
+        for (int64_t p = p0; p < p1; ++p) gm[p] *= top;
+    });
+}
+
 Geometry geometry(const int64_t* shape) {
     return Geometry{shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6]};
 }
@@ -190,7 +274,7 @@ Geometry geometry(const int64_t* shape) {
 extern "C" {
 
 // Version of the calling convention below; the loader refuses a library that reports another.
-int32_t videoattr_pool_abi() { return 2; }
+int32_t videoattr_pool_abi() { return 3; }
 
 // Whether the library was built with OpenMP (it then parallelises over frames itself).
 int32_t videoattr_pool_openmp() {
@@ -218,4 +302,22 @@ int32_t videoattr_pool_openmp() {
 
 VIDEOATTR_POOL_ENTRIES(float, f32)
 VIDEOATTR_POOL_ENTRIES(double, f64)
+
+// shape = {channels, pixels, levels}; units [u0, u1) of rows x blocks of 1024 pixels.
+#define VIDEOATTR_BLEND_ENTRIES(T, SUFFIX)                                                          \
+    void videoattr_blend_forward_##SUFFIX(const T* pyramid, const T* mask, const int64_t* clip,    \
+                                          T* out, int64_t u0, int64_t u1, int32_t threads,        \
+                                          const int64_t* shape) {                                 \
+        blend_forward<T>(pyramid, mask, clip, out, u0, u1, threads,                               \
+                         Blend{shape[0], shape[1], shape[2]});                                    \
+    }                                                                                             \
+    void videoattr_blend_backward_##SUFFIX(const T* pyramid, const T* mask, const int64_t* clip,   \
+                                           const T* grad, T* grad_mask, int64_t u0, int64_t u1,    \
+                                           int32_t threads, const int64_t* shape) {               \
+        blend_backward<T>(pyramid, mask, clip, grad, grad_mask, u0, u1, threads,                  \
+                          Blend{shape[0], shape[1], shape[2]});                                   \
+    }
+
+VIDEOATTR_BLEND_ENTRIES(float, f32)
+VIDEOATTR_BLEND_ENTRIES(double, f64)
 }
