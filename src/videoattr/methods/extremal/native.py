@@ -12,19 +12,19 @@ Two steps of every iteration are memory-bound when written as PyTorch operations
 ``native_kernels.cpp`` ships with the package.
 
 The library is compiled once per machine and source version (a few seconds with ``g++``) into a
-private cache folder and loaded with ``ctypes``. It splits the frames over ``torch.get_num_threads()``
+private cache folder and loaded with ``ctypes``. It splits the work over ``torch.get_num_threads()``
 threads: PyTorch's own OpenMP threads where the compiler takes ``-fopenmp`` (so that the two never
 compete for the cores), Python threads that release the GIL otherwise. Nothing else is needed: no
 PyTorch headers, no ``ninja``.
 
 Controls (environment):
-    ``VIDEOATTR_NATIVE=0``: never build or load it (the PyTorch operations are used instead).
+    ``VIDEOATTR_NATIVE=0``: never build or load the library (PyTorch operations are used instead).
     ``CXX``: the compiler (default the first of ``c++``, ``g++``, ``clang++`` on the ``PATH``).
     ``VIDEOATTR_CACHE_DIR``: the cache folder (default ``$XDG_CACHE_HOME/videoattr`` or
     ``~/.cache/videoattr``); a ``kernels`` folder in it must belong to the user and not be writable
     by others, or nothing is loaded from it.
 
-[`status`][videoattr.methods.extremal.native.status] says whether the kernel is in use and, if not, why.
+[`status`][videoattr.methods.extremal.native.status] says whether the library is in use and, if not, why.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ from torch import Tensor
 
 #: Calling convention the Python side expects (``videoattr_pool_abi()`` in the library).
 ABI_VERSION = 3
-#: Floating types the kernel is compiled for.
+#: Floating types the kernels are compiled for.
 DTYPES = (torch.float32, torch.float64)
-#: Environment variable that turns the kernel off (``0``, ``false``, ``no`` or ``off``).
+#: Environment variable that turns the kernels off (``0``, ``false``, ``no`` or ``off``).
 ENV_SWITCH = "VIDEOATTR_NATIVE"
 #: Seconds a build may take before it counts as failed.
 BUILD_TIMEOUT_S = 180
@@ -65,7 +65,7 @@ _VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (("openmp", ("-fopenmp",)),
 
 
 class NativeUnavailable(RuntimeError):
-    """The native pooling kernel cannot be built or loaded here (the message says why)."""
+    """The native kernels cannot be built or loaded here (the message says why)."""
 
 
 class _Unsafe(NativeUnavailable):
@@ -292,7 +292,7 @@ def library() -> _Library:
 
 
 def available() -> bool:
-    """Whether the kernel can run here (builds it on the first call)."""
+    """Whether the native kernels can run here (builds them on the first call)."""
     try:
         library()
     except NativeUnavailable:
@@ -301,7 +301,7 @@ def available() -> bool:
 
 
 def warn_fallback_once() -> None:
-    """Warn, once per process, that the kernel failed and the slower PyTorch pooling runs instead.
+    """Warn, once per process, that the native kernels failed and slower PyTorch operations run instead.
 
     Says nothing when ``VIDEOATTR_NATIVE`` turned it off (a choice, not a failure).
     """
@@ -310,15 +310,15 @@ def warn_fallback_once() -> None:
         return
     _warned = True
     warnings.warn(
-        f"{status()}: the extremal-perturbation methods run 2.5-5x slower on this CPU. "
-        f"Set {ENV_SWITCH}=0 to use the PyTorch pooling without this warning.",
+        f"{status()}: the extremal-perturbation methods' mask generator is 2.5-5x slower on this "
+        f"CPU. Set {ENV_SWITCH}=0 to use PyTorch operations without this warning.",
         RuntimeWarning,
         stacklevel=3,
     )
 
 
 def status() -> str:
-    """One line: the library in use, or why the PyTorch pooling is used instead."""
+    """One line: the library in use, or why PyTorch operations are used instead."""
     try:
         return f"native kernels: {library().path}"
     except NativeUnavailable as error:
