@@ -95,16 +95,17 @@ void shifts(const T* nb, const T* cw, const Geometry& g, T cw_max, T* m) {
     }
 }
 
-// Runs body(n) for the frames n0 <= n < n1, on `threads` OpenMP threads where the library was built
-// with OpenMP (it then shares PyTorch's OpenMP runtime and its threads), else in the calling thread.
+// Runs body(u) for the units of work u0 <= u < u1 (frames, blocks of pixels), on `threads` OpenMP
+// threads where the library was built with OpenMP (it then shares PyTorch's OpenMP runtime and its
+// threads), else in the calling thread.
 template <typename Body>
-void for_frames(int64_t n0, int64_t n1, int threads, const Body& body) {
+void parallel_for(int64_t u0, int64_t u1, int threads, const Body& body) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = n0; n < n1; ++n) body(n);
+    for (int64_t u = u0; u < u1; ++u) body(u);
 #else
     (void)threads;
-    for (int64_t n = n0; n < n1; ++n) body(n);
+    for (int64_t u = u0; u < u1; ++u) body(u);
 #endif
 }
 
@@ -113,7 +114,7 @@ void forward(const T* params, const T* cw, T* canvas, T* total, T* shift, int64_
              int threads, const Geometry& g, T coldness) {
     const int64_t kk = g.size * g.size, ss = g.step * g.step, row = g.mw * g.step;
     const T cw_max = largest(cw, kk * g.ssp);
-    for_frames(n0, n1, threads, [&](int64_t n) {
+    parallel_for(n0, n1, threads, [&](int64_t n) {
         std::vector<T> nb(kk), m(g.ssp), z(g.ssp), acc(g.ssp);
         const T* grid = params + n * g.hp * g.wp;
         T* out = canvas + n * g.mh * g.step * row;
@@ -149,7 +150,7 @@ void backward(const T* params, const T* cw, const T* w, const T* canvas, const T
               const T* shift, const T* grad, T* grad_params, int64_t n0, int64_t n1, int threads,
               const Geometry& g, T coldness) {
     const int64_t kk = g.size * g.size, ss = g.step * g.step, row = g.mw * g.step;
-    for_frames(n0, n1, threads, [&](int64_t n) {
+    parallel_for(n0, n1, threads, [&](int64_t n) {
         std::vector<T> nb(kk), q(g.ssp), base(g.ssp), t(g.ssp);
         const T* grid = params + n * g.hp * g.wp;
         T* grad_grid = grad_params + n * g.hp * g.wp;
@@ -188,23 +189,20 @@ void backward(const T* params, const T* cw, const T* w, const T* canvas, const T
 }
 
 
-// Runs body(u) for u in [u0, u1) on `threads` OpenMP threads (or in the calling thread).
-template <typename Body>
-void for_units(int64_t u0, int64_t u1, int threads, const Body& body) {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t u = u0; u < u1; ++u) body(u);
-#else
-    (void)threads;
-    for (int64_t u = u0; u < u1; ++u) body(u);
-#endif
-}
-
 constexpr int64_t kBlendBlock = 1024;  // pixels per unit of work
 
 struct Blend {
     int64_t channels, pixels, levels;
     int64_t blocks() const { return (pixels + kBlendBlock - 1) / kBlendBlock; }
+};
+
+// Unit u of a blend: row n and pixels [p0, p1).
+struct BlendUnit {
+    int64_t n, p0, p1;
+    BlendUnit(int64_t u, const Blend& b)
+        : n(u / b.blocks()),
+          p0((u % b.blocks()) * kBlendBlock),
+          p1(p0 + kBlendBlock < b.pixels ? p0 + kBlendBlock : b.pixels) {}
 };
 
 template <typename T>
@@ -219,11 +217,10 @@ inline int64_t blend_level(T q, int64_t levels) {
 template <typename T>
 void blend_forward(const T* pyramid, const T* mask, const int64_t* clip, T* out, int64_t u0,
                    int64_t u1, int threads, const Blend& b) {
-    const int64_t blocks = b.blocks();
     const T top = static_cast<T>(b.levels - 1);
-    for_units(u0, u1, threads, [&](int64_t u) {
-        const int64_t n = u / blocks, p0 = (u % blocks) * kBlendBlock;
-        const int64_t p1 = p0 + kBlendBlock < b.pixels ? p0 + kBlendBlock : b.pixels;
+    parallel_for(u0, u1, threads, [&](int64_t u) {
+        const BlendUnit unit(u, b);
+        const int64_t n = unit.n, p0 = unit.p0, p1 = unit.p1;
         const T* m = mask + n * b.pixels;
         for (int64_t c = 0; c < b.channels; ++c) {
             const T* levels = pyramid + (clip[n] * b.channels + c) * b.pixels * b.levels;
@@ -243,11 +240,10 @@ void blend_forward(const T* pyramid, const T* mask, const int64_t* clip, T* out,
 template <typename T>
 void blend_backward(const T* pyramid, const T* mask, const int64_t* clip, const T* grad,
                     T* grad_mask, int64_t u0, int64_t u1, int threads, const Blend& b) {
-    const int64_t blocks = b.blocks();
     const T top = static_cast<T>(b.levels - 1);
-    for_units(u0, u1, threads, [&](int64_t u) {
-        const int64_t n = u / blocks, p0 = (u % blocks) * kBlendBlock;
-        const int64_t p1 = p0 + kBlendBlock < b.pixels ? p0 + kBlendBlock : b.pixels;
+    parallel_for(u0, u1, threads, [&](int64_t u) {
+        const BlendUnit unit(u, b);
+        const int64_t n = unit.n, p0 = unit.p0, p1 = unit.p1;
         const T* m = mask + n * b.pixels;
         T* gm = grad_mask + n * b.pixels;
         for (int64_t p = p0; p < p1; ++p) gm[p] = 0;
