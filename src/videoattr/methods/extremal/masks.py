@@ -265,35 +265,24 @@ class MaskGenerator:
 
     def _native_applies(self, params: Tensor) -> bool:
         """Whether the native kernel pools ``params`` (raises for ``kernel="native"`` when it cannot)."""
-        if self.kernel == "pytorch":
-            return False
         assert self.cell_weight is not None
-        repeating = tuple(self.cell_weight.shape[-2:]) == (1, 1)
-        suitable = (
+        unsuitable = None
+        if not (
             params.device.type == "cpu"
             and self.cell_weight.device.type == "cpu"
             and params.dtype in native.DTYPES
-        )
-        if self.kernel == "auto":
-            if not (repeating and suitable):
-                return False
-            if native.available():
-                return True
-            native.warn_fallback_once()
-            return False
-        if not suitable:
-            raise ValueError(
-                "kernel='native' pools CPU float32/float64 parameters with the generator on the CPU; "
-                f"got {params.dtype} parameters on {params.device}, the generator on "
-                f"{self.cell_weight.device} (use kernel='auto' or 'pytorch')"
+        ):
+            unsuitable = (
+                "pools CPU float32/float64 parameters with the generator on the CPU; got "
+                f"{params.dtype} parameters on {params.device}, the generator on "
+                f"{self.cell_weight.device}"
             )
-        if not repeating:
-            raise ValueError(
-                f"kernel='native' needs bump weights that repeat from cell to cell; step={self.step}, "
-                f"sigma={self.sigma} on {self.shape} frames do not (use kernel='auto' or 'pytorch')"
+        elif tuple(self.cell_weight.shape[-2:]) != (1, 1):
+            unsuitable = (
+                f"needs bump weights that repeat from cell to cell; step={self.step}, "
+                f"sigma={self.sigma} on {self.shape} frames do not"
             )
-        native.library()  # raises NativeUnavailable with the reason
-        return True
+        return native.use(self.kernel, unsuitable)
 
     def generate_reference(self, params: Tensor) -> Tensor:
         """The padded masks ``(N, H', W')`` of ``(N, h, w)`` grids, composed as the reference does.

@@ -300,6 +300,29 @@ def available() -> bool:
     return True
 
 
+def use(kernel: str, unsuitable: str | None) -> bool:
+    """Whether a call runs its native loop, for a ``kernel`` choice of ``"auto"``, ``"native"`` or ``"pytorch"``.
+
+    ``unsuitable`` says why this call cannot use the loop (``None`` if it can): ``"auto"`` then runs
+    PyTorch operations, ``"native"`` raises ``ValueError`` with it. ``"auto"`` also falls back (with
+    [`warn_fallback_once`][videoattr.methods.extremal.native.warn_fallback_once]) when the library
+    cannot be built; ``"native"`` raises [`NativeUnavailable`][videoattr.methods.extremal.native.NativeUnavailable] then.
+    """
+    if kernel == "pytorch":
+        return False
+    if kernel == "auto":
+        if unsuitable is not None:
+            return False
+        if available():
+            return True
+        warn_fallback_once()
+        return False
+    if unsuitable is not None:
+        raise ValueError(f"kernel='native' {unsuitable} (use kernel='auto' or 'pytorch')")
+    library()  # raises NativeUnavailable with the reason
+    return True
+
+
 def warn_fallback_once() -> None:
     """Warn, once per process, that the native kernels failed and slower PyTorch operations run instead.
 

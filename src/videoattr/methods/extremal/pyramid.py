@@ -135,24 +135,20 @@ class Perturbation:
 
     def _native_applies(self, mask: Tensor) -> bool:
         """Whether the native loop blends ``mask`` (raises for ``kernel="native"`` when it cannot)."""
-        if self.kernel == "pytorch":
-            return False
         suitable = (
             mask.device.type == "cpu"
             and self.pyramid.device.type == "cpu"
             and mask.dtype == self.pyramid.dtype
             and mask.dtype in native.DTYPES
         )
-        if self.kernel == "auto":
-            return suitable and native.available()
-        if not suitable:
-            raise ValueError(
-                "kernel='native' blends CPU float32/float64 masks of the pyramid's dtype; got a "
-                f"{mask.dtype} mask on {mask.device} for a {self.pyramid.dtype} pyramid on "
-                f"{self.pyramid.device} (use kernel='auto' or 'pytorch')"
-            )
-        native.library()  # raises NativeUnavailable with the reason
-        return True
+        unsuitable = (
+            None
+            if suitable
+            else "blends CPU float32/float64 masks of the pyramid's dtype; got a "
+            f"{mask.dtype} mask on {mask.device} for a {self.pyramid.dtype} pyramid on "
+            f"{self.pyramid.device}"
+        )
+        return native.use(self.kernel, unsuitable)
 
     def _row_offsets(self, clip_index: Tensor) -> Tensor:
         """``(N, C, T, H, W)`` offsets of level 0 of every element of the clips ``clip_index`` (cached)."""
