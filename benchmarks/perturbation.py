@@ -1,6 +1,6 @@
 """Cost and quality of the extremal perturbation engine (STEP, 3D-EP): what a user pays for a mask.
 
-Four sections, each a table (``--sections`` picks them):
+Five sections, each a table (``--sections`` picks them):
 
 ``overhead``
     Time of one engine iteration divided by one bare forward + backward of the same rows (parameters
@@ -17,6 +17,10 @@ Four sections, each a table (``--sections`` picks them):
     rest of the backward pass and the optimiser step, per iteration, next to the bare forward + backward
     and to the cost of the generator's exponentials alone (one ``exp`` per neighbour and canvas pixel: a
     floor for any generator built from PyTorch operations).
+``setup``
+    The fixed cost of a call: building the blur pyramid (8 levels up to the paper's max blur of 20
+    pixels, 161 taps) with the library's banded matrix products against the same blur as a zero-padded
+    ``conv2d`` (the form it replaced), timed in the same run, and its share of a fast-preset call.
 ``speedup``
     Time per clip x area of the ``"fast"`` preset (one call for several clips and areas) against the
     reference implementation as it runs: one clip and one area per call, 2000 SGD iterations at 1.35x a
@@ -302,6 +306,53 @@ def section_phases(args: argparse.Namespace) -> None:
             )
 
 
+def conv_blur(x: Tensor, sigma: float) -> Tensor:
+    """The separable blur as two zero-padded ``conv2d`` passes: the baseline of the ``setup`` section."""
+    from videoattr.core.ops import gaussian_kernel1d
+
+    b, c, t, h, w = x.shape
+    taps = gaussian_kernel1d(sigma, x.device, x.dtype)
+    r = (taps.numel() - 1) // 2
+    frames = x.reshape(b * c * t, 1, h, w)
+    frames = torch.nn.functional.conv2d(frames, taps.view(1, 1, -1, 1), padding=(r, 0))
+    frames = torch.nn.functional.conv2d(frames, taps.view(1, 1, 1, -1), padding=(0, r))
+    return frames.view(b, c, t, h, w)
+
+
+def section_setup(args: argparse.Namespace) -> None:
+    from videoattr.core.ops import gaussian_blur_frames
+    from videoattr.methods.extremal.pyramid import Perturbation
+
+    sigmas = [(1 - f) * 20.0 for f in torch.linspace(0, 1, 8).tolist()]
+    print("\n## setup: the blur pyramid built once per call (8 levels, max blur 20)")
+    print(
+        "| model | clips | pyramid ms | same blurs as conv2d ms | conv2d / pyramid | "
+        "fast-preset call s | pyramid share of the call |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, build, (t, size) in models(args.quick):
+        if args.models and name not in args.models:
+            continue
+        model = frozen(build())
+        for b in args.batches:
+            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
+                continue
+            x = torch.randn(b, 3, t, size, size)
+            pyramid = best_time(lambda c=x: Perturbation(c), args.repeat)
+            conv = best_time(lambda c=x: [conv_blur(c, s) for s in sigmas if s > 0], args.repeat)
+            ours = best_time(
+                lambda c=x: [gaussian_blur_frames(c, s) for s in sigmas if s > 0], args.repeat
+            )
+            fast = STEP(model, preset="fast", progress=False)
+            per_iter = iteration_time(fast, x, args.iters, args.repeat)
+            call = pyramid + fast.settings.max_iter * per_iter
+            print(
+                f"| {name} | {b} | {pyramid * 1e3:.0f} | {conv * 1e3:.0f} | {conv / ours:.1f}x | "
+                f"{call:.1f} | {pyramid / call:.1%} |",
+                flush=True,
+            )
+
+
 def section_speedup(args: argparse.Namespace) -> None:
     print(
         "\n## speedup: time per clip x area, fast preset (one call) vs the reference implementation"
@@ -506,7 +557,7 @@ def main() -> None:
         "--sections",
         nargs="+",
         default=["overhead", "speedup", "quality"],
-        choices=["overhead", "phases", "speedup", "quality"],
+        choices=["overhead", "phases", "setup", "speedup", "quality"],
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument(
@@ -571,6 +622,8 @@ def main() -> None:
         section_overhead(args)
     if "phases" in args.sections:
         section_phases(args)
+    if "setup" in args.sections:
+        section_setup(args)
     if "speedup" in args.sections:
         section_speedup(args)
     if "quality" in args.sections:

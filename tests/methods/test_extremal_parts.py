@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.helpers import clip, tiny_cnn3d
+from videoattr.core.ops import gaussian_blur_frames
 from videoattr.core.targets import resolve_target
 from videoattr.methods.extremal import (
     AreaTerm,
@@ -110,7 +111,7 @@ def reference_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     i = torch.arange(-width, width + 1, dtype=torch.float64)
     g = torch.exp(-((i / (math.sqrt(2) * sigma + torch.finfo(torch.float32).eps)) ** 2))
     g = g / g.sum()
-    k2 = (g[:, None] * g[None, :]).float()
+    k2 = (g[:, None] * g[None, :]).to(x.dtype)
     b, c, t, h, w = x.shape
     frames = x.permute(0, 2, 1, 3, 4).reshape(-1, 1, h, w)
     out = F.conv2d(frames, k2[None, None], padding=width)
@@ -124,6 +125,30 @@ def test_pyramid_levels_are_blurs_from_max_blur_to_identity() -> None:
     for j in range(5):
         expected = reference_blur(x, (1 - j / 4) * 6.0)
         torch.testing.assert_close(pert.pyramid[..., j], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("sigma", [0.4, 2.5, 20.0])
+def test_blur_equals_a_2d_convolution_with_zero_padding_in_float64(sigma: float) -> None:
+    """Non-square frames, kernels narrower and (at sigma 20: 161 taps) wider than the frame."""
+    x = torch.rand(2, 3, 2, 13, 21, dtype=torch.float64)
+    torch.testing.assert_close(
+        gaussian_blur_frames(x, sigma), reference_blur(x, sigma), rtol=0, atol=1e-13
+    )
+
+
+def test_blur_of_a_clip_does_not_depend_on_the_batch() -> None:
+    x = torch.rand(3, 3, 4, 17, 19, dtype=torch.float64)
+    batch = gaussian_blur_frames(x, 7.0)
+    for b in range(3):
+        assert torch.equal(gaussian_blur_frames(x[b : b + 1].clone(), 7.0)[0], batch[b])
+
+
+def test_blur_keeps_the_clip_dtype_under_autocast() -> None:
+    x = torch.rand(1, 3, 2, 16, 16)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        blurred = gaussian_blur_frames(x, 3.0)
+    assert blurred.dtype == torch.float32
+    torch.testing.assert_close(blurred, gaussian_blur_frames(x, 3.0))
 
 
 def test_apply_interpolates_linearly_between_levels() -> None:
