@@ -1,6 +1,6 @@
 """Cost and quality of the extremal perturbation engine (STEP, 3D-EP): what a user pays for a mask.
 
-Five sections, each a table (``--sections`` picks them):
+Six sections, each a table (``--sections`` picks them):
 
 ``overhead``
     Time of one engine iteration divided by one bare forward + backward of the same rows (parameters
@@ -17,6 +17,11 @@ Five sections, each a table (``--sections`` picks them):
     rest of the backward pass and the optimiser step, per iteration, next to the bare forward + backward
     and to the cost of the generator's exponentials alone (one ``exp`` per neighbour and canvas pixel: a
     floor for any generator built from PyTorch operations).
+``memory``
+    Peak memory of a call against a bare forward + backward of the same rows, each measured in a
+    fresh process (on the CPU: the peak resident set size, ``ru_maxrss``, above the resident size
+    after a first call on a smaller clip, which loads what a process loads once). Goal: the engine needs at most the pyramid (8 blurred copies
+    of the clips) more than the model's own forward + backward.
 ``setup``
     The fixed cost of a call: building the blur pyramid (8 levels up to the paper's max blur of 20
     pixels, 161 taps) with the library's banded matrix products against the same blur as a zero-padded
@@ -41,8 +46,10 @@ section to a few minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import resource
 import subprocess
 import sys
 import time
@@ -306,6 +313,75 @@ def section_phases(args: argparse.Namespace) -> None:
             )
 
 
+def resident_mb() -> float:
+    """This process's resident set size now (MB), after returning freed heap memory to the system."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_growth_mb(kind: str, name: str, batch: int, quick: bool, iters: int) -> float:
+    """In this process: the peak RSS growth (MB) of a bare pass or of a short STEP call.
+
+    A first call on one clip at half the size loads what a process loads once (kernels, libraries,
+    thread pools); the growth is measured from the resident size after it.
+    """
+    build, (t, size) = next((b, shape) for n, b, shape in models(quick) if n == name)
+    model = frozen(build())
+    x = torch.randn(batch, 3, t, size, size)
+    small = x[:1, :, :, : size // 2, : size // 2].clone()
+    if kind == "bare":
+        bare_step(model, small)()
+        base = resident_mb()
+        bare_step(model, x)()
+    else:
+        method = STEP(model, progress=False, generator=kind)
+        method.attribute(small, target=1, max_iter=iters)
+        base = resident_mb()
+        method.attribute(x, target=1, max_iter=iters)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+
+
+def section_memory(args: argparse.Namespace) -> None:
+    print("\n## memory: peak growth of one call (MB), each in a fresh process")
+    print(
+        "| model | clips | bare forward + backward | STEP, fused | STEP, PyTorch pooling | "
+        "pyramid | fused - bare - pyramid | fused / bare |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, _, (t, size) in models(args.quick):
+        if args.models and name not in args.models:
+            continue
+        for b in args.batches:
+            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
+                continue
+            peaks = {}
+            for kind in ("bare", "fused", "pytorch"):
+                command = [sys.executable, str(Path(__file__).resolve()), "--memory-probe"]
+                command += [kind, name, str(b), "--iters", str(args.iters)]
+                if args.threads:
+                    command += ["--threads", str(args.threads)]
+                if args.quick:
+                    command.append("--quick")
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode:
+                    raise RuntimeError(f"memory probe {kind} failed:\n{done.stderr[-2000:]}")
+                peaks[kind] = float(done.stdout.strip().splitlines()[-1])
+            pyramid = b * 3 * t * size * size * 8 * 4 / 2**20
+            excess = peaks["fused"] - peaks["bare"] - pyramid
+            print(
+                f"| {name} {t}x{size}x{size} | {b} | {peaks['bare']:.0f} | {peaks['fused']:.0f} | "
+                f"{peaks['pytorch']:.0f} | {pyramid:.0f} | {excess:+.0f} | "
+                f"{peaks['fused'] / peaks['bare']:.2f} |",
+                flush=True,
+            )
+
+
 def conv_blur(x: Tensor, sigma: float) -> Tensor:
     """The separable blur as two zero-padded ``conv2d`` passes: the baseline of the ``setup`` section."""
     from videoattr.core.ops import gaussian_kernel1d
@@ -557,7 +633,7 @@ def main() -> None:
         "--sections",
         nargs="+",
         default=["overhead", "speedup", "quality"],
-        choices=["overhead", "phases", "setup", "speedup", "quality"],
+        choices=["overhead", "phases", "memory", "setup", "speedup", "quality"],
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument(
@@ -599,6 +675,7 @@ def main() -> None:
         help="time every overhead row in a fresh process (default)",
     )
     parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", nargs=3, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--pool-chunk-mb",
         type=float,
@@ -616,12 +693,18 @@ def main() -> None:
         from videoattr.methods.extremal import masks
 
         masks.POOL_CHUNK_BYTES = int(args.pool_chunk_mb * 2**20)
+    if args.memory_probe:
+        kind, name, batch = args.memory_probe
+        print(peak_growth_mb(kind, name, int(batch), args.quick, max(args.iters, 2)))
+        return
     if not args.row_only:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     if "overhead" in args.sections:
         section_overhead(args)
     if "phases" in args.sections:
         section_phases(args)
+    if "memory" in args.sections:
+        section_memory(args)
     if "setup" in args.sections:
         section_setup(args)
     if "speedup" in args.sections:

@@ -66,14 +66,14 @@ class Perturbation:
         # Float32 level positions as in the reference (torch.linspace), so blur widths match exactly.
         fractions = torch.linspace(0, 1, self.num_levels, dtype=torch.float32).tolist()
         with torch.no_grad():
-            levels = []
-            for f in fractions:
+            # Filled level by level: no list of levels beside the pyramid (a second pyramid at peak).
+            self.pyramid = x.new_empty((*x.shape, self.num_levels))
+            for j, f in enumerate(fractions):
                 if kind == "blur":
                     sigma = float(torch.tensor((1 - f) * self.max_blur, dtype=torch.float32))
-                    levels.append(gaussian_blur_frames(x.detach(), sigma))
+                    self.pyramid[..., j] = gaussian_blur_frames(x.detach(), sigma)
                 else:
-                    levels.append(x.detach() * f)
-            self.pyramid = torch.stack(levels, dim=-1).contiguous()
+                    self.pyramid[..., j] = x.detach() * f
         self.clip_shape: tuple[int, int, int, int] = (
             x.shape[1],
             x.shape[2],
