@@ -95,7 +95,8 @@ def gaussian_blur_frames(x: Tensor, sigma: float) -> Tensor:
     with _without_autocast(x.device):
         down = _band_matrix(taps, x.shape[-2])
         across = _band_matrix(taps, x.shape[-1]).transpose(0, 1)
-        blurred = [torch.matmul(torch.matmul(down, clip), across) for clip in x.unbind(0)]
+        # A fresh (aligned) copy of each clip: BLAS may take another path for another alignment.
+        blurred = [torch.matmul(torch.matmul(down, clip.clone()), across) for clip in x.unbind(0)]
     return torch.stack(blurred)
 
 
