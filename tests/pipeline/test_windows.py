@@ -318,3 +318,21 @@ def test_every_registered_method_explains_a_whole_video() -> None:
         assert result.maps.shape == (areas, 11, 16, 16), name
         assert result.method == name and torch.isfinite(result.maps).all(), name
         assert result.window_starts.tolist() == [0, 3]
+
+
+def test_the_best_window_is_named_by_its_span_in_the_video() -> None:
+    """Captions and logs name the whole window (start to end), as the timeline draws it."""
+    import dataclasses
+
+    model = tiny_cnn3d().double()
+    clip = index_clip(15)
+    result = explain_video(model, FrameValues(model), clip, clip_len=4, stride=2, frame_step=3)
+    starts, ends = result.window_starts.tolist(), result.window_ends.tolist()
+    best = int(result.target_probability.argmax())
+    p = float(result.target_probability[best])
+    assert result.window_span(1) == f"frames {starts[1]}-{ends[1]}" == "frames 3-12"
+    assert result.best_window() == f"max {p:.3f} in the window frames {starts[best]}-{ends[best]}"
+    timed = dataclasses.replace(result, fps=6.0)
+    # window 1 (aligned to the end): video frames 3..12, from 0.5 s to the end of frame 12 at 13 / 6 s
+    assert timed.window_span(1) == "0.5-2.2 s"
+    assert f"max {p:.3f} in the window" in repr(timed)

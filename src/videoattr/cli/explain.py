@@ -326,13 +326,10 @@ def explain_whole_video(
             sheet_frames=args.sheet_frames or SHEET_FRAMES,
         )
         p = result.target_probability
-        best = int(p.argmax())
-        start = int(result.window_starts[best])
-        when = f"{start / result.fps:.1f}s" if result.fps else f"frame {start}"
         print(
             f"{path.name}: {result.num_frames} frames, {len(p)} windows of {result.clip_len} "
             f"(stride {result.stride}); explained class {result.class_name(result.target)}: "
-            f"p(target | window) mean {float(p.mean()):.3f}, max {float(p[best]):.3f} at {when}; "
+            f"p(target | window) mean {float(p.mean()):.3f}, {result.best_window()}; "
             f"{result.seconds:.1f}s"
         )
         for kind, file in paths.items():

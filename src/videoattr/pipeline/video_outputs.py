@@ -63,9 +63,6 @@ def _caption(
     from videoattr.viz import SheetCaption
 
     p = result.target_probability
-    best = int(p.argmax())
-    when = int(result.window_starts[best])
-    where = f"{when / result.fps:.1f} s" if result.fps else f"frame {when}"
     mean = result.probabilities.mean(dim=0)
     top = int(mean.argmax())
     about = (
@@ -76,7 +73,7 @@ def _caption(
     )
     return SheetCaption(
         target=f"{result.target_name or result.target} (mean p(target | window) = "
-        f"{float(p.mean()):.3f}, max {float(p[best]):.3f} at {where})",
+        f"{float(p.mean()):.3f}, {result.best_window()})",
         prediction=f"{result.class_name(top)} (mean p = {float(mean[top]):.3f})",
         method=method or None,
         settings=settings,

@@ -452,6 +452,20 @@ class VideoExplanation:
         padded window)."""
         return self.window_starts + (self.clip_len - 1) * self.frame_step
 
+    def window_span(self, index: int) -> str:
+        """Where window ``index`` lies in the video, as text: ``"2.0-4.0 s"`` (from its first frame to
+        the end of its last) when the frame rate is known, else ``"frames 16-31"``."""
+        start, end = int(self.window_starts[index]), int(self.window_ends[index])
+        if self.fps:
+            return f"{start / self.fps:.1f}-{(end + 1) / self.fps:.1f} s"
+        return f"frames {start}-{end}"
+
+    def best_window(self) -> str:
+        """The window where the target is most probable: ``"max 0.813 in the window 2.0-4.0 s"``."""
+        p = self.target_probability
+        best = int(p.argmax())
+        return f"max {float(p[best]):.3f} in the window {self.window_span(best)}"
+
     def class_name(self, index: int) -> str:
         """The name of class ``index`` (its index as text without class names)."""
         names = self.class_names
@@ -509,13 +523,12 @@ class VideoExplanation:
 
     def __repr__(self) -> str:
         p = self.target_probability
-        best = int(p.argmax())
         name = f" {self.target_name!r}" if self.target_name is not None else ""
         return (
             f"VideoExplanation(method={self.method!r}, target={self.target}{name}, frames="
             f"{self.num_frames} (frame_step {self.frame_step}), windows={len(p)} of {self.clip_len} "
             f"(stride {self.stride}), maps={tuple(self.maps.shape)}, p(target) mean "
-            f"{float(p.mean()):.3f}, max {float(p[best]):.3f} at frame {int(self.window_starts[best])})"
+            f"{float(p.mean()):.3f}, {self.best_window()})"
         )
 
 
