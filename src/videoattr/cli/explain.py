@@ -35,11 +35,12 @@ from videoattr.cli.options import (
     CommandError,
     add_method_arguments,
     add_picture_arguments,
+    add_whole_video_arguments,
+    check_whole_video,
     device_of,
     output_folder,
     picture_fps,
     plain_name,
-    positive_int,
 )
 from videoattr.datasets.folders import (
     adapter_reading,
@@ -95,60 +96,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_explain)
 
 
-def add_whole_video_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--whole-video`` and its settings."""
-    g = parser.add_argument_group(
-        "whole videos", "explain every frame with sliding windows instead of one sampled clip"
-    )
-    g.add_argument(
-        "--whole-video",
-        action="store_true",
-        help="explain the whole video with sliding windows of the model's clip length, stitched "
-        "into one map per frame (averaged where windows overlap), with a timeline of the "
-        "target's probability per window; the target is one class for the whole video",
-    )
-    g.add_argument(
-        "--window-stride",
-        type=positive_int,
-        default=None,
-        metavar="S",
-        help="frames (after --frame-step) between window starts (default: half the clip length)",
-    )
-    g.add_argument(
-        "--frame-step",
-        type=positive_int,
-        default=None,
-        metavar="K",
-        help="keep every K-th frame of the video, e.g. 2 for a model trained on every other "
-        "frame (default: 1)",
-    )
-    g.add_argument(
-        "--short-video",
-        choices=("pad", "error"),
-        default=None,
-        help="a video shorter than one window: repeat its last frame, or fail (default: pad)",
-    )
-    g.add_argument(
-        "--sheet-frames",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="frames shown in the PNG sheet above the timeline (default: 8)",
-    )
-
-
-def _check_whole_video(args: argparse.Namespace) -> None:
-    if args.whole_video:
-        return
-    for flag in ("window_stride", "frame_step", "short_video", "sheet_frames"):
-        if getattr(args, flag, None) is not None:
-            raise CommandError(f"--{flag.replace('_', '-')} applies only with --whole-video")
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain every video; returns 1 when one failed, 0 otherwise."""
     output_folder(args.out)  # an existing file fails here, before any work
-    _check_whole_video(args)
+    check_whole_video(args)
     if args.video:
         video = Path(args.video)
         if not video.exists():

@@ -216,3 +216,66 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
 def picture_fps(args: argparse.Namespace) -> float:
     """``--fps``, or 8 when it is not given (clips)."""
     return float(args.fps) if args.fps is not None else 8.0
+
+
+def add_whole_video_arguments(
+    parser: argparse.ArgumentParser, *, run: bool = False, sheet: bool = True
+) -> None:
+    """``--whole-video`` and its settings (``--sheet-frames`` with ``sheet``); ``run`` words the help
+    for a dataset run."""
+    g = parser.add_argument_group(
+        "whole videos", "explain every frame with sliding windows instead of one sampled clip"
+    )
+    g.add_argument(
+        "--whole-video",
+        action="store_true",
+        help=(
+            "explain each whole video with sliding windows of the model's clip length, stitched "
+            "into one map per frame (averaged where windows overlap); each result holds the maps "
+            "of every sampled frame and the windows' probabilities; --batch-size is then the "
+            "windows per model call"
+            if run
+            else "explain the whole video with sliding windows of the model's clip length, "
+            "stitched into one map per frame (averaged where windows overlap), with a timeline of "
+            "the target's probability per window; the target is one class for the whole video"
+        ),
+    )
+    g.add_argument(
+        "--window-stride",
+        type=positive_int,
+        default=None,
+        metavar="S",
+        help="frames (after --frame-step) between window starts (default: half the clip length)",
+    )
+    g.add_argument(
+        "--frame-step",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="keep every K-th frame of the video, e.g. 2 for a model trained on every other "
+        "frame (default: 1)",
+    )
+    g.add_argument(
+        "--short-video",
+        choices=("pad", "error"),
+        default=None,
+        help="a video shorter than one window: repeat its last frame, or fail (default: pad)",
+    )
+    if not sheet:
+        return
+    g.add_argument(
+        "--sheet-frames",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="frames shown in the PNG sheet above the timeline (default: 8)",
+    )
+
+
+def check_whole_video(args: argparse.Namespace) -> None:
+    """Refuse the window settings without ``--whole-video``."""
+    if args.whole_video:
+        return
+    for flag in ("window_stride", "frame_step", "short_video", "sheet_frames"):
+        if getattr(args, flag, None) is not None:
+            raise CommandError(f"--{flag.replace('_', '-')} applies only with --whole-video")

@@ -4,7 +4,9 @@ It reads what the run stored (``run.json``: model and method; each result: the m
 prediction with their probabilities, the preserved probabilities and the source video), reads each
 source video again with the model's frame sampling and preprocessing, and writes the same GIF, MP4
 and PNG sheet that ``videoattr explain`` writes for that clip. Only the preserved clips of the
-perturbation methods are rebuilt from the stored masks (a blur, no model call).
+perturbation methods are rebuilt from the stored masks (a blur, no model call). The results of a
+``videoattr run --whole-video`` get what ``videoattr explain --whole-video`` writes: the video with
+its maps, the sheet and the timeline of the target's probability per window (``--sheet-frames``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from videoattr.cli.options import (
     add_picture_arguments,
     output_folder,
     picture_fps,
+    positive_int,
 )
 
 
@@ -46,6 +49,13 @@ def add_parser(sub: Any) -> None:
         help="pictures to write, comma-separated from gif, mp4, png (default: gif,mp4,png)",
     )
     p.add_argument("--out", default=None, help="where the pictures go (default: RUN_DIR/pictures)")
+    p.add_argument(
+        "--sheet-frames",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="frames shown in the PNG sheet of a whole-video result (default: 8)",
+    )
     add_picture_arguments(p)
     p.set_defaults(func=cmd_render)
 
@@ -93,6 +103,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             source = meta.get("source")
             if not isinstance(source, str):
                 raise ValueError(f"result {clip_id} records no source video")
+            if "windows" in meta:  # a whole video (videoattr run --whole-video)
+                files = _render_whole_video(args, adapter, clip_id, maps, meta, config, out)
+                print(f"{clip_id}: " + ", ".join(str(p) for p in files))
+                continue
             clip = load_clip(source, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
             method = str(meta.get("method", config.get("method", "")))
             several = meta.get("targets")  # several classes per clip: maps (K, A, T, H, W)
@@ -156,3 +170,55 @@ def cmd_render(args: argparse.Namespace) -> int:
         + (f", {failures} failed" if failures else "")
     )
     return 1 if failures else 0
+
+
+def _render_whole_video(
+    args: argparse.Namespace,
+    adapter: Any,
+    clip_id: str,
+    maps: Any,
+    meta: dict[str, Any],
+    config: dict[str, Any],
+    out: Path,
+) -> list[Path]:
+    """The pictures of one whole-video result: its video with the maps, its sheet and timeline."""
+    from videoattr.datasets.folders import safe_name
+    from videoattr.pipeline import SHEET_FRAMES, read_frames, write_video_outputs
+    from videoattr.runner.videos import video_explanation
+
+    source = str(meta["source"])
+    video = read_frames(source, adapter, frame_step=int(meta["frame_step"]))
+    if len(video) != len(meta["frame_indices"]):
+        raise ValueError(
+            f"{source} now gives {len(video)} sampled frames; the result has "
+            f"{len(meta['frame_indices'])}: the video changed since the run"
+        )
+    results = video_explanation(maps, meta, adapter.class_names)
+    written: list[Path] = []
+    for result in results:
+        stem = clip_id
+        if len(results) > 1 or isinstance(meta.get("targets"), list):
+            stem = safe_name(f"{clip_id}.{result.class_name(result.target)}")
+        paths = write_video_outputs(
+            out,
+            stem,
+            video,
+            result,
+            method=result.method,
+            settings={
+                "model": config.get("model"),
+                "weights": config.get("weights"),
+                "video": source,
+                "preset": meta.get("preset", config.get("preset")),
+                "settings": meta.get("settings", {}),
+            },
+            kinds=args.format,
+            fps=args.fps,
+            root=out,
+            random_weights=config.get("weights") == "random",
+            scale=args.scale,
+            note=Path(source).name,
+            sheet_frames=args.sheet_frames or SHEET_FRAMES,
+        )
+        written.extend(paths.values())
+    return written

@@ -6,6 +6,12 @@ Examples::
         --weights r2plus1d_18.pth --method grad_cam --batch-size 8
     torchrun --nproc_per_node=4 -m videoattr run --videos-dir val/ --out runs/val-step \\
         --model r2plus1d_18 --weights r2plus1d_18.pth --method step --iterations 300 --optimizer adam
+    videoattr run --videos-dir long/ --out runs/long-gradcam --model r2plus1d_18 \\
+        --weights r2plus1d_18.pth --method grad_cam --whole-video --window-stride 8
+
+With ``--whole-video`` each video is explained whole, with sliding windows of the model's clip
+length (see [`videoattr.runner.videos`][videoattr.runner.videos]); ``videoattr render`` then draws
+each video's sheet and timeline.
 
 Run the same command again to resume: complete clips are skipped, the others (and, unless
 ``--no-retry-failed``, the failed ones) are redone. A clip that fails (a corrupt video, say) is
@@ -30,6 +36,8 @@ from videoattr.cli.methods import (
 )
 from videoattr.cli.options import (
     add_method_arguments,
+    add_whole_video_arguments,
+    check_whole_video,
     device_of,
     non_negative_int,
     output_folder,
@@ -101,6 +109,7 @@ def add_parser(sub: Any) -> None:
         default=30.0,
         help="seconds between progress lines in the log (default: 30)",
     )
+    add_whole_video_arguments(p, run=True, sheet=False)
     p.set_defaults(func=cmd_run)
 
 
@@ -116,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     out = output_folder(args.out)
+    check_whole_video(args)
     find_videos(
         args.videos_dir, name="--videos-dir"
     )  # an unreadable folder fails here, in one line
@@ -124,9 +134,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     adapter = load_model(args, device)
     request = target_request(args.target, adapter.class_names)
     # The methods' own bars would interleave between ranks; keep them for a single process.
-    method = build_method(args, adapter, progress=not ctx.is_distributed)
+    method = build_method(args, adapter, progress=not ctx.is_distributed and not args.whole_video)
     if ctx.is_main:
         announce(method, adapter, device, preset_of(args))
+        if args.whole_video and method.is_perturbation:
+            print(
+                "  (--whole-video: that time is per window; a video of N frames has about "
+                "N / --window-stride windows)",
+                file=sys.stderr,
+            )
     target: int | str | list[int] | None = args.target
     if request.classes and len(request.classes) > 1:
         target = list(request.classes)
@@ -149,6 +165,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "weights": weights_record(args),
                 "preset": preset_of(args),
             },
+            whole_videos=args.whole_video,
+            window_stride=args.window_stride,
+            frame_step=args.frame_step or 1,
+            short_video="error" if args.short_video == "error" else "pad",
         )
     except DiskFullError as err:
         print(

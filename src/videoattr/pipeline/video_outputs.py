@@ -68,7 +68,8 @@ def _caption(
     about = (
         f"{result.num_frames} frames"
         + (f" ({result.num_frames / result.fps:.1f} s)" if result.fps else "")
-        + f", {len(p)} windows of {result.clip_len} frames, stride {result.stride}"
+        + f", {len(p)} window{'s' if len(p) != 1 else ''} of {result.clip_len} frames, "
+        f"stride {result.stride}"
         + (f", one frame in {result.frame_step}" if result.frame_step > 1 else "")
     )
     return SheetCaption(

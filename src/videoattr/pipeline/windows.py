@@ -454,8 +454,10 @@ class VideoExplanation:
 
     def window_span(self, index: int) -> str:
         """Where window ``index`` lies in the video, as text: ``"2.0-4.0 s"`` (from its first frame to
-        the end of its last) when the frame rate is known, else ``"frames 16-31"``."""
-        start, end = int(self.window_starts[index]), int(self.window_ends[index])
+        the end of its last) when the frame rate is known, else ``"frames 16-31"``; a padded window
+        ends with the video."""
+        start = int(self.window_starts[index])
+        end = min(int(self.window_ends[index]), self.num_frames - 1)
         if self.fps:
             return f"{start / self.fps:.1f}-{(end + 1) / self.fps:.1f} s"
         return f"frames {start}-{end}"

@@ -17,6 +17,7 @@ from videoattr.runner.locks import ClipLocks
 from videoattr.runner.sharding import DistributedContext
 from videoattr.runner.store import DiskFullError, ResultStore
 from videoattr.runner.summary import RankSummary
+from videoattr.runner.videos import WindowSettings, explain_whole_video
 
 logger = logging.getLogger("videoattr.runner")
 
@@ -42,6 +43,8 @@ class BatchContext:
             ``settings``).
         started: when the run began (``time.time()``): a failure recorded later by another process
             is not retried by this run.
+        windows: the window settings of a whole-video run (each sample a whole video), else
+            ``None``.
     """
 
     model: nn.Module
@@ -55,6 +58,7 @@ class BatchContext:
     settings: dict[str, Any]
     started: float = 0.0
     several: tuple[int, ...] | int | None = None
+    windows: WindowSettings | None = None
 
 
 @dataclass
@@ -107,8 +111,11 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
         readable = [s for s in samples if s.error is None]
         if not any(s.id in mine for s in readable):
             return processed
-        groups: dict[tuple[int, ...], list[Sample]] = {}
+        groups: dict[tuple[object, ...], list[Sample]] = {}
         for s in readable:
+            if s.video is not None:  # a whole video is explained on its own
+                groups[("video", s.id)] = [s]
+                continue
             assert s.clip is not None
             groups.setdefault(tuple(s.clip.shape), []).append(s)
         for group in groups.values():
@@ -164,6 +171,8 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
 
 
 def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
+    if group[0].video is not None:
+        return [_explain_video(s, bc) for s in group]
     x = torch.stack([s.clip for s in group if s.clip is not None]).to(bc.device, non_blocking=True)
     ids = [s.id for s in group]
     per_clip = _several_targets(x, bc) if bc.several is not None else None
@@ -202,6 +211,29 @@ def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
         meta["map_shape"] = [rounds, *meta["map_shape"]]
         out.append((torch.cat([r[b].maps for r in results]).numpy(), meta))
     return out
+
+
+def _explain_video(s: Sample, bc: BatchContext) -> Outcome:
+    """Explain one whole video (see `videoattr.runner.videos`)."""
+    assert s.video is not None and bc.windows is not None
+    targets: list[int | None] | int
+    if isinstance(bc.several, int):
+        targets = bc.several
+    elif bc.several is not None:
+        targets = list(bc.several)
+    else:
+        targets = [bc.fixed_target if bc.fixed_target is not None else s.target]
+    maps, meta = explain_whole_video(
+        bc.model,
+        bc.method,
+        s.video,
+        targets,
+        bc.windows,
+        key=s.id,
+        settings=bc.settings,
+    )
+    meta["label_is_target"] = s.target is not None and bc.fixed_target is None and not bc.several
+    return maps, meta
 
 
 def _several_targets(x: torch.Tensor, bc: BatchContext) -> list[list[int]]:

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 from videoattr.core.validation import describe
 from videoattr.datasets.folders import VideoFolder, class_from_label
+from videoattr.pipeline.windows import VideoFrames
 from videoattr.runner.store import check_id
 
 __all__ = ["ClipItems", "Sample", "VideoFolder", "collate_samples", "dataset_ids"]
@@ -48,7 +49,10 @@ class Sample:
     Attributes:
         index: the item's index in the dataset.
         id: the clip id (names its result file).
-        clip: ``(C, T, H, W)`` float32 clip on the CPU, or ``None`` when reading failed.
+        clip: ``(C, T, H, W)`` float32 clip on the CPU, or ``None`` when reading failed (or for a
+            whole video).
+        video: the whole video's sampled frames in a whole-video run
+            ([`VideoFrames`][videoattr.pipeline.VideoFrames]), else ``None``.
         label: the label text (a video's name before ``-``, or a class name), else ``None``.
         target: the class to explain, or ``None`` for the model's top class.
         source: the video path (or what the dataset's ``sources`` says), else ``None``.
@@ -64,6 +68,7 @@ class Sample:
     source: str | None = None
     error: str | None = None
     traceback: str | None = None
+    video: VideoFrames | None = None
 
     def pin_memory(self) -> Sample:
         """The same sample with its clip in pinned memory (used by ``DataLoader(pin_memory=True)``)."""
@@ -102,12 +107,21 @@ class ClipItems(Dataset[Sample]):
         data: a [`VideoFolder`][videoattr.datasets.folders.VideoFolder] or a map-style Dataset of ``(clip, target_or_label[, extra])``.
         ids: the clip ids, one per item (see [`dataset_ids`][videoattr.runner.dataset.dataset_ids]).
         class_names: the model's class names, to turn a label into a class index.
+        videos: items are whole videos, ``(VideoFrames, target_or_label[, extra])`` (a
+            [`WholeVideoFolder`][videoattr.runner.videos.WholeVideoFolder], say), not clips.
+            Default ``False``.
     """
 
     def __init__(
-        self, data: Any, ids: Sequence[str], class_names: Sequence[str] | None = None
+        self,
+        data: Any,
+        ids: Sequence[str],
+        class_names: Sequence[str] | None = None,
+        *,
+        videos: bool = False,
     ) -> None:
         self.data = data
+        self.videos = bool(videos)
         self.ids = list(ids)
         self.class_names = list(class_names) if class_names is not None else None
         sources = getattr(data, "sources", None)
@@ -125,13 +139,16 @@ class ClipItems(Dataset[Sample]):
         )
         try:
             clip, sample.label, sample.target = self._read(index)
-            sample.clip = clip
+            if isinstance(clip, VideoFrames):
+                sample.video = clip
+            else:
+                sample.clip = clip
         except Exception as err:  # recorded as this clip's failure; the run goes on
             sample.error = f"{type(err).__name__}: {err}"
             sample.traceback = tb.format_exc()
         return sample
 
-    def _read(self, index: int) -> tuple[Tensor, str | None, int | None]:
+    def _read(self, index: int) -> tuple[Tensor | VideoFrames, str | None, int | None]:
         item = self.data[index]
         if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
             raise TypeError(
@@ -144,15 +161,12 @@ class ClipItems(Dataset[Sample]):
                 f"dataset item {index} says its id is {item[2]!r} but dataset.ids says "
                 f"{self.ids[index]!r}"
             )
-        if not isinstance(clip, Tensor) or not clip.is_floating_point():
+        if not self.videos:
+            clip = _checked_clip(clip, index)
+        elif not isinstance(clip, VideoFrames):
             raise TypeError(
-                f"dataset item {index}: clip must be a float tensor; got {describe(clip)}"
-            )
-        if clip.dim() == 5 and clip.shape[0] == 1:
-            clip = clip[0]
-        if clip.dim() != 4:
-            raise ValueError(
-                f"dataset item {index}: clip must have shape (C, T, H, W); got {tuple(clip.shape)}"
+                f"dataset item {index}: a whole-video run needs VideoFrames (see read_frames); "
+                f"got {describe(clip)}"
             )
         label: str | None = None
         target: int | None = None
@@ -170,4 +184,20 @@ class ClipItems(Dataset[Sample]):
                 f"dataset item {index}: the target must be a class index, a class name or None; "
                 f"got {describe(tl)}"
             )
-        return clip.detach().to("cpu", torch.float32), label, target
+        return clip, label, target
+
+
+def _checked_clip(clip: object, index: int) -> Tensor:
+    """A dataset item's clip as ``(C, T, H, W)`` float32 on the CPU."""
+    if not isinstance(clip, Tensor) or not clip.is_floating_point():
+        raise TypeError(
+            f"dataset item {index}: clip must be a float tensor (VideoFrames need a whole-video "
+            f"run); got {describe(clip)}"
+        )
+    if clip.dim() == 5 and clip.shape[0] == 1:
+        clip = clip[0]
+    if clip.dim() != 4:
+        raise ValueError(
+            f"dataset item {index}: clip must have shape (C, T, H, W); got {tuple(clip.shape)}"
+        )
+    return clip.detach().to("cpu", torch.float32)

@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -63,6 +63,7 @@ from videoattr.runner.sharding import (
 )
 from videoattr.runner.store import ResultStore, write_json
 from videoattr.runner.summary import RankSummary, RunSummary
+from videoattr.runner.videos import WholeVideoFolder, WindowSettings
 
 logger = logging.getLogger("videoattr.runner")
 
@@ -85,6 +86,10 @@ def run(
     sync_timeout_s: float = DEFAULT_SYNC_TIMEOUT_S,
     lock_stale_after_s: float = DEFAULT_STALE_AFTER_S,
     settings: Mapping[str, Any] | None = None,
+    whole_videos: bool = False,
+    window_stride: int | None = None,
+    frame_step: int = 1,
+    short_video: Literal["pad", "error"] = "pad",
 ) -> RunSummary:
     """Attribute every clip of ``data`` and write one result file per clip under ``out_dir``.
 
@@ -99,6 +104,12 @@ def run(
     their probabilities, the preserved probability per area (perturbation methods), the time, the
     model, the method's configuration and a checksum of the maps. Read them with
     `ResultStore.read_result`.
+
+    With ``whole_videos=True`` each item is a whole video explained with sliding windows of the
+    model's clip length (see [`videoattr.runner.videos`][videoattr.runner.videos]): ``maps`` is then
+    ``(A, M, H, W)``, one map per sampled frame, and ``meta`` holds the windows and their
+    probabilities; ranks share out videos, and ``batch_size`` is the number of windows per model
+    call.
 
     Args:
         data: a folder of videos and frame folders (read with ``model``'s frame sampling and
@@ -138,6 +149,15 @@ def run(
             `videoattr.runner.locks`). Default one day.
         settings: extra values recorded with the run's settings and in every result (e.g. the
             model's name and weights).
+        whole_videos: explain whole videos with sliding windows instead of one clip per item:
+            ``data`` is a folder (read as a
+            [`WholeVideoFolder`][videoattr.runner.videos.WholeVideoFolder]) or a Dataset of
+            ``(VideoFrames, target_or_label[, id])``. Default ``False``.
+        window_stride: with ``whole_videos``, sampled frames between window starts (default: half
+            the clip length).
+        frame_step: with ``whole_videos``, keep every ``frame_step``-th video frame. Default 1.
+        short_video: with ``whole_videos``, ``"pad"`` (default) repeats the last frame of a video
+            shorter than one window, ``"error"`` records it as failed.
 
     Returns:
         The `RunSummary` over all ranks.
@@ -167,7 +187,21 @@ def run(
         torch.cuda.set_device(dev)
     model.to(dev)
 
-    dataset: Any = VideoFolder.for_model(data, model) if isinstance(data, (str, Path)) else data
+    windows = None
+    if whole_videos:
+        windows = WindowSettings(window_stride, frame_step, short_video, batch_size)
+    elif (window_stride, frame_step, short_video) != (None, 1, "pad"):
+        raise ValueError(
+            "window_stride, frame_step and short_video apply only with whole_videos=True; got "
+            f"window_stride={window_stride!r}, frame_step={frame_step!r}, short_video={short_video!r}"
+        )
+    dataset: Any
+    if not isinstance(data, (str, Path)):
+        dataset = data
+    elif windows is not None:
+        dataset = WholeVideoFolder(data, model, frame_step=frame_step)
+    else:
+        dataset = VideoFolder.for_model(data, model)
     ids = dataset_ids(dataset)
     class_names = getattr(model, "class_names", None)
     fixed_target, several = _targets(target, class_names)
@@ -183,6 +217,8 @@ def run(
         "version": __version__,
         **extra,
     }
+    if windows is not None:  # only then: the records of clip runs stay as they were
+        config["whole_videos"] = windows.record()
     rounding = {
         "max_batch_size": method.config.get("max_batch_size"),
         "device": str(dev),
@@ -203,12 +239,13 @@ def run(
             summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
             settings={**extra, "settings": method.config},
             started=wall_start,
+            windows=windows,
         )
         try:
             mine = run_shard(
                 bc,
-                ClipItems(dataset, ids, class_names),
-                batch_size=batch_size,
+                ClipItems(dataset, ids, class_names, videos=windows is not None),
+                batch_size=1 if windows is not None else batch_size,
                 num_workers=num_workers,
                 retry_failed=retry_failed,
                 progress=progress,

@@ -1,0 +1,231 @@
+"""Whole videos in a dataset run: each item is a video explained with sliding windows.
+
+With ``run(..., whole_videos=True)`` (``videoattr run --whole-video``) an item is a whole video, not
+one sampled clip: [`WholeVideoFolder`][videoattr.runner.videos.WholeVideoFolder] reads every sampled
+frame of each video of a folder at the model's input size (in the DataLoader's workers), and
+[`explain_video`][videoattr.pipeline.explain_video] explains it with windows of the model's clip
+length, stitched into one map per sampled frame. Each result then holds ``maps`` ``(A, M, H, W)``
+(``(K, A, M, H, W)`` for several classes) and, in ``meta``, what
+[`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] records (the
+windows, each with the target's probability and the window's top class) plus the window
+probabilities ``(W, K)``, the video frame of each map and how many windows cover it: enough for
+[`video_explanation`][videoattr.runner.videos.video_explanation] to rebuild the explanation (and
+``videoattr render`` its pictures) without the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from videoattr.core.validation import check_choice, check_positive_int
+from videoattr.datasets.folders import find_videos, label_of, unique_ids
+from videoattr.pipeline import Method, VideoExplanation, VideoFrames, explain_video, read_frames
+from videoattr.pipeline.windows import SHORT_VIDEO, score_windows, window_starts
+
+__all__ = ["WholeVideoFolder", "WindowSettings", "explain_whole_video", "video_explanation"]
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How a whole-video run cuts its videos into windows.
+
+    Attributes:
+        stride: sampled frames between window starts; ``None`` for half the clip length.
+        frame_step: keep every ``frame_step``-th video frame. Default 1.
+        short_video: ``"pad"`` (default) or ``"error"`` for a video shorter than one window.
+        max_batch_size: windows per model call. Default 4.
+    """
+
+    stride: int | None = None
+    frame_step: int = 1
+    short_video: Literal["pad", "error"] = "pad"
+    max_batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.stride is not None:
+            check_positive_int(self.stride, "window_stride")
+        check_positive_int(self.frame_step, "frame_step")
+        check_positive_int(self.max_batch_size, "batch_size")
+        check_choice(self.short_video, "short_video", SHORT_VIDEO)
+
+    def record(self) -> dict[str, Any]:
+        """What the run's settings record (a rerun with other windows is refused)."""
+        return {
+            "stride": self.stride,
+            "frame_step": self.frame_step,
+            "short_video": self.short_video,
+        }
+
+
+class WholeVideoFolder(Dataset[tuple[VideoFrames, str, str]]):
+    """The videos and frame folders directly inside ``root``, each read whole.
+
+    Item ``i`` is ``(video, label, id)``: ``video`` the [`VideoFrames`][videoattr.pipeline.VideoFrames]
+    of every ``frame_step``-th frame at the model's input size (see
+    [`read_frames`][videoattr.pipeline.read_frames]), ``label`` the name before the first ``-``,
+    ``id`` as in [`VideoFolder`][videoattr.datasets.folders.VideoFolder]. ``sources`` holds each
+    video's path.
+
+    Args:
+        root: the folder.
+        model: a zoo adapter (its preprocessing).
+        frame_step: keep video frames ``0, frame_step, 2 frame_step, ...``. Default 1.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder or holds no videos.
+        TypeError: ``model`` has no preprocessing (not a zoo adapter).
+    """
+
+    def __init__(self, root: str | Path, model: Any, *, frame_step: int = 1) -> None:
+        if getattr(model, "preprocessing", None) is None:
+            raise TypeError(
+                "a folder of whole videos needs a zoo adapter (its preprocessing and clip length); "
+                f"got {type(model).__name__}"
+            )
+        self.root = Path(root)
+        self.paths = find_videos(self.root)
+        self.model = model
+        self.frame_step = check_positive_int(frame_step, "frame_step")
+        self.labels = [label_of(p) for p in self.paths]
+        self.ids = unique_ids(self.paths)
+        self.sources = [str(p) for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[VideoFrames, str, str]:
+        video = read_frames(self.paths[index], self.model, frame_step=self.frame_step)
+        return video, self.labels[index], self.ids[index]
+
+
+def explain_whole_video(
+    model: nn.Module,
+    method: Method,
+    video: VideoFrames,
+    targets: Sequence[int | None] | int,
+    windows: WindowSettings,
+    *,
+    key: str,
+    settings: Mapping[str, Any],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Explain one video for one or several classes; returns the result's ``maps`` and ``meta``.
+
+    Args:
+        model: the classifier (with a ``clip_len``).
+        method: the method.
+        video: the sampled frames.
+        targets: the classes, one result per class (``None``: the class with the highest mean
+            probability over the windows), or ``k`` for the ``k`` classes of highest mean
+            probability, best first.
+        windows: the window settings.
+        key: the video's key (seeds per-window noise).
+        settings: recorded in ``meta`` as they are (model, weights, the method's settings).
+
+    Returns:
+        ``maps`` float32 ``(A, M, H, W)`` for one class or ``(K, A, M, H, W)`` for several (a list
+        or ``k``), and ``meta`` (see the module notes).
+    """
+    scores = None
+    if isinstance(targets, int):
+        clip_len = int(getattr(model, "clip_len"))  # noqa: B009 - explain_video checks it exists
+        stride = windows.stride or max(1, clip_len // 2)
+        starts = window_starts(len(video), clip_len, stride)
+        scores = score_windows(
+            model, video, starts, clip_len, max_batch_size=windows.max_batch_size
+        )
+        k = min(targets, scores.shape[1])
+        requested: list[int | None] = [int(i) for i in scores.mean(dim=0).topk(k).indices]
+    else:
+        requested = list(targets)
+    results: list[VideoExplanation] = []
+    for target in requested:
+        result = explain_video(
+            model,
+            method,
+            video,
+            target=target,
+            stride=windows.stride,
+            max_batch_size=windows.max_batch_size,
+            short_video=windows.short_video,
+            scores=scores,
+            key=key,
+        )
+        scores = result.probabilities
+        results.append(result)
+    first = results[0]
+    meta = first.summary()
+    meta.update(settings)
+    meta["settings"] = dict(settings.get("settings", first.config))
+    meta["window_settings"] = first.config
+    meta["probabilities"] = first.probabilities.tolist()
+    meta["frame_indices"] = first.frame_indices.tolist()
+    meta["coverage"] = first.coverage.tolist()
+    if isinstance(targets, int) or len(requested) > 1:
+        meta["targets"] = [{**r.summary()["target"], "seconds": r.seconds} for r in results]
+        maps = torch.stack([r.maps for r in results])
+        meta["map_shape"] = list(maps.shape)
+        return maps.numpy().astype(np.float32, copy=False), meta
+    return first.maps.numpy().astype(np.float32, copy=False), meta
+
+
+def video_explanation(
+    maps: np.ndarray,
+    meta: Mapping[str, Any],
+    class_names: Sequence[str] | None = None,
+) -> list[VideoExplanation]:
+    """Rebuild the explanations of a whole-video result (one per class) from its files.
+
+    Args:
+        maps: the result's ``maps``, ``(A, M, H, W)`` or ``(K, A, M, H, W)``.
+        meta: its ``meta``.
+        class_names: the model's class names, if any.
+
+    Raises:
+        ValueError: ``meta`` is not the record of a whole-video result.
+    """
+    missing = [
+        k
+        for k in ("windows", "probabilities", "frame_indices", "coverage", "target")
+        if k not in meta
+    ]
+    if missing:
+        raise ValueError(f"not a whole-video result: its meta lacks {missing}")
+    several = meta.get("targets")
+    records = several if isinstance(several, list) else [meta["target"]]
+    stacks = maps if isinstance(several, list) else maps[None]
+    if len(stacks) != len(records):
+        raise ValueError(f"maps {maps.shape} do not match the {len(records)} recorded target(s)")
+    window_config = dict(meta.get("window_settings", {}))
+    out = []
+    for record, stack in zip(records, stacks, strict=True):
+        out.append(
+            VideoExplanation(
+                maps=torch.from_numpy(np.ascontiguousarray(stack)),
+                frame_indices=torch.tensor(meta["frame_indices"], dtype=torch.long),
+                coverage=torch.tensor(meta["coverage"], dtype=torch.long),
+                window_starts=torch.tensor([w["start"] for w in meta["windows"]], dtype=torch.long),
+                probabilities=torch.tensor(meta["probabilities"], dtype=torch.float32),
+                target=int(record["index"]),
+                target_name=record.get("name"),
+                num_frames=int(meta["num_frames"]),
+                clip_len=int(meta["clip_len"]),
+                stride=int(meta["stride"]),
+                frame_step=int(meta["frame_step"]),
+                fps=float(meta["fps"]) if meta.get("fps") else None,
+                padded=int(meta.get("padded", 0)),
+                method=str(meta.get("method", "")),
+                config=window_config,
+                areas=tuple(float(a) for a in meta.get("areas", [])),
+                class_names=tuple(class_names) if class_names is not None else None,
+                seconds=float(record.get("seconds", meta.get("seconds", 0.0))),
+            )
+        )
+    return out
