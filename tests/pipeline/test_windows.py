@@ -16,6 +16,7 @@ from videoattr.methods import build_attributor
 from videoattr.pipeline import (
     VideoFrames,
     explain_video,
+    explain_video_classes,
     read_frames,
     score_windows,
     window_starts,
@@ -336,3 +337,61 @@ def test_the_best_window_is_named_by_its_span_in_the_video() -> None:
     # window 1 (aligned to the end): video frames 3..12, from 0.5 s to the end of frame 12 at 13 / 6 s
     assert timed.window_span(1) == "0.5-2.2 s"
     assert f"max {p:.3f} in the window" in repr(timed)
+
+
+class CountingSaliency(Attributor):
+    """Saliency that counts the windows it explains and the classes they were explained for."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__(model)
+        self.inner = build_attributor("saliency", model)
+        self.targets: list[int] = []
+
+    def attribute(self, x: Tensor, target: Any = None) -> Tensor:
+        self.targets.extend(int(t) for t in torch.as_tensor(target).view(-1).tolist())
+        return self.inner.attribute(x, target=target)
+
+
+def test_several_classes_equal_one_explain_video_each_and_come_one_at_a_time() -> None:
+    torch.manual_seed(3)
+    model = tiny_cnn3d().double().eval()
+    clip = torch.randn(1, 3, 13, 8, 8, dtype=torch.float64)
+    counting = CountingSaliency(model)
+    results = explain_video_classes(model, counting, clip, [2, 0], clip_len=6, stride=4)
+    assert counting.targets == []  # nothing computed before the first is asked for
+    first = next(results)
+    assert set(counting.targets) == {2}  # the second class waits for the caller
+    second = next(results)
+    assert [first.target, second.target] == [2, 0] and next(results, None) is None
+    for result in (first, second):
+        alone = explain_video(model, "saliency", clip, clip_len=6, stride=4, target=result.target)
+        torch.testing.assert_close(result.maps, alone.maps, rtol=0, atol=1e-12)
+        torch.testing.assert_close(result.probabilities, alone.probabilities)
+
+
+def test_the_top_k_classes_are_those_of_highest_mean_probability() -> None:
+    torch.manual_seed(4)
+    model = tiny_cnn3d().double().eval()
+    clip = torch.randn(1, 3, 11, 8, 8, dtype=torch.float64)
+    results = list(explain_video_classes(model, "saliency", clip, 3, clip_len=4, stride=2))
+    mean = results[0].probabilities.mean(dim=0)
+    assert [r.target for r in results] == mean.topk(3).indices.tolist()
+    default = explain_video(model, "saliency", clip, clip_len=4, stride=2)
+    assert default.target == results[0].target
+    torch.testing.assert_close(results[0].maps, default.maps, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("targets", "error", "match"),
+    [
+        ([], ValueError, "at least one class"),
+        (0, ValueError, "targets"),
+        (True, TypeError, "targets"),
+    ],
+)
+def test_explain_video_classes_checks_its_targets_at_the_call(
+    targets: Any, error: type[Exception], match: str
+) -> None:
+    model = tiny_cnn3d().double()
+    with pytest.raises(error, match=match):
+        explain_video_classes(model, "saliency", index_clip(9), targets, clip_len=4)

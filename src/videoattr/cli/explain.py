@@ -221,12 +221,9 @@ def explain_whole_video(
 ) -> None:
     """Explain one video with sliding windows for each requested target and write its files."""
     from videoattr.pipeline import (
-        DEFAULT_WINDOW_BATCH,
         SHEET_FRAMES,
-        explain_video,
+        explain_video_classes,
         read_frames,
-        score_windows,
-        window_starts,
         write_video_outputs,
     )
 
@@ -236,28 +233,19 @@ def explain_whole_video(
     video = read_frames(path, adapter, frame_step=args.frame_step or 1)
     stride = args.window_stride or max(1, adapter.clip_len // 2)
     short: Literal["pad", "error"] = "error" if args.short_video == "error" else "pad"
-    scores = None
     label_class = class_from_label(label_of(path), names, strict=False)
-    targets = request.for_clip(torch.empty(0), label_class) if not request.top else []
-    if request.top:
-        starts = window_starts(len(video), adapter.clip_len, stride)
-        chunk = args.max_batch_size or DEFAULT_WINDOW_BATCH
-        scores = score_windows(adapter, video, starts, adapter.clip_len, max_batch_size=chunk)
-        targets = request.for_clip(scores.mean(dim=0), label_class)
-    for target in targets:
-        result = explain_video(
-            adapter,
-            method,
-            video,
-            target=target,
-            stride=stride,
-            short_video=short,
-            max_batch_size=args.max_batch_size,
-            scores=scores,
-            key=stem,
-            progress=not args.no_progress,
-        )
-        scores = result.probabilities
+    results = explain_video_classes(  # each written before the next is computed
+        adapter,
+        method,
+        video,
+        request.top or request.for_clip(torch.empty(0), label_class),
+        stride=stride,
+        short_video=short,
+        max_batch_size=args.max_batch_size,
+        key=stem,
+        progress=not args.no_progress,
+    )
+    for result in results:
         file_stem = stem
         if request.several:
             file_stem = safe_name(f"{stem}.{result.class_name(result.target)}")

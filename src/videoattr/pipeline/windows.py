@@ -23,7 +23,8 @@ gives one map per video frame by holding each sampled frame's map until the next
 
 **One target.** The stitched map is about one class for the whole video: the one given (index or
 class name), or by default the class with the highest mean probability over the windows. Several
-targets: call once per target, passing the first call's ``scores`` on to skip the scoring pass.
+targets: [`explain_video_classes`][videoattr.pipeline.explain_video_classes] (a list of classes, or
+the top ``k``) reads the video and scores its windows once and yields one explanation per class.
 
 **Short videos.** A video with fewer sampled frames than ``T`` gives one window whose tail repeats
 the last frame (``short_video="pad"``, the default; the result's ``padded`` says how many frames were
@@ -631,19 +632,7 @@ def explain_video(
         method = as_method(method, model)
     own = getattr(method.attributor, "max_batch_size", None)
     chunk = max_batch_size or (own if isinstance(own, int) else None) or DEFAULT_WINDOW_BATCH
-    if not isinstance(video, VideoFrames):
-        if isinstance(video, Tensor) and video.is_floating_point():
-            clip = video[0] if video.dim() == 5 and video.shape[0] == 1 else video
-            step = check_positive_int(frame_step, "frame_step")
-            video = VideoFrames.from_clip(
-                clip[:, ::step] if clip.dim() == 4 else clip,
-                frame_step=step,
-                num_frames=clip.shape[1] if clip.dim() == 4 else None,
-                mean=getattr(model, "mean", (0.0, 0.0, 0.0)),
-                std=getattr(model, "std", (1.0, 1.0, 1.0)),
-            )
-        else:
-            video = read_frames(video, model, frame_step=frame_step)
+    video = _as_video_frames(video, model, frame_step)
     m = len(video)
     if m < t and short_video == "error":
         raise VideoTooShortError(
@@ -724,3 +713,100 @@ def explain_video(
         class_names=tuple(names) if names is not None else None,
         seconds=seconds,
     )
+
+
+def _as_video_frames(
+    video: VideoFrames | str | Path | Tensor, model: nn.Module, frame_step: int
+) -> VideoFrames:
+    """``video`` as [`VideoFrames`][videoattr.pipeline.VideoFrames] (read or wrapped once)."""
+    if isinstance(video, VideoFrames):
+        return video
+    if isinstance(video, Tensor) and video.is_floating_point():
+        clip = video[0] if video.dim() == 5 and video.shape[0] == 1 else video
+        step = check_positive_int(frame_step, "frame_step")
+        return VideoFrames.from_clip(
+            clip[:, ::step] if clip.dim() == 4 else clip,
+            frame_step=step,
+            num_frames=clip.shape[1] if clip.dim() == 4 else None,
+            mean=getattr(model, "mean", (0.0, 0.0, 0.0)),
+            std=getattr(model, "std", (1.0, 1.0, 1.0)),
+        )
+    return read_frames(video, model, frame_step=frame_step)
+
+
+def explain_video_classes(
+    model: nn.Module,
+    method: AttributorLike | Method,
+    video: VideoFrames | str | Path | Tensor,
+    targets: Sequence[int | str | None] | int,
+    *,
+    clip_len: int | None = None,
+    stride: int | None = None,
+    frame_step: int = 1,
+    max_batch_size: int | None = None,
+    short_video: ShortVideo = "pad",
+    key: str = "video",
+    progress: bool = False,
+) -> Iterator[VideoExplanation]:
+    """Explain a whole video for several classes: one [`explain_video`][videoattr.pipeline.explain_video]
+    per class, the video read and its windows scored once.
+
+    The explanations come one at a time, each as soon as it is computed, so that a caller can keep
+    (write) each before the next is computed; ``list(...)`` collects them. The arguments are checked
+    at the call, before the first explanation.
+
+    Args:
+        model, method, video, clip_len, stride, frame_step, max_batch_size, short_video, key,
+            progress: as for [`explain_video`][videoattr.pipeline.explain_video].
+        targets: the classes, each an index, a class name or ``None`` (the class with the highest
+            mean probability over the windows); or ``k``: the ``k`` classes with the highest mean
+            probability, best first.
+
+    Yields:
+        One [`VideoExplanation`][videoattr.pipeline.VideoExplanation] per class, in order.
+
+    Raises:
+        ValueError: no class (an empty list, or ``k < 1``), and what
+            [`explain_video`][videoattr.pipeline.explain_video] raises.
+    """
+    top = 0
+    if isinstance(targets, int):  # bools are refused here too
+        top = check_positive_int(targets, "targets")
+        requested: list[int | str | None] = [None]
+    else:
+        requested = list(targets)
+        if not requested:
+            raise ValueError("targets must name at least one class; got an empty sequence")
+    options: dict[str, Any] = {
+        "clip_len": clip_len,
+        "stride": stride,
+        "max_batch_size": max_batch_size,
+        "short_video": short_video,
+        "key": key,
+        "progress": progress,
+    }
+    return _explain_classes(model, method, video, frame_step, requested, top, options)
+
+
+def _explain_classes(
+    model: nn.Module,
+    method: AttributorLike | Method,
+    video: VideoFrames | str | Path | Tensor,
+    frame_step: int,
+    requested: list[int | str | None],
+    top: int,
+    options: dict[str, Any],
+) -> Iterator[VideoExplanation]:
+    frames = _as_video_frames(video, model, frame_step)
+    first = explain_video(model, method, frames, target=requested[0], **options)
+    if top:
+        mean = first.probabilities.mean(dim=0)
+        requested = [int(i) for i in mean.topk(min(top, mean.numel())).indices]
+    done = 0
+    if not top or requested[0] == first.target:  # else a tie for the top class, broken otherwise
+        yield first
+        done = 1
+    for target in requested[done:]:
+        yield explain_video(
+            model, method, frames, target=target, scores=first.probabilities, **options
+        )

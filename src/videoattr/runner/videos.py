@@ -27,8 +27,14 @@ from torch.utils.data import Dataset
 
 from videoattr.core.validation import check_choice, check_positive_int
 from videoattr.datasets.folders import find_videos, label_of, unique_ids
-from videoattr.pipeline import Method, VideoExplanation, VideoFrames, explain_video, read_frames
-from videoattr.pipeline.windows import SHORT_VIDEO, score_windows, window_starts
+from videoattr.pipeline import (
+    Method,
+    VideoExplanation,
+    VideoFrames,
+    explain_video_classes,
+    read_frames,
+)
+from videoattr.pipeline.windows import SHORT_VIDEO
 
 __all__ = ["WholeVideoFolder", "WindowSettings", "explain_whole_video", "video_explanation"]
 
@@ -133,33 +139,18 @@ def explain_whole_video(
         ``maps`` float32 ``(A, M, H, W)`` for one class or ``(K, A, M, H, W)`` for several (a list
         or ``k``), and ``meta`` (see the module notes).
     """
-    scores = None
-    if isinstance(targets, int):
-        clip_len = int(getattr(model, "clip_len"))  # noqa: B009 - explain_video checks it exists
-        stride = windows.stride or max(1, clip_len // 2)
-        starts = window_starts(len(video), clip_len, stride)
-        scores = score_windows(
-            model, video, starts, clip_len, max_batch_size=windows.max_batch_size
-        )
-        k = min(targets, scores.shape[1])
-        requested: list[int | None] = [int(i) for i in scores.mean(dim=0).topk(k).indices]
-    else:
-        requested = list(targets)
-    results: list[VideoExplanation] = []
-    for target in requested:
-        result = explain_video(
+    results = list(
+        explain_video_classes(
             model,
             method,
             video,
-            target=target,
+            targets,
             stride=windows.stride,
             max_batch_size=windows.max_batch_size,
             short_video=windows.short_video,
-            scores=scores,
             key=key,
         )
-        scores = result.probabilities
-        results.append(result)
+    )
     first = results[0]
     meta = first.summary()
     meta.update(settings)
@@ -168,7 +159,7 @@ def explain_whole_video(
     meta["probabilities"] = first.probabilities.tolist()
     meta["frame_indices"] = first.frame_indices.tolist()
     meta["coverage"] = first.coverage.tolist()
-    if isinstance(targets, int) or len(requested) > 1:
+    if isinstance(targets, int) or len(results) > 1:
         meta["targets"] = [{**r.summary()["target"], "seconds": r.seconds} for r in results]
         maps = torch.stack([r.maps for r in results])
         meta["map_shape"] = list(maps.shape)
