@@ -756,8 +756,18 @@ def explain_video_classes(
     at the call, before the first explanation.
 
     Args:
-        model, method, video, clip_len, stride, frame_step, max_batch_size, short_video, key,
-            progress: as for [`explain_video`][videoattr.pipeline.explain_video].
+        model: the classifier, as for [`explain_video`][videoattr.pipeline.explain_video] (and so
+            are ``method``, ``video``, ``clip_len``, ``stride``, ``frame_step``,
+            ``max_batch_size``, ``short_video``, ``key`` and ``progress``).
+        method: the method.
+        video: the video.
+        clip_len: ``T``; default the model's.
+        stride: ``S``; default ``max(1, T // 2)``.
+        frame_step: keep every ``frame_step``-th video frame. Default 1.
+        max_batch_size: windows per model call.
+        short_video: ``"pad"`` (default) or ``"error"``.
+        key: the video's key for methods that draw noise. Default ``"video"``.
+        progress: a progress bar over each class's windows. Default ``False``.
         targets: the classes, each an index, a class name or ``None`` (the class with the highest
             mean probability over the windows); or ``k``: the ``k`` classes with the highest mean
             probability, best first.
