@@ -184,3 +184,71 @@ def test_command_line_run_and_render_of_whole_videos(
     )
     assert code == 2
     assert "--window-stride applies only with --whole-video" in capsys.readouterr().err
+
+
+def test_settings_are_checked_before_any_video_and_clip_runs_keep_their_record(
+    videos: Path, tmp_path: Path
+) -> None:
+    import json
+
+    with pytest.raises(ValueError, match="window_stride must be at most the model's clip_len"):
+        whole_run(videos, tmp_path / "a", window_stride=9)  # the tiny model's clips are 8 frames
+    adapter = tiny_adapter()
+    run(videos, adapter, build("grad", adapter), tmp_path / "clips", num_workers=0, progress=False)
+    record = json.loads((tmp_path / "clips" / "run.json").read_text())
+    assert "whole_videos" not in record["config"] and "blur" not in record["rounding"]
+
+
+def test_a_dataset_of_videos_read_with_another_frame_step_is_refused(
+    videos: Path, tmp_path: Path
+) -> None:
+    adapter = tiny_adapter()
+    items = [(read_frames(p, adapter), p.stem.split("-")[0]) for p in sorted(videos.glob("*.gif"))]
+    summary = whole_run(items, tmp_path / "out", frame_step=2)  # type: ignore[arg-type]
+    assert summary.failed == 3  # type: ignore[attr-defined]
+    error = ResultStore(tmp_path / "out").read_failure("000000")["error"]
+    assert "frame_step=1" in error and "frame_step is 2" in error
+    again = whole_run(items, tmp_path / "ok")  # type: ignore[arg-type]
+    assert again.done == 3  # type: ignore[attr-defined]
+
+
+def test_one_class_name_is_one_class_and_the_windows_are_scored_once(
+    videos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videoattr.pipeline import explain_video_classes, windows
+
+    adapter = tiny_adapter()
+    video = read_frames(sorted(videos.glob("*.gif"))[0], adapter)
+    calls = []
+    scoring = windows.score_windows
+    monkeypatch.setattr(
+        windows, "score_windows", lambda *a, **k: calls.append(1) or scoring(*a, **k)
+    )
+    results = list(explain_video_classes(adapter, "saliency", video, "down", stride=STRIDE))
+    assert [r.target for r in results] == [CLASS_NAMES.index("down")] and len(calls) == 1
+    calls.clear()
+    results = list(explain_video_classes(adapter, "saliency", video, 3, stride=STRIDE))
+    assert len(results) == 3 and len(calls) == 1
+    with pytest.raises(ValueError, match="stride"):
+        explain_video_classes(adapter, "saliency", video, [0], stride=9)  # at the call
+
+
+def test_command_line_frame_step_and_a_changed_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    sample = SyntheticMotion(num_classes=4, clip_len=40, size=56, seed=2).render(0)
+    video_path = folder / f"{CLASS_NAMES[sample.label]}-long.gif"
+    io.write_video(video_path, sample.frames)
+    out = tmp_path / "run"
+    args = ["run", "--videos-dir", str(folder), "--out", str(out), "--model", "demo"]
+    args += ["--method", "saliency", "--whole-video", "--frame-step", "2", "--window-stride", "4"]
+    assert main([*args, "--num-workers", "0", "--no-progress"]) == 0
+    maps, meta = ResultStore(out).read_result(video_path.stem)
+    assert maps.shape[1] == 20 and meta["frame_indices"][:3] == [0, 2, 4]
+    assert [w["start"] for w in meta["windows"]] == [0, 8]  # sampled starts 0 and 4
+    assert main(["render", str(out), "--format", "png"]) == 0
+    io.write_video(video_path, sample.frames[:30])  # the source changed after the run
+    assert main(["render", str(out), "--format", "png"]) == 1
+    assert "changed since the run" in capsys.readouterr().err

@@ -103,7 +103,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             source = meta.get("source")
             if not isinstance(source, str):
                 raise ValueError(f"result {clip_id} records no source video")
-            if "windows" in meta:  # a whole video (videoattr run --whole-video)
+            if isinstance(config.get("whole_videos"), dict):  # videoattr run --whole-video
                 files = _render_whole_video(args, adapter, clip_id, maps, meta, config, out)
                 print(f"{clip_id}: " + ", ".join(str(p) for p in files))
                 continue
@@ -187,11 +187,13 @@ def _render_whole_video(
     from videoattr.runner.videos import video_explanation
 
     source = str(meta["source"])
-    video = read_frames(source, adapter, frame_step=int(meta["frame_step"]))
-    if len(video) != len(meta["frame_indices"]):
+    step = int(config["whole_videos"].get("frame_step", 1))
+    video = read_frames(source, adapter, frame_step=step)
+    if (video.num_frames, len(video)) != (meta["num_frames"], len(meta["frame_indices"])):
         raise ValueError(
-            f"{source} now gives {len(video)} sampled frames; the result has "
-            f"{len(meta['frame_indices'])}: the video changed since the run"
+            f"{source} now has {video.num_frames} frames ({len(video)} sampled); the result was "
+            f"made of {meta['num_frames']} ({len(meta['frame_indices'])} sampled): the video "
+            "changed since the run"
         )
     results = video_explanation(maps, meta, adapter.class_names)
     written: list[Path] = []

@@ -114,6 +114,7 @@ def _band_matrix(taps: Tensor, size: int) -> Tensor:
 
 def _without_autocast(device: torch.device) -> AbstractContextManager[object]:
     """A context that turns autocast off on ``device`` (a no-op where autocast does not exist)."""
-    if device.type in ("cpu", "cuda"):
+    available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4
+    if available(device.type) if available is not None else device.type in ("cpu", "cuda"):
         return torch.autocast(device_type=device.type, enabled=False)
     return nullcontext()

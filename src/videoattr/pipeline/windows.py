@@ -73,6 +73,7 @@ __all__ = [
     "VideoExplanation",
     "VideoFrames",
     "explain_video",
+    "explain_video_classes",
     "read_frames",
     "score_windows",
     "window_starts",
@@ -617,17 +618,7 @@ def explain_video(
         VideoTooShortError: ``short_video="error"`` and fewer sampled frames than ``T``.
         TypeError: no ``clip_len`` given for a model without one.
     """
-    check_choice(short_video, "short_video", SHORT_VIDEO)
-    t = clip_len if clip_len is not None else getattr(model, "clip_len", None)
-    if t is None:
-        raise TypeError(
-            f"clip_len must be given for a model without a clip_len; got model={describe(model)}"
-        )
-    t = check_positive_int(t, "clip_len")
-    s = max(1, t // 2) if stride is None else check_positive_int(stride, "stride")
-    window_starts(t, t, s)  # checks 1 <= stride <= clip_len before any work
-    if max_batch_size is not None:
-        check_positive_int(max_batch_size, "max_batch_size")
+    t, s = _window_settings(model, clip_len, stride, max_batch_size, short_video)
     if not isinstance(method, Method):
         method = as_method(method, model)
     own = getattr(method.attributor, "max_batch_size", None)
@@ -715,6 +706,28 @@ def explain_video(
     )
 
 
+def _window_settings(
+    model: nn.Module,
+    clip_len: int | None,
+    stride: int | None,
+    max_batch_size: int | None,
+    short_video: str,
+) -> tuple[int, int]:
+    """Check the window settings of a whole-video call; returns ``(T, S)``."""
+    check_choice(short_video, "short_video", SHORT_VIDEO)
+    t = clip_len if clip_len is not None else getattr(model, "clip_len", None)
+    if t is None:
+        raise TypeError(
+            f"clip_len must be given for a model without a clip_len; got model={describe(model)}"
+        )
+    t = check_positive_int(t, "clip_len")
+    s = max(1, t // 2) if stride is None else check_positive_int(stride, "stride")
+    window_starts(t, t, s)  # checks 1 <= stride <= clip_len before any work
+    if max_batch_size is not None:
+        check_positive_int(max_batch_size, "max_batch_size")
+    return t, s
+
+
 def _as_video_frames(
     video: VideoFrames | str | Path | Tensor, model: nn.Module, frame_step: int
 ) -> VideoFrames:
@@ -752,8 +765,9 @@ def explain_video_classes(
     per class, the video read and its windows scored once.
 
     The explanations come one at a time, each as soon as it is computed, so that a caller can keep
-    (write) each before the next is computed; ``list(...)`` collects them. The arguments are checked
-    at the call, before the first explanation.
+    (write) each before the next is computed; ``list(...)`` collects them. ``targets``, the window
+    settings and the method are checked at the call; the video is read, and class names are
+    resolved, when the first explanation is asked for.
 
     Args:
         model: the classifier, as for [`explain_video`][videoattr.pipeline.explain_video] (and so
@@ -776,17 +790,29 @@ def explain_video_classes(
         One [`VideoExplanation`][videoattr.pipeline.VideoExplanation] per class, in order.
 
     Raises:
-        ValueError: no class (an empty list, or ``k < 1``), and what
-            [`explain_video`][videoattr.pipeline.explain_video] raises.
+        ValueError: no class (an empty list, or ``k < 1``), a bad window setting (as for
+            [`explain_video`][videoattr.pipeline.explain_video]).
+        TypeError: ``targets`` neither classes nor an int, or no ``clip_len`` for a model without
+            one.
     """
     top = 0
     if isinstance(targets, int):  # bools are refused here too
         top = check_positive_int(targets, "targets")
         requested: list[int | str | None] = [None]
-    else:
+    elif isinstance(targets, str):  # one class name
+        requested = [targets]
+    elif isinstance(targets, Sequence):
         requested = list(targets)
         if not requested:
             raise ValueError("targets must name at least one class; got an empty sequence")
+    else:
+        raise TypeError(
+            "targets must be a list of classes (indices, names or None) or the k of a top-k "
+            f"request; got {describe(targets)}"
+        )
+    _window_settings(model, clip_len, stride, max_batch_size, short_video)
+    if not isinstance(method, Method):
+        method = as_method(method, model)  # once for every class
     options: dict[str, Any] = {
         "clip_len": clip_len,
         "stride": stride,

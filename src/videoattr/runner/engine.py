@@ -189,6 +189,14 @@ def run(
 
     windows = None
     if whole_videos:
+        if window_stride is not None:
+            check_positive_int(window_stride, "window_stride")
+            clip_len = getattr(model, "clip_len", None)
+            if isinstance(clip_len, int) and window_stride > clip_len:
+                raise ValueError(
+                    f"window_stride must be at most the model's clip_len ({clip_len}), so that "
+                    f"every frame lies in a window; got {window_stride}"
+                )
         windows = WindowSettings(window_stride, frame_step, short_video, batch_size)
     elif (window_stride, frame_step, short_video) != (None, 1, "pad"):
         raise ValueError(
@@ -219,11 +227,13 @@ def run(
     }
     if windows is not None:  # only then: the records of clip runs stay as they were
         config["whole_videos"] = windows.record()
-    rounding = {
+    rounding: dict[str, Any] = {
         "max_batch_size": method.config.get("max_batch_size"),
         "device": str(dev),
         "threads": torch.get_num_threads(),
     }
+    if method.areas:  # how the perturbation's blur is computed (runs before it: conv2d)
+        rounding["blur"] = "banded matrix products"
     record = check_or_record(store.root, config, rounding, num_items=len(ids))
 
     with process_group(ctx, sync_timeout_s) as active, model_session(model, eval_mode=True):

@@ -3,7 +3,7 @@
 A run writes what it computes with into ``run.json``: ``config`` (the method's full configuration,
 its canonical name, the areas, the model, the target and the videoattr version) and ``rounding``
 (the settings that change results only at the level of floating-point rounding: ``max_batch_size``,
-the device and the number of CPU threads). A later run into the same folder is refused when its
+the device, the number of CPU threads and, for the perturbation methods, how the blur is computed). A later run into the same folder is refused when its
 ``config`` differs, so results of two configurations never mix; when only ``rounding`` differs it is
 accepted with a warning, because its results may differ in the last bits from the earlier ones.
 
@@ -25,7 +25,7 @@ from videoattr.runner.store import write_json
 logger = logging.getLogger("videoattr.runner")
 
 #: Settings that change results only by rounding; they may differ on resume (with a warning).
-ROUNDING_KEYS = ("max_batch_size", "device", "threads")
+ROUNDING_KEYS = ("max_batch_size", "device", "threads", "blur")
 #: Settings that never change results; left out of the comparison.
 IGNORED_KEYS = frozenset({"progress"})
 
@@ -126,13 +126,17 @@ def check_or_record(
                 f"{', '.join(keys)}); choose a new output folder, or delete {path} to mix them"
             )
         before = record.get("rounding", {})
-        changed = [k for k in ROUNDING_KEYS if k in before and before[k] != rounding_now.get(k)]
+        changed = [
+            k
+            for k in ROUNDING_KEYS
+            if (k in before or k == "blur") and before.get(k) != rounding_now.get(k)
+        ]
         if changed:
             logger.warning(
                 "resuming %s with other rounding-level settings (%s): the results are the same "
                 "method but may differ from the earlier ones in the last bits (%s)",
                 root,
-                ", ".join(f"{k} {before[k]!r} -> {rounding_now.get(k)!r}" for k in changed),
+                ", ".join(f"{k} {before.get(k)!r} -> {rounding_now.get(k)!r}" for k in changed),
                 REPRODUCIBILITY,
             )
         return record

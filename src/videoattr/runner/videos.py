@@ -16,7 +16,7 @@ probabilities ``(W, K)``, the video frame of each map and how many windows cover
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,9 +57,9 @@ class WindowSettings:
 
     def __post_init__(self) -> None:
         if self.stride is not None:
-            check_positive_int(self.stride, "window_stride")
+            check_positive_int(self.stride, "stride")
         check_positive_int(self.frame_step, "frame_step")
-        check_positive_int(self.max_batch_size, "batch_size")
+        check_positive_int(self.max_batch_size, "max_batch_size")
         check_choice(self.short_video, "short_video", SHORT_VIDEO)
 
     def record(self) -> dict[str, Any]:
@@ -128,8 +128,8 @@ def explain_whole_video(
         model: the classifier (with a ``clip_len``).
         method: the method.
         video: the sampled frames.
-        targets: the classes, one result per class (``None``: the class with the highest mean
-            probability over the windows), or ``k`` for the ``k`` classes of highest mean
+        targets: the classes, one stack of maps per class (``None``: the class with the highest
+            mean probability over the windows), or ``k`` for the ``k`` classes of highest mean
             probability, best first.
         windows: the window settings.
         key: the video's key (seeds per-window noise).
@@ -138,8 +138,18 @@ def explain_whole_video(
     Returns:
         ``maps`` float32 ``(A, M, H, W)`` for one class or ``(K, A, M, H, W)`` for several (a list
         or ``k``), and ``meta`` (see the module notes).
+
+    Raises:
+        ValueError: ``video`` was sampled with another ``frame_step`` than ``windows`` says.
     """
-    results = list(
+    if len(video) > 1 and video.frame_step != windows.frame_step:
+        raise ValueError(
+            f"the video was read with frame_step={video.frame_step}, but the run's frame_step is "
+            f"{windows.frame_step}: read it with read_frames(..., frame_step={windows.frame_step})"
+        )
+    results: list[VideoExplanation] = []
+    stack: np.ndarray | None = None
+    for k, result in enumerate(
         explain_video_classes(
             model,
             method,
@@ -150,7 +160,15 @@ def explain_whole_video(
             short_video=windows.short_video,
             key=key,
         )
-    )
+    ):
+        if isinstance(targets, int) or len(targets) > 1:  # filled in place: no second copy
+            if stack is None:
+                classes = result.probabilities.shape[1]
+                count = min(targets, classes) if isinstance(targets, int) else len(targets)
+                stack = np.empty((count, *result.maps.shape), dtype=np.float32)
+            stack[k] = result.maps.numpy()
+            result = replace(result, maps=torch.empty(0))
+        results.append(result)
     first = results[0]
     meta = first.summary()
     meta.update(settings)
@@ -159,11 +177,10 @@ def explain_whole_video(
     meta["probabilities"] = first.probabilities.tolist()
     meta["frame_indices"] = first.frame_indices.tolist()
     meta["coverage"] = first.coverage.tolist()
-    if isinstance(targets, int) or len(results) > 1:
+    if stack is not None:
         meta["targets"] = [{**r.summary()["target"], "seconds": r.seconds} for r in results]
-        maps = torch.stack([r.maps for r in results])
-        meta["map_shape"] = list(maps.shape)
-        return maps.numpy().astype(np.float32, copy=False), meta
+        meta["map_shape"] = list(stack.shape)
+        return stack, meta
     return first.maps.numpy().astype(np.float32, copy=False), meta
 
 
