@@ -47,6 +47,7 @@ def whole_run(videos: Path, out: Path, **kw: object) -> object:
 def test_each_video_is_explained_whole_as_explain_video_does(videos: Path, tmp_path: Path) -> None:
     summary = whole_run(videos, tmp_path / "out")
     assert (summary.done, summary.failed) == (3, 1)  # type: ignore[attr-defined]
+    assert str(summary).startswith("4 videos: 3 done, 0 skipped, 1 failed")
     store = ResultStore(tmp_path / "out")
     adapter = tiny_adapter()
     explainer = build("grad", adapter)

@@ -181,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary)
         failures = summary.failures
         if failures:
-            print(f"{len(failures)} clip(s) failed:", file=sys.stderr)
+            print(f"{len(failures)} {summary.unit}(s) failed:", file=sys.stderr)
             for clip_id, error in list(failures.items())[:SHOWN_FAILURES]:
                 print(f"  {clip_id}: {error}", file=sys.stderr)
             if len(failures) > SHOWN_FAILURES:

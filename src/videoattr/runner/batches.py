@@ -261,4 +261,5 @@ def _fail(bc: BatchContext, sample: Sample, error: str, trace: str | None) -> No
     )
     bc.summary.failed += 1
     bc.summary.failures[sample.id] = error
-    logger.warning("rank %d: clip %s failed: %s", bc.ctx.rank, sample.id, error)
+    unit = "video" if bc.windows is not None else "clip"
+    logger.warning("rank %d: %s %s failed: %s", bc.ctx.rank, unit, sample.id, error)

@@ -265,13 +265,17 @@ def run(
         finally:
             bc.locks.release_all()
         write_json(store.root / "ranks" / f"rank{ctx.rank}.json", mine.as_dict())
-        summary = RunSummary.of(gather(mine, ctx, active), store.root, len(ids))
+        unit = "video" if windows is not None else "clip"
+        summary = RunSummary.of(gather(mine, ctx, active), store.root, len(ids), unit)
         if ctx.is_main:
             write_manifest(store, ids, getattr(dataset, "sources", None), record["config"], summary)
             logger.info("run finished: %s; manifest %s", summary, summary.manifest)
             if summary.failed:
                 logger.warning(
-                    "%d clip(s) failed; their errors are in %s", summary.failed, store.failures_dir
+                    "%d %s(s) failed; their errors are in %s",
+                    summary.failed,
+                    unit,
+                    store.failures_dir,
                 )
         gather(None, ctx, active)  # every rank returns once the manifest exists
     return summary

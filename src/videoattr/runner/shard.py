@@ -35,6 +35,7 @@ def run_shard(
     from tqdm import tqdm
 
     ctx, store, summary = bc.ctx, bc.store, bc.summary
+    unit = "video" if bc.windows is not None else "clip"
     ids = items.ids
     batches = [b for _, b in shard_batches(len(ids), batch_size, ctx)]
     mine = [ids[i] for b in batches for i in b]
@@ -47,11 +48,12 @@ def run_shard(
     summary.skipped = len(mine) - len(needed)
     pending = [b for b in batches if any(ids[i] in needed for i in b)]
     logger.info(
-        "rank %d/%d on %s: %d clips in its shard, %d to do, %d already complete%s",
+        "rank %d/%d on %s: %d %ss in its shard, %d to do, %d already complete%s",
         ctx.rank,
         ctx.world_size,
         bc.device,
         len(mine),
+        unit,
         len(needed),
         len(complete),
         f", {len(failed_before)} failed before (not retried)" if failed_before else "",
@@ -67,7 +69,7 @@ def run_shard(
         bar = tqdm(
             total=len(needed),
             desc=f"rank {ctx.rank}",
-            unit="clip",
+            unit=unit,
             position=ctx.rank,
             disable=not progress,
             dynamic_ncols=True,
@@ -79,10 +81,10 @@ def run_shard(
                 now = time.perf_counter()
                 if now - last_log >= log_every_s:
                     last_log = now
-                    _log_progress(summary, len(needed), now - start)
+                    _log_progress(summary, len(needed), now - start, unit)
     summary.seconds = time.perf_counter() - start
     logger.info(
-        "rank %d/%d finished: %d done, %d skipped, %d failed in %.1fs (%.2f clips/s)",
+        "rank %d/%d finished: %d done, %d skipped, %d failed in %.1fs (%.2f %ss/s)",
         ctx.rank,
         ctx.world_size,
         summary.done,
@@ -90,22 +92,25 @@ def run_shard(
         summary.failed,
         summary.seconds,
         summary.clips_per_second,
+        unit,
     )
     return summary
 
 
-def _log_progress(summary: RankSummary, todo: int, elapsed: float) -> None:
+def _log_progress(summary: RankSummary, todo: int, elapsed: float, unit: str) -> None:
     n = summary.done + summary.failed
     rate = summary.done / elapsed if elapsed > 0 else 0.0
     eta = (todo - n) / (n / elapsed) if n and elapsed > 0 else math.inf
     logger.info(
-        "rank %d/%d: %d/%d clips (%d done, %d failed), %.2f clips/s, about %s left",
+        "rank %d/%d: %d/%d %ss (%d done, %d failed), %.2f %ss/s, about %s left",
         summary.rank,
         summary.world_size,
         n,
         todo,
+        unit,
         summary.done,
         summary.failed,
         rate,
+        unit,
         "?" if math.isinf(eta) else f"{eta:.0f}s",
     )

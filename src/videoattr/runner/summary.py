@@ -61,6 +61,7 @@ class RunSummary:
         ranks: each rank's [`RankSummary`][videoattr.runner.summary.RankSummary].
         manifest: path of ``manifest.json``.
         busy: clips left to another process that held their lock.
+        unit: what an item is, ``"clip"`` or (a whole-video run) ``"video"``; words the summary.
     """
 
     out_dir: Path
@@ -72,6 +73,7 @@ class RunSummary:
     ranks: list[RankSummary]
     manifest: Path
     busy: int = 0
+    unit: str = "clip"
 
     @property
     def clips_per_second(self) -> float:
@@ -91,14 +93,17 @@ class RunSummary:
     def __str__(self) -> str:
         busy = f", {self.busy} left to another process" if self.busy else ""
         return (
-            f"{self.total} clips: {self.done} done, {self.skipped} skipped, {self.failed} failed"
-            f"{busy} in {self.seconds:.1f}s ({self.clips_per_second:.2f} clips/s over "
+            f"{self.total} {self.unit}s: {self.done} done, {self.skipped} skipped, "
+            f"{self.failed} failed{busy} in {self.seconds:.1f}s ({self.clips_per_second:.2f} "
+            f"{self.unit}s/s over "
             f"{len(self.ranks)} rank{'s' if len(self.ranks) > 1 else ''})"
         )
 
     @classmethod
-    def of(cls, ranks: list[RankSummary], out_dir: Path, total: int) -> RunSummary:
-        """The run's summary from every rank's."""
+    def of(
+        cls, ranks: list[RankSummary], out_dir: Path, total: int, unit: str = "clip"
+    ) -> RunSummary:
+        """The run's summary from every rank's (``unit``: ``"clip"`` or ``"video"``)."""
         return cls(
             out_dir=out_dir,
             total=total,
@@ -109,4 +114,5 @@ class RunSummary:
             ranks=ranks,
             manifest=out_dir / "manifest.json",
             busy=sum(r.busy for r in ranks),
+            unit=unit,
         )
