@@ -38,7 +38,8 @@ Six sections, each a table (``--sections`` picks them):
     2000-iteration paper run of the same clips. Writes the curves as a PNG (``--plot``).
 
 Times are wall-clock minima over repeats (``--repeat``) with ``--threads`` threads; every overhead row
-runs in a fresh process (``--no-isolate`` keeps them in one); the overhead ratios are medians over rounds that time the bare pass and the engine back to back (a round's ratio compares
+runs in a fresh process (``--no-isolate`` keeps them in one); the overhead ratios are medians over
+``--rounds`` rounds (default 5) that time the bare pass and the engine back to back (a round's ratio compares
 times taken seconds apart), so they hold up better than absolute times on a busy machine. ``--quick`` shrinks every
 section to a few minutes on 2 cores.
 """
@@ -50,6 +51,7 @@ import contextlib
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -160,7 +162,7 @@ def section_overhead(args: argparse.Namespace) -> None:
                 continue
             model = frozen(build())
             x = torch.randn(b, 3, t, size, size)
-            bare, timed = interleaved_ratios(model, x, args.iters, args.repeat)
+            bare, timed = interleaved_ratios(model, x, args.iters, args.rounds)
             fused = timed["fused"]
             cells = [
                 f"{r[1]:.2f} ({r[2]:.2f}-{r[3]:.2f})"
@@ -189,6 +191,8 @@ def overhead_row_in_subprocess(args: argparse.Namespace, name: str, batch: int) 
         str(args.iters),
         "--repeat",
         str(args.repeat),
+        "--rounds",
+        str(args.rounds),
         "--max-r2plus1d-batch",
         str(args.max_r2plus1d_batch),
     ]
@@ -241,8 +245,8 @@ def interleaved_ratios(
             ratios[g].append(it / bare)
 
     def summary(g: str) -> tuple[float, float, float, float]:
-        r = sorted(ratios[g])
-        return (sorted(per_iter[g])[len(r) // 2], r[len(r) // 2], r[0], r[-1])
+        r = ratios[g]
+        return (statistics.median(per_iter[g]), statistics.median(r), min(r), max(r))
 
     return min(bares), {g: summary(g) for g in methods}
 
@@ -651,6 +655,12 @@ def main() -> None:
     )
     parser.add_argument("--iters", type=int, default=3, help="iterations timed per measurement")
     parser.add_argument("--repeat", type=int, default=2, help="repeats per timing (minimum taken)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of the overhead section (their median ratio is reported, with the range)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--method", choices=["step", "ep3d"], default="step")
     parser.add_argument("--clips", type=int, default=8, help="SyntheticMotion clips in 'quality'")
@@ -687,6 +697,7 @@ def main() -> None:
         args.batches = [1, 4]
         args.max_r2plus1d_batch = 1
         args.clips, args.paper_iterations, args.budgets = 2, 200, [25, 50]
+        args.rounds = min(args.rounds, 3)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.pool_chunk_mb is not None:
