@@ -559,7 +559,7 @@ def _progress(chunks: list[slice], show: bool, total: int) -> Iterator[slice]:
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, desc="windows", unit="window") as bar:
+    with tqdm(total=total, desc="windows", unit="window", leave=False) as bar:
         for sl in chunks:
             yield sl
             bar.update(sl.stop - sl.start)

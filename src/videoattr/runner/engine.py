@@ -197,7 +197,10 @@ def run(
                     f"window_stride must be at most the model's clip_len ({clip_len}), so that "
                     f"every frame lies in a window; got {window_stride}"
                 )
-        windows = WindowSettings(window_stride, frame_step, short_video, batch_size)
+        # a bar over each video's windows below the rank's bar, in a single process only
+        windows = WindowSettings(
+            window_stride, frame_step, short_video, batch_size, progress and not ctx.is_distributed
+        )
     elif (window_stride, frame_step, short_video) != (None, 1, "pad"):
         raise ValueError(
             "window_stride, frame_step and short_video apply only with whole_videos=True; got "

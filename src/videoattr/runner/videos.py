@@ -48,12 +48,14 @@ class WindowSettings:
         frame_step: keep every ``frame_step``-th video frame. Default 1.
         short_video: ``"pad"`` (default) or ``"error"`` for a video shorter than one window.
         max_batch_size: windows per model call. Default 4.
+        progress: a progress bar over each video's windows. Default ``False``.
     """
 
     stride: int | None = None
     frame_step: int = 1
     short_video: Literal["pad", "error"] = "pad"
     max_batch_size: int = 4
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if self.stride is not None:
@@ -159,6 +161,7 @@ def explain_whole_video(
             max_batch_size=windows.max_batch_size,
             short_video=windows.short_video,
             key=key,
+            progress=windows.progress,
         )
     ):
         if isinstance(targets, int) or len(targets) > 1:  # filled in place: no second copy
