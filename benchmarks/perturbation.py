@@ -19,8 +19,9 @@ Six sections, each a table (``--sections`` picks them):
     floor for any generator built from PyTorch operations).
 ``memory``
     Peak memory of a call against a bare forward + backward of the same rows, each measured in a
-    fresh process (on the CPU: the peak resident set size, ``ru_maxrss``, above the resident size
-    after a first call on a smaller clip, which loads what a process loads once). Goal: the engine needs at most the pyramid (8 blurred copies
+    fresh process (on the CPU: the peak resident set size, reset and read through ``/proc`` on
+    Linux, above the resident size after a first call on a smaller clip, which loads what a process
+    loads once). Goal: the engine needs at most the pyramid (8 blurred copies
     of the clips) more than the model's own forward + backward.
 ``setup``
     The fixed cost of a call: building the blur pyramid (8 levels up to the paper's max blur of 20
@@ -55,7 +56,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,17 @@ def models(quick: bool) -> list[tuple[str, Callable[[], nn.Module], tuple[int, i
     ]
 
 
+def selected(
+    args: argparse.Namespace,
+) -> Iterator[tuple[str, Callable[[], nn.Module], tuple[int, int], list[int]]]:
+    """The models of ``--models`` with their clip shape and the batch sizes timed for each."""
+    for name, build, shape in models(args.quick):
+        if args.models and name not in args.models:
+            continue
+        limit = args.max_r2plus1d_batch if name == "r2plus1d_18" else None
+        yield name, build, shape, [b for b in args.batches if limit is None or b <= limit]
+
+
 def frozen(model: nn.Module) -> nn.Module:
     model.eval()
     for p in model.parameters():
@@ -149,12 +161,8 @@ def section_overhead(args: argparse.Namespace) -> None:
             "| fused ms/iter per clip |"
         )
         print("|---|---|---|---|---|---|---|---|")
-    for name, build, (t, size) in models(args.quick):
-        if args.models and name not in args.models:
-            continue
-        for b in args.batches:
-            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
-                continue
+    for name, build, (t, size), batches in selected(args):
+        for b in batches:
             if args.isolate:
                 # A fresh process per row: the allocator's state after a large model's run (a heap
                 # grown and fragmented by gigabytes of activations) would otherwise slow the next rows.
@@ -267,13 +275,9 @@ def section_phases(args: argparse.Namespace) -> None:
         + " | total | generator exp alone | generator fwd+bwd / bare |"
     )
     print("|---|---|---|" + "---|" * (len(PHASES) + 3))
-    for name, build, (t, size) in models(args.quick):
-        if args.models and name not in args.models:
-            continue
+    for name, build, (t, size), batches in selected(args):
         model = frozen(build())
-        for b in args.batches:
-            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
-                continue
+        for b in batches:
             x = torch.randn(b, 3, t, size, size)
             bare = best_time(bare_step(model, x), args.repeat)
             method = STEP(model, progress=False)
@@ -329,6 +333,30 @@ def resident_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def reset_peak() -> bool:
+    """Reset this process's peak resident size (Linux ``clear_refs``); whether that worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mb(reset: bool) -> float:
+    """The peak resident size (MB) since :func:`reset_peak`, else over the process's life.
+
+    ``ru_maxrss`` alone can start at the parent's size (a forked child keeps its high-water mark
+    through ``exec``), hence the reset where Linux allows it.
+    """
+    if reset:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_growth_mb(kind: str, name: str, batch: int, quick: bool, iters: int) -> float:
     """In this process: the peak RSS growth (MB) of a bare pass or of a short STEP call.
 
@@ -339,16 +367,18 @@ def peak_growth_mb(kind: str, name: str, batch: int, quick: bool, iters: int) ->
     model = frozen(build())
     x = torch.randn(batch, 3, t, size, size)
     small = x[:1, :, :, : size // 2, : size // 2].clone()
-    if kind == "bare":
+    method = None if kind == "bare" else STEP(model, progress=False, generator=kind)
+    if method is None:
         bare_step(model, small)()
-        base = resident_mb()
+    else:
+        method.attribute(small, target=1, max_iter=iters)
+    base = resident_mb()
+    reset = reset_peak()
+    if method is None:
         bare_step(model, x)()
     else:
-        method = STEP(model, progress=False, generator=kind)
-        method.attribute(small, target=1, max_iter=iters)
-        base = resident_mb()
         method.attribute(x, target=1, max_iter=iters)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    return peak_mb(reset) - base
 
 
 def section_memory(args: argparse.Namespace) -> None:
@@ -358,12 +388,8 @@ def section_memory(args: argparse.Namespace) -> None:
         "pyramid | fused - bare - pyramid | fused / bare |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for name, _, (t, size) in models(args.quick):
-        if args.models and name not in args.models:
-            continue
-        for b in args.batches:
-            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
-                continue
+    for name, _, (t, size), batches in selected(args):
+        for b in batches:
             peaks = {}
             for kind in ("bare", "fused", "pytorch"):
                 command = [sys.executable, str(Path(__file__).resolve()), "--memory-probe"]
@@ -410,13 +436,9 @@ def section_setup(args: argparse.Namespace) -> None:
         "fast-preset call s | pyramid share of the call |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name, build, (t, size) in models(args.quick):
-        if args.models and name not in args.models:
-            continue
+    for name, build, (t, size), batches in selected(args):
         model = frozen(build())
-        for b in args.batches:
-            if name == "r2plus1d_18" and b > args.max_r2plus1d_batch:
-                continue
+        for b in batches:
             x = torch.randn(b, 3, t, size, size)
             pyramid = best_time(lambda c=x: Perturbation(c), args.repeat)
             conv = best_time(lambda c=x: [conv_blur(c, s) for s in sigmas if s > 0], args.repeat)
@@ -639,7 +661,9 @@ def main() -> None:
         default=["overhead", "speedup", "quality"],
         choices=["overhead", "phases", "memory", "setup", "speedup", "quality"],
     )
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=None, help="clips per call (default: 1 4 8)"
+    )
     parser.add_argument(
         "--models",
         nargs="+",
@@ -693,8 +717,9 @@ def main() -> None:
         help="working-set size of the fused pooling's frame chunks (default: the library's)",
     )
     args = parser.parse_args()
+    if args.batches is None:
+        args.batches = [1, 4] if args.quick else [1, 4, 8]
     if args.quick:
-        args.batches = [1, 4]
         args.max_r2plus1d_batch = 1
         args.clips, args.paper_iterations, args.budgets = 2, 200, [25, 50]
         args.rounds = min(args.rounds, 3)
