@@ -1,4 +1,8 @@
-"""``videoattr demo``: explain a generated clip with the shipped demo model (no download)."""
+"""``videoattr demo``: explain a generated clip with a shipped demo model (no download).
+
+``--model demo`` (default) is the demo 3-D CNN, ``--model demo-transformer`` the demo video
+transformer; both classify the same generated clips.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,24 @@ from videoattr.cli.options import (
     output_folder,
     positive_int,
 )
-from videoattr.methods.registry import build_attributor
+from videoattr.methods.registry import build_attributor, method_names
+
+#: The models ``demo`` runs: the zoo entries whose weights ship with videoattr.
+DEMO_MODELS = ("demo", "demo-transformer")
+#: Methods run on the transformer besides Grad-CAM and STEP, when registered (they read attention).
+ATTENTION_METHODS = ("attention_rollout", "attention_relevance")
 
 
 def add_parser(sub: Any) -> None:
     """Register ``demo``."""
     d = sub.add_parser(
-        "demo", help="explain a generated clip with the shipped demo model (no download)"
+        "demo", help="explain a generated clip with a shipped demo model (no download)"
+    )
+    d.add_argument(
+        "--model",
+        choices=DEMO_MODELS,
+        default="demo",
+        help="the demo 3-D CNN (demo, default) or the demo video transformer (demo-transformer)",
     )
     d.add_argument(
         "--out", default="videoattr_demo", help="output folder (default: videoattr_demo)"
@@ -52,14 +67,15 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Explain a generated clip with STEP and Grad-CAM; files under ``--out``."""
+    """Explain a generated clip with Grad-CAM and STEP (and, on the transformer, the registered
+    attention methods); files under ``--out``."""
     from videoattr import demo_model, zoo
     from videoattr.datasets import SyntheticMotion
     from videoattr.pipeline import as_method, explain_clip, model_options, write_outputs
 
     out = output_folder(args.out)
     device = device_of(args)
-    adapter = zoo.load("demo").to(device).eval()
+    adapter = zoo.load(args.model).to(device).eval()
     data = SyntheticMotion(seed=args.seed, **demo_model.DATASET_KWARGS)
     batch = data.sample(1)
     clip = batch.clips.to(device)
@@ -67,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     names = list(demo_model.CLASS_NAMES)
     print(
         f"demo: a generated clip whose red square moves {names[label]}; model "
-        f"{getattr(adapter, 'name', 'demo')} on {device}"
+        f"{args.model} on {device}"
     )
     start = time.perf_counter()
     step_options = {
@@ -76,10 +92,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer,
         "progress": not args.no_progress,
     }
-    for name, options, areas in (
-        ("grad_cam", {}, None),
-        ("step", step_options, tuple(args.area)),
-    ):
+    runs: list[tuple[str, dict[str, Any], tuple[float, ...] | None]] = [("grad_cam", {}, None)]
+    if args.model != "demo":
+        registered = set(method_names())
+        runs += [(name, {}, None) for name in ATTENTION_METHODS if name in registered]
+    runs.append(("step", step_options, tuple(args.area)))
+    for name, options, areas in runs:
         attributor = build_attributor(name, adapter, **{**model_options(name, adapter), **options})
         method = as_method(attributor, adapter, areas=areas)
         result = explain_clip(adapter, method, clip, label)
@@ -94,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             method=method.name,
             areas=method.areas,
             settings={
-                "model": "demo",
+                "model": args.model,
                 "weights": "bundled",
                 "settings": method.config,
             },

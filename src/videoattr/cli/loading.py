@@ -61,7 +61,7 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
         if args.weights is None:
             raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
         raise not_a_state_dict from None
-    if args.weights is None and args.model != "demo":
+    if args.weights is None and not _bundled(args.model):
         print(
             f"warning: --weights not given, {args.model} has random weights: the maps explain an "
             "untrained network",
@@ -74,4 +74,14 @@ def weights_record(args: argparse.Namespace) -> str:
     """What results record as the model's weights: the ``--weights`` value, else ``"random"``."""
     if args.weights is not None:
         return str(args.weights)
-    return "bundled" if args.model == "demo" else "random"
+    return "bundled" if _bundled(args.model) else "random"
+
+
+def _bundled(name: str) -> bool:
+    """Whether the zoo model ``name`` ships its weights with videoattr (the demo models)."""
+    from videoattr import zoo
+
+    try:
+        return zoo.get_entry(name).weights == "bundled"
+    except (TypeError, ValueError):
+        return False

@@ -77,13 +77,15 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--model",
         default="r2plus1d_18",
-        help="model name from `videoattr models` (default: r2plus1d_18; 'demo' is the shipped demo model)",
+        help="model name from `videoattr models` (default: r2plus1d_18; 'demo' and 'demo-transformer' "
+        "are the shipped demo models)",
     )
     g.add_argument(
         "--weights",
         default=None,
         metavar="FILE",
-        help="local weights file (a state_dict) for the model (default: random weights, except for 'demo')",
+        help="local weights file (a state_dict) for the model (default: random weights, except for the "
+        "demo models)",
     )
     g.add_argument(
         "--download",
