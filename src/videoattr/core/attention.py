@@ -48,7 +48,10 @@ Read = int | Literal["mean"]
 class TokenLayout(Protocol):
     """The grid of a token sequence: the zoo's [`TokenGrid`][videoattr.zoo.TokenGrid] is one."""
 
-    prefix_tokens: int
+    @property
+    def prefix_tokens(self) -> int:
+        """Class (or other) tokens before the patch tokens."""
+        ...
 
     def to_volume(self, tokens: Tensor, size: tuple[int, int, int]) -> Tensor:
         """``(B, N, D)`` tokens of a ``(T, H, W)`` clip -> ``(B, D, T', H', W')`` (prefix dropped)."""
