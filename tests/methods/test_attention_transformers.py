@@ -215,3 +215,15 @@ def test_capture_leaves_logits_and_attention_implementation_unchanged(name: str)
     for method in (AttentionRollout(model), AttentionRelevance(model)):
         method.attribute(x, 1)
         assert dict(vars(net.config)) == before
+
+
+@pytest.mark.parametrize(("name", "reason"), [("swin3d_t", "shifted-window"), ("mvit_v2_s", "pooling")])
+def test_architectures_without_a_defined_method_are_refused_at_construction(
+    name: str, reason: str
+) -> None:
+    from videoattr.methods import build_attributor
+
+    model = load(name, num_classes=3)
+    for method in ("attention_rollout", "attention_relevance"):
+        with pytest.raises(ValueError, match=rf"^{method} is not defined for .*{reason}.*use grad_cam"):
+            build_attributor(method, model)

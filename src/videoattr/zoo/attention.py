@@ -21,7 +21,7 @@ from videoattr.core.hooks import unwrap_model
 from videoattr.core.mixing import DividedSpaceMixing, DividedTimeMixing, JointMixing
 from videoattr.zoo.tokens import TokenGrid
 
-__all__ = ["SWIN_UNSUPPORTED", "attention_layout"]
+__all__ = ["MVIT_UNSUPPORTED", "SWIN_UNSUPPORTED", "attention_layout"]
 
 #: Why the attention methods refuse Video Swin, and what to use instead.
 SWIN_UNSUPPORTED = (
@@ -29,6 +29,13 @@ SWIN_UNSUPPORTED = (
     "blocks and merge between stages, and it mean-pools the last stage: there is no class token and "
     "no global attention whose row could be rolled out; use grad_cam (its adapter's default layer) "
     "or a perturbation method (rise, step) instead"
+)
+
+#: MViT's pooling attention is not carried through yet.
+MVIT_UNSUPPORTED = (
+    "its pooling attention (queries, keys and values pooled, so each block's attention is not square) "
+    "is not carried through by this version of the attention methods; use grad_cam (its adapter's "
+    "default layer) or a perturbation method (rise, step) instead"
 )
 
 
@@ -120,4 +127,6 @@ def attention_layout(model: nn.Module, prefix: str = "") -> AttentionLayout | No
     cls = type(inner).__name__
     if cls == "SwinTransformer3d":
         return AttentionLayout((), None, name="Video Swin", unsupported=SWIN_UNSUPPORTED)
+    if cls == "MViT":
+        return AttentionLayout((), None, name="MViT", unsupported=MVIT_UNSUPPORTED)
     return None
