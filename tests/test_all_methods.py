@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from tests.helpers import clip, tiny_cnn3d
+from tests.helpers import TinyAttentionTransformer, clip, tiny_cnn3d
 from videoattr import Attributor, Saliency
 from videoattr.core.base import Explanation
 from videoattr.methods import (
@@ -44,7 +44,40 @@ METHODS: tuple[str, ...] = method_names()
 PERTURBATION = set(method_names("perturbation"))
 #: Layer methods: they hook layer "2" of the tiny model (absent from wrapped models) and read its output.
 CAM = set(method_names("cam"))
+#: Methods that read a transformer's attention: they run on a tiny transformer instead of the 3-D CNN.
+ATTENTION = set(method_names("attention"))
 B, T, H, W = 2, 8, 24, 24
+
+
+def model_for(name: str) -> nn.Module:
+    """The tiny model a method runs on: a two-block transformer for attention methods, else the 3-D CNN."""
+    return TinyAttentionTransformer() if name in ATTENTION else tiny_cnn3d()
+
+
+def head_of(model: nn.Module) -> nn.Module:
+    """The module that outputs the logits."""
+    return model.head if isinstance(model, TinyAttentionTransformer) else model[6]
+
+
+def inner_of(model: nn.Module) -> nn.Module:
+    """A module in the middle of the forward (the pooling of the CNN, the last norm of the transformer)."""
+    return model.norm if isinstance(model, TinyAttentionTransformer) else model[4]
+
+
+def wrapped_layout(net: nn.Module) -> Any:
+    """The attention layout of ``net`` as seen from a wrapper that stores it as ``net``."""
+    import dataclasses
+
+    layout = getattr(net, "attention_layout", None)
+    if layout is None:
+        return None
+    taps = tuple(dataclasses.replace(t, module=f"net.{t.module}") for t in layout.taps)
+    return dataclasses.replace(layout, taps=taps)
+
+
+def class_specific(name: str) -> bool:
+    """Whether the method's maps depend on the target (attention rollout's do not)."""
+    return bool(getattr(method_info(name).factory, "class_specific", True))
 
 
 def build(name: str, model: nn.Module) -> Attributor:
@@ -75,7 +108,7 @@ def test_the_list_is_the_registry() -> None:
     assert set(FAST) <= set(METHODS)
     for name in METHODS:
         assert resolve_method(name) == name
-        assert build(name, tiny_cnn3d()).method == name
+        assert build(name, model_for(name)).method == name
 
 
 def test_a_registered_method_appears_everywhere() -> None:
@@ -103,9 +136,9 @@ def test_a_registered_method_appears_everywhere() -> None:
         resolve_method("throwaway_doubled")
 
 
-@pytest.fixture(scope="module")
-def model() -> nn.Module:
-    return tiny_cnn3d()
+@pytest.fixture
+def model(name: str) -> nn.Module:
+    return model_for(name)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +167,10 @@ def test_every_target_form_gives_the_same_answer(name: str, model: nn.Module, x:
         torch.testing.assert_close(run(name, model, x, form), reference, msg=f"target={form!r}")
     same_class = run(name, model, x, 3)
     assert same_class.shape == reference.shape
-    assert not torch.allclose(same_class, reference)  # class 3 is not every clip's top class
+    if class_specific(name):
+        assert not torch.allclose(same_class, reference)  # class 3 is not every clip's top class
+    else:
+        torch.testing.assert_close(same_class, reference)
 
     # a callable target scores every row the method evaluates (clips, IG steps, noisy copies, masks):
     # selecting class 3's score must give exactly what target=3 gives
@@ -180,22 +216,22 @@ def test_non_finite_logits_and_odd_clips_are_named(name: str, x: Tensor) -> None
         mask[1:2] = True  # row 1: for clean clips, IG steps and noisy copies alike, clip 1
         return out.masked_fill(mask, float("nan"))
 
-    broken = tiny_cnn3d()
-    broken[6].register_forward_hook(nan_for_second_row)
+    broken = model_for(name)
+    head_of(broken).register_forward_hook(nan_for_second_row)
     with pytest.raises(ValueError, match=r"non-finite logits \(NaN or inf\) for clip 1"):
         run(name, broken, x, None)
     with pytest.raises(ValueError, match="meta"):
-        run(name, tiny_cnn3d(), torch.empty(1, 3, T, H, W, device="meta"), 0)
+        run(name, model_for(name), torch.empty(1, 3, T, H, W, device="meta"), 0)
     with pytest.raises(TypeError, match="float16"):
-        run(name, tiny_cnn3d(), x.half(), 0)
+        run(name, model_for(name), x.half(), 0)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_model_state_is_restored_after_success_and_failure(name: str, x: Tensor) -> None:
-    model = tiny_cnn3d()
+    model = model_for(name)
     model.train()
-    model[0].eval()
-    model[2].weight.requires_grad_(False)
+    next(iter(model.children())).eval()
+    list(model.parameters())[2].requires_grad_(False)
     before_training = [m.training for m in model.modules()]
     before_grad = [p.requires_grad for p in model.parameters()]
     run(name, model, x, 0)
@@ -214,7 +250,7 @@ def test_model_state_is_restored_after_success_and_failure(name: str, x: Tensor)
     def explode(_m: nn.Module, _i: object, _o: object) -> None:
         raise Boom("forward failed")
 
-    handle = model[4].register_forward_hook(explode)
+    handle = inner_of(model).register_forward_hook(explode)
     with pytest.raises(Boom):
         run(name, model, x, 0)
     handle.remove()
@@ -248,7 +284,8 @@ def test_bad_inputs_raise_clear_errors(name: str, model: nn.Module, x: Tensor) -
     class Tupled(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = tiny_cnn3d()
+            self.net = model_for(name)
+            self.attention_layout = wrapped_layout(self.net)
 
         def forward(self, inp: Tensor) -> tuple[Tensor, Tensor]:
             out = self.net(inp)
@@ -259,14 +296,16 @@ def test_bad_inputs_raise_clear_errors(name: str, model: nn.Module, x: Tensor) -
             run(name, Tupled(), x, 0)
 
 
-@pytest.mark.parametrize(  # forward-only methods need no gradient
-    "name", [n for n in METHODS if n not in CAM and method_info(n).kind != "black_box"]
+@pytest.mark.parametrize(  # forward-only methods (and attention rollout) need no gradient
+    "name",
+    [n for n in METHODS if n not in CAM and method_info(n).kind != "black_box" and class_specific(n)],
 )
 def test_non_differentiable_model_is_reported(name: str, x: Tensor) -> None:
     class Detached(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = tiny_cnn3d()
+            self.net = model_for(name)
+            self.attention_layout = wrapped_layout(self.net)
 
         def forward(self, inp: Tensor) -> Tensor:
             out: Tensor = self.net(inp.detach())
@@ -276,9 +315,9 @@ def test_non_differentiable_model_is_reported(name: str, x: Tensor) -> None:
         run(name, Detached(), x, 0)
 
 
-def test_refuses_inference_mode(model: nn.Module, x: Tensor) -> None:
+def test_refuses_inference_mode(x: Tensor) -> None:
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
-        Saliency(model).attribute(x, 0)
+        Saliency(tiny_cnn3d()).attribute(x, 0)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -298,7 +337,7 @@ def test_runs_under_autocast(name: str, model: nn.Module, x: Tensor) -> None:
 @pytest.mark.parametrize("name", list(METHODS))
 def test_cuda_matches_cpu(name: str, model: nn.Module, x: Tensor) -> None:
     reference = run(name, model, x, [1, 2])
-    gpu_model = tiny_cnn3d().cuda()
+    gpu_model = model_for(name).cuda()
     out = run(name, gpu_model, x.cuda(), [1, 2])
     assert out.device.type == "cuda" and out.shape == reference.shape
     corr = torch.corrcoef(torch.stack([out.cpu().flatten(), reference.flatten()]))[0, 1]

@@ -23,9 +23,12 @@ from videoattr._version import __version__
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from videoattr import core, datasets, demo_model, io, methods, metrics, runner, viz, zoo
     from videoattr.core import Attributor, Explanation, ResolvedTarget, Target, resolve_target
+    from videoattr.core.attention import AttentionLayout, AttentionTap
     from videoattr.methods import (
         RISE,
         STEP,
+        AttentionRelevance,
+        AttentionRollout,
         ExtremalPerturbation2D,
         ExtremalPerturbation3D,
         GradCAM3D,
@@ -74,6 +77,10 @@ _LAZY_NAMES: dict[str, str] = {
     "Occlusion": "videoattr.methods",
     "TemporalOcclusion": "videoattr.methods",
     "RISE": "videoattr.methods",
+    "AttentionRollout": "videoattr.methods",
+    "AttentionRelevance": "videoattr.methods",
+    "AttentionLayout": "videoattr.core.attention",
+    "AttentionTap": "videoattr.core.attention",
     "IntegratedGradients": "videoattr.methods",
     "Saliency": "videoattr.methods",
     "SmoothGrad": "videoattr.methods",
@@ -103,6 +110,10 @@ _SUBMODULES: tuple[str, ...] = (
 __all__ = [
     "RISE",
     "STEP",
+    "AttentionLayout",
+    "AttentionRelevance",
+    "AttentionRollout",
+    "AttentionTap",
     "Attributor",
     "Explanation",
     "ExtremalPerturbation2D",

@@ -30,6 +30,8 @@ from videoattr.methods.layer_cam import LayerCAM3D
 from videoattr.methods.score_cam import ScoreCAM3D
 from videoattr.methods.occlusion import Occlusion, TemporalOcclusion
 from videoattr.methods.rise import RISE
+from videoattr.methods.attention_rollout import AttentionRollout
+from videoattr.methods.attention_relevance import AttentionRelevance
 from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
@@ -42,6 +44,8 @@ from videoattr.methods.extremal import (
 __all__ = [
     "RISE",
     "STEP",
+    "AttentionRelevance",
+    "AttentionRollout",
     "ExtremalPerturbation2D",
     "ExtremalPerturbation3D",
     "GradCAM3D",

@@ -39,8 +39,8 @@ from videoattr.core.ops import Polarity
 from videoattr.core.targets import Target
 from videoattr.core.validation import check_areas, check_choice
 
-Kind = Literal["gradient", "cam", "perturbation", "black_box"]
-KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation", "black_box")
+Kind = Literal["gradient", "cam", "perturbation", "black_box", "attention"]
+KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation", "black_box", "attention")
 Factory = Callable[..., Attributor]
 
 
@@ -51,7 +51,7 @@ class MethodInfo:
     Attributes:
         name: the canonical name.
         factory: ``factory(model, **options) -> Attributor`` (usually the attributor class).
-        kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` or ``"black_box"``.
+        kind: ``"gradient"``, ``"cam"``, ``"perturbation"``, ``"black_box"`` or ``"attention"``.
         summary: one line for listings (``--help``, docs tables).
         aliases: the other names that resolve to ``name``.
         fixed: options the registry always passes to ``factory`` (``input_x_gradient`` is ``Saliency``
@@ -132,7 +132,8 @@ def register_method(
         aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
         kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` (perturbation methods return one mask per
             area) or ``"black_box"`` (forward-only methods such as occlusion and RISE, which return
-            ``(B, 1, T, H, W)`` maps like the gradient methods).
+            ``(B, 1, T, H, W)`` maps like the gradient methods) or ``"attention"`` (methods that read a
+            transformer's attention through its [`AttentionLayout`][videoattr.core.attention.AttentionLayout]).
         summary: one line for listings.
         fixed: options always passed to ``factory``.
 

@@ -30,6 +30,7 @@ from videoattr.zoo import torchvision_models as _torchvision  # noqa: F401
 from videoattr.zoo import transformers as _transformers  # noqa: F401
 from videoattr.zoo import tsm as _tsm  # noqa: F401
 from videoattr.zoo.adapter import VideoAdapter, default_output, wrap
+from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.layers import find_layer_name, unwrap_model
 from videoattr.zoo.preprocessing import Preprocessing
 from videoattr.zoo.registry import ZooEntry, available, entries, get_entry, load, register
@@ -44,6 +45,7 @@ __all__ = [
     "VideoAdapter",
     "WeightsFileError",
     "ZooEntry",
+    "attention_layout",
     "available",
     "default_output",
     "entries",

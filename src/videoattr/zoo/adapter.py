@@ -13,6 +13,7 @@ prefix are found through it ([`find_layer_name`][videoattr.zoo.find_layer_name])
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from videoattr.core.attention import AttentionLayout
 from videoattr.core.hooks import Reshape, resolve_layer
 from videoattr.core.validation import check_choice, describe
 from videoattr.io.preprocessing import denormalize
@@ -103,6 +105,9 @@ class VideoAdapter(nn.Module):
             [`default_output`][videoattr.zoo.default_output].
         name: a short name for ``repr`` and error messages.
         antialias: antialiased resize in `preprocess` (torchvision's video presets: ``False``).
+        attention_layout: where a transformer computes its attention (taps relative to the adapter,
+            ``"model. ..."``) and the grid of its tokens, for the attention methods; ``None`` for
+            models without one (see [`attention_layout`][videoattr.zoo.attention.attention_layout]).
 
     Example:
         >>> net = nn.Sequential(nn.Conv3d(3, 8, 3), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 4))
@@ -130,6 +135,7 @@ class VideoAdapter(nn.Module):
         output: OutputFn | None = None,
         name: str = "custom",
         antialias: bool = False,
+        attention_layout: AttentionLayout | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -161,6 +167,11 @@ class VideoAdapter(nn.Module):
             layer = match_layer_name(self, layer) or layer  # seen through compile/DDP wrappers
             resolve_layer(self, layer)
         self.layer = layer
+        if attention_layout is not None and not isinstance(attention_layout, AttentionLayout):
+            raise TypeError(
+                f"attention_layout must be an AttentionLayout or None; got {describe(attention_layout)}"
+            )
+        self.attention_layout = attention_layout
 
     # -- forward ----------------------------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
@@ -278,11 +289,13 @@ def wrap(
     class_names: Sequence[str] | None = None,
     output: OutputFn | None = None,
     name: str = "custom",
+    attention_layout: AttentionLayout | None = None,
 ) -> VideoAdapter:
     """Adapt a user's own video classifier (see [`VideoAdapter`][videoattr.zoo.VideoAdapter] for the arguments).
 
     ``layer`` is a dotted name inside ``model`` (``"layer4"``, ``"blocks.11"``); the returned adapter's
-    `VideoAdapter.layer` prefixes it with ``"model."``. A model wrapped by ``torch.compile``,
+    `VideoAdapter.layer` prefixes it with ``"model."`` (so do the taps of an ``attention_layout``:
+    give them relative to ``model``). A model wrapped by ``torch.compile``,
     ``DataParallel`` or ``DistributedDataParallel`` may be given with the layer's plain name: the
     adapter's layer is then the wrapped name (``"model._orig_mod.layer4"``).
 
@@ -307,4 +320,11 @@ def wrap(
         class_names=class_names,
         output=output,
         name=name,
+        attention_layout=None if attention_layout is None else _prefixed(attention_layout),
     )
+
+
+def _prefixed(layout: AttentionLayout) -> AttentionLayout:
+    """``layout`` with its taps named relative to an adapter (``"model."`` prepended)."""
+    taps = tuple(dataclasses.replace(t, module=f"model.{t.module}") for t in layout.taps)
+    return dataclasses.replace(layout, taps=taps)

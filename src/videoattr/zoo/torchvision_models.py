@@ -20,6 +20,7 @@ from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
 from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.layers import unwrap_model
 from videoattr.zoo.preprocessing import Preprocessing
 from videoattr.zoo.registry import ZooEntry, register
@@ -212,6 +213,7 @@ def load_torchvision(
         sampling="strided",
         class_names=categories if k == len(categories) else None,
         name=name,
+        attention_layout=attention_layout(net, prefix="model."),
     )
 
 

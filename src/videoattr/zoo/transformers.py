@@ -20,6 +20,7 @@ from typing import Any
 from torch import nn
 
 from videoattr.zoo.adapter import VideoAdapter
+from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.tokens import TokenGrid
 
@@ -214,6 +215,7 @@ def load_hf(
         sampling="segments",
         class_names=_class_names(cfg),
         name=family_name,
+        attention_layout=attention_layout(net, prefix="model."),
     )
     return adapter
 
