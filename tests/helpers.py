@@ -5,19 +5,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from videoattr.demo_transformer import DemoTransformer
-from videoattr.zoo import TokenGrid, VideoAdapter, wrap
-
-#: The tiny attention transformer's input clip ``(T, H, W)``, tubelet, blocks and heads.
-TINY_ATTENTION_CLIP = (4, 16, 16)
-TINY_ATTENTION_TUBELET = (2, 4, 4)
-TINY_ATTENTION_DEPTH = 2
-TINY_ATTENTION_HEADS = 2
-#: Its tokens: one class token, then the ``(2, 4, 4)`` grid in time-major order (33 tokens).
-TINY_ATTENTION_TOKENS = TokenGrid(TINY_ATTENTION_TUBELET, prefix_tokens=1, order="thw")
-#: The modules whose outputs are its attention probabilities ``(B, 2, 33, 33)``, first block first.
-TINY_ATTENTION_LAYERS = tuple(f"blocks.{i}.attn.softmax" for i in range(TINY_ATTENTION_DEPTH))
-
 
 def tiny_cnn3d(num_classes: int = 5, seed: int = 0) -> nn.Sequential:
     """The reference vectors' architecture: a two-layer 3-D CNN, ``(B, 3, T, H, W) -> (B, K)``."""
@@ -60,53 +47,6 @@ class TinyVideoTransformer(nn.Module):
         tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1)
         out: Tensor = self.head(self.blocks(tokens)[:, 0])
         return out
-
-
-def tiny_attention_transformer(num_classes: int = 5, seed: int = 0) -> DemoTransformer:
-    """A tiny video transformer with explicit softmax attention and random weights, in eval mode.
-
-    The demo transformer's architecture (`videoattr.demo_transformer.DemoTransformer`) at toy size:
-    ``(B, 3, 4, 16, 16)`` clips, ``2 x 4 x 4`` tubelets (a ``(2, 4, 4)`` grid of 32 tokens after one
-    class token), width 16, 2 blocks of 2 heads, a classifier on the class token. The attention
-    probabilities are the outputs of `TINY_ATTENTION_LAYERS`; the tokens of every block follow
-    `TINY_ATTENTION_TOKENS`. The position embedding and the class token are drawn with std 0.5, the
-    query/key/value weights with std 0.3 (larger than a training init), so the attention of random
-    weights is far from uniform (a row's largest weight is about 0.2 on average, 7 times uniform)
-    without saturating.
-    """
-    torch.manual_seed(seed)
-    t, h, _w = TINY_ATTENTION_CLIP
-    model = DemoTransformer(
-        num_classes,
-        clip_len=t,
-        size=h,
-        tubelet=TINY_ATTENTION_TUBELET,
-        dim=16,
-        depth=TINY_ATTENTION_DEPTH,
-        heads=TINY_ATTENTION_HEADS,
-    )
-    with torch.no_grad():
-        model.pos_embed.normal_(0.0, 0.5)
-        model.cls_token.normal_(0.0, 0.5)
-        for block in model.blocks:
-            block.attn.qkv.weight.normal_(0.0, 0.3)
-    return model.eval()
-
-
-def tiny_attention_adapter(num_classes: int = 5, seed: int = 0) -> VideoAdapter:
-    """`tiny_attention_transformer` as a zoo adapter: Grad-CAM layer ``model.blocks.1.norm1`` (the tokens
-    entering the last block) with the token grid `TINY_ATTENTION_TOKENS`."""
-    t, h, _w = TINY_ATTENTION_CLIP
-    return wrap(
-        tiny_attention_transformer(num_classes, seed),
-        mean=(0.45, 0.45, 0.45),
-        std=(0.25, 0.25, 0.25),
-        clip_len=t,
-        size=h,
-        layer=f"blocks.{TINY_ATTENTION_DEPTH - 1}.norm1",
-        tokens=TINY_ATTENTION_TOKENS,
-        name="tiny-attention",
-    ).eval()
 
 
 def clip(b: int = 2, t: int = 8, h: int = 32, w: int = 32, seed: int = 0, c: int = 3) -> Tensor:

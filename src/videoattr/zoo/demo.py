@@ -7,13 +7,23 @@ import os
 from typing import Any
 
 from videoattr import demo_model, demo_transformer
-from videoattr.zoo.adapter import VideoAdapter
+from videoattr.core.attention import AttentionLayout, AttentionTap
+from videoattr.zoo.adapter import VideoAdapter, wrap
 from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.tokens import TokenGrid
 
 #: How the demo transformer's tokens map onto its ``(4, 7, 7)`` grid: one class token, then the tubelets
 #: in time-major order (the same for every block).
 DEMO_TRANSFORMER_TOKENS = TokenGrid(demo_transformer.TUBELET, prefix_tokens=1, order="thw")
+#: Where the demo transformer computes its attention (joint space-time attention in every block, the
+#: classifier reads the class token), with module names relative to the model itself: pass it as
+#: ``layout=`` to an attention method given the bare model; the zoo adapter declares it itself.
+DEMO_TRANSFORMER_ATTENTION = AttentionLayout(
+    taps=tuple(AttentionTap(name) for name in demo_transformer.ATTENTION_LAYERS),
+    tokens=DEMO_TRANSFORMER_TOKENS,
+    read=0,
+    name="demo transformer",
+)
 
 
 def _check_fixed(weights: object, num_classes: object, name: str) -> None:
@@ -65,8 +75,9 @@ def load_demo_transformer(
     """Adapter of the demo transformer (its weights ship with videoattr; ``weights`` must be ``None``).
 
     Its Grad-CAM layer is ``model.blocks.2.norm1`` (the tokens entering the last block) with the token
-    grid `DEMO_TRANSFORMER_TOKENS`; the attention probabilities are the outputs of
-    ``model.blocks.{i}.attn.softmax`` (see [`demo_transformer`][videoattr.demo_transformer]).
+    grid `DEMO_TRANSFORMER_TOKENS`; its ``attention_layout`` (for ``attention_rollout`` and
+    ``attention_relevance``) taps ``model.blocks.{i}.attn.softmax``, whose outputs are the attention
+    probabilities (see [`demo_transformer`][videoattr.demo_transformer]).
 
     Args:
         weights: must be ``None`` (the bundled weights are used).
@@ -79,16 +90,17 @@ def load_demo_transformer(
     """
     _check_fixed(weights, num_classes, "demo transformer")
     model = demo_transformer.load_demo_transformer(**options)
-    return VideoAdapter(
+    return wrap(
         model,
-        clip_len=demo_transformer.CLIP_LEN,
-        size=demo_transformer.SIZE,
         mean=demo_transformer.MEAN,
         std=demo_transformer.STD,
-        layer=f"model.{demo_transformer.GRADCAM_LAYER}",
+        clip_len=demo_transformer.CLIP_LEN,
+        size=demo_transformer.SIZE,
+        layer=demo_transformer.GRADCAM_LAYER,
         tokens=DEMO_TRANSFORMER_TOKENS,
         class_names=list(demo_transformer.CLASS_NAMES),
         name="demo-transformer",
+        attention_layout=DEMO_TRANSFORMER_ATTENTION,
     )
 
 
