@@ -8,12 +8,16 @@ evaluation options of `EVAL_OPTIONS` (defaults for a method not listed there); a
 Columns: pointing game (frame, clip), mass in the ground truth, half-clip grounding, evidence-frame
 share, deletion and insertion AUC, the randomisation sanity check and the time per clip, each with a
 bootstrap standard error over clips. The perturbation methods run the fast preset on every clip and the
-paper schedule on a subset of clips (extra rows). The whole markdown file is written by this script:
-the command, the setting, the machine, the definitions and the table.
+paper schedule on a subset of clips (extra rows). A second section runs the shipped demo transformer
+(``videoattr.demo_transformer``) on the same clips with the methods that explain transformers: the two
+attention methods, Grad-CAM on the tokens entering its last block, Integrated Gradients, RISE and STEP
+(fast), with the same columns (`TRANSFORMER_METHODS`). The whole markdown file is written by this
+script: the command, the setting, the machine, the definitions and the tables.
 
     python benchmarks/localization.py                          # 36 clips: docs/evaluation.md (CPU hours)
     python benchmarks/localization.py --fast --out /tmp/eval.md  # a quick check (seconds)
     python benchmarks/localization.py --methods saliency,grad_cam,step --clips 12
+    python benchmarks/localization.py --sections transformer --fast --out /tmp/t.md  # one section
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from videoattr import zoo
 from videoattr.core.ops import gaussian_blur_frames
 from videoattr.datasets import SyntheticBatch, SyntheticMotion
 from videoattr.demo_model import DATASET_KWARGS, GRADCAM_LAYER, load_demo_model
@@ -66,6 +71,21 @@ EVAL_OPTIONS: dict[str, dict[str, Any]] = {
 }
 #: Options that shorten a method in ``--fast`` mode, applied where the method takes them.
 QUICK_OPTIONS: dict[str, Any] = {"steps": 4, "n": 8, "max_iter": 4, "window": (8, 28, 28)}
+#: The zoo name of the transformer of the second section.
+TRANSFORMER = "demo-transformer"
+#: The rows of the transformer section: the floor, the methods that read attention, Grad-CAM on the
+#: tokens entering the last block, and the gradient, black-box and perturbation methods people run on
+#: transformers (STEP with the fast preset only).
+TRANSFORMER_METHODS: tuple[str, ...] = (
+    RANDOM,
+    "attention_rollout",
+    "attention_relevance",
+    "grad_cam",
+    "integrated_gradients",
+    "rise",
+    "step",
+)
+SECTIONS = ("all", "cnn", "transformer")
 
 
 @dataclass
@@ -79,10 +99,17 @@ class Row:
     seconds: float = 0.0
     scores: dict[str, Tensor] = field(default_factory=dict)
     cached: bool = False
+    model: str = "demo"  # the zoo name of the model the row explains
 
 
-def method_options(name: str, args: argparse.Namespace, *, paper: bool = False) -> dict[str, Any]:
-    """The options ``name`` is built with for this evaluation (only options the method takes)."""
+def method_options(
+    name: str, args: argparse.Namespace, *, paper: bool = False, layer: str = GRADCAM_LAYER
+) -> dict[str, Any]:
+    """The options ``name`` is built with for this evaluation (only options the method takes).
+
+    ``layer`` is the CAM methods' layer (default the demo CNN's); a model with a token grid (a zoo
+    adapter's ``reshape``) gets its reshape when the method is built (see `factory`).
+    """
     info = method_info(name)
     required = set(info.required_options())
     named = set(info.defaults()) | required  # the options it names (not what a **kwargs passes on)
@@ -94,7 +121,7 @@ def method_options(name: str, args: argparse.Namespace, *, paper: bool = False) 
     if takes("max_batch_size"):
         opts["max_batch_size"] = args.max_batch_size
     if "layer" in required or (info.kind == "cam" and takes("layer")):
-        opts["layer"] = GRADCAM_LAYER
+        opts["layer"] = layer
     if takes("progress"):
         opts["progress"] = False
     if info.kind == "perturbation":
@@ -124,7 +151,13 @@ def factory(name: str, options: dict[str, Any]) -> Callable[[nn.Module], MapFn]:
         return lambda _model: random_maps
 
     def build(model: nn.Module) -> MapFn:
-        attributor = build_attributor(name, model, **options)
+        extra: dict[str, Any] = {}
+        reshape = getattr(
+            model, "reshape", None
+        )  # a transformer adapter's tokens -> (B, D, T', H', W')
+        if "layer" in options and reshape is not None:
+            extra["reshape"] = reshape  # of this very model (the sanity check builds a copy)
+        attributor = build_attributor(name, model, **options, **extra)
 
         def run(x: Tensor, y: Tensor) -> Tensor:
             out: Tensor = attributor.attribute(x, y)
@@ -160,8 +193,10 @@ def cache_file(row: Row, args: argparse.Namespace, sanity: Tensor) -> Path | Non
     """Where ``--cache`` keeps this row's scores: named by a hash of everything that decides them."""
     if args.cache is None:
         return None
+    extra = {} if row.model == "demo" else {"model": row.model}
     key = json.dumps(
         {
+            **extra,
             "version": 1,
             "label": row.label,
             "name": row.name,
@@ -176,7 +211,8 @@ def cache_file(row: Row, args: argparse.Namespace, sanity: Tensor) -> Path | Non
         sort_keys=True,
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    safe = "".join(c if c.isalnum() else "_" for c in row.label)
+    stem = row.label if not extra else f"{row.model}-{row.label}"
+    safe = "".join(c if c.isalnum() else "_" for c in stem)
     path: Path = args.cache / f"{safe}-{digest}.pt"
     return path
 
@@ -503,6 +539,8 @@ def document(
     sanity: Tensor,
     paper_clips: Tensor,
     elapsed: float,
+    transformer_rows: Sequence[Row] = (),
+    transformer_accuracy: float = float("nan"),
 ) -> str:
     n = len(batch.labels)
     num_classes = int(DATASET_KWARGS["num_classes"])
@@ -515,30 +553,7 @@ def document(
     )
     gt_share = float(batch.masks.float().mean())
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "# Evaluation: every method on held-out synthetic clips",
-        "",
-        "This page is written in full by `benchmarks/localization.py` (no row or sentence is edited by "
-        "hand); regenerate it with:",
-        "",
-        "```",
-        command_line(argv),
-        "```",
-        "",
-        f"Made {stamp} at revision `{revision()}` (this process: {elapsed / 60:.1f} minutes) on: {machine()}. "
-        "Timings are wall time of `attribute` on a shared CPU: compare their ratios, not their values.",
-        "",
-        *(
-            [
-                "The run was split over several processes that shared a cache (`--cache DIR`, with "
-                "`--methods` and `--rows` choosing each one's rows, the same settings otherwise); "
-                "these rows were read back from it, their time is that of the process that made "
-                "them: " + ", ".join(f"`{r.label}`" for r in rows if r.cached) + ".",
-                "",
-            ]
-            if any(r.cached for r in rows)
-            else []
-        ),
+    cnn_setting = [
         "## Setting",
         "",
         f"The shipped demo model (`videoattr.demo_model`, a 0.12 M-parameter 3-D CNN; top-1 accuracy "
@@ -569,6 +584,32 @@ def document(
         "",
         *describe_options(rows),
         "",
+    ]
+    lines = [
+        "# Evaluation: every method on held-out synthetic clips",
+        "",
+        "This page is written in full by `benchmarks/localization.py` (no row or sentence is edited by "
+        "hand); regenerate it with:",
+        "",
+        "```",
+        command_line(argv),
+        "```",
+        "",
+        f"Made {stamp} at revision `{revision()}` (this process: {elapsed / 60:.1f} minutes) on: {machine()}. "
+        "Timings are wall time of `attribute` on a shared CPU: compare their ratios, not their values.",
+        "",
+        *(
+            [
+                "The run was split over several processes that shared a cache (`--cache DIR`, with "
+                "`--methods` and `--rows` choosing each one's rows, the same settings otherwise); "
+                "these rows were read back from it, their time is that of the process that made "
+                "them: " + ", ".join(f"`{r.label}`" for r in rows if r.cached) + ".",
+                "",
+            ]
+            if any(r.cached for r in rows)
+            else []
+        ),
+        *(cnn_setting if rows else []),
         "## Measures",
         "",
         "Each cell is the mean over the row's clips ± its bootstrap standard error (resampling the clips "
@@ -600,14 +641,17 @@ def document(
         "- **Time / clip**: wall time of the method on the row's clips divided by their number (metrics "
         "excluded).",
         "",
-        "## All clips",
-        "",
-        "The rows marked *paper* ran on the clips of the next section only (column *Clips*).",
-        "",
-        *table(rows, batch.labels, num_classes, args),
-        "",
     ]
-    if len(paper_clips):
+    if rows:
+        lines += [
+            "## All clips",
+            "",
+            "The rows marked *paper* ran on the clips of the next section only (column *Clips*).",
+            "",
+            *table(rows, batch.labels, num_classes, args),
+            "",
+        ]
+    if len(paper_clips) and rows:
         same = [r for r in rows if len(r.clips) != n]
         fast_on_subset = [
             Row(
@@ -646,7 +690,50 @@ def document(
             *separation(main_rows, args),
             "",
         ]
+    if transformer_rows:
+        lines += transformer_section(list(transformer_rows), batch, args, transformer_accuracy)
     return "\n".join(lines)
+
+
+def transformer_section(
+    rows: list[Row], batch: SyntheticBatch, args: argparse.Namespace, accuracy: float
+) -> list[str]:
+    """The demo transformer's section: its setting, its table, the best rows and the separation."""
+    num_classes = int(DATASET_KWARGS["num_classes"])
+    adapter = zoo.load(TRANSFORMER)
+    params = sum(p.numel() for p in adapter.parameters()) / 1e6
+    lines = [
+        "## The demo transformer",
+        "",
+        f"The shipped demo transformer (`videoattr.demo_transformer`, zoo name `{TRANSFORMER}`: "
+        f"{params:.2f} M parameters, 4 x 8 x 8 tubelets on a 4 x 7 x 7 token grid after a class "
+        f"token, 3 blocks of joint space-time attention, a classifier on the class token; top-1 "
+        f"accuracy {accuracy:.2f} on these clips) explains the same {len(batch.labels)} clips with "
+        "the methods that explain transformers, built the same way (`build_attributor` on the zoo "
+        "adapter with the options below). `attention_rollout` and `attention_relevance` read the "
+        "attention of its three blocks (the class token's row); Grad-CAM explains the tokens "
+        f"entering the last block (`{adapter.layer}`, the adapter's default layer, reshaped to the "
+        "token grid: the last block's output tokens get no gradient, as the classifier reads only "
+        "the class token after it). Same columns as above; the sanity column randomises every "
+        "layer of the transformer, the position embedding and class token included.",
+        "",
+        *describe_options(rows),
+        "",
+        *table(rows, batch.labels, num_classes, args),
+        "",
+    ]
+    if len(rows) > 1:
+        lines += [
+            "### Best per column (demo transformer)",
+            "",
+            *leaders(rows, batch.labels, num_classes, args),
+            "",
+            "### Separation (demo transformer)",
+            "",
+            *separation(rows, args),
+            "",
+        ]
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -663,6 +750,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--fast", action="store_true", help="quick mode: few clips, few iterations, few steps"
+    )
+    parser.add_argument(
+        "--sections",
+        choices=SECTIONS,
+        default="all",
+        help="the demo CNN's rows (cnn), the demo transformer's (transformer) or both (default all)",
+    )
+    parser.add_argument(
+        "--transformer-methods",
+        default=None,
+        help="comma-separated methods of the transformer section (default: "
+        + ",".join(TRANSFORMER_METHODS)
+        + ")",
     )
     parser.add_argument(
         "--paper-clips",
@@ -732,14 +832,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def select_methods(spec: str | None) -> list[str]:
+def select_methods(spec: str | None, *, transformer: bool = False) -> list[str]:
+    """The rows' method names: ``spec`` (names or aliases) or, by default, every registered method the
+    section's model runs (the CNN: all but the attention methods; the transformer: `TRANSFORMER_METHODS`).
+
+    Raises:
+        ValueError: an unknown name, or an attention method asked of the CNN.
+    """
     if spec is None:
-        return [RANDOM, *method_names()]
+        if transformer:
+            registered = set(method_names())
+            return [n for n in TRANSFORMER_METHODS if n == RANDOM or n in registered]
+        return [RANDOM, *(n for n in method_names() if method_info(n).kind != "attention")]
     names = []
     for part in spec.split(","):
         part = part.strip()
         if part:
             names.append(RANDOM if part.lower() == RANDOM else resolve_method(part))
+    if not transformer:
+        attention = [n for n in names if n != RANDOM and method_info(n).kind == "attention"]
+        if attention:
+            raise ValueError(
+                f"--methods: {', '.join(attention)} read(s) a transformer's attention and cannot run "
+                "on the demo CNN; they run in the transformer section (--transformer-methods)"
+            )
     return list(dict.fromkeys(names))
 
 
@@ -748,7 +864,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(raw)
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
-    names = select_methods(args.methods)
+    cnn = args.sections in ("all", "cnn")
+    names = select_methods(args.methods) if cnn else []
     perturbation = set(method_names("perturbation"))
     paper_names = (
         [n for n in names if n in perturbation]
@@ -795,13 +912,35 @@ def main(argv: Sequence[str] | None = None) -> None:
             clips=paper_clips,
         )
         for name in paper_names
-        if len(paper_clips) and args.rows != "main"
+        if len(paper_clips) and args.rows != "main" and cnn
     ]
     for row in rows:
         print(f"{row.label} ...", file=sys.stderr, flush=True)
         # the sanity column on the rows over all clips only (the paper rows would pay a second schedule)
         checked = sanity if len(row.clips) == n else sanity[:0]
         run_row(row, model, batch, half_clips, blurred, args, checked)
+
+    transformer_rows: list[Row] = []
+    transformer_accuracy = float("nan")
+    if args.sections in ("all", "transformer"):
+        adapter = zoo.load(TRANSFORMER).eval()
+        with torch.no_grad():
+            predicted = adapter(batch.clips).argmax(1)
+        transformer_accuracy = float((predicted == batch.labels).float().mean())
+        layer = adapter.layer or ""
+        transformer_rows = [
+            Row(
+                label=name,
+                name=name,
+                options={} if name == RANDOM else method_options(name, args, layer=layer),
+                clips=every,
+                model=TRANSFORMER,
+            )
+            for name in select_methods(args.transformer_methods, transformer=True)
+        ]
+        for row in transformer_rows:
+            print(f"{TRANSFORMER}: {row.label} ...", file=sys.stderr, flush=True)
+            run_row(row, adapter, batch, half_clips, blurred, args, sanity)
     text = document(
         rows,
         batch,
@@ -812,6 +951,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sanity,
         paper_clips,
         time.perf_counter() - began,
+        transformer_rows,
+        transformer_accuracy,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
