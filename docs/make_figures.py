@@ -23,13 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from videoattr import demo_model
+from videoattr import demo_model, demo_transformer, zoo
 from videoattr.datasets import SyntheticMotion
 from videoattr.methods import (
     RISE,
+    AttentionRelevance,
     GradCAM3D,
     GradCAMPlusPlus3D,
     IntegratedGradients,
@@ -188,6 +190,9 @@ def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> No
     )
     save_small(ground_truth, out / "ground_truth.png")
     save_small(random_weights_sheet(clip, label, shown), out / "random_weights.png")
+    if only is None or "token_grid" in only:
+        save_small(token_grid_sheet(clip, label, shown), out / "token_grid.png")
+        print(f"token_grid -> {out / 'token_grid.png'}")
     print(f"clip: class {names[label]!r}, demo model's probability {float(probs[label]):.3f}")
     for name, (compute, settings) in methods.items():
         if only is not None and name not in only:
@@ -214,6 +219,54 @@ def make_figures(out: Path, iterations: int, only: set[str] | None = None) -> No
         path = save_small(sheet, out / f"{name}.png")
         extra = "" if kept is None else f", p(target | preserved) {kept:.3f}"
         print(f"{name:<21} {seconds:6.2f}s  mass on the object {mass:.2f}{extra}  -> {path}")
+
+
+def token_grid_sheet(clip: Tensor, label: int, shown: range) -> Sheet:
+    """How the demo transformer's tokens map to pixels, on its attention relevance.
+
+    The frames carry the tubelet grid (8 x 8 pixels; a token spans 4 frames, so two shown columns).
+    Row 1: the relevance of the ``4 x 7 x 7`` patch tokens (the class token's row, ``resize=False``),
+    each token's value filling its tubelet; row 2: the same map resized to the clip by trilinear
+    interpolation, as the method returns it.
+    """
+    adapter = zoo.load("demo-transformer")
+    with torch.no_grad():
+        probs = torch.softmax(adapter(clip), dim=1)[0]
+    top, names = int(probs.argmax()), demo_transformer.CLASS_NAMES
+    tokens = AttentionRelevance(adapter, resize=False).attribute(clip, label)  # (1, 1, 4, 7, 7)
+    resized = AttentionRelevance(adapter).attribute(clip, label)  # (1, 1, 16, 56, 56)
+    filled = F.interpolate(tokens, size=tuple(clip.shape[2:]), mode="nearest")
+    maps = torch.cat([filled, resized], dim=1)
+    maps = maps / maps.flatten(2).amax(2)[:, :, None, None, None].clamp_min(1e-12)
+    gridded = clip.clone()
+    t_step, h_step, w_step = demo_transformer.TUBELET
+    gridded[:, :, :, ::h_step, :] = -1.2  # dark lines on the tubelet boundaries (normalised units)
+    gridded[:, :, :, :, ::w_step] = -1.2
+    caption = SheetCaption(
+        target=names[label],
+        target_probability=float(probs[label]),
+        prediction=names[top],
+        prediction_probability=float(probs[top]),
+        method="attention_relevance",
+        settings={"model": "demo-transformer", "tokens": "4 x 7 x 7 + class token"},
+        note=f"a token is a tubelet of {t_step} frames x {h_step} x {w_step} px (lines: its borders)",
+    )
+    # viridis: its top (yellow) stays visible on the red square, where turbo's dark red would not
+    style = OverlayStyle(
+        mean=demo_transformer.MEAN,
+        std=demo_transformer.STD,
+        cmap="viridis",
+        alpha=0.6,
+        value_range=(0, 1),
+    )
+    return render_sheet(
+        gridded[:, :, ::FRAME_STRIDE],
+        maps[:, :, ::FRAME_STRIDE],
+        caption=caption,
+        style=style,
+        map_names=["per token", "resized"],
+        frame_indices=shown,
+    )
 
 
 def random_weights_sheet(clip: Tensor, label: int, shown: range) -> Sheet:
