@@ -19,7 +19,12 @@ from videoattr.zoo import VideoAdapter, load
 
 pytest.importorskip("transformers")
 
-SMALL = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
+SMALL = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+}
 CONFIGS: dict[str, dict[str, Any]] = {
     "videomae": {"image_size": 32, "patch_size": 8, "num_frames": 4, "tubelet_size": 2, **SMALL},
     "videomae_cls": {
@@ -39,13 +44,17 @@ def adapter(name: str) -> VideoAdapter:
     torch.manual_seed(0)
     family = name.split("_")[0]
     a = load(family, num_classes=3, config=CONFIGS[name]).double().eval()
-    for p in a.parameters():  # larger weights than the init's, so that attention is far from uniform
+    for (
+        p
+    ) in a.parameters():  # larger weights than the init's, so that attention is far from uniform
         p.data.normal_(0, 0.5)
     return a
 
 
 def clip(b: int = 2) -> Tensor:
-    return torch.randn(b, 3, 4, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    return torch.randn(
+        b, 3, 4, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def grid(model: VideoAdapter, row: Tensor) -> Tensor:
@@ -208,7 +217,10 @@ def test_capture_leaves_logits_and_attention_implementation_unchanged(name: str)
     assert dict(vars(net.config)) == before
     if name != "timesformer":
         assert net.config._attn_implementation == "sdpa"
-    with pytest.raises(RuntimeError, match="boom"), capture_attention(model, layout, lambda *_: None):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        capture_attention(model, layout, lambda *_: None),
+    ):
         raise RuntimeError("boom")
     assert dict(vars(net.config)) == before
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
@@ -217,13 +229,107 @@ def test_capture_leaves_logits_and_attention_implementation_unchanged(name: str)
         assert dict(vars(net.config)) == before
 
 
-@pytest.mark.parametrize(("name", "reason"), [("swin3d_t", "shifted-window"), ("mvit_v2_s", "pooling")])
-def test_architectures_without_a_defined_method_are_refused_at_construction(
-    name: str, reason: str
-) -> None:
+def test_video_swin_is_refused_at_construction() -> None:
     from videoattr.methods import build_attributor
 
-    model = load(name, num_classes=3)
+    model = load("swin3d_t", num_classes=3)
     for method in ("attention_rollout", "attention_relevance"):
-        with pytest.raises(ValueError, match=rf"^{method} is not defined for .*{reason}.*use grad_cam"):
+        with pytest.raises(
+            ValueError, match=rf"^{method} is not defined for Video Swin: .*use grad_cam"
+        ):
             build_attributor(method, model)
+
+
+def tiny_mvit() -> VideoAdapter:
+    from torchvision.models.video.mvit import MSBlockConfig, MViT
+
+    torch.manual_seed(0)
+    blocks = [  # keys/values pooled, then queries (and the skip) pooled, then neither
+        MSBlockConfig(1, 8, 8, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2]),
+        MSBlockConfig(2, 8, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 1, 1]),
+        MSBlockConfig(2, 16, 16, [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]),
+    ]
+    net = MViT(
+        (32, 32),
+        4,
+        blocks,
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        num_classes=3,
+    )
+    model = load("mvit_v2_s", num_classes=3, model=net, clip_len=4, size=32).double().eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.5)
+    return model
+
+
+def pooling_matrix(size: tuple[int, int, int], pool: Any) -> Tensor:
+    """``(1 + N_out, 1 + N_in)``: the class token kept, each pooled token the mean of its window."""
+    if pool is None:
+        n = 1 + size[0] * size[1] * size[2]
+        return torch.eye(n, dtype=torch.float64)
+    out = pool.out_size(size)
+    m = torch.zeros(
+        1 + out[0] * out[1] * out[2], 1 + size[0] * size[1] * size[2], dtype=torch.float64
+    )
+    m[0, 0] = 1.0
+    for j, (ot, oh, ow) in enumerate(
+        (a, b, c) for a in range(out[0]) for b in range(out[1]) for c in range(out[2])
+    ):
+        cells = [
+            (t, h, w)
+            for t in range(
+                ot * pool.stride[0] - pool.padding[0],
+                ot * pool.stride[0] - pool.padding[0] + pool.kernel[0],
+            )
+            for h in range(
+                oh * pool.stride[1] - pool.padding[1],
+                oh * pool.stride[1] - pool.padding[1] + pool.kernel[1],
+            )
+            for w in range(
+                ow * pool.stride[2] - pool.padding[2],
+                ow * pool.stride[2] - pool.padding[2] + pool.kernel[2],
+            )
+            if 0 <= t < size[0] and 0 <= h < size[1] and 0 <= w < size[2]
+        ]
+        for t, h, w in cells:
+            m[1 + j, 1 + (t * size[1] + h) * size[2] + w] = 1.0 / len(cells)
+    return m
+
+
+@pytest.mark.parametrize("method", ["rollout", "relevance"])
+def test_mvit_against_full_pooling_matrices(method: str) -> None:
+    from videoattr.core.attention import capture_attention
+
+    model, x = tiny_mvit(), clip()
+    layout = model.attention_layout
+    assert layout is not None and [t.mixing.kind for t in layout.taps] == ["pooled"] * 3
+    target = torch.tensor([2, 0])
+    probs: list[Tensor] = []
+    x_in = x.clone().requires_grad_(True)
+    with capture_attention(model, layout, lambda _i, p: probs.append(p)):
+        logits = model(x_in)
+    assert [tuple(p.shape[-2:]) for p in probs] == [(129, 33), (33, 129), (33, 33)]
+    grads = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), probs)
+    rows = []
+    for b in range(2):
+        r = torch.eye(probs[-1].shape[-2], dtype=torch.float64)[0]
+        for tap, p, g in reversed(list(zip(layout.taps, probs, grads, strict=True))):
+            mixing = tap.mixing
+            kv = pooling_matrix(mixing.size, mixing.kv)
+            skip = pooling_matrix(mixing.size, mixing.skip)
+            if method == "rollout":
+                m = 0.5 * p[b].mean(0).detach() @ kv + 0.5 * skip
+                m = m / m.sum(dim=-1, keepdim=True)
+            else:
+                m = (g[b] * p[b]).clamp(min=0).mean(0).detach() @ kv + skip
+            r = r @ m
+        rows.append(r)
+    expected = grid(model, torch.stack(rows))
+    attributor = AttentionRollout(model) if method == "rollout" else AttentionRelevance(model)
+    out = attributor.attribute(x, target, resize=False)[:, 0]
+    assert out.shape == (2, 2, 8, 8)
+    torch.testing.assert_close(out, expected, rtol=1e-8, atol=1e-12)
+    assert float(expected.std()) > 0

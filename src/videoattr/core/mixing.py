@@ -14,6 +14,8 @@ multiple of the clip batch ``B`` when the model folds frames or positions into t
 
 - [`JointMixing`][videoattr.core.mixing.JointMixing]: joint space-time attention over all tokens
   (VideoMAE, ViViT, a plain ViT block): ``a`` is ``(B, N, N)``.
+- [`PooledMixing`][videoattr.core.mixing.PooledMixing]: MViT's pooling attention ``(B, 1 + N_q,
+  1 + N_kv)`` between pooled grids, with its pooled skip connection.
 - [`DividedTimeMixing`][videoattr.core.mixing.DividedTimeMixing] and
   [`DividedSpaceMixing`][videoattr.core.mixing.DividedSpaceMixing]: TimeSformer's divided attention on a
   space-major stream ``[cls, (h, w, t)...]``: the temporal attention ``(B*H'W', T', T')`` mixes the
@@ -28,9 +30,17 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["DividedSpaceMixing", "DividedTimeMixing", "JointMixing", "TokenMixing"]
+__all__ = [
+    "DividedSpaceMixing",
+    "DividedTimeMixing",
+    "JointMixing",
+    "PooledMixing",
+    "TokenMixing",
+    "TokenPool",
+]
 
 
 @runtime_checkable
@@ -158,3 +168,92 @@ class DividedSpaceMixing:
         cls = sums[:, :, 0].mean(dim=1, keepdim=True)
         patches = sums[:, :, 1:].transpose(1, 2).reshape(batch, -1)
         return torch.cat([cls, patches], dim=1) + residual
+
+
+Triple = tuple[int, int, int]
+
+
+def _pooled_size(size: Triple, kernel: Triple, stride: Triple, padding: Triple) -> Triple:
+    t, h, w = (
+        (n + 2 * p - k) // st + 1 for n, k, st, p in zip(size, kernel, stride, padding, strict=True)
+    )
+    return (t, h, w)
+
+
+@dataclass(frozen=True)
+class TokenPool:
+    """A pooling of a ``(T', H', W')`` token grid, read as a linear map of tokens.
+
+    Pooled token ``j`` is the mean of the input tokens inside its window (zero padding not counted),
+    the way the attention methods carry a row through MViT's pooling (its convolution and max pooling
+    act per channel; the window mean is the token-mixing map they share).
+
+    Attributes:
+        kernel, stride, padding: the pooling's ``(t, h, w)`` window, stride and zero padding.
+    """
+
+    kernel: Triple
+    stride: Triple
+    padding: Triple
+
+    def out_size(self, size: Triple) -> Triple:
+        """The pooled grid of a ``size`` grid."""
+        return _pooled_size(size, self.kernel, self.stride, self.padding)
+
+    def transpose(self, row: Tensor, size: Triple) -> Tensor:
+        """``P^T``: a row ``(B, N_pooled)`` over the pooled grid -> ``(B, N)`` over the ``size`` grid."""
+        out = self.out_size(size)
+        ones = row.new_ones(1, 1, *self.kernel)
+        counts = F.conv3d(row.new_ones(1, 1, *size), ones, stride=self.stride, padding=self.padding)
+        base = [
+            (o - 1) * s - 2 * p + k
+            for o, s, p, k in zip(out, self.stride, self.padding, self.kernel, strict=True)
+        ]
+        spread = F.conv_transpose3d(
+            (row.reshape(-1, 1, *out) / counts),
+            ones,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=tuple(n - b for n, b in zip(size, base, strict=True)),
+        )
+        return spread.reshape(row.shape[0], -1)
+
+
+@dataclass(frozen=True)
+class PooledMixing:
+    """MViT's pooling attention: ``a`` ``(B, 1 + N_q, 1 + N_kv)`` between pooled grids.
+
+    The block reads ``1 + N_in`` tokens on the grid ``size`` (class token first, then time-major),
+    attends from queries pooled to ``N_q`` onto keys/values pooled by ``kv`` to ``N_kv``, and adds the
+    input pooled by ``skip`` (the stride of the queries): ``a_full = a P_kv``, ``S = P_skip``, with the
+    class token never pooled. ``kv`` or ``skip`` ``None``: no pooling (the identity).
+
+    Attributes:
+        size: the block's input grid ``(T', H', W')``.
+        kv: the pooling of keys and values.
+        skip: the pooling of the skip connection.
+    """
+
+    size: Triple
+    kv: TokenPool | None = None
+    skip: TokenPool | None = None
+    kind: str = field(default="pooled", init=False)
+
+    def out_tokens(self, attn: Tensor, batch: int) -> int:
+        """``1 + N_q``."""
+        return int(attn.shape[-2])
+
+    def _spread(self, row: Tensor, pool: TokenPool | None) -> Tensor:
+        if pool is None:
+            return row
+        return torch.cat([row[:, :1], pool.transpose(row[:, 1:], self.size)], dim=1)
+
+    def left(self, row: Tensor, attn: Tensor, residual: float) -> Tensor:
+        """``r^T a P_kv + residual * r^T P_skip``."""
+        _check_batch(attn, row.shape[0], "pooled")
+        mixed = torch.bmm(row.unsqueeze(1), attn).squeeze(1)
+        return self._spread(mixed, self.kv) + residual * self._spread(row, self.skip)
+
+    def row_sums(self, attn: Tensor, residual: float, batch: int) -> Tensor:
+        """``a 1 + residual`` (the window means' rows sum to one)."""
+        return attn.sum(dim=-1) + residual

@@ -18,10 +18,16 @@ from torch import nn
 
 from videoattr.core.attention import AttentionLayout, AttentionTap
 from videoattr.core.hooks import unwrap_model
-from videoattr.core.mixing import DividedSpaceMixing, DividedTimeMixing, JointMixing
+from videoattr.core.mixing import (
+    DividedSpaceMixing,
+    DividedTimeMixing,
+    JointMixing,
+    PooledMixing,
+    TokenPool,
+)
 from videoattr.zoo.tokens import TokenGrid
 
-__all__ = ["MVIT_UNSUPPORTED", "SWIN_UNSUPPORTED", "attention_layout"]
+__all__ = ["SWIN_UNSUPPORTED", "attention_layout"]
 
 #: Why the attention methods refuse Video Swin, and what to use instead.
 SWIN_UNSUPPORTED = (
@@ -29,13 +35,6 @@ SWIN_UNSUPPORTED = (
     "blocks and merge between stages, and it mean-pools the last stage: there is no class token and "
     "no global attention whose row could be rolled out; use grad_cam (its adapter's default layer) "
     "or a perturbation method (rise, step) instead"
-)
-
-#: MViT's pooling attention is not carried through yet.
-MVIT_UNSUPPORTED = (
-    "its pooling attention (queries, keys and values pooled, so each block's attention is not square) "
-    "is not carried through by this version of the attention methods; use grad_cam (its adapter's "
-    "default layer) or a perturbation method (rise, step) instead"
 )
 
 
@@ -128,5 +127,44 @@ def attention_layout(model: nn.Module, prefix: str = "") -> AttentionLayout | No
     if cls == "SwinTransformer3d":
         return AttentionLayout((), None, name="Video Swin", unsupported=SWIN_UNSUPPORTED)
     if cls == "MViT":
-        return AttentionLayout((), None, name="MViT", unsupported=MVIT_UNSUPPORTED)
+        return _mvit_layout(inner, prefix)
     return None
+
+
+def _pool_of(module: Any) -> TokenPool | None:
+    """The token pooling of an MViT ``Pool`` (its Conv3d or MaxPool3d), or ``None``."""
+    if module is None:
+        return None
+    pool = module.pool
+
+    def triple(v: Any) -> tuple[int, int, int]:
+        t = tuple(int(i) for i in (v if isinstance(v, (tuple, list)) else (v, v, v)))
+        return (t[0], t[1], t[2])
+
+    return TokenPool(triple(pool.kernel_size), triple(pool.stride), triple(pool.padding))
+
+
+def _mvit_layout(model: nn.Module, prefix: str) -> AttentionLayout:
+    """torchvision MViT: pooling attention, a class token, time-major tokens of the patch embedding."""
+    encoding: Any = model.pos_encoding
+    size: tuple[int, int, int] = (int(encoding.temporal_size), *map(int, encoding.spatial_size))  # type: ignore[assignment]
+    taps = []
+    blocks: Any = model.blocks
+    for i, block in enumerate(blocks):
+        query = _pool_of(block.attn.pool_q)
+        taps.append(
+            AttentionTap(
+                f"{prefix}blocks.{i}.attn",
+                PooledMixing(size, kv=_pool_of(block.attn.pool_k), skip=_pool_of(block.pool_skip)),
+            )
+        )
+        if query is not None:
+            size = query.out_size(size)
+    conv: Any = model.conv_proj
+    stride = tuple(int(v) for v in conv.stride)
+    return AttentionLayout(
+        tuple(taps),
+        TokenGrid((stride[0], stride[1], stride[2]), prefix_tokens=1),
+        read=0,
+        name="MViT",
+    )
