@@ -7,7 +7,7 @@ of SyntheticMotion (seed 1, never repeated), so the model cannot memorise clips;
 evidence in only some frames. Deterministic on the CPU: the same command writes the same weights.
 
     python examples/train_demo_model.py                  # a few CPU minutes, writes the shipped checkpoint
-    python examples/train_demo_model.py --model transformer   # about 5 CPU minutes, the shipped transformer
+    python examples/train_demo_model.py --model transformer   # 8-30 CPU minutes, the shipped transformer
     python examples/train_demo_model.py --steps 50 --out /tmp/demo.pt   # a quick smoke run
 """
 
@@ -53,7 +53,7 @@ RECIPES = {
     ),
     "transformer": Recipe(
         DemoTransformer,
-        steps=300,
+        steps=500,
         lr=2e-3,
         weight_decay=0.05,
         threads=1,  # faster than 2 on a busy machine; the shipped weights were made with 1
@@ -84,7 +84,7 @@ def main() -> None:
         "--steps",
         type=int,
         default=None,
-        help="optimiser steps (default: cnn 100, transformer 300)",
+        help="optimiser steps (default: cnn 100, transformer 500)",
     )
     parser.add_argument("--batch-size", type=int, default=16, help="clips per step (default 16)")
     parser.add_argument(

@@ -64,8 +64,8 @@ def test_checkpoint_ships_small_and_loads_in_eval_mode() -> None:
 def test_accuracy_on_a_fresh_held_out_draw() -> None:
     model = load_demo_transformer()
     # seed 7 is used neither by the training (1) nor by the training script's evaluation (2)
-    # measured: full 0.97, partial 0.69 (31 and 22 of 32 clips)
-    for evidence, minimum in (("full", 0.9), ("partial", 0.6)):
+    # measured: full 1.00, partial 0.875 (32 and 28 of 32 clips)
+    for evidence, minimum in (("full", 0.9), ("partial", 0.75)):
         data = SyntheticMotion(seed=7, evidence=evidence, **DATASET_KWARGS)  # type: ignore[arg-type]
         batch = data.sample(32)
         with torch.no_grad():
@@ -180,13 +180,13 @@ def test_attention_relevance_localises_and_changes_with_the_weights() -> None:
     adapter = zoo.load("demo-transformer")
     maps = AttentionRelevance(adapter).attribute(batch.clips, batch.labels)
     share = float(batch.masks.float().mean())  # what a map blind to the evidence scores
-    # measured: 0.19 to 0.53 against a ground-truth share of 0.027
+    # measured: 0.18 on average (0.03 to 0.37) against a ground-truth share of 0.027
     assert float(mass_in_ground_truth(maps, batch.masks).mean()) > 4 * share
 
     def relevance(model: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
         method = AttentionRelevance(model)
         return lambda x, y: method.attribute(x, y)
 
-    rho = randomized_correlation(adapter, relevance, batch.clips[:2], batch.labels[:2], seed=0)
-    # measured: -0.17 and -0.26 (a map that ignores the weights scores 1)
-    assert bool((rho < 0.5).all()), rho
+    rho = randomized_correlation(adapter, relevance, batch.clips, batch.labels, seed=0)
+    # measured: -0.12, -0.00, 0.15, 0.24 (a map that ignores the weights scores 1)
+    assert float(rho.mean()) < 0.5 and bool((rho < 0.8).all()), rho
