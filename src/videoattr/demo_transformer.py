@@ -6,7 +6,7 @@ The transformer counterpart of the demo 3-D CNN ([`demo_model`][videoattr.demo_m
 with the package (``videoattr/assets/demo_transformer.pt``, 0.43 MB) and were made by
 ``python examples/train_demo_model.py --model transformer`` (500 steps of 16 fresh clips); top-1
 accuracy on 256 held-out clips (seed 2): 0.996 with the evidence in every frame and 0.848 with the
-evidence in one window of 4-8 frames (the demo CNN: 1.00 and 0.95). Everything that explains
+evidence in one window of 4-8 frames (the demo CNN: 1.00 and 0.996). Everything that explains
 transformers (Grad-CAM on tokens, attention rollout, attention relevance) can be tried on it without
 downloading anything.
 
