@@ -843,6 +843,7 @@ def select_methods(spec: str | None, *, transformer: bool = False) -> list[str]:
         if transformer:
             registered = set(method_names())
             return [n for n in TRANSFORMER_METHODS if n == RANDOM or n in registered]
+        # the attention methods need a transformer; the demo model is a 3-D CNN
         return [RANDOM, *(n for n in method_names() if method_info(n).kind != "attention")]
     names = []
     for part in spec.split(","):

@@ -64,7 +64,7 @@ def test_quick_run_writes_a_row_for_every_registered_method(tmp_path: Path) -> N
     ]
     try:
         bench.main(argv)
-        names = method_names()
+        names = [n for n in method_names() if n not in method_names("attention")]
     finally:
         unregister_method("eval_test_gradient")
     text = out.read_text(encoding="utf-8")
@@ -85,6 +85,17 @@ def test_quick_run_writes_a_row_for_every_registered_method(tmp_path: Path) -> N
     # a method that ignores the model fails the sanity check: the random floor scores 1 on every clip
     assert rows["random"][7].startswith("1.000")
 
+    # the demo transformer's section: the attention methods and the generic ones people run on it
+    section = text.split("## The demo transformer", 1)[1]
+    t_rows = _rows(section)
+    assert list(t_rows) == list(bench.TRANSFORMER_METHODS)
+    assert "Options: layer='model.blocks.2.norm1'" in section  # Grad-CAM on the last block's input
+    for cells in t_rows.values():
+        values = [float(m) for c in cells[:-2] for m in re.findall(r"-?\d+\.\d+", c)[:1]]
+        assert len(values) == 8 and all(-1.0 <= v <= 1.0 for v in values)
+        assert cells[-2] == "3"
+    assert t_rows["random"][7].startswith("1.000")
+
     # a second run with the same settings reads every row back from the cache
     register_method(
         "eval_test_gradient", _plain_gradient, summary="a method registered by the test."
@@ -104,3 +115,9 @@ def test_bad_arguments_are_named() -> None:
         bench.parse_args(["--clips", "4", "--sanity-clips", "5"])
     with pytest.raises(ValueError, match="not a registered method"):
         bench.select_methods("saliency,nope")
+    with pytest.raises(ValueError, match=r"--methods: attention_rollout .*transformer section"):
+        bench.select_methods("saliency,attention_rollout")
+    assert bench.select_methods("rollout,grad_cam", transformer=True) == [
+        "attention_rollout",
+        "grad_cam",
+    ]

@@ -307,12 +307,12 @@ def test_frame_step_on_a_float_clip_keeps_every_kth_frame() -> None:
 def test_every_registered_method_explains_a_whole_video() -> None:
     """No per-method code: each registered method (with the quick options of the cross-cutting
     tests) gives stitched maps of the video's length, one per area for perturbation masks."""
-    from tests.test_all_methods import FAST
+    from tests.test_all_methods import FAST, model_for
     from videoattr.methods import method_info, method_names
 
-    model = tiny_cnn3d().eval()
     clip = torch.randn(1, 3, 11, 16, 16)
     for name in method_names():
+        model = model_for(name).eval()  # the attention methods run on a tiny transformer
         att = build_attributor(name, model, **FAST.get(name, {}))
         result = explain_video(model, att, clip, clip_len=8, stride=4, max_batch_size=2)
         areas = 1 if method_info(name).kind != "perturbation" else len(result.areas)
