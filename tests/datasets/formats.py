@@ -42,6 +42,20 @@ def draw_frame(size: tuple[int, int], boxes: Sequence[tuple[float, float, float,
     return frame
 
 
+def inner_and_outer(mask: Any) -> tuple[Any, Any]:
+    """``(H, W)`` bool mask eroded and dilated by one pixel (outside the frame counts as outside).
+
+    Pixels of the eroded mask lie wholly inside the box, pixels outside the dilated one wholly
+    outside it: the resize blends only the pixels in between.
+    """
+    import torch.nn.functional as F
+
+    m = F.pad(mask.float()[None, None], (1, 1, 1, 1))
+    inner = -F.max_pool2d(-m, 3, 1)[0, 0] > 0.5
+    outer = F.max_pool2d(m, 3, 1)[0, 0] > 0.5
+    return inner, outer
+
+
 def write_frames(folder: Path, video: Video, name: str = "{:05d}.jpg") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for f in range(1, video.nframes + 1):
@@ -155,23 +169,37 @@ def write_something_else(
     (root / "bounding_box_smthsmth_part1.json").write_text(json.dumps(boxes))
 
 
-def write_epic(root: Path, videos: Sequence[Video], nouns: Sequence[str]) -> None:
-    """EPIC-Kitchens object boxes ``(top, left, height, width)`` and frames under ``object_detection_images``.
+def write_epic(root: Path, videos: Sequence[Video], nouns: Sequence[str], *, every: int = 4) -> None:
+    """EPIC-Kitchens CSVs and frames: one action segment per :class:`Video` (frames 3 .. nframes).
 
-    Each :class:`Video` is one EPIC video ``P01_0k`` whose object frames are ``frame_0000000001.jpg``,
-    ...; its label is the noun class of its boxes.
+    Frames are drawn with the object wherever ``video.boxes`` says; the object CSV boxes only every
+    ``every``-th frame (sparse, as published) as ``(top, left, height, width)`` at 1920 x 1080 while
+    the frames are 20 times smaller (``video.size`` must be ``(54, 96)``).
     """
-    lines = ["noun_class,noun,participant_id,video_id,frame,bounding_boxes"]
-    for v in videos:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "EPIC_noun_classes.csv").write_text(
+        "noun_id,class_key,nouns\n" + "".join(f'{i},{n},"[\'{n}\']"\n' for i, n in enumerate(nouns))
+    )
+    actions = ["uid,participant_id,video_id,narration,start_timestamp,stop_timestamp,start_frame,"
+               "stop_frame,verb,verb_class,noun,noun_class,all_nouns,all_noun_classes"]  # fmt: skip
+    objects = ["noun_class,noun,participant_id,video_id,frame,bounding_boxes"]
+    for uid, v in enumerate(videos):
+        assert v.size == (54, 96)
         participant = v.name.split("_")[0]
-        folder = root / "object_detection_images" / "train" / participant / v.name
-        write_frames(folder, v, name="{:010d}.jpg")
-        for f in range(1, v.nframes + 1):
+        write_frames(
+            root / "frames_rgb_flow" / "rgb" / "train" / participant / v.name, v, "frame_{:010d}.jpg"
+        )
+        noun = nouns[v.label]
+        actions.append(
+            f"{uid},{participant},{v.name},take {noun},00:00:01.00,00:00:02.00,3,{v.nframes},"
+            f"take,0,{noun},{v.label},['{noun}'],[{v.label}]"
+        )
+        for f in range(1, v.nframes + 1, every):
             if f in v.boxes:
                 x1, y1, x2, y2 = v.boxes[f]
-                box = f"[({y1}, {x1}, {y2 - y1 + 1}, {x2 - x1 + 1})]"
+                box = f"[({20 * y1}, {20 * x1}, {20 * (y2 - y1 + 1)}, {20 * (x2 - x1 + 1)})]"
             else:
                 box = "[]"
-            lines.append(f'{v.label},{nouns[v.label]},{participant},{v.name},{f},"{box}"')
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "EPIC_train_object_labels.csv").write_text("\n".join(lines) + "\n")
+            objects.append(f'{v.label},{noun},{participant},{v.name},{f},"{box}"')
+    (root / "EPIC_train_action_labels.csv").write_text("\n".join(actions) + "\n")
+    (root / "EPIC_train_object_labels.csv").write_text("\n".join(objects) + "\n")

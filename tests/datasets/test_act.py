@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.datasets.formats import Video, python2_pickle, write_act
+from tests.datasets.formats import Video, inner_and_outer, python2_pickle, write_act
 from videoattr import zoo
 from videoattr.datasets.act import act_dataset, load_act_annotation
 from videoattr.datasets.safe_pickle import load_annotation_pickle, read_annotation_pickle
@@ -93,20 +93,10 @@ def test_clips_boxes_and_ground_truth_frame_the_drawn_object(tmp_path: Path) -> 
         frames = denormalize(clip, adapter.mean, adapter.std).int()  # (T, H, W, 3)
         red = (frames[..., 0] > 130) & (frames[..., 1] < 90)
         for t in range(16):
-            inner = _erode(gt[t])
-            outer = _dilate(gt[t])
+            inner, outer = inner_and_outer(gt[t])
             assert bool(red[t][inner].all()), (i, t)
             assert not bool(red[t][~outer].any()), (i, t)
             assert bool(gt[t].any()) == (data.frame_indices(i)[t] in data.videos[i].boxes)
-
-
-def _erode(mask: torch.Tensor) -> torch.Tensor:
-    m = mask.float()[None, None]
-    return (-torch.nn.functional.max_pool2d(-m, 3, 1, 1))[0, 0] > 0.5
-
-
-def _dilate(mask: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.max_pool2d(mask.float()[None, None], 3, 1, 1)[0, 0] > 0.5
 
 
 def test_boxes_follow_frame_numbers_and_inclusive_corners(tmp_path: Path) -> None:

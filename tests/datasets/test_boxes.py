@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tests.datasets.formats import draw_frame
+from tests.datasets.formats import draw_frame, inner_and_outer
 from videoattr.datasets.boxes import ClipGeometry, box_problem, pad_boxes
 from videoattr.io import to_clip
 from videoattr.metrics import boxes_to_masks
@@ -40,8 +40,7 @@ def test_box_still_frames_the_drawn_object(
             assert not bool(red[t].any())
             continue
         mask = boxes_to_masks(moved[t].view(1, 1, 4), geometry.size)[0, 0, 0]
-        inner = -torch.nn.functional.max_pool2d(-mask.float()[None, None], 3, 1, 1)[0, 0] > 0.5
-        outer = torch.nn.functional.max_pool2d(mask.float()[None, None], 3, 1, 1)[0, 0] > 0.5
+        inner, outer = inner_and_outer(mask)
         assert bool(red[t][inner].all())
         assert bool(inner.any()) or int(mask.sum()) < 20  # only a sliver left by the crop
         assert not bool(red[t][~outer].any())

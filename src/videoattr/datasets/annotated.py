@@ -57,6 +57,7 @@ class AnnotatedVideo:
     frame_names: tuple[str, ...]
     size: tuple[int, int]
     boxes: Mapping[int, Sequence[Box]] = field(default_factory=dict)
+    whole_folder: bool = True
 
     @property
     def nframes(self) -> int:
@@ -90,7 +91,7 @@ def video_problem(video: AnnotatedVideo, num_classes: int) -> str | None:
     except OSError as err:
         return f"frame folder {str(video.frames_dir)!r} cannot be read ({err.strerror})"
     images = {n for n in present if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp"))}
-    if len(images) != video.nframes:
+    if video.whole_folder and len(images) != video.nframes:
         return (
             f"frame folder {str(video.frames_dir)!r} holds {len(images)} frame images; the "
             f"annotation says {video.nframes} frames"
