@@ -29,7 +29,9 @@ def _videos() -> list[Video]:
     for label, count in enumerate(PER_CLASS):
         for k in range(count):
             boxed = {f: (14, 10, 33, 29) for f in range(1, 11 + j)}  # inclusive: 20 x 20 px
-            out.append(Video(f"{LABELS[label]}/v_{LABELS[label]}_g{k:02d}", label, 20, (64, 64), boxed))
+            out.append(
+                Video(f"{LABELS[label]}/v_{LABELS[label]}_g{k:02d}", label, 20, (64, 64), boxed)
+            )
             j += 1
     return out
 
@@ -65,7 +67,9 @@ def finished(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _rows(out: Path) -> dict[str, Any]:
     """The table's rows by method, without the timing (the one thing a rerun changes)."""
     table = json.loads((out / "table.json").read_text())
-    return {r["method"]: {k: v for k, v in r.items() if k != "seconds_per_video"} for r in table["rows"]}
+    return {
+        r["method"]: {k: v for k, v in r.items() if k != "seconds_per_video"} for r in table["rows"]
+    }
 
 
 def test_oracle_scores_one_and_random_its_expected_value(finished: Path) -> None:
@@ -91,7 +95,13 @@ def test_oracle_scores_one_and_random_its_expected_value(finished: Path) -> None
     assert rows["random"]["mass"]["mean"] == pytest.approx(sum(sum(m) / len(m) for m in mass) / 4)
     # the oracle under the reference protocol: mirrored test of the box's top-left pixel (10, 6):
     # row 6 in x-range 10..30 fails, and frames without a box peak at the origin (a hit)
-    ref_oracle = sum(sum(16 - _box_frames(j) for j in _class_videos(c)) / (16 * len(_class_videos(c))) for c in range(4)) / 4
+    ref_oracle = (
+        sum(
+            sum(16 - _box_frames(j) for j in _class_videos(c)) / (16 * len(_class_videos(c)))
+            for c in range(4)
+        )
+        / 4
+    )
     assert rows["oracle"]["pointing_reference"]["mean"] == pytest.approx(ref_oracle)
     for name in ("saliency", "grad_cam"):
         assert rows[name]["videos"] == 7 and rows[name]["failed"] == 0
@@ -121,7 +131,9 @@ def test_the_outputs_are_written(finished: Path) -> None:
         assert im.size[0] > 300 and im.size[1] > 200
 
 
-def test_killed_and_resumed_gives_the_same_table(dataset: Path, finished: Path, tmp_path: Path) -> None:
+def test_killed_and_resumed_gives_the_same_table(
+    dataset: Path, finished: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
@@ -159,13 +171,19 @@ def test_a_checkpoint_for_other_classes_is_refused_in_one_line(
     assert "its classifier fc.weight has 400 outputs, but ucf101-24 has 4 classes" in err[0]
 
 
-def test_demo_model_on_other_class_names_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_act(tmp_path / "d", _videos()[:2], ["Basketball", "Biking", "Diving", "Fencing"], frames=False)
+def test_demo_model_on_other_class_names_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_act(
+        tmp_path / "d", _videos()[:2], ["Basketball", "Biking", "Diving", "Fencing"], frames=False
+    )
     assert main(_args(tmp_path / "d", tmp_path / "o")) == 2
     assert "--model demo has the 4 classes" in capsys.readouterr().err
 
 
-def test_broken_videos_are_listed_or_stop_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_videos_are_listed_or_stop_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     videos = _videos()[:3]
     videos.append(Video("up/v_up_g09", 3, 20, (64, 64), {1: (60, 10, 70, 20)}))  # outside
     write_act(tmp_path / "d", videos, LABELS)
@@ -177,4 +195,7 @@ def test_broken_videos_are_listed_or_stop_the_run(tmp_path: Path, capsys: pytest
     assert main(_args(tmp_path / "d", tmp_path / "o2", "--on-problem", "error")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if "error:" in line]
-    assert len(errors) == 1 and "'up/v_up_g09': frame 1: box (60, 10, 71, 21) lies outside" in errors[0]
+    assert (
+        len(errors) == 1
+        and "'up/v_up_g09': frame 1: box (60, 10, 71, 21) lies outside" in errors[0]
+    )

@@ -12,7 +12,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -29,10 +29,14 @@ class Video:
     label: int
     nframes: int
     size: tuple[int, int]  # (H, W)
-    boxes: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)  # inclusive x1,y1,x2,y2
+    boxes: dict[int, tuple[int, int, int, int]] = field(
+        default_factory=dict
+    )  # inclusive x1,y1,x2,y2
 
 
-def draw_frame(size: tuple[int, int], boxes: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
+def draw_frame(
+    size: tuple[int, int], boxes: Sequence[tuple[float, float, float, float]]
+) -> np.ndarray:
     """A ``(H, W, 3)`` uint8 frame with the object filling each continuous box ``(x0, y0, x1, y1)``."""
     h, w = size
     frame = np.empty((h, w, 3), np.uint8)
@@ -67,7 +71,7 @@ def write_frames(folder: Path, video: Video, name: str = "{:05d}.jpg") -> None:
 class _Python2Pickler(pickle._Pickler):  # type: ignore[misc, name-defined]
     """Writes text and bytes as Python 2 ``str`` (``BINSTRING``), as the published pickles hold them."""
 
-    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
 
     def save_py2_str(self, obj: str | bytes) -> None:
         data = obj.encode("latin1") if isinstance(obj, str) else obj
@@ -169,7 +173,9 @@ def write_something_else(
     (root / "bounding_box_smthsmth_part1.json").write_text(json.dumps(boxes))
 
 
-def write_epic(root: Path, videos: Sequence[Video], nouns: Sequence[str], *, every: int = 4) -> None:
+def write_epic(
+    root: Path, videos: Sequence[Video], nouns: Sequence[str], *, every: int = 4
+) -> None:
     """EPIC-Kitchens CSVs and frames: one action segment per :class:`Video` (frames 3 .. nframes).
 
     Frames are drawn with the object wherever ``video.boxes`` says; the object CSV boxes only every
@@ -178,7 +184,7 @@ def write_epic(root: Path, videos: Sequence[Video], nouns: Sequence[str], *, eve
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "EPIC_noun_classes.csv").write_text(
-        "noun_id,class_key,nouns\n" + "".join(f'{i},{n},"[\'{n}\']"\n' for i, n in enumerate(nouns))
+        "noun_id,class_key,nouns\n" + "".join(f"{i},{n},\"['{n}']\"\n" for i, n in enumerate(nouns))
     )
     actions = ["uid,participant_id,video_id,narration,start_timestamp,stop_timestamp,start_frame,"
                "stop_frame,verb,verb_class,noun,noun_class,all_nouns,all_noun_classes"]  # fmt: skip
@@ -187,7 +193,9 @@ def write_epic(root: Path, videos: Sequence[Video], nouns: Sequence[str], *, eve
         assert v.size == (54, 96)
         participant = v.name.split("_")[0]
         write_frames(
-            root / "frames_rgb_flow" / "rgb" / "train" / participant / v.name, v, "frame_{:010d}.jpg"
+            root / "frames_rgb_flow" / "rgb" / "train" / participant / v.name,
+            v,
+            "frame_{:010d}.jpg",
         )
         noun = nouns[v.label]
         actions.append(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests.datasets.formats import Video, inner_and_outer, python2_pickle, write_act
 from videoattr import zoo
@@ -24,8 +23,12 @@ def _videos() -> list[Video]:
     """Three videos of 60 x 80 frames (not square), one box per frame in some frames."""
     return [
         Video("Basketball/v_Basketball_g01_c01", 0, 20, (60, 80), _moving(20)),
-        Video("Biking/v_Biking_g02_c03", 1, 18, (60, 80), {f: (40, 20, 70, 50) for f in range(3, 15)}),
-        Video("Diving/v_Diving_g03_c01", 2, 24, (60, 80), {f: (5, 5, 25, 55) for f in range(1, 25)}),
+        Video(
+            "Biking/v_Biking_g02_c03", 1, 18, (60, 80), {f: (40, 20, 70, 50) for f in range(3, 15)}
+        ),
+        Video(
+            "Diving/v_Diving_g03_c01", 2, 24, (60, 80), {f: (5, 5, 25, 55) for f in range(1, 25)}
+        ),
     ]
 
 
@@ -38,7 +41,9 @@ class _Evil:
         return (os.system, ("echo owned > owned.txt",))
 
 
-def test_restricted_unpickler_refuses_code_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restricted_unpickler_refuses_code_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "UCF101v2-GT.pkl"
     path.write_bytes(pickle.dumps({"labels": ["a"], "x": _Evil()}, protocol=2))
@@ -56,7 +61,7 @@ def test_restricted_unpickler_refuses_code_by_name(tmp_path: Path, monkeypatch: 
 def test_python2_pickle_with_latin1_strings_and_arrays_is_read() -> None:
     data = {"labels": ["Fencing", "Caf\xe9"], "tube": np.arange(10, dtype=np.float32).reshape(2, 5)}
     blob = python2_pickle(data)
-    assert b"numpy.core.multiarray" in blob and b"\x80\x02" == blob[:2]
+    assert b"numpy.core.multiarray" in blob and blob[:2] == b"\x80\x02"
     with pytest.raises(UnicodeDecodeError):  # what a plain Python 3 load does with it
         pickle.loads(blob)
     out = read_annotation_pickle(io.BytesIO(blob))
@@ -87,7 +92,7 @@ def test_clips_boxes_and_ground_truth_frame_the_drawn_object(tmp_path: Path) -> 
     assert data.class_names == LABELS
     assert data.ids[0] == "Basketball__v_Basketball_g01_c01"
     for i in range(3):
-        clip, label, clip_id = data[i]
+        clip, label, _ = data[i]
         assert clip.shape == (3, 16, 56, 56) and label == data.videos[i].label
         gt = data.ground_truth(i)[0]
         frames = denormalize(clip, adapter.mean, adapter.std).int()  # (T, H, W, 3)
@@ -115,8 +120,12 @@ def test_boxes_follow_frame_numbers_and_inclusive_corners(tmp_path: Path) -> Non
 
 def test_data_that_is_not_what_it_claims_is_listed_or_refused(tmp_path: Path) -> None:
     videos = _videos()
-    videos.append(Video("Biking/v_Biking_g09_c01", 1, 20, (60, 80), {1: (70, 10, 85, 20)}))  # outside
-    videos.append(Video("Fencing/v_Fencing_g01_c01", 7, 20, (60, 80), {1: (1, 1, 5, 5)}))  # no class 7
+    videos.append(
+        Video("Biking/v_Biking_g09_c01", 1, 20, (60, 80), {1: (70, 10, 85, 20)})
+    )  # outside
+    videos.append(
+        Video("Fencing/v_Fencing_g01_c01", 7, 20, (60, 80), {1: (1, 1, 5, 5)})
+    )  # no class 7
     videos.append(Video("Diving/v_Diving_g05_c02", 2, 20, (60, 80), {1: (1, 1, 5, 5)}))  # count
     videos.append(Video("Diving/v_Diving_g06_c02", 2, 20, (60, 80), {25: (1, 1, 5, 5)}))  # frame 25
     write_act(tmp_path, videos, LABELS)
@@ -132,5 +141,7 @@ def test_data_that_is_not_what_it_claims_is_listed_or_refused(tmp_path: Path) ->
     assert "holds 20 frame images; the annotation says 22" in reasons["Diving/v_Diving_g05_c02"]
     assert "box on frame 25, but the video has 20 frames" in reasons["Diving/v_Diving_g06_c02"]
     assert "is missing" in reasons["Biking/v_Biking_g10_c01"]
-    with pytest.raises(ValueError, match=r"^UCF101v2-GT.pkl: video 'Biking/v_Biking_g09_c01': frame 1: box"):
+    with pytest.raises(
+        ValueError, match=r"^UCF101v2-GT.pkl: video 'Biking/v_Biking_g09_c01': frame 1: box"
+    ):
         act_dataset(tmp_path, zoo.load("demo"), on_problem="error")

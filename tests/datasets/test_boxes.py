@@ -28,7 +28,11 @@ def test_box_still_frames_the_drawn_object(
     size: tuple[int, int], resize: object, crop: object
 ) -> None:
     h, w = size
-    boxes = [(20.0, 10.0, 61.0, 47.0), (w - 30.0, h - 25.0, float(w), float(h)), (0.0, 0.0, 9.0, 12.0)]
+    boxes = [
+        (20.0, 10.0, 61.0, 47.0),
+        (w - 30.0, h - 25.0, float(w), float(h)),
+        (0.0, 0.0, 9.0, 12.0),
+    ]
     frames = torch.stack([torch.from_numpy(draw_frame(size, [b])) for b in boxes])  # (3, H, W, 3)
     clip = to_clip(frames, size=resize, crop=crop)[0]  # (3, T, h, w) in [0, 1]
     geometry = ClipGeometry.of(size, resize=resize, crop=crop)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.datasets.formats import Video, inner_and_outer, write_epic, write_something_else
 from videoattr import zoo
@@ -15,7 +14,11 @@ from videoattr.datasets.epic import epic_source, parse_boxes
 from videoattr.datasets.something_else import something_else_source
 from videoattr.io import denormalize
 
-SSV2 = ["Putting something on a surface", "Pushing something from left to right", "Holding something"]
+SSV2 = [
+    "Putting something on a surface",
+    "Pushing something from left to right",
+    "Holding something",
+]
 
 
 def _frames_the_object(data: AnnotatedClips, adapter: zoo.VideoAdapter, i: int) -> int:
@@ -58,7 +61,9 @@ def test_something_else_unknown_class_is_listed(tmp_path: Path) -> None:
     entries[0]["template"] = "Juggling [something]"
     split.write_text(json.dumps(entries))
     _, found, skipped, _ = something_else_source(tmp_path)
-    assert found == [] and skipped == [("7", "class 'Juggling something' is missing from something-something-v2-labels.json")]
+    assert found == [] and skipped == [
+        ("7", "class 'Juggling something' is missing from something-something-v2-labels.json")
+    ]
 
 
 def test_epic_boxes_top_left_height_width_scaled_and_spread(tmp_path: Path) -> None:

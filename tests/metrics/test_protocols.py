@@ -55,7 +55,9 @@ def test_quirk_b_tolerance_grows_a_square_not_a_disc() -> None:
     assert torch.equal(region, square)
     # the corner of the square lies 3 * sqrt(2) px from the box: a hit there, not in the correct game
     corner = (8 + 3, 36 + 3)
-    assert pointing_on_boxes(_peak_map([corner]), boxes, protocol="reference", tolerance=t).hits.item()
+    assert pointing_on_boxes(
+        _peak_map([corner]), boxes, protocol="reference", tolerance=t
+    ).hits.item()
     disc = hit_regions(boxes, SIZE, tolerance=t)[0, 0]
     # the box's last pixel is (row 35, col 7): diagonally 3 px away on each axis is beyond the disc
     assert not bool(disc[35 + 3, 7 + 3]) and bool(disc[35 + 2, 7 + 2])
@@ -98,7 +100,10 @@ def test_chance_is_the_average_over_every_peak_position(protocol: str) -> None:
     boxes = torch.tensor([[[3.0, 2.0, 7.5, 10.0], NAN]])
     every = torch.eye(h * w).view(h * w, 1, 1, h, w).expand(h * w, 1, 2, h, w)
     result = pointing_on_boxes(
-        every, boxes.expand(h * w, 2, 4), protocol=protocol, tolerance=2  # type: ignore[arg-type]
+        every,
+        boxes.expand(h * w, 2, 4),
+        protocol=protocol,
+        tolerance=2,  # type: ignore[arg-type]
     )
     expected, valid = chance_hits(boxes, (h, w), protocol=protocol, tolerance=2)  # type: ignore[arg-type]
     assert torch.allclose(result.hits.float().mean(0), expected[0])

@@ -75,7 +75,9 @@ def add_parser(sub: Any) -> None:
             "protocol, and write OUT/table.md, table.csv, table.json and figure.png."
         ),
     )
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="the dataset's format")
+    p.add_argument(
+        "--dataset", required=True, choices=sorted(DATASETS), help="the dataset's format"
+    )
     p.add_argument("--root", required=True, help="the dataset's folder (annotation and frames)")
     p.add_argument(
         "--annotation",
@@ -222,9 +224,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for video, reason in table.skipped[:SHOWN_SKIPS]:
             print(f"  {video}: {reason}", file=sys.stderr)
         if len(table.skipped) > SHOWN_SKIPS:
-            print(f"  ... and {len(table.skipped) - SHOWN_SKIPS} more (in table.md)", file=sys.stderr)
+            print(
+                f"  ... and {len(table.skipped) - SHOWN_SKIPS} more (in table.md)", file=sys.stderr
+            )
     failed = sum(r.failed for r in table.rows)
-    print(f"table: {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}; figure: {out / 'figure.png'}")
+    print(
+        f"table: {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}; figure: {out / 'figure.png'}"
+    )
     if failed:
         print(f"{failed} attribution(s) failed: see {out}/runs/*/failures", file=sys.stderr)
     return 1 if failed else 0

@@ -102,7 +102,9 @@ class ClipGeometry:
             all NaN.
         """
         if not isinstance(boxes, Tensor) or boxes.shape[-1:] != (4,):
-            raise ValueError(f"boxes must be a (..., 4) tensor of (x0, y0, x1, y1); got {describe(boxes)}")
+            raise ValueError(
+                f"boxes must be a (..., 4) tensor of (x0, y0, x1, y1); got {describe(boxes)}"
+            )
         b = boxes.to(torch.float64)
         (h, w), (rh, rw) = self.source, self.resized
         top, left, ch, cw = self.crop

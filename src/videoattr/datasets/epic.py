@@ -50,7 +50,9 @@ def parse_boxes(text: str) -> list[tuple[float, float, float, float]]:
     try:
         value = ast.literal_eval(text.strip() or "[]")
     except (ValueError, SyntaxError):
-        raise ValueError(f"bounding_boxes {text!r} is not a list of (top, left, height, width)") from None
+        raise ValueError(
+            f"bounding_boxes {text!r} is not a list of (top, left, height, width)"
+        ) from None
     if not isinstance(value, (list, tuple)) or not all(
         isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) for v in b)
         for b in value
@@ -118,9 +120,7 @@ def epic_source(
         video, noun = row["video_id"], int(row["noun_class"])
         name = f"{video}_{row['uid']}"
         start, stop = int(row["start_frame"]), int(row["stop_frame"])
-        annotated = {
-            f: b for f, b in objects.get((video, noun), {}).items() if start <= f <= stop
-        }
+        annotated = {f: b for f, b in objects.get((video, noun), {}).items() if start <= f <= stop}
         if not annotated:
             continue
         frames_dir = folder / FRAMES_DIR / row["participant_id"] / video

@@ -35,7 +35,11 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         for name in ("_reconstruct", "scalar")
     ]
     + [("numpy", "ndarray"), ("numpy", "dtype")]
-    + [(builtins, name) for builtins in ("builtins", "__builtin__") for name in ("set", "frozenset")]
+    + [
+        (builtins, name)
+        for builtins in ("builtins", "__builtin__")
+        for name in ("set", "frozenset")
+    ]
 )
 
 

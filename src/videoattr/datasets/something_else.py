@@ -61,7 +61,9 @@ def _entry_boxes(entry: Any, video: str, i: int) -> list[tuple[float, float, flo
     for obj in entry.get("labels", []):
         box = obj.get("box2d") if isinstance(obj, dict) else None
         if not isinstance(box, dict) or not all(k in box for k in ("x1", "y1", "x2", "y2")):
-            raise ValueError(f"video {video!r}: frame entry {i} has a label without box2d x1/y1/x2/y2")
+            raise ValueError(
+                f"video {video!r}: frame entry {i} has a label without box2d x1/y1/x2/y2"
+            )
         out.append((float(box["x1"]), float(box["y1"]), float(box["x2"]), float(box["y2"])))
     return out
 
@@ -93,11 +95,15 @@ def something_else_source(
     for name, i in index.items():
         k = int(i)
         if not 0 <= k < len(labels) or labels[k]:
-            raise ValueError(f"{labels_path}: class indices must be 0..{len(labels) - 1}, once each")
+            raise ValueError(
+                f"{labels_path}: class indices must be 0..{len(labels) - 1}, once each"
+            )
         labels[k] = str(name)
     entries = read_json(folder / SPLIT_FILES[split])
     if not isinstance(entries, list):
-        raise ValueError(f"{SPLIT_FILES[split]}: expected a list of videos; got {describe(entries)}")
+        raise ValueError(
+            f"{SPLIT_FILES[split]}: expected a list of videos; got {describe(entries)}"
+        )
     box_files = sorted(folder.glob(boxes or BOXES_GLOB))
     if not box_files:
         raise FileNotFoundError(f"no box files {boxes or BOXES_GLOB!r} in {str(folder)!r}")
@@ -112,7 +118,9 @@ def something_else_source(
     for item in entries:
         video = str(item.get("id")) if isinstance(item, dict) else None
         if video is None:
-            raise ValueError(f"{SPLIT_FILES[split]}: every entry needs an 'id'; got {describe(item)}")
+            raise ValueError(
+                f"{SPLIT_FILES[split]}: every entry needs an 'id'; got {describe(item)}"
+            )
         frames = frames_by_video.get(video)
         if frames is None:
             continue  # Something-Else boxes only a part of SSv2: videos without boxes are not in it

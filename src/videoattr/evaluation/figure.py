@@ -54,7 +54,12 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
         y = y_of(v)
         d.line([(left, y), (width - 12, y)], fill=(225, 225, 225) if i else (0, 0, 0))
         label = f"{v:.1f}"
-        d.text((left - 8 - text_size(label, small)[0], y - lh // 2 + 1), label, fill="black", font=small)
+        d.text(
+            (left - 8 - text_size(label, small)[0], y - lh // 2 + 1),
+            label,
+            fill="black",
+            font=small,
+        )
     d.line([(left, top), (left, top + plot_height)], fill="black")
     colours = _colours(table)
     for g, column in enumerate(table.columns):
@@ -73,7 +78,12 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
                 d.line([(xm - 5, hi), (xm + 5, hi)], fill="black", width=2)
         heading = COLUMNS[column]
         tw = text_size(heading, small)[0]
-        d.text((x0 + (n * bar_width - tw) / 2, top + plot_height + 6), heading, fill="black", font=small)
+        d.text(
+            (x0 + (n * bar_width - tw) / 2, top + plot_height + 6),
+            heading,
+            fill="black",
+            font=small,
+        )
     y = top + plot_height + 2 * lh + 12
     for b, row in enumerate(rows):
         cx = 40 + (b % legend_cols) * 190

@@ -88,12 +88,24 @@ class Table:
     accuracy: float | None = None
 
     def headings(self) -> list[str]:
-        return ["Method", *(COLUMNS[c] for c in self.columns), "Videos", "Failed", "Time / video (s)"]
+        return [
+            "Method",
+            *(COLUMNS[c] for c in self.columns),
+            "Videos",
+            "Failed",
+            "Time / video (s)",
+        ]
 
     def _cells(self, row: Row) -> list[str]:
         name = f"{row.method} (baseline)" if row.baseline else row.method
         seconds = "" if row.seconds is None else f"{row.seconds:.2f}"
-        return [name, *(row.cells[c].text() for c in self.columns), str(row.videos), str(row.failed), seconds]
+        return [
+            name,
+            *(row.cells[c].text() for c in self.columns),
+            str(row.videos),
+            str(row.failed),
+            seconds,
+        ]
 
     def markdown(self) -> str:
         """The table in Markdown with a line of context and a note per column."""
@@ -165,7 +177,11 @@ class Table:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"markdown": out / "table.md", "csv": out / "table.csv", "figure": out / "figure.png"}
+        paths = {
+            "markdown": out / "table.md",
+            "csv": out / "table.csv",
+            "figure": out / "figure.png",
+        }
         paths["markdown"].write_text(self.markdown())
         paths["csv"].write_text(self.csv())
         paths["json"] = write_json(out / "table.json", self.as_dict())

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from videoattr.metrics import (
-    boxes_to_masks,
     bootstrap,
+    boxes_to_masks,
     chance_hits,
     class_average,
     mass_in_ground_truth,
@@ -108,7 +108,12 @@ def score_video(
 
 
 def baseline_scores(
-    boxes: Tensor, size: tuple[int, int], label: int, video_id: str, kind: str, *,
+    boxes: Tensor,
+    size: tuple[int, int],
+    label: int,
+    video_id: str,
+    kind: str,
+    *,
     tolerance: float | None = None,
 ) -> VideoScores:
     """The scores of a baseline map: ``"oracle"`` (the boxes' mask itself) or ``"random"`` (expected).
@@ -129,9 +134,7 @@ def baseline_scores(
         found[protocol] = (float((expected * valid).sum()), float(valid.sum()))
     gt = boxes_to_masks(b, size)
     share = float(gt.float().mean()) if bool(gt.any()) else math.nan
-    return VideoScores(
-        video_id, int(label), *found["correct"], *found["reference"], mass=share
-    )
+    return VideoScores(video_id, int(label), *found["correct"], *found["reference"], mass=share)
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ def summarise(
             continue
         values, totals, protocol = _column(scores, key)
 
-        def stat(idx: Tensor, v: Tensor = values, n: Tensor = totals, p: Protocol = protocol) -> float:
+        def stat(
+            idx: Tensor, v: Tensor = values, n: Tensor = totals, p: Protocol = protocol
+        ) -> float:
             return class_average(v[idx], n[idx], labels[idx], num_classes, protocol=p)
 
         mean = stat(torch.arange(len(scores)))

@@ -209,7 +209,12 @@ def chance_hits(
 
 
 def class_average(
-    hits: Tensor, totals: Tensor, labels: Tensor, num_classes: int, *, protocol: Protocol = "correct"
+    hits: Tensor,
+    totals: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    protocol: Protocol = "correct",
 ) -> float:
     """The class-averaged hit rate from per-video counts.
 
