@@ -67,6 +67,12 @@ def test_python2_pickle_with_latin1_strings_and_arrays_is_read() -> None:
     out = read_annotation_pickle(io.BytesIO(blob))
     assert out["labels"] == ["Fencing", "Caf\xe9"]
     np.testing.assert_array_equal(out["tube"], data["tube"])
+    for protocol in (2, 4):  # the same file saved again by Python 3
+        again = read_annotation_pickle(io.BytesIO(pickle.dumps(data, protocol=protocol)))
+        np.testing.assert_array_equal(again["tube"], data["tube"])
+    evil = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x04\x00\x00\x00zlib\x86R."
+    with pytest.raises(pickle.UnpicklingError, match="encoding 'zlib'"):
+        read_annotation_pickle(io.BytesIO(evil))
 
 
 def test_annotation_is_read_and_checked(tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ import numpy as np
 __all__ = ["ALLOWED_GLOBALS", "RefusedGlobal", "load_annotation_pickle", "read_annotation_pickle"]
 
 #: ``(module, name)`` pairs a pickle may name: what numpy arrays, dtypes and scalars are made of,
-#: and the sets (lists, dicts, tuples, strings and numbers need no name; Python 2 spelled
-#: ``builtins`` as ``__builtin__``).
+#: the sets (lists, dicts, tuples, strings and numbers need no name; Python 2 spelled
+#: ``builtins`` as ``__builtin__``), and the latin-1 encoding of bytes that Python 3 writes.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     [
         (core, name)
@@ -40,6 +40,7 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         for builtins in ("builtins", "__builtin__")
         for name in ("set", "frozenset")
     ]
+    + [("_codecs", "encode")]  # how Python 3 writes bytes at protocol 2 (latin-1 only)
 )
 
 
@@ -72,7 +73,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return getattr(_numpy_multiarray(), name)
         if module == "numpy":
             return getattr(np, name)
+        if module == "_codecs":
+            return _latin1_encode
         return getattr(__import__("builtins"), name)
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles bytes at protocol 2, admitted for latin-1 only."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise RefusedGlobal(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
 
 
 def read_annotation_pickle(file: IO[bytes], *, source: str = "annotation pickle") -> Any:
