@@ -46,7 +46,7 @@ def _args(root: Path, out: Path, *extra: str) -> list[str]:
         "evaluate", "--dataset", "ucf101-24", "--root", str(root), "--model", "demo",
         "--method", "saliency,grad_cam", "--out", str(out), "--num-workers", "0",
         "--no-progress", "--resamples", "50", "--protocol", "both", "--tolerance", "0",
-        "--batch-size", "1", *extra,
+        "--batch-size", "1", "--pairs", *extra,
     ]  # fmt: skip
 
 
@@ -103,7 +103,11 @@ def test_oracle_scores_one_and_random_its_expected_value(finished: Path) -> None
         / 4
     )
     assert rows["oracle"]["pointing_reference"]["mean"] == pytest.approx(ref_oracle)
+    # joined pairs: the oracle puts all its mass in the target's half; a random map scores 0.5
+    assert rows["oracle"]["grounding"]["mean"] == 1.0
+    assert rows["random"]["grounding"]["mean"] == 0.5
     for name in ("saliency", "grad_cam"):
+        assert 0.0 <= rows[name]["grounding"]["mean"] <= 1.0
         assert rows[name]["videos"] == 7 and rows[name]["failed"] == 0
         assert 0.0 <= rows[name]["pointing"]["mean"] <= 1.0 and rows[name]["pointing"]["se"] >= 0
 

@@ -111,6 +111,12 @@ def add_parser(sub: Any) -> None:
         "scoring, for numbers beside the paper's) or 'both' columns",
     )
     g.add_argument(
+        "--pairs",
+        action="store_true",
+        help="also score temporal grounding on joined pairs of videos of different classes (a "
+        "second run per method)",
+    )
+    g.add_argument(
         "--tolerance",
         type=_non_negative_float,
         default=None,
@@ -200,6 +206,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out,
         limit=args.limit,
         protocol=args.protocol,
+        pairs=args.pairs,
         tolerance=args.tolerance,
         smooth=args.smooth,
         batch_size=args.batch_size,

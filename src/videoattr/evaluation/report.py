@@ -27,6 +27,11 @@ NOTES: dict[str, str] = {
         "averaged over all classes"
     ),
     "mass": "share of the positive attribution inside the boxes, per video, averaged per class",
+    "grounding": (
+        "two videos of different classes joined in time, the first's or the second's class "
+        "explained: 1 when the half with more positive mass is that video's, 0.5 on a tie, else 0; "
+        "averaged per class (chance 0.5)"
+    ),
 }
 
 

@@ -23,8 +23,21 @@ import torch
 
 from videoattr.core.validation import check_choice, describe
 from videoattr.datasets.annotated import AnnotatedClips, OnProblem
+from videoattr.evaluation.pairs import (
+    JoinedPairs,
+    PairScores,
+    oracle_pair,
+    score_pair,
+    summarise_pairs,
+)
 from videoattr.evaluation.report import Row, Table
-from videoattr.evaluation.scoring import VideoScores, baseline_scores, score_video, summarise
+from videoattr.evaluation.scoring import (
+    Cell,
+    VideoScores,
+    baseline_scores,
+    score_video,
+    summarise,
+)
 from videoattr.evaluation.sources import DatasetSource
 from videoattr.methods.registry import resolve_method
 
@@ -61,14 +74,14 @@ class MethodSpec:
         return cls(resolve_method(method), method)
 
 
-def _columns(protocol: str) -> list[str]:
+def _columns(protocol: str, pairs: bool) -> list[str]:
     check_choice(protocol, "protocol", PROTOCOL_CHOICES)
     pointing = {
         "correct": ["pointing"],
         "reference": ["pointing_reference"],
         "both": ["pointing", "pointing_reference"],
     }[protocol]
-    return [*pointing, "mass"]
+    return [*pointing, "mass", *(["grounding"] if pairs else [])]
 
 
 def evaluate(
@@ -79,6 +92,7 @@ def evaluate(
     *,
     limit: int | None = None,
     protocol: str = "correct",
+    pairs: bool = False,
     tolerance: float | None = None,
     smooth: float = 0.0,
     batch_size: int = 4,
@@ -102,6 +116,9 @@ def evaluate(
         protocol: the pointing columns: ``"correct"`` (default), ``"reference"`` (the reference
             implementation's scoring, see [`videoattr.metrics.protocols`][videoattr.metrics.protocols])
             or ``"both"``.
+        pairs: also score temporal grounding on joined pairs of videos (a second run per method,
+            into ``OUT/runs/<method>-pairs``; see [`videoattr.evaluation.pairs`][videoattr.evaluation.pairs]).
+            Default ``False``.
         tolerance: pointing tolerance in pixels; ``None`` (default) is 7 px at 112 x 112 scaled to
             the clip.
         smooth: Gaussian smoothing of each frame's map (std in px) before taking its peak. Default 0.
@@ -124,7 +141,7 @@ def evaluate(
     """
     from videoattr.runner import ResultStore, run
 
-    columns = _columns(protocol)
+    columns = _columns(protocol, pairs)
     specs = [MethodSpec.of(m) for m in methods]
     if not specs:
         raise ValueError("methods must name at least one method")
@@ -139,6 +156,7 @@ def evaluate(
             f"{source.name}: no video left to evaluate ({len(data.skipped)} skipped; the first: "
             f"{data.skipped[0] if data.skipped else 'none'})"
         )
+    joined = JoinedPairs(data) if pairs else None
     out = Path(out_dir)
     extra = {"dataset": source.name, "annotation": source.annotation, **dict(settings or {})}
     rows: list[Row] = []
@@ -165,6 +183,29 @@ def evaluate(
         if accuracy is None and scores and all(s.correct is not None for s in scores):
             accuracy = sum(bool(s.correct) for s in scores) / len(scores)
         cells = summarise(scores, len(data.class_names), resamples=resamples)
+        if joined is not None:
+            run(
+                joined,
+                model,
+                spec.attributor,
+                out / "runs" / f"{spec.name}-pairs",
+                options=spec.options or None,
+                areas=spec.areas,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                device=device,
+                progress=progress,
+                settings={**extra, "joined_pairs": True},
+            )
+            with _one_thread():
+                pair_scores, pair_failed = _score_pairs(
+                    joined, ResultStore(out / "runs" / f"{spec.name}-pairs")
+                )
+            _write_scores(out / "scores" / f"{spec.name}-pairs.csv", pair_scores)
+            cells["grounding"] = summarise_pairs(
+                pair_scores, len(data.class_names), resamples=resamples
+            )
+            failed += pair_failed
         rows.append(Row(spec.name, cells, len(scores), len(failed), seconds))
     for kind in ("oracle", "random"):
         with _one_thread():
@@ -181,6 +222,14 @@ def evaluate(
             ]
         _write_scores(out / "scores" / f"{kind}.csv", base)
         cells = summarise(base, len(data.class_names), resamples=resamples)
+        if joined is not None and kind == "oracle":
+            with _one_thread():
+                oracle = [oracle_pair(joined, k) for k in range(len(joined))]
+            cells["grounding"] = summarise_pairs(oracle, len(data.class_names), resamples=resamples)
+        elif joined is not None:
+            cells["grounding"] = Cell(
+                0.5, 0.0, len(joined)
+            )  # a tie-free random map: 1 or 0 equally
         rows.append(Row(kind, cells, len(base), baseline=True))
     config = {
         "dataset": source.name,
@@ -189,6 +238,7 @@ def evaluate(
         "num_videos": len(data),
         "methods": names,
         "protocol": protocol,
+        "joined_pairs": pairs,
         "tolerance": tolerance,
         "smooth": smooth,
         "limit": limit,
@@ -254,6 +304,22 @@ def _score_method(
     return scores, failed, (sum(seconds) / len(seconds) if seconds else None)
 
 
+def _score_pairs(joined: JoinedPairs, store: Any) -> tuple[list[PairScores], list[str]]:
+    """Score every stored result of the joined pairs; returns the scores and the failed ids."""
+    scores: list[PairScores] = []
+    failed: list[str] = []
+    complete = store.complete_ids(joined.ids)
+    for k, pair_id in enumerate(joined.ids):
+        if pair_id not in complete:
+            failed.append(pair_id)
+            continue
+        maps, _meta = store.read_result(pair_id)
+        scores.append(
+            score_pair(torch.from_numpy(maps), joined.evidence(k), joined.labels[k], pair_id)
+        )
+    return scores, failed
+
+
 def _running(scores: Sequence[VideoScores]) -> str:
     """The running means (pooled, not class-averaged) shown on the bar."""
     frames = sum(s.frames for s in scores)
@@ -269,9 +335,13 @@ def _running(scores: Sequence[VideoScores]) -> str:
     return ", ".join(parts)
 
 
-def _write_scores(path: Path, scores: Sequence[VideoScores]) -> None:
+def _write_scores(path: Path, scores: Sequence[VideoScores] | Sequence[PairScores]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["id", "label", "hits", "frames", "ref_hits", "ref_frames", "mass", "correct"]
+    fields = (
+        ["id", "label", "hits", "frames", "ref_hits", "ref_frames", "mass", "correct"]
+        if not scores or isinstance(scores[0], VideoScores)
+        else ["id", "label", "half", "peak_frame"]
+    )
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
         writer.writeheader()

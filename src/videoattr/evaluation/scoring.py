@@ -35,6 +35,7 @@ COLUMNS: dict[str, str] = {
     "pointing": "Pointing",
     "pointing_reference": "Pointing (reference protocol)",
     "mass": "Mass in boxes",
+    "grounding": "Joined-pair grounding",
 }
 
 
@@ -182,7 +183,7 @@ def summarise(
     """
     out: dict[str, Cell] = {}
     labels = torch.tensor([s.label for s in scores], dtype=torch.long)
-    for key in COLUMNS:
+    for key in ("pointing", "pointing_reference", "mass"):
         if not scores:
             out[key] = Cell(math.nan, math.nan, 0)
             continue
