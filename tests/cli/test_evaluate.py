@@ -18,7 +18,7 @@ from tests.datasets.formats import Video, write_act
 from videoattr.cli import main
 
 LABELS = ["right", "down", "left", "up"]
-PER_CLASS = [3, 1, 2, 1]  # an unbalanced set
+PER_CLASS = [2, 1, 1, 1]  # an unbalanced set
 H = W = 56 * 56
 
 
@@ -44,7 +44,7 @@ def _box_frames(j: int) -> int:
 def _args(root: Path, out: Path, *extra: str) -> list[str]:
     return [
         "evaluate", "--dataset", "ucf101-24", "--root", str(root), "--model", "demo",
-        "--method", "saliency,grad_cam", "--out", str(out), "--num-workers", "0",
+        "--method", "saliency", "--out", str(out), "--num-workers", "0",
         "--no-progress", "--resamples", "50", "--protocol", "both", "--tolerance", "0",
         "--batch-size", "1", "--pairs", *extra,
     ]  # fmt: skip
@@ -74,7 +74,7 @@ def _rows(out: Path) -> dict[str, Any]:
 
 def test_oracle_scores_one_and_random_its_expected_value(finished: Path) -> None:
     rows = _rows(finished)
-    assert set(rows) == {"saliency", "grad_cam", "oracle", "random"}
+    assert set(rows) == {"saliency", "oracle", "random"}
     assert rows["oracle"]["pointing"]["mean"] == 1.0
     assert rows["oracle"]["mass"]["mean"] == 1.0
     # by hand: a 20 x 20 box on a 56 x 56 clip; the correct game scores only the frames with a box
@@ -106,9 +106,9 @@ def test_oracle_scores_one_and_random_its_expected_value(finished: Path) -> None
     # joined pairs: the oracle puts all its mass in the target's half; a random map scores 0.5
     assert rows["oracle"]["grounding"]["mean"] == 1.0
     assert rows["random"]["grounding"]["mean"] == 0.5
-    for name in ("saliency", "grad_cam"):
+    for name in ("saliency",):
         assert 0.0 <= rows[name]["grounding"]["mean"] <= 1.0
-        assert rows[name]["videos"] == 7 and rows[name]["failed"] == 0
+        assert rows[name]["videos"] == 5 and rows[name]["failed"] == 0
         assert 0.0 <= rows[name]["pointing"]["mean"] <= 1.0 and rows[name]["pointing"]["se"] >= 0
 
 
@@ -124,11 +124,13 @@ def test_the_outputs_are_written(finished: Path) -> None:
     assert {"videoattr", "torch", "numpy"} <= set(table["versions"])
     csv_lines = (finished / "table.csv").read_text().splitlines()
     assert csv_lines[0].startswith("method,baseline,pointing,pointing_se,pointing_reference")
-    assert len(csv_lines) == 5
+    assert len(csv_lines) == 4
     md = (finished / "table.md").read_text()
     assert "| saliency |" in md and "Pointing (reference protocol)" in md
-    scores = (finished / "scores" / "grad_cam.csv").read_text().splitlines()
-    assert len(scores) == 8 and scores[0].startswith("id,label,hits,frames")
+    pairs = (finished / "scores" / "saliency-pairs.csv").read_text().splitlines()
+    assert len(pairs) == 6 and pairs[0] == "id,label,half,peak_frame"
+    scores = (finished / "scores" / "saliency.csv").read_text().splitlines()
+    assert len(scores) == 6 and scores[0].startswith("id,label,hits,frames")
     from PIL import Image
 
     with Image.open(finished / "figure.png") as im:
@@ -157,6 +159,7 @@ def test_killed_and_resumed_gives_the_same_table(
     proc.wait()
     assert not (out / "table.json").exists()
     assert main(_args(dataset, out)) == 0
+    assert (out / "runs" / "saliency-pairs" / "manifest.json").is_file()
     rank = json.loads((out / "runs" / "saliency" / "ranks" / "rank0.json").read_text())
     assert rank["skipped"] >= 2  # the results written before the kill were kept
     assert _rows(out) == _rows(finished)
@@ -191,7 +194,7 @@ def test_broken_videos_are_listed_or_stop_the_run(
     videos = _videos()[:3]
     videos.append(Video("up/v_up_g09", 3, 20, (64, 64), {1: (60, 10, 70, 20)}))  # outside
     write_act(tmp_path / "d", videos, LABELS)
-    assert main(_args(tmp_path / "d", tmp_path / "o", "--method", "saliency")) == 0
+    assert main(_args(tmp_path / "d", tmp_path / "o")) == 0
     captured = capsys.readouterr()
     assert "1 video(s) skipped" in captured.err and "outside its 64 x 64 frame" in captured.err
     table = json.loads((tmp_path / "o" / "table.json").read_text())
