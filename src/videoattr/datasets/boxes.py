@@ -1,11 +1,11 @@
 """Boxes that follow the frames through a model's preprocessing.
 
-Every annotated dataset of [`videoattr.datasets`][videoattr.datasets] gives boxes in the pixel
+Every annotated dataset of `videoattr.datasets` gives boxes in the pixel
 coordinates of its video frames. A model sees those frames resized and centre cropped
 ([`to_clip`][videoattr.io.to_clip], stored per model as a [`Preprocessing`][videoattr.zoo.Preprocessing]),
 so the boxes go through the same steps: [`ClipGeometry`][videoattr.datasets.boxes.ClipGeometry]
 computes the resize and crop exactly as the preprocessing does (with
-[`resized_size`][videoattr.io.frames.resized_size] and [`crop_box`][videoattr.io.frames.crop_box],
+`videoattr.io.frames.resized_size` and `videoattr.io.frames.crop_box`,
 the functions it calls) and moves boxes along.
 
 **Coordinates.** A box is ``(x0, y0, x1, y1)`` in continuous pixel coordinates: pixel ``(row, col)``

@@ -57,7 +57,7 @@ class RefusedGlobal(pickle.UnpicklingError):
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only [`ALLOWED_GLOBALS`][videoattr.datasets.safe_pickle.ALLOWED_GLOBALS]."""
+    """An unpickler that resolves only `ALLOWED_GLOBALS`."""
 
     def __init__(self, file: IO[bytes], source: str) -> None:
         super().__init__(file, encoding="latin1")
@@ -94,7 +94,7 @@ def read_annotation_pickle(file: IO[bytes], *, source: str = "annotation pickle"
 
     Raises:
         pickle.UnpicklingError: the pickle names a global outside
-            [`ALLOWED_GLOBALS`][videoattr.datasets.safe_pickle.ALLOWED_GLOBALS] (nothing of it has
+            `ALLOWED_GLOBALS` (nothing of it has
             been imported or called), or the data is not a pickle.
     """
     try:
