@@ -35,7 +35,8 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
     lh = line_height(small)
     rows = table.rows
     n = max(len(rows), 1)
-    group_w = n * bar_width + 30
+    widest = max([text_size(COLUMNS[c], small)[0] for c in table.columns] + [0])
+    group_w = max(n * bar_width, widest) + 30
     left, top = 52, 16 + line_height(fnt) + 8
     width = left + len(table.columns) * group_w + 20
     legend_cols = max(1, (width - 40) // 190)
@@ -64,11 +65,12 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
     colours = _colours(table)
     for g, column in enumerate(table.columns):
         x0 = left + 15 + g * group_w
+        pad = (group_w - 30 - n * bar_width) / 2
         for b, row in enumerate(rows):
             cell = row.cells[column]
             if math.isnan(cell.mean):
                 continue
-            xa, xb = x0 + b * bar_width + 3, x0 + (b + 1) * bar_width - 3
+            xa, xb = x0 + pad + b * bar_width + 3, x0 + pad + (b + 1) * bar_width - 3
             d.rectangle([xa, y_of(cell.mean), xb, y_of(0.0)], fill=colours[b], outline="black")
             if not math.isnan(cell.se) and cell.se > 0:
                 xm = (xa + xb) / 2
@@ -79,7 +81,7 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
         heading = COLUMNS[column]
         tw = text_size(heading, small)[0]
         d.text(
-            (x0 + (n * bar_width - tw) / 2, top + plot_height + 6),
+            (x0 + (group_w - 30 - tw) / 2, top + plot_height + 6),
             heading,
             fill="black",
             font=small,
