@@ -69,6 +69,7 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=list(SHAPES))
     p.add_argument("--videos", type=int, default=2)
     p.add_argument("--step-iterations", type=int, default=5)
+    p.add_argument("--ig-steps", type=int, default=50)
     args = p.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")  # fmt: skip
@@ -82,7 +83,7 @@ def main() -> None:
             model, _ = load_model_for("r2plus1d_18", None, source.labels, dataset=name)
             methods = {
                 "grad_cam": {},
-                "integrated_gradients": {},
+                "integrated_gradients": {"steps": args.ig_steps},
                 "step": {"max_iter": args.step_iterations, "areas": (0.1,)},
             }
             for method, opts in methods.items():
@@ -101,7 +102,9 @@ def main() -> None:
                 )
                 total = (time.perf_counter() - start) / args.videos
                 row = table.rows[0]
-                note = f" ({args.step_iterations} iterations)" if method == "step" else ""
+                count = {"step": args.step_iterations, "integrated_gradients": args.ig_steps}
+                unit = {"step": "iterations", "integrated_gradients": "steps"}
+                note = f" ({count[method]} {unit[method]})" if method in count else ""
                 (h, w) = SHAPES[name][0]
                 print(
                     f"| {name} | {h} x {w} | {method}{note} | {row.seconds:.2f} | {total:.2f} |",

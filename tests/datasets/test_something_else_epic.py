@@ -94,3 +94,28 @@ def test_epic_loud_data(tmp_path: Path) -> None:
     labels, segments, _, _ = epic_source(tmp_path)
     data = AnnotatedClips.for_model(segments, labels, zoo.load("demo"))
     assert len(data) == 0 and "outside its 96 x 54 frame" in data.skipped[0][1]
+
+
+def test_sources_by_name_give_the_clips_the_command_evaluates(tmp_path: Path) -> None:
+    from videoattr.evaluation import load_model_for, open_source
+
+    nouns = ["right", "down", "left", "up"]  # the demo model's classes
+    write_epic(
+        tmp_path / "epic",
+        [Video("P01_01", 1, 24, (54, 96), {f: (30, 10, 59, 39) for f in range(1, 25)})],
+        nouns,
+    )
+    source = open_source("epic-kitchens", tmp_path / "epic")
+    model, line = load_model_for(
+        "demo", None, source.labels, dataset="epic-kitchens", annotation=source.annotation
+    )
+    assert "4 classes of epic-kitchens (from EPIC_noun_classes.csv)" in line
+    data = source.clips(model)
+    assert len(data) == 1 and data.labels == [1] and data.class_names == nouns
+    write_something_else(tmp_path / "sth", [Video("5", 2, 18, (60, 90), {1: (1, 1, 9, 9)})], SSV2)
+    sth = open_source("something-else", tmp_path / "sth")
+    assert sth.labels == SSV2 and [v.name for v in sth.videos] == ["5"]
+    with pytest.raises(ValueError, match="--dataset must be one of"):
+        open_source("kinetics", tmp_path)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        open_source("ucf101-24", tmp_path / "missing")
