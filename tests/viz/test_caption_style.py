@@ -107,10 +107,16 @@ def test_colour_bar_shows_the_colormap_and_the_value_range(drawn: list[str]) -> 
     assert bar[:, 0].tolist() == [list(VIRIDIS_0)] * height
     assert bar[:, -1].tolist() == [list(VIRIDIS_1)] * height
     assert {"0", "1", "2"} <= set(drawn)  # lo, mid, hi of the value range
-    # Per-map scaling says so instead of inventing numbers; no bar when asked for none.
+    # One map scaled on its own: its own numbers; several maps: per-map scaling says so instead
+    # of inventing numbers; no bar when asked for none.
     drawn.clear()
-    render_sheet(grey_frames(), ramp_maps(), scale=4)
+    one = render_sheet(grey_frames(), 3 * ramp_maps() + 1, scale=4)
+    assert one.colorbar_ticks == ("1", "", "4") and {"1", "4"} <= set(drawn)
+    assert one.colorbar_note == "each map from its minimum to its maximum"
+    drawn.clear()
+    two = render_sheet(grey_frames(), ramp_maps().expand(1, 2, T, H, W), scale=4)
     assert "min (per map)" in drawn and "max (per map)" in drawn
+    assert two.colorbar_ticks == ("min (per map)", "", "max (per map)")
     assert render_sheet(grey_frames(), ramp_maps(), colorbar=False).colorbar is None
 
 
