@@ -134,7 +134,7 @@ def test_tile_and_panels() -> None:
     with pytest.raises(ValueError, match=r"share \(T, H\)"):
         tile([a, torch.zeros(2, 4, 5, 3, dtype=torch.uint8)])
     clip = random_clip(b=2, t=3, h=6, w=8)
-    video = panels(clip, torch.rand(2, 2, 3, 6, 8), clip, pad=2)
+    video = panels(clip, torch.rand(2, 2, 3, 6, 8), clip, pad=2, scale=1)
     # Per clip: input | 2 overlays | preserved, clips stacked with a 2-pixel gap.
     assert video.shape == (3, 6 + 2 + 6, 4 * 8 + 3 * 2, 3)
 

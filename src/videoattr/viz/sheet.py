@@ -46,15 +46,13 @@ from videoattr.viz.sheet_rows import (
 )
 from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
 from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
-from videoattr.viz.writers import _preserved_frames
+from videoattr.viz.writers import _preserved_frames, auto_scale
 
 __all__ = ["Sheet", "auto_scale", "render_sheet", "save_sheet"]
 
 _TEXT = (0, 0, 0)
 _WARNING = (200, 0, 0)
 _BACKGROUND = 255
-#: Cells are magnified (by an integer) to at least this height when ``scale`` is left to ``None``.
-MIN_CELL_HEIGHT = 96
 
 
 @dataclass(frozen=True)
@@ -114,11 +112,6 @@ class Sheet(Picture):
             f"Sheet({w}x{h} px, clips={clips}, rows={list(self.row_names[: len(self.row_names) // clips])}"
             f", frames={len(self.col_lefts)}, cell={self.cell_size[0]}x{self.cell_size[1]}{more})"
         )
-
-
-def auto_scale(height: int) -> int:
-    """The integer magnification that brings cells of ``height`` pixels to at least 96 (at most 8)."""
-    return max(1, min(8, -(-MIN_CELL_HEIGHT // max(height, 1))))
 
 
 def _frame_labels(
