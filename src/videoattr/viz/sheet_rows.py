@@ -120,8 +120,10 @@ def map_labels(
             f"map_names must have {a} entries, one per heatmap channel; got {len(map_names)}"
         )
     if targets is None:
-        plain = list(map_names) if map_names is not None else (
-            ["heatmap"] if a == 1 else [f"heatmap {i}" for i in range(a)]
+        plain = (
+            list(map_names)
+            if map_names is not None
+            else (["heatmap"] if a == 1 else [f"heatmap {i}" for i in range(a)])
         )
         return [[(n, (n,)) for n in plain] for _ in range(b)]
     per_target = a // len(targets[0])
@@ -147,7 +149,9 @@ def nested_values(value: object, b: int, k: int, name: str) -> list[list[object]
     if isinstance(value, Tensor):
         value = value.detach().cpu().tolist()
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a sequence of {k} entries or {b} of them; got {describe(value)}")
+        raise TypeError(
+            f"{name} must be a sequence of {k} entries or {b} of them; got {describe(value)}"
+        )
     items = list(value)
     if len(items) == k and not any(isinstance(v, (list, tuple)) for v in items):
         return [list(items) for _ in range(b)]

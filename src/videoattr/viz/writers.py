@@ -178,12 +178,21 @@ def panels(
             row.append(kept[i].to(over.device))
         rows.append(tile(row, pad=pad))
     names = ["input"] + (
-        list(map_names) if map_names is not None else
-        ["heatmap"] if a == 1 else [f"heatmap {j}" for j in range(a)]
+        list(map_names)
+        if map_names is not None
+        else ["heatmap"]
+        if a == 1
+        else [f"heatmap {j}" for j in range(a)]
     )
     if kept is not None:
         r = kept.shape[1]
-        names += ["preserved"] if r == 1 else [f"preserved {n}" for n in names[1 : 1 + r]]
+        names += ["preserved"] if r == 1 else [f"preserved\n{n}" for n in names[1 : 1 + r]]
+        probs = caption.preserved_probabilities() if isinstance(caption, SheetCaption) else ()
+        if len(probs) == r:  # each preserved panel says what it keeps of the target
+            names[-r:] = [
+                f"{n}\np(target | preserved)\n= {v:.3f}"
+                for n, v in zip(names[-r:], probs, strict=True)
+            ]
     if scale > 1:
         rows = [r.repeat_interleave(scale, 1).repeat_interleave(scale, 2) for r in rows]
     with_labels = caption is not None if labels is None else bool(labels)
@@ -207,10 +216,15 @@ def panels(
 def _with_panel_labels(
     row: Tensor, names: Sequence[str], width: int, step: int, font_size: int
 ) -> Tensor:
-    """``row`` ``(T, H, W, 3)`` with a white band on top naming each panel (wrapped to its width)."""
+    """``row`` ``(T, H, W, 3)`` with a white band on top naming each panel.
+
+    A name's lines (split at newlines) are wrapped to the panel's width.
+    """
     fnt = font(font_size)
     gap = 3
-    lines = [wrap(name, width - gap, fnt) for name in names]
+    lines = [
+        [x for part in name.split("\n") for x in wrap(part, width - gap, fnt)] for name in names
+    ]
     height = max(len(x) for x in lines) * line_height(fnt) + 2
     image = Image.new("RGB", (row.shape[2], height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
