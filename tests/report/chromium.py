@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -21,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +40,13 @@ def find_browser() -> str | None:
     return None
 
 
+def _above_ten(fd: int) -> int:
+    """``fd`` moved to a close-on-exec descriptor >= 10 (the old one is closed)."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
 class BrowserError(RuntimeError):
     """The browser answered a command with an error, died, or did not answer in time."""
 
@@ -45,8 +54,9 @@ class BrowserError(RuntimeError):
 class Browser:
     """A headless Chromium driven over ``--remote-debugging-pipe`` (use :meth:`start`)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], to_browser: int, from_browser: int,
-                 profile: str) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], to_browser: int, from_browser: int, profile: str
+    ) -> None:
         self.process = process
         self._out = to_browser
         self._in = from_browser
@@ -58,7 +68,9 @@ class Browser:
 
     # -- life ------------------------------------------------------------------------------------------
     @classmethod
-    def start(cls, executable: str | None = None, *, width: int = 1280, height: int = 900) -> Browser:
+    def start(
+        cls, executable: str | None = None, *, width: int = 1280, height: int = 900
+    ) -> Browser:
         """Start a headless browser with one blank page attached.
 
         Raises:
@@ -68,9 +80,13 @@ class Browser:
         if exe is None:
             raise BrowserError("no Chromium found; install it with `apt-get install -y chromium`")
         profile = tempfile.mkdtemp(prefix="videoattr-chromium-")
-        # Our ends: we write commands into to_r's pair, read replies from from_w's pair.
+        # Commands go in through (to_r, to_w), replies come back through (from_r, from_w). The
+        # browser's ends are first moved to descriptors >= 10, so that putting them on 3 and 4 in
+        # the child cannot overwrite one another; dup2 makes 3 and 4 inheritable, and every other
+        # descriptor of this process is close-on-exec (close_fds=False keeps only those two).
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
+        to_r, from_w = _above_ten(to_r), _above_ten(from_w)
 
         def remap() -> None:  # in the child: the browser reads fd 3 and writes fd 4
             os.dup2(to_r, 3)
@@ -91,13 +107,13 @@ class Browser:
             f"--window-size={width},{height}",
             "about:blank",
         ]
-        process = subprocess.Popen(  # noqa: S603 - a fixed argument list
+        process = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=remap,  # noqa: PLW1509 - only dup2, before exec
-            pass_fds=(to_r, from_w),
+            preexec_fn=remap,
+            close_fds=False,
         )
         os.close(to_r)
         os.close(from_w)
@@ -117,20 +133,19 @@ class Browser:
             if pages
             else self.command("Target.createTarget", {"url": "about:blank"})["targetId"]
         )
-        self.session = self.command(
-            "Target.attachToTarget", {"targetId": target, "flatten": True}
-        )["sessionId"]
+        self.session = self.command("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         self.page("Page.enable")
+        self.page("Page.setLifecycleEventsEnabled", {"enabled": True})
         self.page("Runtime.enable")
 
     def close(self) -> None:
         """Ask the browser to quit, wait for it (kill it after 5 s) and remove its profile."""
         try:
             if self.process.poll() is None:
-                try:
+                with contextlib.suppress(OSError):
                     self._send("Browser.close", {}, None)
-                except OSError:
-                    pass
                 try:
                     self.process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -138,10 +153,8 @@ class Browser:
                     self.process.wait(timeout=5)
         finally:
             for fd in (self._out, self._in):
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
             shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Browser:
@@ -211,20 +224,30 @@ class Browser:
         """A command to the attached page."""
         return self.command(method, params, session=self.session, **kw)
 
-    def wait_event(self, method: str, *, timeout: float = 30.0) -> dict[str, Any]:
-        """The params of the next event called ``method`` (earlier events of other kinds dropped)."""
+    def wait_event(
+        self,
+        method: str,
+        *,
+        timeout: float = 30.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The params of the next event called ``method`` for which ``where(params)`` holds
+        (events read before it are dropped)."""
         deadline = time.monotonic() + timeout
         while True:
             while self._events:
                 event = self._events.popleft()
-                if event.get("method") == method:
-                    params: dict[str, Any] = event.get("params", {})
+                params: dict[str, Any] = event.get("params", {})
+                if event.get("method") == method and (where is None or where(params)):
                     return params
             self._events.append(self._read(deadline))
 
     # -- conveniences --------------------------------------------------------------------------------
     def open(self, url: str, *, timeout: float = 60.0) -> float:
         """Navigate to ``url`` and wait for its load event; returns the seconds it took.
+
+        The load event is the one of this navigation (matched by its loader id), never a late
+        one of the page before.
 
         Raises:
             BrowserError: the navigation failed (e.g. ``net::ERR_FILE_NOT_FOUND``).
@@ -234,7 +257,14 @@ class Browser:
         reply = self.page("Page.navigate", {"url": url}, timeout=timeout)
         if reply.get("errorText"):
             raise BrowserError(f"cannot open {url}: {reply['errorText']}")
-        self.wait_event("Page.loadEventFired", timeout=timeout)
+        loader = reply.get("loaderId")
+        self.wait_event(
+            "Page.lifecycleEvent",
+            timeout=timeout,
+            where=lambda p: (
+                p.get("name") == "load" and (loader is None or p.get("loaderId") == loader)
+            ),
+        )
         return time.perf_counter() - start
 
     def navigate_error(self, url: str, *, timeout: float = 30.0) -> str | None:
@@ -285,10 +315,19 @@ class Browser:
             "(() => { const e = document.querySelector(" + json.dumps(selector) + ");"
             " e.focus(); e.select && e.select(); })()"
         )
-        self.page("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Backspace",
-                                             "code": "Backspace", "windowsVirtualKeyCode": 8})
-        self.page("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Backspace",
-                                             "code": "Backspace", "windowsVirtualKeyCode": 8})
+        self.page(
+            "Input.dispatchKeyEvent",
+            {
+                "type": "keyDown",
+                "key": "Backspace",
+                "code": "Backspace",
+                "windowsVirtualKeyCode": 8,
+            },
+        )
+        self.page(
+            "Input.dispatchKeyEvent",
+            {"type": "keyUp", "key": "Backspace", "code": "Backspace", "windowsVirtualKeyCode": 8},
+        )
         if text:
             self.page("Input.insertText", {"text": text})
 

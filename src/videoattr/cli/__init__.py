@@ -1,7 +1,7 @@
 """The ``videoattr`` command line: the outermost layer, which nothing else in the package imports.
 
 Subcommands, one module each: ``explain`` ([`explain`][videoattr.cli.explain]), ``run`` ([`run`][videoattr.cli.run]), ``render``
-([`render`][videoattr.cli.render]), ``demo`` ([`demo`][videoattr.cli.demo]), ``models`` ([`models`][videoattr.cli.models]); the options they share and
+([`render`][videoattr.cli.render]), ``report`` ([`report`][videoattr.cli.report]), ``demo`` ([`demo`][videoattr.cli.demo]), ``models`` ([`models`][videoattr.cli.models]); the options they share and
 their checks are in [`options`][videoattr.cli.options]. ``python -m videoattr`` is the same command.
 
 A new subcommand is a module with ``add_parser(subparsers)`` listed in [`SUBCOMMANDS`][videoattr.cli.SUBCOMMANDS]; a new
@@ -15,10 +15,10 @@ import pickle
 import sys
 from collections.abc import Sequence
 
-from videoattr.cli import demo, explain, models, render, run
+from videoattr.cli import demo, explain, models, render, report, run
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = (explain, run, render, demo, models)
+SUBCOMMANDS = (explain, run, render, report, demo, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,7 +59,7 @@ pre { margin: 0; white-space: pre-wrap; }
 #results tr.failed td { background: #fff0f0; } #results tr.missing td { color: #777; }
 #results tr.wrong td.pred { color: #b00; }
 .error { color: #b00; font-family: monospace; font-size: 12px; }
-.links a { margin-right: .6em; }
+.links a { margin-right: .6em; } td.video, td.links { white-space: nowrap; }
 """
 
 _SCRIPT = """
@@ -163,7 +163,8 @@ def _text(value: object) -> str:
 def _links(row: ReportRow, page_dir: Path) -> str:
     parts = []
     seen: Counter[str] = Counter()
-    for kind, path in row.pictures:
+    order = {"sheet": 0, "animation": 1, "video": 2, "timeline": 3}
+    for kind, path in sorted(row.pictures, key=lambda kp: (order.get(kp[0], 9), kp[1].name)):
         seen[kind] += 1
         name = kind if seen[kind] == 1 else f"{kind} {seen[kind]}"
         parts.append(f'<a class="{_e(kind)}" href="{_href(path, page_dir)}">{_e(name)}</a>')
@@ -178,7 +179,8 @@ def _row(row: ReportRow, page_dir: Path) -> str:
     correct = {True: "yes", False: "no", None: ""}[row.correct]
     classes = [row.status] + (["wrong"] if row.correct is False else [])
     source = Path(row.source).name if row.source else ""
-    video = f"<td>{_e(row.id)}" + (f"<br><small>{_e(source)}</small>" if source else "") + "</td>"
+    video = f'<td class="video">{_e(row.id)}'
+    video += (f"<br><small>{_e(source)}</small>" if source else "") + "</td>"
     preserved = ", ".join(f"{p:.3f}" for p in row.preserved)
     kept = (
         f'<td class="num" data-value="{row.preserved[0]!r}">{_e(preserved)}</td>'
