@@ -157,3 +157,19 @@ def test_command_line(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "is a folder" in capsys.readouterr().err
     assert main(["report", str(run), "--pictures", str(tmp_path / "none")]) == 2
     assert "--pictures" in capsys.readouterr().err
+
+
+def test_files_written_or_damaged_after_the_manifest(run: Path) -> None:
+    store = ResultStore(run)
+    # "broken 3" succeeded in a later run (its failure record is dropped by write_result) ...
+    maps, meta = store.read_result("left-0")
+    store.write_result("broken 3", maps, {**meta, "id": "broken 3"})
+    # ... and the result of "up-1" was damaged since.
+    (run / "results" / "up-1.npz").write_bytes(b"PK\x03\x04 truncated")
+    report = collect_report(run)
+    rows = {r.id: r for r in report.rows}
+    assert rows["broken 3"].status == "done"
+    assert rows["up-1"].status == "failed" and "unreadable result" in str(rows["up-1"].error)
+    assert len(report.unreadable) == 1 and report.unreadable[0].startswith("up-1: ")
+    assert report.counts == {"total": 6, "done": 4, "failed": 1, "missing": 1}
+    assert "Unreadable results" in render_report(report, run)

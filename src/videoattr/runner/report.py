@@ -231,11 +231,13 @@ def _entries(store: ResultStore, manifest: Mapping[str, Any] | None) -> list[dic
     """Every clip's manifest entry; rebuilt from the result and failure files without a manifest."""
     if manifest is not None and isinstance(manifest.get("clips"), list):
         clips: list[dict[str, Any]] = manifest["clips"]
-        complete = store.complete_ids()
         failed = store.failed_ids()
         for entry in clips:  # files written after the manifest win
             clip_id = str(entry.get("id"))
-            if clip_id in complete:
+            if entry.get("status") == "done":
+                continue  # its record is read for the row; a damaged one is reported there
+            result = store.result_path(clip_id)
+            if result.is_file() and store.is_valid_result(result):
                 entry["status"] = "done"
             elif clip_id in failed and entry.get("status") != "failed":
                 entry["status"] = "failed"
@@ -291,7 +293,7 @@ def collect_report(run_dir: str | Path, pictures: str | Path | None = None) -> R
             try:
                 rows.extend(_done_rows(store, entry, index.get(clip_id, []), method))
                 continue
-            except (OSError, ValueError, KeyError) as err:  # a result damaged since the run
+            except Exception as err:  # any damage to a result since the run: reported, not fatal
                 unreadable.append(f"{clip_id}: {type(err).__name__}: {err}")
                 status, entry = "failed", {**entry, "error": f"unreadable result: {err}"}
                 statuses[-1] = status
