@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="page opens per size (default 3)")
     args = parser.parse_args()
     sizes = [max(1, args.results // 10), args.results]
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings scale with it)")
     exe = find_browser()
     if exe is None:
         print("no Chromium found (apt-get install -y chromium): only the page's writing is timed")

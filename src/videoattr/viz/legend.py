@@ -67,7 +67,9 @@ def render_legend(
         width: width of the strip in pixels.
         label_width: where the gradient starts (the pictures' left margin).
         fnt: the font.
-        bar_width: the widest gradient; default 384. It shrinks to fit ``width``.
+        bar_width: the widest gradient; default 384. It shrinks to fit ``width`` but stays wide
+            enough for its numbers (and at least 96 pixels); the strip is then wider than
+            ``width``.
         label: the word written left of the gradient; default ``"colour"``.
 
     Returns:
@@ -76,11 +78,12 @@ def render_legend(
     step = line_height(fnt)
     ticks = style.tick_labels(maps)
     note = style.scale_note()
-    bar_w = max(min(bar_width, width - label_width - _GAP), 96)
+    ticks_w = sum(text_size(t, fnt)[0] for t in ticks) + 4 * _GAP  # the numbers never overlap
+    bar_w = max(min(bar_width, width - label_width - _GAP), 96, ticks_w)
     note_w = text_size(note, fnt)[0]
     beside = label_width + bar_w + 2 * _GAP + note_w <= width
     height = 2 + COLORBAR_HEIGHT + 2 + step + (0 if beside else step) + _GAP
-    width = max(width, label_width + bar_w + _GAP)
+    width = max(width, label_width + bar_w + _GAP, 0 if beside else label_width + note_w + _GAP)
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     top = 2
     ramp = apply_colormap(torch.linspace(0.0, 1.0, bar_w), style.colormap)

@@ -201,6 +201,10 @@ def panels(
         step = (over.shape[-2] + pad) * scale
         rows = [_with_panel_labels(r.cpu(), names, width, step, font_size) for r in rows]
     video = _stack_rows(rows, pad * scale, 255)
+    band = None
+    if colorbar if colorbar is not None else caption is not None:
+        band = _colorbar_band(video.shape[2], st, maps, font_size)
+        video = _widened(video.cpu(), band.shape[1])  # a narrow video gets room for the bar
     if caption is not None:
         video = caption_strip(
             video.cpu(),
@@ -208,8 +212,11 @@ def panels(
             font_size=font_size,
             colors=_strip_colors(caption),
         )
-    if colorbar if colorbar is not None else caption is not None:
-        video = _with_colorbar(video.cpu(), st, maps, font_size)
+    if band is not None:
+        video = torch.cat(
+            [video.cpu(), _widened(band[None], video.shape[2]).expand(video.shape[0], -1, -1, -1)],
+            dim=1,
+        )
     return video
 
 
@@ -235,18 +242,19 @@ def _with_panel_labels(
     return torch.cat([band, row], dim=1)
 
 
-def _with_colorbar(video: Tensor, style: OverlayStyle, maps: Tensor, font_size: int) -> Tensor:
-    """``video`` ``(T, H, W, 3)`` with the colour bar of ``style`` underneath."""
+def _colorbar_band(width: int, style: OverlayStyle, maps: Tensor, font_size: int) -> Tensor:
+    """The colour bar of ``style`` as a white band ``(h, w, 3)``, ``w >= width``."""
     fnt = font(font_size)
     margin = text_size("colour", fnt)[0] + 8
-    legend = render_legend(style, maps, width=video.shape[2], label_width=margin, fnt=fnt)
-    strip = legend.image
-    if strip.shape[1] > video.shape[2]:  # a narrow video: widen it with white
-        extra = torch.full((*video.shape[:2], strip.shape[1] - video.shape[2], 3), 255)
-        video = torch.cat([video, extra.to(torch.uint8)], dim=2)
-    band = torch.full((strip.shape[0], video.shape[2], 3), 255, dtype=torch.uint8)
-    band[:, : strip.shape[1]] = strip
-    return torch.cat([video, band.expand(video.shape[0], -1, -1, -1)], dim=1)
+    return render_legend(style, maps, width=width, label_width=margin, fnt=fnt).image
+
+
+def _widened(video: Tensor, width: int) -> Tensor:
+    """``video`` ``(..., H, W, 3)`` padded on the right with white to ``width`` (if narrower)."""
+    if video.shape[-2] >= width:
+        return video
+    extra = torch.full((*video.shape[:-2], width - video.shape[-2], 3), 255, dtype=torch.uint8)
+    return torch.cat([video, extra.to(video.device)], dim=-2)
 
 
 def strip_lines(
