@@ -107,10 +107,16 @@ def test_colour_bar_shows_the_colormap_and_the_value_range(drawn: list[str]) -> 
     assert bar[:, 0].tolist() == [list(VIRIDIS_0)] * height
     assert bar[:, -1].tolist() == [list(VIRIDIS_1)] * height
     assert {"0", "1", "2"} <= set(drawn)  # lo, mid, hi of the value range
-    # Per-map scaling says so instead of inventing numbers; no bar when asked for none.
+    # One map scaled on its own: its own numbers; several maps: per-map scaling says so instead
+    # of inventing numbers; no bar when asked for none.
     drawn.clear()
-    render_sheet(grey_frames(), ramp_maps(), scale=4)
+    one = render_sheet(grey_frames(), 3 * ramp_maps() + 1, scale=4)
+    assert one.colorbar_ticks == ("1", "", "4") and {"1", "4"} <= set(drawn)
+    assert one.colorbar_note == "each map from its minimum to its maximum"
+    drawn.clear()
+    two = render_sheet(grey_frames(), ramp_maps().expand(1, 2, T, H, W), scale=4)
     assert "min (per map)" in drawn and "max (per map)" in drawn
+    assert two.colorbar_ticks == ("min (per map)", "", "max (per map)")
     assert render_sheet(grey_frames(), ramp_maps(), colorbar=False).colorbar is None
 
 
@@ -161,8 +167,8 @@ def test_style_validation() -> None:
 
 def test_caption_strip_on_videos() -> None:
     frames, maps = grey_frames(), ramp_maps()
-    plain = panels(frames, maps, pad=2)
-    video = panels(frames, maps, caption=CAPTION, pad=2)
+    plain = panels(frames, maps, pad=2, scale=1)
+    video = panels(frames, maps, caption=CAPTION, pad=2, scale=1, labels=False, colorbar=False)
     assert video.shape[0] == T and video.shape[2] == plain.shape[2]
     strip = video.shape[1] - plain.shape[1]
     assert strip > 3 * 10  # warning, method/target and frame lines
@@ -175,12 +181,46 @@ def test_caption_strip_on_videos() -> None:
         "step | target: abseiling",
         "frame 2   t = 0.25 s",
     ]
-    assert strip_lines("hello", 2)[1] == ["hello", "frame 1 / 2"]
+    assert strip_lines("hello", 2)[1] == ["hello", "frame 1 of 0-1"]  # from 0, as on sheets
+
+
+def test_videos_name_their_panels_and_draw_the_colour_bar(drawn: list[str]) -> None:
+    frames = grey_frames()
+    maps = ramp_maps().expand(1, 2, T, H, W) - 0.25  # signed
+    kept = torch.full((1, 2, T, H, W, 3), 30, dtype=torch.uint8)
+    bare = panels(frames, maps, kept, pad=2, scale=8)
+    video = panels(frames, maps, kept, caption=CAPTION, pad=2, scale=8, map_names=["a1", "a2"])
+    text = " ".join(drawn)  # long names are wrapped to the panel's width
+    for name in ("input", "a1", "a2", "preserved a1", "preserved a2", "colour", "+max|map|"):
+        assert name in text
+    assert any(text.startswith("signed, centred on 0") for text in drawn)
+    # Caption strip and panel names on top, colour bar at the bottom; the panels themselves as
+    # without them, and the same in every frame outside the strip's frame number.
+    extra = video.shape[1] - bare.shape[1]
+    rows = [
+        top
+        for top in range(extra + 1)
+        if torch.equal(video[:, top : top + bare.shape[1], : bare.shape[2]], bare)
+    ]
+    assert len(rows) == 1 and rows[0] > 3 * 10
+    bottom = video[:, rows[0] + bare.shape[1] :]
+    assert bottom.shape[1] > 14 and torch.equal(bottom[0], bottom[-1])
+    blue_red = bottom[0].int()
+    assert bool(((blue_red[..., 2] == 255) & (blue_red[..., 0] == 0)).any())  # bwr's blue end
+    assert bool(((blue_red[..., 0] == 255) & (blue_red[..., 2] == 0)).any())  # and its red end
+
+
+def test_videos_are_readable_by_default() -> None:
+    # 56-pixel clips (the demo model's) are magnified like the sheets: panels at least 96 high.
+    frames = torch.full((1, 2, 56, 56, 3), 128, dtype=torch.uint8)
+    video = panels(frames, torch.rand(1, 1, 2, 56, 56))
+    assert video.shape[1:3] == (112, 2 * 112 + 2 * 2)
+    assert auto_scale(56) == 2
 
 
 def test_scaled_panels_are_a_nearest_neighbour_magnification() -> None:
     frames, maps = grey_frames(), ramp_maps()
-    plain = panels(frames, maps, pad=2)
+    plain = panels(frames, maps, pad=2, scale=1)
     big = panels(frames, maps, pad=2, scale=3)
     assert torch.equal(big[:, ::3, ::3], plain)
 

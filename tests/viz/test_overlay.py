@@ -47,15 +47,23 @@ def test_denormalize_inverts_to_clip() -> None:
 
 def test_scale_maps_modes() -> None:
     maps = torch.stack([torch.linspace(-1, 3, 8), torch.linspace(10, 20, 8)]).view(1, 2, 2, 2, 2)
-    scaled = scale_maps(maps)  # min-max per map
+    unsigned = maps.clone()
+    unsigned[0, 0] += 2.0  # 1 .. 5: no negative value anywhere
+    scaled = scale_maps(unsigned)  # min-max per map
     for a in range(2):
         assert float(scaled[0, a].min()) == 0.0 and float(scaled[0, a].max()) == 1.0
     signed = scale_maps(maps, polarity="signed")
     assert torch.allclose(signed[0, 0], maps[0, 0] / 6 + 0.5)  # max |x| = 3
+    # A negative value makes every map of the picture signed: 0 maps to the middle, per map.
+    assert torch.equal(scale_maps(maps), signed)
+    assert torch.allclose(signed[0, 1], maps[0, 1] / 40 + 0.5)  # max |x| = 20
     positive = scale_maps(maps, polarity="positive")
     assert torch.allclose(positive[0, 0], maps[0, 0].clamp(min=0) / 3)
-    fixed = scale_maps(maps, value_range=(0, 10))
-    assert torch.allclose(fixed, (maps / 10).clamp(0, 1))
+    fixed = scale_maps(unsigned, value_range=(0, 10))
+    assert torch.allclose(fixed, (unsigned / 10).clamp(0, 1))
+    # On a signed scale a value range is made symmetric around 0: (0, 10) becomes (-10, 10).
+    widened = scale_maps(maps, value_range=(0, 10))
+    assert torch.allclose(widened, (maps / 20 + 0.5).clamp(0, 1))
     assert bool((scale_maps(torch.ones(2, 3, 3)) == 0).all())  # constant map
     with pytest.raises(ValueError, match="polarity must be one of"):
         scale_maps(maps, polarity="both")  # type: ignore[arg-type]
@@ -126,7 +134,7 @@ def test_tile_and_panels() -> None:
     with pytest.raises(ValueError, match=r"share \(T, H\)"):
         tile([a, torch.zeros(2, 4, 5, 3, dtype=torch.uint8)])
     clip = random_clip(b=2, t=3, h=6, w=8)
-    video = panels(clip, torch.rand(2, 2, 3, 6, 8), clip, pad=2)
+    video = panels(clip, torch.rand(2, 2, 3, 6, 8), clip, pad=2, scale=1)
     # Per clip: input | 2 overlays | preserved, clips stacked with a 2-pixel gap.
     assert video.shape == (3, 6 + 2 + 6, 4 * 8 + 3 * 2, 3)
 

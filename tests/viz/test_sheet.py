@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tests.helpers import clip as random_clip
 from videoattr.viz import luminance, render_sheet, save_sheet
@@ -15,6 +15,22 @@ from videoattr.viz import luminance, render_sheet, save_sheet
 T, H, W = 3, 6, 8
 VIRIDIS_1 = (0xFD, 0xE7, 0x25)  # viridis at 1 (#fde725)
 VIRIDIS_0 = (0x44, 0x01, 0x54)  # viridis at 0 (#440154)
+
+
+@pytest.fixture
+def drawn_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every string handed to Pillow's text renderer while the test runs."""
+    texts: list[str] = []
+    original = ImageDraw.ImageDraw.text
+
+    def record(
+        self: ImageDraw.ImageDraw, xy: object, text: str, *args: object, **kw: object
+    ) -> None:
+        texts.append(text)
+        original(self, xy, text, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", record)
+    return texts
 
 
 def grey_frames(level: int = 128) -> torch.Tensor:
@@ -124,3 +140,55 @@ def test_save_sheet_writes_the_same_pixels(tmp_path: Path) -> None:
     sheet = save_sheet(path, grey_frames(), half_mask(), label="x", score=1.0, value_range=(0, 1))
     written = np.asarray(Image.open(path).convert("RGB"))
     assert np.array_equal(written, sheet.image.numpy())
+
+
+def test_two_areas_get_their_own_preserved_rows_and_probabilities(drawn_texts: list[str]) -> None:
+    from videoattr.viz import SheetCaption
+
+    kept = torch.stack([torch.full((T, H, W, 3), v, dtype=torch.uint8) for v in (30, 60)])[None]
+    caption = SheetCaption(target="left", preserved_probability=[0.946, 0.897])
+    sheet = render_sheet(
+        grey_frames(), torch.rand(1, 2, T, H, W), kept,
+        caption=caption, map_names=["area 0.05", "area 0.2"], scale=1,
+    )  # fmt: skip
+    # Each area's mask row is followed by its own preserved row, named by the area.
+    assert sheet.row_names == (
+        "input", "area 0.05", "preserved area 0.05", "area 0.2", "preserved area 0.2",
+    )  # fmt: skip
+    assert bool((sheet.cell("preserved area 0.05", 0) == 30).all())
+    assert bool((sheet.cell("preserved area 0.2", 0) == 60).all())
+    labels = dict(zip(sheet.row_names, sheet.row_labels, strict=True))
+    assert labels["preserved area 0.05"] == "preserved\narea 0.05\np(target | preserved)\n= 0.946"
+    assert labels["preserved area 0.2"].endswith("= 0.897")
+    assert "= 0.946" in drawn_texts and "= 0.897" in drawn_texts
+    assert "p(target | preserved) = 0.946, 0.897 (per area)" in sheet.captions[0]
+    # A preserved row is tall enough for its four lines of label even with small cells.
+    tops = sheet.row_tops
+    assert tops[3] - tops[2] >= 4 * 14 and tops[2] - tops[1] < 4 * 14
+
+
+def test_several_targets_per_clip_draw_one_row_per_target() -> None:
+    maps = torch.randn(2, 3, 1, T, H, W)  # (B, K, 1, T, H, W) as attribute(x, target="top3")
+    targets = torch.tensor([[4, 1, 0], [2, 4, 3]])
+    names = ["abseiling", "bowling", "cooking", "dancing", "eating"]
+    sheet = render_sheet(
+        random_clip(b=2, t=T, h=H, w=W), maps, target_names=targets, class_names=names,
+        target_probabilities=torch.tensor([[0.5, 0.2, 0.1], [0.7, 0.1, 0.05]]), scale=1,
+    )  # fmt: skip
+    assert sheet.row_names == (
+        "input", "eating", "bowling", "abseiling", "input", "cooking", "eating", "dancing",
+    )  # fmt: skip
+    assert sheet.row_clips == (0, 0, 0, 0, 1, 1, 1, 1)
+    assert sheet.row_labels[1] == "eating\np(target | clip)\n= 0.500"
+    # Each target's row is that target's map (scaled on its own, signed: centred on zero).
+    alone = render_sheet(random_clip(b=2, t=T, h=H, w=W)[1:], maps[1:, 2], scale=1)
+    assert torch.equal(sheet.cell("dancing", 1, clip=1), alone.cell("heatmap", 1))
+    # Names shared by every clip, and the default names.
+    shared = render_sheet(random_clip(b=2, t=T, h=H, w=W), maps, target_names=["a", "b", "c"])
+    assert shared.row_names[1:4] == ("a", "b", "c") == shared.row_names[5:8]
+    plain = render_sheet(random_clip(b=2, t=T, h=H, w=W), maps)
+    assert plain.row_names[1:4] == ("target 0", "target 1", "target 2")
+    with pytest.raises(ValueError, match=r"target_names must hold 3 entries"):
+        render_sheet(random_clip(b=2, t=T, h=H, w=W), maps, target_names=["a", "b"])
+    with pytest.raises(ValueError, match="one sheet per target"):
+        render_sheet(random_clip(b=2, t=T, h=H, w=W), maps, random_clip(b=2, t=T, h=H, w=W))

@@ -124,7 +124,7 @@ def write_outputs(
         prediction_probability=result.prediction_prob,
         method=method or None,
         settings=key_settings(config, area=area_text, preset=recorded.get("preset")),
-        preserved_probability=result.preserved_prob[0] if result.preserved_prob else None,
+        preserved_probability=list(result.preserved_prob) if result.preserved_prob else None,
         random_weights=random_weights,
         note=note,
     )
@@ -151,7 +151,8 @@ def write_outputs(
             result.preserved,
             style=style,
             caption=caption,
-            scale=scale if scale is not None else 1,
+            scale=scale,
+            map_names=map_names,
         )
         for kind, writer in (("gif", save_gif), ("mp4", save_mp4)):
             if kind in kinds:

@@ -200,7 +200,8 @@ def write_video_outputs(
         fps: frame rate of the GIF/MP4; default the video's rate divided by ``frame_step``, else 8.
         root: when given, every file must lie inside this folder.
         random_weights: the model has no trained weights (the pictures say so). Default ``False``.
-        scale: integer magnification of the pictures; default: the sheet's choice, 1 for videos.
+        scale: integer magnification of the pictures; default: their own choice (cells and
+            panels at least 96 pixels high).
         note: one more header line (e.g. the video's name). Default none.
         sheet_frames: frames shown in the sheet. Default 8.
 
@@ -247,7 +248,7 @@ def write_video_outputs(
             caption=caption,
             frame_indices=result.frame_indices.tolist(),
             fps=result.fps,
-            scale=scale if scale is not None else 1,
+            scale=scale,
         )
         from videoattr.viz.timeline import timeline_strip, with_cursor
 

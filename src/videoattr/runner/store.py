@@ -274,6 +274,16 @@ class ResultStore:
             meta: dict[str, Any] = json.loads(str(data["meta"]))
         return maps, meta
 
+    def read_meta(self, clip_id: str) -> dict[str, Any]:
+        """The metadata of a clip's result, without reading its maps.
+
+        Raises:
+            FileNotFoundError: the clip has no result.
+        """
+        with np.load(self.result_path(clip_id), allow_pickle=False) as data:
+            meta: dict[str, Any] = json.loads(str(data["meta"]))
+        return meta
+
     def read_failure(self, clip_id: str) -> dict[str, Any]:
         """The failure record of a clip.
 

@@ -7,13 +7,19 @@ channels last, ``(..., T, H, W, 3)``, ready for [`videoattr.viz.writers`][videoa
 Maps are scaled to ``[0, 1]`` one map at a time (a map is the last three dimensions ``(T, H, W)``;
 every leading index, e.g. each clip and area of a ``(B, A, T, H, W)`` tensor, is scaled on its own):
 
-- ``polarity=None`` and no ``value_range``: min-max per map (a constant map becomes 0);
+- ``polarity="signed"``: ``x / (2 max|x|) + 0.5``, so 0 sits in the middle of a diverging colormap
+  (``"bwr"`` by default: negative blue, white at 0, positive red);
+- ``polarity=None`` (the default): **signed maps are always drawn centred on zero**. When any value
+  drawn together is negative (SmoothGrad, occlusion, temporal occlusion, signed gradients) the maps
+  are treated as ``polarity="signed"``; otherwise (masks, CAMs, ``"positive"`` gradients) min-max per
+  map (a constant map becomes 0). The decision is taken from the values, once per picture, by
+  [`OverlayStyle.resolve`][videoattr.viz.style.OverlayStyle.resolve], so it holds for every method,
+  whether or not the caller knows it returns signed maps;
 - ``polarity="positive" | "negative" | "absolute"``: the polarity is applied (as by the gradient
   methods), then the map is divided by its maximum, so 0 stays 0;
-- ``polarity="signed"``: ``x / (2 max|x|) + 0.5``, so 0 sits in the middle of a diverging colormap
-  (``"bwr"`` by default: negative blue, positive red);
 - ``value_range=(lo, hi)``: ``(x - lo) / (hi - lo)`` clamped to ``[0, 1]`` (after the polarity), the
   same scale for every map. Use ``(0, 1)`` for perturbation masks, which are already in ``[0, 1]``.
+  On a signed scale the range becomes ``(-m, m)`` with ``m = max(|lo|, |hi|)``, so 0 stays white.
 """
 
 from __future__ import annotations
@@ -78,24 +84,33 @@ def scale_maps(
 
     Args:
         heatmap: float tensor ``(..., T, H, W)``, e.g. ``(B, A, T, H, W)`` or ``(T, H, W)``.
-        polarity: ``None`` (min-max per map), ``"signed"``, ``"positive"``, ``"negative"`` or
-            ``"absolute"``.
-        value_range: optional fixed ``(lo, hi)`` with ``lo < hi`` mapped to ``[0, 1]``.
+        polarity: ``None`` (signed when any value is negative, else min-max per map),
+            ``"signed"``, ``"positive"``, ``"negative"`` or ``"absolute"``.
+        value_range: optional fixed ``(lo, hi)`` with ``lo < hi`` mapped to ``[0, 1]`` (made
+            symmetric, ``(-m, m)``, on a signed scale).
 
     Returns:
         float32 tensor of the same shape, values in ``[0, 1]``.
+
+    Example:
+        >>> scale_maps(torch.tensor([[[-2.0, 0.0, 1.0]]])).tolist()  # signed: 0 -> 0.5
+        [[[0.0, 0.5, 0.75]]]
     """
     if not isinstance(heatmap, Tensor) or heatmap.dim() < 3:
         raise TypeError(f"heatmap must be a tensor (..., T, H, W); got {describe(heatmap)}")
     if polarity is not None:
         check_choice(polarity, "polarity", POLARITIES)
-    x = torch.nan_to_num(heatmap.detach().float())
-    if polarity is not None and polarity != "signed":
-        x = apply_polarity(x, polarity)
     if value_range is not None:
         lo, hi = (float(v) for v in value_range)
         if not lo < hi:
             raise ValueError(f"value_range must be (lo, hi) with lo < hi; got {value_range!r}")
+    style = OverlayStyle(polarity=polarity, value_range=value_range).resolve(heatmap)
+    polarity, value_range = style.polarity, style.value_range
+    x = torch.nan_to_num(heatmap.detach().float())
+    if polarity is not None and polarity != "signed":
+        x = apply_polarity(x, polarity)
+    if value_range is not None:
+        lo, hi = value_range
         return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
     flat = x.flatten(-3)
     eps = torch.finfo(torch.float32).tiny
@@ -110,12 +125,6 @@ def scale_maps(
     return ((flat - lo_t) / span).view_as(x)
 
 
-def _default_cmap(cmap: Colormap | None, polarity: Polarity | None) -> Colormap:
-    if cmap is not None:
-        return cmap
-    return "bwr" if polarity == "signed" else "turbo"
-
-
 def colorize(
     heatmap: Tensor,
     cmap: Colormap | None = None,
@@ -127,16 +136,18 @@ def colorize(
 
     Args:
         heatmap: float tensor ``(..., T, H, W)``.
-        cmap: colormap name or ``(N, 3)`` table; default ``"turbo"``, or ``"bwr"`` for
-            ``polarity="signed"``.
-        polarity: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
+        cmap: colormap name or ``(N, 3)`` table; default ``"turbo"``, or ``"bwr"`` for signed
+            maps.
+        polarity: see [`scale_maps`][videoattr.viz.overlay.scale_maps]; ``None`` draws maps with
+            negative values on the signed scale.
         value_range: see [`scale_maps`][videoattr.viz.overlay.scale_maps].
 
     Returns:
         uint8 tensor ``(..., T, H, W, 3)`` on the heatmap's device.
     """
-    scaled = scale_maps(heatmap, polarity=polarity, value_range=value_range)
-    rgb = apply_colormap(scaled, _default_cmap(cmap, polarity))
+    style = OverlayStyle(cmap=cmap, polarity=polarity, value_range=value_range).resolve(heatmap)
+    scaled = scale_maps(heatmap, polarity=style.polarity, value_range=style.value_range)
+    rgb = apply_colormap(scaled, style.colormap)
     return (rgb * 255.0).round().to(torch.uint8)
 
 
@@ -311,12 +322,15 @@ def blend(frames: Tensor, heatmap: Tensor, style: OverlayStyle) -> Tensor:
         frames: uint8 frames ``(T, H, W, 3)`` / ``(B, T, H, W, 3)`` or a float clip
             ``(B, C, T, H, W)`` (de-normalised with the style's ``mean``/``std``).
         heatmap: ``(B, A, T, H, W)`` or ``(T, H, W)`` maps.
-        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle].
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle], settled for all the maps
+            together by [`resolve`][videoattr.viz.style.OverlayStyle.resolve] (signed maps centred
+            on zero).
 
     Returns:
         uint8 tensor ``(B, A, T, H, W, 3)`` on the heatmap's device.
     """
     maps, rgb_frames = _match(heatmap, to_frames(frames, style.mean, style.std), "heatmap")
+    style = style.resolve(maps)
     colours = colorize(
         maps, style.colormap, polarity=style.polarity, value_range=style.value_range
     ).float()

@@ -31,22 +31,28 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from videoattr.core.ops import Polarity
-from videoattr.core.validation import check_positive_int, describe
-from videoattr.viz.colormaps import Colormap, apply_colormap
+from videoattr.core.validation import check_positive_int
+from videoattr.viz.colormaps import Colormap
+from videoattr.viz.legend import Legend, render_legend
 from videoattr.viz.overlay import as_maps, blend, to_frames
 from videoattr.viz.picture import Picture
+from videoattr.viz.sheet_rows import (
+    Row,
+    build_rows,
+    clip_captions,
+    map_labels,
+    names_of_targets,
+    nested_values,
+)
 from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
 from videoattr.viz.text import DEFAULT_FONT_SIZE, Font, font, line_height, text_size
-from videoattr.viz.writers import _preserved_frames
+from videoattr.viz.writers import _preserved_frames, auto_scale
 
 __all__ = ["Sheet", "auto_scale", "render_sheet", "save_sheet"]
 
 _TEXT = (0, 0, 0)
 _WARNING = (200, 0, 0)
 _BACKGROUND = 255
-#: Cells are magnified (by an integer) to at least this height when ``scale`` is left to ``None``.
-MIN_CELL_HEIGHT = 96
-_COLORBAR_HEIGHT = 14
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class Sheet(Picture):
         captions: the header text of each clip (lines joined by newlines; empty without caption).
         frame_labels: the label written above every column (e.g. ``"frame 4"``).
         colorbar: ``(top, left, height, width)`` of the colour bar's gradient, or ``None``.
+        row_labels: the text written left of every row (lines joined by newlines), e.g.
+            ``"preserved\\narea 0.1\\np(target | preserved)\\n= 0.946"``.
+        colorbar_ticks: the texts under the colour bar's low end, middle and high end.
+        colorbar_note: how values were mapped to colours (e.g. ``"signed, centred on 0: ..."``).
     """
 
     image: Tensor
@@ -75,6 +85,9 @@ class Sheet(Picture):
     captions: tuple[str, ...]
     frame_labels: tuple[str, ...] = ()
     colorbar: tuple[int, int, int, int] | None = None
+    row_labels: tuple[str, ...] = ()
+    colorbar_ticks: tuple[str, ...] = ()
+    colorbar_note: str = ""
 
     def row(self, name: str, clip: int = 0) -> int:
         """Index of the row called ``name`` of clip ``clip``."""
@@ -99,72 +112,6 @@ class Sheet(Picture):
             f"Sheet({w}x{h} px, clips={clips}, rows={list(self.row_names[: len(self.row_names) // clips])}"
             f", frames={len(self.col_lefts)}, cell={self.cell_size[0]}x{self.cell_size[1]}{more})"
         )
-
-
-def auto_scale(height: int) -> int:
-    """The integer magnification that brings cells of ``height`` pixels to at least 96 (at most 8)."""
-    return max(1, min(8, -(-MIN_CELL_HEIGHT // max(height, 1))))
-
-
-def _per_clip(value: object, b: int, name: str) -> list[object]:
-    if value is None:
-        return [None] * b
-    if isinstance(value, Tensor):
-        value = value.detach().flatten().tolist()
-    if isinstance(value, (str, int, float, SheetCaption)):
-        return [value] * b
-    if isinstance(value, Sequence) and len(value) == b:
-        return list(value)
-    raise ValueError(f"{name} must be one value or one per clip ({b}); got {describe(value)}")
-
-
-def _captions(
-    caption: SheetCaption | Sequence[SheetCaption] | None,
-    label: object,
-    score: object,
-    b: int,
-) -> list[SheetCaption | None]:
-    """One caption per clip; the old ``label``/``score`` arguments become target and p(target|clip)."""
-    if caption is not None:
-        out = _per_clip(caption, b, "caption")
-        for c in out:
-            if not isinstance(c, SheetCaption):
-                raise TypeError(
-                    f"caption must be a SheetCaption or one per clip; got {describe(c)}"
-                )
-        return out  # type: ignore[return-value]
-    labels, scores = _per_clip(label, b, "label"), _per_clip(score, b, "score")
-    return [
-        None
-        if lab is None and sc is None
-        else SheetCaption(
-            target=None if lab is None else str(lab),
-            target_probability=None if sc is None else float(sc),  # type: ignore[arg-type]
-        )
-        for lab, sc in zip(labels, scores, strict=True)
-    ]
-
-
-def _rows(
-    rgb: Tensor, over: Tensor, kept: Tensor | None, names: Sequence[str]
-) -> list[tuple[str, int, Tensor]]:
-    """Rows of cells: ``(name, clip, frames (T, H, W, 3))`` for every clip, top to bottom."""
-    rows: list[tuple[str, int, Tensor]] = []
-    for i in range(over.shape[0]):
-        rows.append(("input", i, rgb[min(i, rgb.shape[0] - 1)].cpu()))
-        rows.extend((names[j], i, over[i, j]) for j in range(over.shape[1]))
-        if kept is not None:
-            k = kept.shape[1]
-            rows.extend(
-                ("preserved" if k == 1 else f"preserved {j}", i, kept[i, j]) for j in range(k)
-            )
-    t, h, w = rows[0][2].shape[:3]
-    for _, _, video in rows:
-        if video.shape[:3] != (t, h, w):
-            raise ValueError(
-                f"all rows must share (T, H, W) = {(t, h, w)}; got {tuple(video.shape[:3])}"
-            )
-    return rows
 
 
 def _frame_labels(
@@ -192,48 +139,49 @@ class _Layout:
     margin: int
     col_lefts: list[int]
     row_tops: list[int]
+    row_heights: list[int]
     header_tops: list[int]
     label_tops: list[int]
-    colorbar: tuple[int, int, int, int] | None
+    legend_top: int | None
 
 
 def _layout(
-    rows: list[tuple[str, int, Tensor]],
+    rows: list[Row],
     headers: list[tuple[str, ...]],
     labels: list[str],
     cell: tuple[int, int],
     pad: int,
     fnt: Font,
-    colorbar: bool,
+    legend: Legend | None,
 ) -> _Layout:
     ch, cw = cell
     t = len(labels)
     gap = max(pad, 4)
     step = line_height(fnt)
-    names = [name for name, _, _ in rows] + (["colour"] if colorbar else [])
+    names = [line for row in rows for line in row.label] + (["colour"] if legend else [])
     margin = max(text_size(name, fnt)[0] for name in names) + 2 * gap
     grid_w = margin + t * (cw + pad)
     text_w = max(
         [text_size(line, fnt)[0] + 2 * gap for lines in headers for line in lines], default=0
     )
-    row_tops, header_tops, label_tops = [], [], []
+    row_tops, row_heights, header_tops, label_tops = [], [], [], []
     y = pad
     for i, lines in enumerate(headers):
         header_tops.append(y)
         y += len(lines) * step + (gap // 2 if lines else 0)
         label_tops.append(y)
         y += step
-        for _, clip, _ in rows:
-            if clip == i:
+        for row in rows:
+            if row.clip == i:
                 row_tops.append(y)
-                y += max(ch, step) + pad
+                row_heights.append(max(ch, len(row.label) * step))
+                y += row_heights[-1] + pad
         y += gap
-    bar = None
-    if colorbar:
-        bar_w = max(min(t * (cw + pad) - pad, 384), 96)
-        bar = (y + 2, margin, _COLORBAR_HEIGHT, bar_w)
-        y += _COLORBAR_HEIGHT + 2 + step + gap
-        grid_w = max(grid_w, margin + bar_w + gap)
+    legend_top = None
+    if legend is not None:
+        legend_top = y
+        y += legend.image.shape[0]
+        grid_w = max(grid_w, legend.image.shape[1])
     col_lefts = [margin + j * (cw + pad) for j in range(t)]
     return _Layout(
         width=max(grid_w, text_w) + pad,
@@ -241,39 +189,30 @@ def _layout(
         margin=margin,
         col_lefts=col_lefts,
         row_tops=row_tops,
+        row_heights=row_heights,
         header_tops=header_tops,
         label_tops=label_tops,
-        colorbar=bar,
+        legend_top=legend_top,
     )
 
 
-def _paint_cells(
-    canvas: np.ndarray, rows: list[tuple[str, int, Tensor]], lay: _Layout, scale: int
-) -> None:
-    for (_, _, video), top in zip(rows, lay.row_tops, strict=True):
-        cells = video.repeat_interleave(scale, 1).repeat_interleave(scale, 2).numpy()
+def _paint_cells(canvas: np.ndarray, rows: list[Row], lay: _Layout, scale: int) -> None:
+    for row, top in zip(rows, lay.row_tops, strict=True):
+        cells = row.video.repeat_interleave(scale, 1).repeat_interleave(scale, 2).numpy()
         ch, cw = cells.shape[1:3]
         for j, left in enumerate(lay.col_lefts):
             canvas[top : top + ch, left : left + cw] = cells[j]
 
 
-def _paint_colorbar(canvas: np.ndarray, bar: tuple[int, int, int, int], cmap: Colormap) -> None:
-    top, left, height, width = bar
-    ramp = apply_colormap(torch.linspace(0.0, 1.0, width), cmap)
-    colours = (ramp * 255.0).round().to(torch.uint8).numpy()
-    canvas[top : top + height, left : left + width] = colours[None, :, :]
-
-
 def _draw_text(
     image: Image.Image,
-    rows: list[tuple[str, int, Tensor]],
+    rows: list[Row],
     headers: list[tuple[str, ...]],
     warn: list[bool],
     labels: list[str],
     lay: _Layout,
     ch: int,
     fnt: Font,
-    ticks: tuple[str, str, str] | None,
 ) -> None:
     draw = ImageDraw.Draw(image)
     gap = 4
@@ -285,17 +224,10 @@ def _draw_text(
     for top in lay.label_tops:
         for label, left in zip(labels, lay.col_lefts, strict=True):
             draw.text((left, top), label, fill=_TEXT, font=fnt)
-    for (name, _, _), top in zip(rows, lay.row_tops, strict=True):
-        draw.text((gap, top + max(0, (ch - step) // 2)), name, fill=_TEXT, font=fnt)
-    if lay.colorbar is not None and ticks is not None:
-        top, left, height, width = lay.colorbar
-        draw.text((gap, top), "colour", fill=_TEXT, font=fnt)
-        lo, mid, hi = ticks
-        y = top + height + 2
-        draw.text((left, y), lo, fill=_TEXT, font=fnt)
-        if mid:
-            draw.text((left + (width - text_size(mid, fnt)[0]) // 2, y), mid, fill=_TEXT, font=fnt)
-        draw.text((left + width - text_size(hi, fnt)[0], y), hi, fill=_TEXT, font=fnt)
+    for row, top in zip(rows, lay.row_tops, strict=True):
+        y = top + max(0, (ch - len(row.label) * step) // 2)
+        for k, line in enumerate(row.label):
+            draw.text((gap, y + k * step), line, fill=_TEXT, font=fnt)
 
 
 def render_sheet(
@@ -306,6 +238,9 @@ def render_sheet(
     caption: SheetCaption | Sequence[SheetCaption] | None = None,
     style: OverlayStyle | None = None,
     map_names: Sequence[str] | None = None,
+    target_names: Sequence[object] | Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    target_probabilities: Sequence[object] | Tensor | None = None,
     frame_indices: Sequence[int] | None = None,
     fps: float | None = None,
     scale: int | None = None,
@@ -323,19 +258,32 @@ def render_sheet(
 ) -> Sheet:
     """Render the contact sheet of one or more clips (see the module layout).
 
+    Signed maps (any negative value) are drawn on a diverging scale centred on zero and the colour
+    bar says so (see [`OverlayStyle.resolve`][videoattr.viz.style.OverlayStyle.resolve]).
+
     Args:
         frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
             ``(B, C, T, H, W)``, de-normalised with the style's ``mean``/``std``.
-        heatmap: ``(B, A, T, H, W)`` from an attributor (one row per channel ``A``) or
-            ``(T, H, W)``.
+        heatmap: ``(B, A, T, H, W)`` from an attributor (one row per channel ``A``),
+            ``(B, K, A, T, H, W)`` for ``K`` targets per clip (one row per target, named by
+            ``target_names``), or ``(T, H, W)``.
         preserved: optional perturbed clip (float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)``, or
-            uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``): one row, or one per area.
+            uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``): one row, or one per area
+            (then each area's preserved row follows its mask row, labelled with the area and, when
+            the caption gives one per area, its ``p(target | preserved)``).
         caption: what the sheet shows, one [`SheetCaption`][videoattr.viz.style.SheetCaption]
             for all clips or one per clip; written as each clip's header.
         style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default
             ``OverlayStyle()`` (``value_range=(0, 1)`` suits masks).
         map_names: names of the ``A`` heatmap rows (e.g. the areas); default ``"heatmap"`` for one
             row, ``"heatmap <i>"`` for several.
+        target_names: with ``(B, K, A, T, H, W)`` maps, the row label of each target: ``K`` names
+            (or class indices) shared by every clip, or ``B`` lists of ``K``, e.g. an
+            explanation's ``target`` tensor ``(B, K)``; default ``"target <k>"``.
+        class_names: turns class indices in ``target_names`` into names; default ``None``.
+        target_probabilities: with several targets, ``p(target | clip)`` of each, shaped like
+            ``target_names`` (e.g. an explanation's ``target_probability``), written under its
+            name; default ``None``.
         frame_indices: the frame number of every column (e.g. ``range(0, 16, 2)`` when every
             other frame is shown); default ``0 .. T-1``.
         fps: frames per second of the video; when given the columns are labelled by time.
@@ -356,11 +304,18 @@ def render_sheet(
     Returns:
         The [`Sheet`][videoattr.viz.sheet.Sheet].
 
+    Raises:
+        ValueError: shapes that do not fit, or ``preserved`` with several targets per clip.
+
     Example:
         >>> sheet = render_sheet(torch.zeros(4, 8, 8, 3, dtype=torch.uint8), torch.rand(4, 8, 8),
         ...                      caption=SheetCaption(target="juggling", target_probability=0.91))
         >>> sheet.row_names, sheet.captions[0]
         (('input', 'heatmap'), 'target: juggling   p(target | clip) = 0.910')
+        >>> several = render_sheet(torch.zeros(1, 4, 8, 8, 3, dtype=torch.uint8),
+        ...                        torch.randn(1, 2, 1, 4, 8, 8), target_names=["run", "walk"])
+        >>> several.row_names
+        ('input', 'run', 'walk')
     """
     st = merge_style(
         style,
@@ -376,46 +331,64 @@ def render_sheet(
     rgb = to_frames(frames, st.mean, st.std)
     if rgb.dim() == 4:
         rgb = rgb.unsqueeze(0)
+    targets = probs = None
+    if isinstance(heatmap, Tensor) and heatmap.dim() == 6:  # (B, K, A, T, H, W): several targets
+        if preserved is not None:
+            raise ValueError(
+                "preserved: clips preserved for several targets per clip are not drawn on one "
+                "sheet; render one sheet per target (heatmap[:, k])"
+            )
+        b6, k6 = heatmap.shape[:2]
+        targets = names_of_targets(target_names, class_names, b6, k6)
+        if target_probabilities is not None:
+            values = nested_values(target_probabilities, b6, k6, "target_probabilities")
+            probs = [[float(v) for v in row] for row in values]  # type: ignore[arg-type]
+        heatmap = heatmap.flatten(1, 2)
     maps = as_maps(heatmap)
+    st = st.resolve(maps.detach())
     over = blend(rgb, maps, st).cpu()
     b, a = over.shape[:2]
     kept = _preserved_frames(preserved, st.mean, st.std, b)
-    if map_names is not None and len(map_names) != a:
-        raise ValueError(
-            f"map_names must have {a} entries, one per heatmap channel; got {len(map_names)}"
-        )
-    names = (
-        list(map_names)
-        if map_names is not None
-        else (["heatmap"] if a == 1 else [f"heatmap {i}" for i in range(a)])
-    )
-    rows = _rows(rgb, over, None if kept is None else kept.cpu(), names)
-    t, h, w = rows[0][2].shape[:3]
+    names = map_labels(map_names, targets, probs, b, a)
+    caps = clip_captions(caption, label, score, b)
+    rows = build_rows(rgb, over, None if kept is None else kept.cpu(), names, caps)
+    t, h, w = rows[0].video.shape[:3]
     scale = auto_scale(h) if scale is None else check_positive_int(scale, "scale")
     fnt = font(font_size)
-    caps = _captions(caption, label, score, b)
     headers = [() if c is None else c.lines() for c in caps]
     labels = _frame_labels(t, frame_indices, fps, w * scale, fnt)
-    lay = _layout(rows, headers, labels, (h * scale, w * scale), pad, fnt, colorbar)
+    legend = None
+    if colorbar:
+        margin = max(text_size(x, fnt)[0] for r in rows for x in r.label) + 2 * max(pad, 4)
+        margin = max(margin, text_size("colour", fnt)[0] + 2 * max(pad, 4))
+        grid = margin + t * (w * scale + pad)
+        legend = render_legend(st, maps, width=grid, label_width=margin, fnt=fnt)
+    lay = _layout(rows, headers, labels, (h * scale, w * scale), pad, fnt, legend)
 
     canvas = np.full((lay.height, lay.width, 3), _BACKGROUND, dtype=np.uint8)
     _paint_cells(canvas, rows, lay, scale)
-    if lay.colorbar is not None:
-        _paint_colorbar(canvas, lay.colorbar, st.colormap)
+    bar = None
+    if legend is not None and lay.legend_top is not None:
+        lh, lw = legend.image.shape[:2]
+        canvas[lay.legend_top : lay.legend_top + lh, :lw] = legend.image.numpy()
+        top, left, height, width = legend.bar
+        bar = (lay.legend_top + top, left, height, width)
     image = Image.fromarray(canvas)
     warn = [c is not None and c.random_weights for c in caps]
-    ticks = st.tick_labels() if colorbar else None
-    _draw_text(image, rows, headers, warn, labels, lay, h * scale, fnt, ticks)
+    _draw_text(image, rows, headers, warn, labels, lay, h * scale, fnt)
     return Sheet(
         image=torch.from_numpy(np.array(image)),
-        row_names=tuple(name for name, _, _ in rows),
-        row_clips=tuple(clip for _, clip, _ in rows),
+        row_names=tuple(r.name for r in rows),
+        row_clips=tuple(r.clip for r in rows),
         row_tops=tuple(lay.row_tops),
         col_lefts=tuple(lay.col_lefts),
         cell_size=(h * scale, w * scale),
         captions=tuple("\n".join(lines) for lines in headers),
         frame_labels=tuple(labels),
-        colorbar=lay.colorbar,
+        colorbar=bar,
+        row_labels=tuple("\n".join(r.label) for r in rows),
+        colorbar_ticks=legend.ticks if legend is not None else (),
+        colorbar_note=legend.note if legend is not None else "",
     )
 
 

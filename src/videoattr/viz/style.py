@@ -16,11 +16,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videoattr.core.ops import POLARITIES, Polarity
 from videoattr.core.validation import check_choice
 from videoattr.viz.colormaps import Colormap
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["OverlayStyle", "SheetCaption", "merge_style"]
 
@@ -34,9 +37,12 @@ class OverlayStyle:
             ``polarity="signed"``.
         alpha: opacity of the colours in ``[0, 1]``; default 0.5 (1 shows the colours only).
         polarity: how maps are scaled, see [`scale_maps`][videoattr.viz.overlay.scale_maps];
-            default ``None`` (min-max per map).
+            default ``None``: decided by the values drawn, ``"signed"`` when any of them is
+            negative (see [`resolve`][videoattr.viz.style.OverlayStyle.resolve]), else min-max per
+            map.
         value_range: fixed ``(lo, hi)`` mapped to the colormap's ends; default ``None`` (per map).
-            Use ``(0, 1)`` for perturbation masks.
+            Use ``(0, 1)`` for perturbation masks. A signed scale widens it to ``(-m, m)`` with
+            ``m = max(|lo|, |hi|)``, so that 0 stays in the middle.
         mean: per-channel mean used to normalise float clips; default ``None`` (zeros).
         std: per-channel std used to normalise float clips; default ``None`` (ones).
 
@@ -82,16 +88,94 @@ class OverlayStyle:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def tick_labels(self) -> tuple[str, str, str]:
-        """What the low end, the middle and the high end of the colour bar stand for."""
+    @property
+    def signed(self) -> bool:
+        """Whether maps are drawn on a diverging scale centred on zero (``polarity="signed"``)."""
+        return self.polarity == "signed"
+
+    def resolve(self, maps: Tensor) -> OverlayStyle:
+        """The style that ``maps`` are drawn with: the one rule for signed maps.
+
+        A signed map is always drawn on a diverging scale centred on zero: with ``polarity`` left
+        to ``None``, maps holding any negative value get ``polarity="signed"`` (the decision is
+        taken once for all the maps of one picture, so they share one colormap and one colour
+        bar); a signed scale with a ``value_range`` widens it to ``(-m, m)``. Maps without
+        negative values keep ``polarity=None`` (min-max per map, or the ``value_range``). To draw
+        a signed map otherwise, choose a polarity that makes it non-negative (``"positive"``,
+        ``"negative"`` or ``"absolute"``).
+
+        Args:
+            maps: every map of the picture, float ``(..., T, H, W)``.
+
+        Returns:
+            This style with its ``polarity`` (and ``value_range``) settled.
+
+        Example:
+            >>> import torch
+            >>> OverlayStyle().resolve(torch.tensor([[[-1.0, 2.0]]])).polarity
+            'signed'
+            >>> OverlayStyle(value_range=(-1, 3)).resolve(torch.ones(1, 1, 1) * -1).value_range
+            (-3.0, 3.0)
+        """
+        import torch
+
+        polarity = self.polarity
+        if polarity is None and bool((torch.nan_to_num(maps.detach()) < 0).any()):
+            polarity = "signed"
+        value_range = self.value_range
+        if polarity == "signed" and value_range is not None:
+            m = max(abs(value_range[0]), abs(value_range[1]))
+            value_range = (-m, m)
+        if polarity == self.polarity and value_range == self.value_range:
+            return self
+        return self.replace(polarity=polarity, value_range=value_range)
+
+    def tick_labels(self, maps: Tensor | None = None) -> tuple[str, str, str]:
+        """What the low end, the middle and the high end of the colour bar stand for.
+
+        Args:
+            maps: the maps drawn, ``(..., T, H, W)``; when they are one map scaled on its own, the
+                ends are its numbers (e.g. ``-7.1e-05``, ``0``, ``+7.1e-05``), else words such as
+                ``"max (per map)"``.
+        """
         if self.value_range is not None:
             lo, hi = self.value_range
+            if self.signed:
+                return f"{lo:.3g}", "0", f"+{hi:.3g}"
             return f"{lo:.3g}", f"{(lo + hi) / 2:.3g}", f"{hi:.3g}"
-        if self.polarity == "signed":
+        one = maps is not None and maps.dim() >= 3 and maps[..., 0, 0, 0].numel() == 1
+        if one and maps is not None and maps.numel():
+            return self._numbers(maps)
+        if self.signed:
             return "-max|map|", "0", "+max|map|"
         if self.polarity is not None:
             return "0", "", "max (per map)"
         return "min (per map)", "", "max (per map)"
+
+    def _numbers(self, maps: Tensor) -> tuple[str, str, str]:
+        """The colour bar's ends for one map scaled on its own."""
+        import torch
+
+        from videoattr.core.ops import apply_polarity
+
+        x = torch.nan_to_num(maps.detach().float())
+        if self.signed:
+            m = float(x.abs().max())
+            return f"-{m:.3g}", "0", f"+{m:.3g}"
+        if self.polarity is not None:
+            return "0", "", f"{float(apply_polarity(x, self.polarity).max()):.3g}"
+        return f"{float(x.min()):.3g}", "", f"{float(x.max()):.3g}"
+
+    def scale_note(self) -> str:
+        """A few words after the colour bar saying how the values were mapped to colours."""
+        if self.signed:
+            colours = ": blue < 0 < red" if self.colormap == "bwr" else ""
+            return f"signed, centred on 0{colours}"
+        if self.value_range is not None:
+            return "fixed range"
+        if self.polarity is not None:
+            return f"{self.polarity} part, 0 to the maximum of each map"
+        return "each map from its minimum to its maximum"
 
     def __repr__(self) -> str:
         fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)]
@@ -142,7 +226,8 @@ class SheetCaption:
         settings: the method's key settings, written as ``key value`` pairs in order, e.g.
             ``{"area": 0.1, "iterations": 300}`` or ``{"preset": "fast"}``.
         preserved_probability: ``p(target | preserved)``, the target's probability on the clip that
-            a perturbation mask preserves (perturbation methods only).
+            a perturbation mask preserves (perturbation methods only); one number, or one per area
+            in the order of the areas (a sheet then writes each next to its area's rows).
         random_weights: ``True`` when the model has no trained weights: the header then says so in
             red, because such maps explain noise.
         note: one more free line of text (e.g. the clip's file name).
@@ -160,7 +245,7 @@ class SheetCaption:
     prediction_probability: float | None = None
     method: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
-    preserved_probability: float | None = None
+    preserved_probability: float | Sequence[float] | None = None
     random_weights: bool = False
     note: str | None = None
 
@@ -211,6 +296,20 @@ class SheetCaption:
             **fields,
         )
 
+    def preserved_probabilities(self) -> tuple[float, ...]:
+        """``p(target | preserved)`` per area (empty when not set).
+
+        Example:
+            >>> SheetCaption(preserved_probability=[0.9, 0.5]).preserved_probabilities()
+            (0.9, 0.5)
+        """
+        p = self.preserved_probability
+        if p is None:
+            return ()
+        if isinstance(p, (int, float)):
+            return (float(p),)
+        return tuple(float(v) for v in p)
+
     def lines(self) -> tuple[str, ...]:
         """The header's lines of text, top to bottom (the random-weights note last)."""
         out: list[str] = []
@@ -231,8 +330,11 @@ class SheetCaption:
             second.append(f"method: {self.method}")
         if self.settings:
             second.append(", ".join(f"{k}={_setting(v)}" for k, v in self.settings.items()))
-        if self.preserved_probability is not None:
-            second.append(f"p(target | preserved) = {_number(self.preserved_probability)}")
+        kept = self.preserved_probabilities()
+        if kept:
+            per_area = " (per area)" if len(kept) > 1 else ""
+            numbers = ", ".join(_number(v) for v in kept)
+            second.append(f"p(target | preserved) = {numbers}{per_area}")
         if second:
             out.append("   ".join(second))
         if self.note:

@@ -5,18 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from videoattr.core.ops import Polarity
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.io import write_video
 from videoattr.viz.colormaps import Colormap
+from videoattr.viz.legend import render_legend
 from videoattr.viz.overlay import as_maps, blend, preserved_clip, to_frames
 from videoattr.viz.style import OverlayStyle, SheetCaption, merge_style
-from videoattr.viz.text import DEFAULT_FONT_SIZE, caption_strip
+from videoattr.viz.text import (
+    DEFAULT_FONT_SIZE,
+    caption_strip,
+    font,
+    line_height,
+    text_size,
+    wrap,
+)
 
-__all__ = ["panels", "save_gif", "save_mp4", "strip_lines", "tile"]
+__all__ = ["auto_scale", "panels", "save_gif", "save_mp4", "strip_lines", "tile"]
+
+#: Cells and panels are magnified (by an integer) to at least this height when ``scale`` is ``None``.
+MIN_CELL_HEIGHT = 96
 
 
 def tile(videos: Tensor | Sequence[Tensor], *, pad: int = 2, fill: int = 255) -> Tensor:
@@ -71,6 +84,11 @@ def _stack_rows(rows: Sequence[Tensor], pad: int, fill: int) -> Tensor:
     return torch.cat(out, dim=1)
 
 
+def auto_scale(height: int) -> int:
+    """The integer magnification that brings cells of ``height`` pixels to at least 96 (at most 8)."""
+    return max(1, min(8, -(-MIN_CELL_HEIGHT // max(height, 1))))
+
+
 def panels(
     frames: Tensor,
     heatmap: Tensor,
@@ -80,9 +98,12 @@ def panels(
     caption: SheetCaption | str | None = None,
     frame_indices: Sequence[int] | None = None,
     fps: float | None = None,
-    scale: int = 1,
+    scale: int | None = None,
     font_size: int = DEFAULT_FONT_SIZE,
     pad: int = 2,
+    labels: bool | None = None,
+    colorbar: bool | None = None,
+    map_names: Sequence[str] | None = None,
     cmap: Colormap | None = None,
     alpha: float | None = None,
     polarity: Polarity | None = None,
@@ -92,8 +113,10 @@ def panels(
 ) -> Tensor:
     """One video showing, for each clip, the input | the overlaid maps | the preserved clip.
 
-    With a ``caption`` every frame gets a white strip on top naming the method, the target and the
-    frame (``"step | target down"`` and ``"frame 3 / 16"``), so a GIF or MP4 says what it shows.
+    With a ``caption`` the video says what it shows, like a sheet: a white strip on top names the
+    method, the target and the frame (``"step | target: down"`` and ``"frame 3 of 0-15"``, frames
+    numbered from 0 as on the sheets), every panel has its name above it (``input``, the map or
+    area, ``preserved``), and the colour bar with its range is drawn underneath.
 
     Args:
         frames: uint8 frames ``(B, T, H, W, 3)`` / ``(T, H, W, 3)`` or the float input clip
@@ -102,15 +125,21 @@ def panels(
             [`overlay`][videoattr.viz.overlay.overlay].
         preserved: optional perturbed clip, float ``(B, C, T, H, W)`` / ``(B, A, C, T, H, W)`` or
             uint8 frames ``(B, T, H, W, 3)`` / ``(B, A, T, H, W, 3)``.
-        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default ``OverlayStyle()``.
+        style: the [`OverlayStyle`][videoattr.viz.style.OverlayStyle]; default ``OverlayStyle()``
+            (signed maps are drawn centred on zero, as on sheets).
         caption: a [`SheetCaption`][videoattr.viz.style.SheetCaption] (its
             [`short`][videoattr.viz.style.SheetCaption.short] line is used) or a line of text;
             default ``None``: no caption strip.
         frame_indices: the frame number of every frame in the strip; default ``0 .. T-1``.
         fps: frames per second; when given the strip also shows the time.
-        scale: integer nearest-neighbour magnification of every panel; default 1.
+        scale: integer nearest-neighbour magnification of every panel; default ``None``: the
+            smallest that makes panels at least 96 pixels high (2 for 56-pixel clips), at most 8.
         font_size: text height of the strip in pixels; default 14.
         pad: pixels between panels; default 2.
+        labels: write each panel's name above it; default ``None``: with a caption.
+        colorbar: draw the colour bar under the panels; default ``None``: with a caption.
+        map_names: names of the ``A`` map panels (e.g. ``["area 0.05", "area 0.2"]``); default
+            ``"heatmap"`` (``"heatmap <i>"`` for several).
         cmap: overrides ``style.cmap``.
         alpha: overrides ``style.alpha``.
         polarity: overrides ``style.polarity``.
@@ -120,7 +149,7 @@ def panels(
 
     Returns:
         uint8 video ``(T, H', W', 3)``; clips are stacked top to bottom, panels left to right, the
-        caption strip (if any) on top.
+        caption strip (if any) on top, the colour bar (if any) at the bottom.
     """
     st = merge_style(
         style,
@@ -131,29 +160,101 @@ def panels(
         mean=mean,
         std=std,
     )
-    scale = check_positive_int(scale, "scale")
     rgb = to_frames(frames, st.mean, st.std)
     if rgb.dim() == 4:
         rgb = rgb.unsqueeze(0)
-    over = blend(rgb, as_maps(heatmap), st)  # (B, A, T, H, W, 3)
-    kept = _preserved_frames(preserved, st.mean, st.std, over.shape[0])
+    maps = as_maps(heatmap)
+    st = st.resolve(maps.detach())
+    over = blend(rgb, maps, st)  # (B, A, T, H, W, 3)
+    b, a = over.shape[:2]
+    scale = auto_scale(over.shape[-3]) if scale is None else check_positive_int(scale, "scale")
+    if map_names is not None and len(map_names) != a:
+        raise ValueError(f"map_names must have {a} entries, one per map; got {len(map_names)}")
+    kept = _preserved_frames(preserved, st.mean, st.std, b)
     rows = []
-    for b in range(over.shape[0]):
-        row = [rgb[min(b, rgb.shape[0] - 1)].to(over.device), over[b]]
+    for i in range(b):
+        row = [rgb[min(i, rgb.shape[0] - 1)].to(over.device), over[i]]
         if kept is not None:
-            row.append(kept[b].to(over.device))
+            row.append(kept[i].to(over.device))
         rows.append(tile(row, pad=pad))
-    video = _stack_rows(rows, pad, 255)
-    if scale > 1:
-        video = video.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    if caption is None:
-        return video
-    return caption_strip(
-        video.cpu(),
-        strip_lines(caption, video.shape[0], frame_indices, fps),
-        font_size=font_size,
-        colors=_strip_colors(caption),
+    names = ["input"] + (
+        list(map_names)
+        if map_names is not None
+        else ["heatmap"]
+        if a == 1
+        else [f"heatmap {j}" for j in range(a)]
     )
+    if kept is not None:
+        r = kept.shape[1]
+        names += ["preserved"] if r == 1 else [f"preserved\n{n}" for n in names[1 : 1 + r]]
+        probs = caption.preserved_probabilities() if isinstance(caption, SheetCaption) else ()
+        if len(probs) == r:  # each preserved panel says what it keeps of the target
+            names[-r:] = [
+                f"{n}\np(target | preserved)\n= {v:.3f}"
+                for n, v in zip(names[-r:], probs, strict=True)
+            ]
+    if scale > 1:
+        rows = [r.repeat_interleave(scale, 1).repeat_interleave(scale, 2) for r in rows]
+    with_labels = caption is not None if labels is None else bool(labels)
+    if with_labels:
+        width = over.shape[-2] * scale
+        step = (over.shape[-2] + pad) * scale
+        rows = [_with_panel_labels(r.cpu(), names, width, step, font_size) for r in rows]
+    video = _stack_rows(rows, pad * scale, 255)
+    band = None
+    if colorbar if colorbar is not None else caption is not None:
+        band = _colorbar_band(video.shape[2], st, maps, font_size)
+        video = _widened(video.cpu(), band.shape[1])  # a narrow video gets room for the bar
+    if caption is not None:
+        video = caption_strip(
+            video.cpu(),
+            strip_lines(caption, video.shape[0], frame_indices, fps),
+            font_size=font_size,
+            colors=_strip_colors(caption),
+        )
+    if band is not None:
+        video = torch.cat(
+            [video.cpu(), _widened(band[None], video.shape[2]).expand(video.shape[0], -1, -1, -1)],
+            dim=1,
+        )
+    return video
+
+
+def _with_panel_labels(
+    row: Tensor, names: Sequence[str], width: int, step: int, font_size: int
+) -> Tensor:
+    """``row`` ``(T, H, W, 3)`` with a white band on top naming each panel.
+
+    A name's lines (split at newlines) are wrapped to the panel's width.
+    """
+    fnt = font(font_size)
+    gap = 3
+    lines = [
+        [x for part in name.split("\n") for x in wrap(part, width - gap, fnt)] for name in names
+    ]
+    height = max(len(x) for x in lines) * line_height(fnt) + 2
+    image = Image.new("RGB", (row.shape[2], height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for j, text in enumerate(lines):
+        for k, line in enumerate(text):
+            draw.text((j * step + gap, 1 + k * line_height(fnt)), line, fill=(0, 0, 0), font=fnt)
+    band = torch.from_numpy(np.array(image)).expand(row.shape[0], -1, -1, -1)
+    return torch.cat([band, row], dim=1)
+
+
+def _colorbar_band(width: int, style: OverlayStyle, maps: Tensor, font_size: int) -> Tensor:
+    """The colour bar of ``style`` as a white band ``(h, w, 3)``, ``w >= width``."""
+    fnt = font(font_size)
+    margin = text_size("colour", fnt)[0] + 8
+    return render_legend(style, maps, width=width, label_width=margin, fnt=fnt).image
+
+
+def _widened(video: Tensor, width: int) -> Tensor:
+    """``video`` ``(..., H, W, 3)`` padded on the right with white to ``width`` (if narrower)."""
+    if video.shape[-2] >= width:
+        return video
+    extra = torch.full((*video.shape[:-2], width - video.shape[-2], 3), 255, dtype=torch.uint8)
+    return torch.cat([video, extra.to(video.device)], dim=-2)
 
 
 def strip_lines(
@@ -166,7 +267,8 @@ def strip_lines(
 
     Top to bottom: the random-weights warning (if the caption has it), the caption's
     [`short`][videoattr.viz.style.SheetCaption.short] line (or the text), the frame number (and
-    the time with ``fps``).
+    the time with ``fps``). Frames are numbered as on the sheets: from 0, or by
+    ``frame_indices``; ``"frame 3 of 0-15"`` gives the range of a whole clip.
     """
     head = caption.short() if isinstance(caption, SheetCaption) else str(caption)
     random = isinstance(caption, SheetCaption) and caption.random_weights
@@ -174,10 +276,9 @@ def strip_lines(
     indices = list(range(t)) if frame_indices is None else [int(i) for i in frame_indices]
     if len(indices) != t:
         raise ValueError(f"frame_indices must have {t} entries, one per frame; got {len(indices)}")
-    total = max(indices) + 1 if frame_indices is None else None
     out = []
     for i in indices:
-        frame = f"frame {i}" + (f" / {total}" if total else "")
+        frame = f"frame {i}" + (f" of 0-{t - 1}" if frame_indices is None else "")
         if fps is not None:
             frame += f"   t = {i / fps:.2f} s"
         out.append([*warning, head, frame] if head else [*warning, frame])
