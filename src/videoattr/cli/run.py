@@ -27,7 +27,7 @@ import argparse
 import sys
 from typing import Any
 
-from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.loading import load_model, weights_settings
 from videoattr.cli.methods import (
     announce,
     build_method,
@@ -162,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_every_s=args.log_every,
             settings={
                 "model": args.model,
-                "weights": weights_record(args),
+                **weights_settings(args),
                 "preset": preset_of(args),
             },
             whole_videos=args.whole_video,
