@@ -3,7 +3,7 @@ and ``progress=False`` silences it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -18,7 +18,7 @@ from videoattr.methods import build_attributor
 class Recorder(tqdm):  # type: ignore[type-arg]
     """A bar that remembers, when closed, what it counted."""
 
-    closed: list[dict[str, Any]] = []
+    closed: ClassVar[list[dict[str, Any]]] = []
 
     def close(self) -> None:
         if not getattr(self, "_recorded", False):

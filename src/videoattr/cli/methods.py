@@ -239,11 +239,11 @@ def announce(
         f"expected about {duration(per_clip)} per clip{total}{hint}",
         file=sys.stderr,
     )
-    print(
-        f"  memory: at most {bound if bound is not None else 'all'} clip(s) per forward "
-        "(--max-batch-size changes it)",
-        file=sys.stderr,
-    )
+    if bound is None:
+        memory = "no bound: all the rows of a call (clips x areas) in one forward"
+    else:
+        memory = f"at most {bound} clip{'s' if bound != 1 else ''} per forward"
+    print(f"  memory: {memory} (--max-batch-size changes it)", file=sys.stderr)
     if suggest_step:
         step = Cost(2, FAST_ITERATIONS)
         print(

@@ -63,14 +63,11 @@ class Cost:
         return forward_s * (self.forwards + BACKWARD_FACTOR * self.backwards)
 
     def describe(self) -> str:
-        """``"1 + 25 with a backward pass"``-style words for the forwards."""
-        parts = []
+        """``"2 forwards + 25 with a backward pass"``-style words for the forwards."""
+        words = f"{self.forwards} forward{'s' if self.forwards != 1 else ''}"
         if self.backwards:
-            parts.append(f"{self.backwards} with a backward pass")
-        if self.forwards or not parts:
-            parts.insert(0, f"{self.forwards}")
-        words = " + ".join(parts)
-        return f"{'at most ' if not self.exact else ''}{words} forward(s)"
+            words += f" + {self.backwards} with a backward pass"
+        return f"at most {words}" if not self.exact else words
 
 
 def method_cost(
