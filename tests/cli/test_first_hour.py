@@ -153,3 +153,21 @@ def test_ctrl_c_stops_with_one_line_and_keeps_finished_videos(tmp_path: Path) ->
     assert err.strip().splitlines()[-1].startswith("videoattr explain: interrupted;")
     written = sorted(p.name for p in (out / "grad_cam" / "demo" / "a").iterdir())
     assert [p for p in written if p.endswith((".json", ".png", ".npz"))], written
+
+
+def test_run_prints_its_summary_once(tmp_path: Path) -> None:
+    batch = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(2)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for i in range(2):
+        name = demo_model.CLASS_NAMES[int(batch.labels[i])]
+        io.write_video(videos / f"{name}-00{i}.mp4", batch.frames[i], fps=8)
+    proc = subprocess.run(
+        [sys.executable, "-m", "videoattr", "run", "--videos-dir", str(videos), "--model", "demo",
+         "--no-gpu", "--num-workers", "0", "--no-progress", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=600, env=_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stdout + proc.stderr
+    assert said.count("2 done, 0 skipped, 0 failed") == 1, said
+    assert "about" in proc.stderr and "for 2 clips" in proc.stderr  # the estimate, with the total
