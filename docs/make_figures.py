@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python docs/make_figures.py [--out docs/img] [--iterations 300] [--notebook examples/notebook.ipynb]
+    python docs/make_figures.py [--out docs/img] [--iterations 200] [--notebook examples/notebook.ipynb]
 
 It renders one generated clip of `SyntheticMotion` (a red
 square moving among distractors; the class is its direction of motion), explains the demo model's
@@ -47,6 +47,7 @@ from videoattr.methods.extremal import (
     ExtremalPerturbation3D,
     Perturbation,
 )
+from videoattr.methods.extremal.settings import FAST_ITERATIONS
 from videoattr.metrics import mass_in_ground_truth
 from videoattr.viz import OverlayStyle, Sheet, SheetCaption, render_sheet
 
@@ -415,7 +416,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/img", help="output folder (default: docs/img)")
     parser.add_argument(
-        "--iterations", type=int, default=300, help="perturbation iterations (Adam)"
+        "--iterations",
+        type=int,
+        default=FAST_ITERATIONS,
+        help=f"perturbation iterations (Adam; default {FAST_ITERATIONS}, the fast preset's)",
     )
     parser.add_argument("--methods", help="comma-separated methods to draw (default: all)")
     parser.add_argument("--notebook", default=str(ROOT / "examples" / "notebook.ipynb"))
