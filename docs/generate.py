@@ -133,13 +133,22 @@ def defaults_table() -> str:
     for name in method_names():
         info = method_info(name)
         defaults = info.defaults()
-        main = ", ".join(f"`{k}={defaults[k]!r}`" for k in keys if k in defaults) or "—"
+        shown_keys = [k for k in keys if k in defaults and defaults[k] is not None]
+        main = ", ".join(f"`{k}={defaults[k]!r}`" for k in shown_keys) or "—"
+        if defaults.get("preset") == "paper" and defaults.get("max_iter") is None:
+            main += f" ({_paper_iterations()} iterations; the command line runs `fast`)"
         bound = defaults.get("max_batch_size")
         kind = "forward" if info.kind == "black_box" or name == "score_cam" else "backward"
         what = "clips" if kind == "forward" else "clips with the backward pass"
         shown = f"`{bound}` {what}" if bound is not None else "`None`"
         rows.append(f"| `{name}` | {main} | {shown} | {_memory(bound, kind)} |")
     return "\n".join(rows) + "\n"
+
+
+def _paper_iterations() -> int:
+    from videoattr.methods.extremal.settings import PAPER_ITERATIONS
+
+    return PAPER_ITERATIONS
 
 
 def max_batch_size_default() -> str:

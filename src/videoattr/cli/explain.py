@@ -133,7 +133,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     failures = 0
-    for path in videos:
+    for number, path in enumerate(videos, 1):
+        if len(videos) > 1:  # which video the method's bar is about
+            print(f"[{number}/{len(videos)}] {path.name}", file=sys.stderr)
         label = label_of(path)
         try:
             if args.whole_video:
