@@ -15,8 +15,8 @@ Example:
     >>> from videoattr.pipeline import as_method
     >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(3))
     >>> cost = method_cost(as_method(Occlusion(net), net), (3, 16, 112, 112))
-    >>> cost.forwards, cost.backwards
-    (1184, 0)
+    >>> cost.forwards, cost.backwards  # the clip, the clean clip, 7 x 13 x 13 windows
+    (1185, 0)
 """
 
 from __future__ import annotations
