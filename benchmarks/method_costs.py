@@ -62,6 +62,7 @@ def measure_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if method_info(name).kind == "perturbation":
         options["preset"] = "fast"
     method = as_method(name, adapter, options)
+    base = _rss_gb()  # before the probe: its forward is part of what the command line costs
     # the estimate, as the command line computes it
     probe = torch.zeros_like(x)
     channels = layer_channels(adapter, method, probe) if name == "score_cam" else None
@@ -73,7 +74,6 @@ def measure_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    base = _rss_gb()
     start = time.perf_counter()
     try:
         explain_clip(adapter, method, x, 0)

@@ -138,8 +138,8 @@ def defaults_table() -> str:
         if defaults.get("preset") == "paper" and defaults.get("max_iter") is None:
             main += f" ({_paper_iterations()} iterations; the command line runs `fast`)"
         bound = defaults.get("max_batch_size")
-        kind = "forward" if info.kind == "black_box" or name == "score_cam" else "backward"
-        what = "clips" if kind == "forward" else "clips with the backward pass"
+        kind = "backward" if info.kind == "gradient" else "forward"
+        what = "clips with the backward pass" if kind == "backward" else "clips"
         shown = f"`{bound}` {what}" if bound is not None else "`None`"
         rows.append(f"| `{name}` | {main} | {shown} | {_memory(bound, kind)} |")
     return "\n".join(rows) + "\n"
@@ -155,8 +155,8 @@ def max_batch_size_default() -> str:
     from videoattr.methods._memory import FORWARD_BATCH, GRADIENT_BATCH
 
     return (
-        f"the method's own bound: {GRADIENT_BATCH} clips per forward for the gradient and CAM "
-        f"methods, {FORWARD_BATCH} for occlusion, RISE and Score-CAM, none for the perturbation "
+        f"the method's own bound: {GRADIENT_BATCH} clips per forward for the gradient methods, "
+        f"{FORWARD_BATCH} for the CAM family, occlusion and RISE, none for the perturbation "
         "methods (see [methods](methods/index.md#memory))"
     )
 

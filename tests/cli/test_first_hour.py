@@ -43,7 +43,7 @@ def test_default_method_is_quick_and_its_cost_is_said_first(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr
     assert "grad_cam: 2 forwards per clip" in err and "expected about" in err
-    assert "at most 2 clips per forward" in err and "--method step" in err
+    assert "at most 16 clips per forward" in err and "--method step" in err
     name = demo_model.CLASS_NAMES[int(batch.labels[0])]
     assert f"explained class {name} (" in proc.stdout  # the class's name, not only its index
 

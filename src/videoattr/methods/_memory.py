@@ -15,10 +15,12 @@ memory to spare, lower it for larger models or clips (memory grows linearly with
 
 from __future__ import annotations
 
-#: Default ``max_batch_size`` of the methods that back-propagate (saliency, input x gradient,
-#: Integrated Gradients, SmoothGrad, the Grad-CAM family): about 2.4 GB per forward on
-#: ``r2plus1d_18`` at ``16 x 112 x 112``.
+#: Default ``max_batch_size`` of the methods that back-propagate to the input (saliency, input x
+#: gradient, Integrated Gradients, SmoothGrad): about 2.4 GB per forward on ``r2plus1d_18`` at
+#: ``16 x 112 x 112``.
 GRADIENT_BATCH = 2
 #: Default ``max_batch_size`` of the forward-only methods (occlusion, temporal occlusion, RISE,
-#: Score-CAM): about 1.7 GB per forward on ``r2plus1d_18`` at ``16 x 112 x 112``.
+#: Score-CAM) and of the CAM family, whose backward pass starts at their layer (a forward keeps
+#: little more than one without gradients): about 1.7 GB per forward on ``r2plus1d_18`` at
+#: ``16 x 112 x 112``.
 FORWARD_BATCH = 16
