@@ -188,7 +188,10 @@ def test_score_cam_equals_the_direct_loop_and_ignores_max_batch_size() -> None:
     assert float(expected.amax()) > 0
 
 
-def test_score_cam_progress_bar_and_top_class(capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_cam_progress_bar_and_top_class(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("videoattr.core.progress.DELAY_S", 0.0)  # show the bar at once
     model = tiny_cnn3d().double().eval()
     x = clip(b=2, t=4, h=8, w=8).double()
     with torch.no_grad():

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from tests.helpers import clip, tiny_cnn3d
 from videoattr.methods import RISE, build_attributor, method_info
+from videoattr.methods._memory import FORWARD_BATCH
 from videoattr.methods.rise import MASK_BLOCK, rise_masks
 
 
@@ -135,7 +136,7 @@ def test_defaults_and_registry() -> None:
     rise = build_attributor("RISE", tiny_cnn3d())
     assert isinstance(rise, RISE)
     assert (rise.n, rise.grid, rise.p, rise.seed, rise.baseline) == (2000, (4, 7, 7), 0.5, 0, 0.0)
-    assert rise.max_batch_size == 64 and not rise.softmax
+    assert rise.max_batch_size == FORWARD_BATCH == 16 and not rise.softmax
     assert method_info("rise").kind == "black_box"
     record = rise.config()
     assert record["method"] == "rise" and record["grid"] == [4, 7, 7] and record["n"] == 2000

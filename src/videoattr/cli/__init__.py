@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``videoattr`` and ``python -m videoattr``; returns the exit code.
 
     A usage error (a bad option value, a missing or unreadable path, a device this machine lacks, a
-    weights file that is not a state_dict, a full disk) prints one line and returns 2.
+    weights file that is not a state_dict, a full disk) prints one line and returns 2; Ctrl-C prints
+    one line saying what is kept and returns 130.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -49,7 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, ImportError, pickle.UnpicklingError) as err:
         print(f"videoattr {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"videoattr {args.command}: interrupted; {_KEPT[args.command]}", file=sys.stderr)
+        return INTERRUPTED
     return code
 
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+#: The exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+#: What an interrupted command keeps.
+_KEPT = {
+    "explain": "the files of the videos finished before are kept",
+    "run": "the finished clips are kept: run the same command again to resume",
+    "render": "the pictures written before are kept",
+    "demo": "the files written before are kept",
+    "models": "nothing was written",
+}
+
+
+__all__ = ["INTERRUPTED", "SUBCOMMANDS", "build_parser", "main"]

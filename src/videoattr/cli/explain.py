@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.loading import load_model, weights_record, weights_settings
 from videoattr.cli.methods import (
     announce,
     build_method,
@@ -32,6 +32,7 @@ from videoattr.cli.methods import (
     target_request,
 )
 from videoattr.cli.options import (
+    DEFAULT_METHOD,
     CommandError,
     add_method_arguments,
     add_picture_arguments,
@@ -117,7 +118,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     request = target_request(args.target, names)
     # whole videos show one progress bar over the windows instead of one per window batch
     method = build_method(args, adapter, progress=not args.whole_video)
-    announce(method, adapter, device, preset_of(args))
+    announce(
+        method,
+        adapter,
+        device,
+        preset_of(args),
+        clips=len(videos),
+        suggest_step=method.name == DEFAULT_METHOD,
+    )
     if args.whole_video and method.is_perturbation:
         print(
             "  (--whole-video: that time is per window; a video of N frames has about "
@@ -125,7 +133,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     failures = 0
-    for path in videos:
+    for number, path in enumerate(videos, 1):
+        if len(videos) > 1:  # which video the method's bar is about
+            print(f"[{number}/{len(videos)}] {path.name}", file=sys.stderr)
         label = label_of(path)
         try:
             if args.whole_video:
@@ -204,9 +214,10 @@ def explain_one(
         if result.preserved_prob
         else ""
     )
+    explained = f"{names[result.target]} ({result.target})" if names else str(result.target)
     print(
         f"{path.name}: predicted {pred} ({result.prediction_prob:.3f}), explained class "
-        f"{result.target}{extra}, {result.seconds:.1f}s"
+        f"{explained}{extra}, {result.seconds:.1f}s"
     )
     for kind, p in paths.items():
         print(f"  {kind}: {p}")
@@ -281,7 +292,7 @@ def _record_and_folder(
     """The run record written with a video's results, and the folder they go to."""
     settings = {
         "model": args.model,
-        "weights": weights_record(args),
+        **weights_settings(args),
         "video": str(path),
         "preset": preset_of(args),
         "settings": method.config,

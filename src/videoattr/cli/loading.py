@@ -30,6 +30,9 @@ def cli_words(message: str) -> str:
 def load_model(args: argparse.Namespace, device: torch.device) -> Any:
     """The zoo adapter named by ``--model`` with ``--weights``, on ``device``, in eval mode.
 
+    Random weights (no ``--weights``) are drawn after seeding PyTorch with ``--seed``: the same seed
+    gives the same model in every process.
+
     Raises:
         CommandError: the weights file is not a ``state_dict`` (a pickled whole model, garbage or a
             file with code in it: never unpickled), or the model cannot be built as asked.
@@ -42,6 +45,9 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
         "torch.save(model.state_dict(), FILE) writes); it holds something else (a whole pickled "
         "model, other objects, or no torch file at all), which videoattr does not load"
     )
+    seed = getattr(args, "seed", None)
+    if seed is not None and args.weights is None:
+        torch.manual_seed(seed)  # the random weights are drawn from it: the same seed, the same model
     try:
         adapter = zoo.load(args.model, weights=args.weights, **options)
     except (ValueError, FileNotFoundError, ImportError) as err:
@@ -63,11 +69,20 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
         raise not_a_state_dict from None
     if args.weights is None and not _bundled(args.model):
         print(
-            f"warning: --weights not given, {args.model} has random weights: the maps explain an "
-            "untrained network",
+            f"warning: --weights not given, {args.model} has random weights (drawn with --seed "
+            f"{seed}): the maps explain an untrained network",
             file=sys.stderr,
         )
     return adapter.to(device).eval()
+
+
+def weights_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What results record about the weights: ``weights`` (see `weights_record`) and, for random
+    weights, ``weights_seed``, the ``--seed`` they were drawn with."""
+    record: dict[str, Any] = {"weights": weights_record(args)}
+    if record["weights"] == "random":
+        record["weights_seed"] = getattr(args, "seed", None)
+    return record
 
 
 def weights_record(args: argparse.Namespace) -> str:

@@ -188,33 +188,79 @@ def preset_of(args: argparse.Namespace) -> str | None:
     return str(args.preset or DEFAULT_PRESET)
 
 
-def announce(method: Any, adapter: Any, device: torch.device, preset: str | None) -> None:
-    """Before long work: say which preset runs and about how long one clip takes.
+def announce(
+    method: Any,
+    adapter: Any,
+    device: torch.device,
+    preset: str | None,
+    *,
+    clips: int | None = None,
+    suggest_step: bool = False,
+) -> float:
+    """Before any work: say what one clip costs, how long it should take, and the memory bound.
 
-    The time is measured: one forward and backward of the model on a batch of one clip per area,
-    times the iterations.
+    The time is the method's forwards (see [`method_cost`][videoattr.pipeline.cost.method_cost])
+    times one forward of the model on one clip, measured here; a forward with a backward pass
+    counts as three.
+
+    Args:
+        method: the [`Method`][videoattr.pipeline.Method].
+        adapter: the zoo adapter (``clip_len``, ``size``).
+        device: where the model runs.
+        preset: the perturbation preset in force, or ``None``.
+        clips: the number of clips (videos) to explain, to add the total. Default: not said.
+        suggest_step: also say how to ask for STEP and what it would cost.
+
+    Returns:
+        The expected seconds per clip.
     """
-    import time
+    from videoattr.methods.extremal.settings import FAST_ITERATIONS
+    from videoattr.pipeline.cost import Cost, layer_channels, method_cost, time_forward
 
-    if not method.is_perturbation:
-        return
-    config = method.config
-    iterations = int(config.get("max_iter", 0) or 0)
     size = adapter.size if isinstance(adapter.size, (tuple, list)) else (adapter.size, adapter.size)
-    x = torch.zeros(
-        len(method.areas), 3, adapter.clip_len, *size, device=device, requires_grad=True
-    )
-    start = time.perf_counter()
-    adapter(x).sum().backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    per_clip = (time.perf_counter() - start) * iterations
+    dtype = next((p.dtype for p in adapter.parameters() if p.is_floating_point()), torch.float32)
+    x = torch.zeros(1, 3, adapter.clip_len, *size, device=device, dtype=dtype)
+    channels = layer_channels(adapter, method, x) if method.name == "score_cam" else None
+    forward_s = time_forward(adapter, x)
+    cost = method_cost(method, x.shape[1:], channels=channels)
+    per_clip = cost.seconds(forward_s)
+    bound = cost.max_batch_size
+    what = f"{method.name}: "
+    if method.is_perturbation:
+        config = method.config
+        what += (
+            f"preset {preset}, {config.get('max_iter')} iterations ({config.get('optimizer')}) "
+            f"for {len(method.areas)} area(s); "
+        )
+    total = f", about {duration(per_clip * clips)} for {clips} clips" if clips else ""
     hint = " (--preset fast is quicker)" if preset == "paper" else ""
     print(
-        f"{method.name}: preset {preset}, {iterations} iterations ({config.get('optimizer')}) for "
-        f"{len(method.areas)} area(s); expected about {per_clip:.0f}s per clip on {device}{hint}",
+        f"{what}{cost.describe()} per clip; one forward took {forward_s:.2f}s on {device}: "
+        f"expected about {duration(per_clip)} per clip{total}{hint}",
         file=sys.stderr,
     )
+    if bound is None:
+        memory = "no bound: all the rows of a call (clips x areas) in one forward"
+    else:
+        memory = f"at most {bound} clip{'s' if bound != 1 else ''} per forward"
+    print(f"  memory: {memory} (--max-batch-size changes it)", file=sys.stderr)
+    if suggest_step:
+        step = Cost(2, FAST_ITERATIONS)
+        print(
+            f"  the paper's STEP: --method step (about {duration(step.seconds(forward_s))} per "
+            "clip here)",
+            file=sys.stderr,
+        )
+    return per_clip
+
+
+def duration(seconds: float) -> str:
+    """``"12s"``, ``"4.5 min"`` or ``"2.1 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = True) -> Any:

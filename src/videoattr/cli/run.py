@@ -24,10 +24,11 @@ job then reports failure), 0 when none did or with ``--allow-failures``, and 2 f
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
-from videoattr.cli.loading import load_model, weights_record
+from videoattr.cli.loading import load_model, weights_settings
 from videoattr.cli.methods import (
     announce,
     build_method,
@@ -45,6 +46,13 @@ from videoattr.cli.options import (
     positive_int,
 )
 from videoattr.datasets.folders import find_videos
+
+
+def _said_by_the_command(record: logging.LogRecord) -> bool:
+    """Drop the runner's closing summary and failure count from its log: the command prints them."""
+    text = record.getMessage()
+    return not (text.startswith("run finished:") or "failed; their errors are in" in text)
+
 
 #: Failed clips listed on the terminal (the rest are in OUT/failures and the manifest).
 SHOWN_FAILURES = 20
@@ -126,9 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     out = output_folder(args.out)
     check_whole_video(args)
-    find_videos(
-        args.videos_dir, name="--videos-dir"
-    )  # an unreadable folder fails here, in one line
+    # an unreadable folder fails here, in one line
+    videos = find_videos(args.videos_dir, name="--videos-dir")
     ctx = context_from_env()
     device = device_of(args, local_rank=ctx.local_rank)
     adapter = load_model(args, device)
@@ -136,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The methods' own bars would interleave between ranks; keep them for a single process.
     method = build_method(args, adapter, progress=not ctx.is_distributed and not args.whole_video)
     if ctx.is_main:
-        announce(method, adapter, device, preset_of(args))
+        announce(method, adapter, device, preset_of(args), clips=len(videos))
         if args.whole_video and method.is_perturbation:
             print(
                 "  (--whole-video: that time is per window; a video of N frames has about "
@@ -146,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     target: int | str | list[int] | None = args.target
     if request.classes and len(request.classes) > 1:
         target = list(request.classes)
+    logging.getLogger("videoattr.runner").addFilter(_said_by_the_command)
     try:
         summary = run(
             args.videos_dir,
@@ -162,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_every_s=args.log_every,
             settings={
                 "model": args.model,
-                "weights": weights_record(args),
+                **weights_settings(args),
                 "preset": preset_of(args),
             },
             whole_videos=args.whole_video,
@@ -178,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 2
     if ctx.is_main:
-        print(summary)
+        print(f"{summary}; manifest {summary.manifest}")
         failures = summary.failures
         if failures:
             print(f"{len(failures)} {summary.unit}(s) failed:", file=sys.stderr)

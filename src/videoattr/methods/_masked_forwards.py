@@ -16,10 +16,10 @@ from typing import TypeAlias
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from videoattr.core.base import Attributor, target_indices
 from videoattr.core.batching import chunk_slices
+from videoattr.core.progress import progress_bar
 from videoattr.core.targets import ResolvedTarget, Target, is_multi_target, resolve_target
 from videoattr.core.validation import check_finite_float, check_finite_tensor, describe
 
@@ -184,7 +184,8 @@ def masked_rows(
         n: number of masks.
         keep: ``keep(start, stop)`` returns masks ``start .. stop-1`` as ``(stop - start, 1, T, H, W)``
             (or any shape broadcastable to one clip per mask) on ``x``'s device.
-        progress: show a tqdm bar.
+        progress: show a bar counting the forwards (one per row, see
+            [`progress_bar`][videoattr.core.progress.progress_bar]).
         description: the bar's label.
 
     Yields:
@@ -193,15 +194,16 @@ def masked_rows(
         these rows (row ``i`` used ``masks[mask_index[i] - mask_index[0]]``).
     """
     b = x.shape[0]
-    chunks = list(chunk_slices(n * b, attributor.max_batch_size))
-    for chunk in tqdm(chunks, desc=description, disable=not progress, leave=False):
-        rows = torch.arange(chunk.start, chunk.stop, device=x.device)
-        mask_index, clip_index = rows // b, rows % b
-        first, last = chunk.start // b, (chunk.stop - 1) // b
-        masks = keep(first, last + 1).to(x.dtype)
-        m = masks[mask_index - first]
-        xb = x[clip_index]
-        bb = base if base.shape[0] == 1 else base.expand_as(x)[clip_index]
-        perturbed = xb * m + bb * (1 - m)
-        logits = attributor.forward(perturbed, clip_index)
-        yield mask_index, clip_index, scorer(logits, clip_index).to(x.dtype), masks
+    with progress_bar(n * b, description, enabled=progress) as bar:
+        for chunk in chunk_slices(n * b, attributor.max_batch_size):
+            rows = torch.arange(chunk.start, chunk.stop, device=x.device)
+            mask_index, clip_index = rows // b, rows % b
+            first, last = chunk.start // b, (chunk.stop - 1) // b
+            masks = keep(first, last + 1).to(x.dtype)
+            m = masks[mask_index - first]
+            xb = x[clip_index]
+            bb = base if base.shape[0] == 1 else base.expand_as(x)[clip_index]
+            perturbed = xb * m + bb * (1 - m)
+            logits = attributor.forward(perturbed, clip_index)
+            yield mask_index, clip_index, scorer(logits, clip_index).to(x.dtype), masks
+            bar.update(chunk.stop - chunk.start)

@@ -20,6 +20,7 @@ from videoattr.methods._masked_forwards import (
     make_scorer,
     masked_rows,
 )
+from videoattr.methods._memory import FORWARD_BATCH
 from videoattr.methods.registry import register_method
 
 #: A window extent per axis ``(t, h, w)``; ``None`` spans the whole axis.
@@ -115,9 +116,9 @@ class Occlusion(Attributor):
             Gaussian of std ``max_blur`` pixels in every frame, as the extremal methods' perturbation),
             or a tensor broadcastable to the clip ``(B, C, T, H, W)``. Default ``0.0``.
         max_blur: the blur's std in pixels for ``baseline="blur"``. Default ``20.0``.
-        max_batch_size: most occluded clips in one forward. Default 64; ``None`` puts every position of
-            every clip in one forward.
-        progress: tqdm progress bar over the forwards. Default ``True``.
+        max_batch_size: most occluded clips in one forward. Default 16 (about 1.7 GB on r2plus1d_18 at
+            16 x 112 x 112); ``None`` puts every position of every clip in one forward.
+        progress: a bar counting the forwards. Default ``True``.
         eval_mode: run the model in eval mode during the call (restored after).
 
     Raises:
@@ -139,7 +140,7 @@ class Occlusion(Attributor):
         strides: int | tuple[int, int, int] | None = None,
         baseline: Baseline = 0.0,
         max_blur: float = 20.0,
-        max_batch_size: int | None = 64,
+        max_batch_size: int | None = FORWARD_BATCH,
         progress: bool = True,
         eval_mode: bool = True,
     ) -> None:
@@ -248,8 +249,9 @@ class TemporalOcclusion(Occlusion):
         baseline: ``"blur"``, a float or a tensor broadcastable to the clip (see
             [`Occlusion`][videoattr.methods.occlusion.Occlusion]). Default ``0.0``.
         max_blur: the blur's std in pixels for ``baseline="blur"``. Default ``20.0``.
-        max_batch_size: most occluded clips in one forward. Default 64.
-        progress: tqdm progress bar. Default ``True``.
+        max_batch_size: most occluded clips in one forward. Default 16 (about 1.7 GB on r2plus1d_18
+            at 16 x 112 x 112).
+        progress: a bar counting the forwards. Default ``True``.
         eval_mode: run the model in eval mode during the call (restored after).
 
     Example:
@@ -267,7 +269,7 @@ class TemporalOcclusion(Occlusion):
         stride: int = 1,
         baseline: Baseline = 0.0,
         max_blur: float = 20.0,
-        max_batch_size: int | None = 64,
+        max_batch_size: int | None = FORWARD_BATCH,
         progress: bool = True,
         eval_mode: bool = True,
     ) -> None:

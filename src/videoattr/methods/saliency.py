@@ -11,6 +11,7 @@ from videoattr.core.gradients import batched_input_gradients
 from videoattr.core.ops import Polarity, Reduction
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods._gradient_base import GradientAttributor
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.registry import register_method
 
 
@@ -31,7 +32,8 @@ class Saliency(GradientAttributor):
         polarity: ``"signed"`` (default, API and command line), ``"positive"``, ``"negative"`` or
             ``"absolute"``, applied per channel before the reduction.
         reduction: ``"sum"`` (default), ``"mean"``, ``"max"`` over channels, or ``None``.
-        max_batch_size: most clips in one forward (``None``: the whole batch at once).
+        max_batch_size: most clips in one forward. Default 2 (about 2.4 GB with the backward pass
+            on r2plus1d_18 at 16 x 112 x 112); ``None``: the whole batch at once.
         eval_mode: run the model in eval mode during the call. Default ``True``.
 
     Example:
@@ -48,7 +50,7 @@ class Saliency(GradientAttributor):
         multiply_by_inputs: bool = False,
         polarity: Polarity = "signed",
         reduction: Reduction | None = "sum",
-        max_batch_size: int | None = None,
+        max_batch_size: int | None = GRADIENT_BATCH,
         eval_mode: bool = True,
     ) -> None:
         super().__init__(

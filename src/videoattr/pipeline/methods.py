@@ -72,8 +72,8 @@ def model_options(name: str, model: nn.Module) -> dict[str, Any]:
 
     Grad-CAM gets the adapter's ``layer`` and ``reshape``; Integrated Gradients starts from the
     normalised black clip when the adapter has ``mean`` and ``std`` (the reference implementation's
-    baseline); methods with a progress bar of their own (perturbation, black-box, Score-CAM) get none.
-    Nothing else: every other option keeps the method's default.
+    baseline). Nothing else: every other option keeps the method's default (a method's progress
+    bar too: pass ``progress=False`` in the options to hide it).
 
     Args:
         name: a registered method name or alias.
@@ -88,8 +88,6 @@ def model_options(name: str, model: nn.Module) -> dict[str, Any]:
     if info.name == "integrated_gradients" and mean is not None and std is not None:
         found.update(baseline="black", mean=mean, std=std)
     accepted = info.option_names()
-    if accepted is not None and "progress" in accepted:
-        found["progress"] = False  # a pipeline shows its own progress
     return {k: v for k, v in found.items() if accepted is None or k in accepted}
 
 

@@ -83,7 +83,8 @@ def run_shard(
                     last_log = now
                     _log_progress(summary, len(needed), now - start, unit)
     summary.seconds = time.perf_counter() - start
-    logger.info(
+    logger.log(  # with one rank, the run's summary says the same
+        logging.INFO if ctx.world_size > 1 else logging.DEBUG,
         "rank %d/%d finished: %d done, %d skipped, %d failed in %.1fs (%.2f %ss/s)",
         ctx.rank,
         ctx.world_size,

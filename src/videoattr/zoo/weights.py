@@ -55,7 +55,8 @@ def read_state_dict(path: str | os.PathLike[str], *, published: str) -> dict[str
     if not p.is_file():
         raise FileNotFoundError(
             f"weights file {str(p)!r} does not exist. Download the weights yourself ({published}) and pass "
-            "the local path as weights=...; videoattr never downloads weights."
+            "the local path as weights=... (videoattr downloads nothing unless asked: named "
+            "weights with download=True)."
         )
     obj = _safe_load(p)
     if isinstance(obj, Mapping):

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from torch.profiler import record_function
-from tqdm import tqdm
 
 from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
+from videoattr.core.progress import progress_bar, show_value
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods.extremal.masks import MaskGenerator, PoolKernel
 from videoattr.methods.extremal.objectives import (
@@ -274,12 +274,10 @@ def optimize_masks(
     last: list[tuple[Tensor, Tensor]] = []
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
     stopped_early = False
-    bar = tqdm(
-        range(settings.max_iter), desc=description, disable=not settings.progress, leave=False
-    )
+    bar = progress_bar(settings.max_iter, description, unit="it", enabled=settings.progress)
     iterations = 0
     try:
-        for it in bar:
+        for it in range(settings.max_iter):
             perms = [
                 None
                 if tie_rng is None
@@ -322,11 +320,10 @@ def optimize_masks(
             for key, parts in step_terms.items():
                 records[key].append(torch.cat(parts))
             iterations = it + 1
-            if settings.progress and (it % 25 == 0 or it == settings.max_iter - 1):
-                total = records["reward"][-1] + records["area"][-1] + records["smoothness"][-1]
-                bar.set_postfix(energy=f"{float(total.mean()):.4g}")
+            show_value(bar, "energy", lambda: float(_last_energy(records).mean()))
+            bar.update(1)
             if settings.early_stop is not None:
-                total = records["reward"][-1] + records["area"][-1] + records["smoothness"][-1]
+                total = _last_energy(records)
                 if stopper.update(total) and it + 1 < settings.max_iter:
                     stopped_early = True
                     break
@@ -368,6 +365,11 @@ def optimize_masks(
         settings=settings,
         pool_kernel=generator.last_kernel,
     )
+
+
+def _last_energy(records: dict[str, list[Tensor]]) -> Tensor:
+    """The energy of every row at the last iteration recorded: reward + area + smoothness."""
+    return records["reward"][-1] + records["area"][-1] + records["smoothness"][-1]
 
 
 def _warn_if_schedule_cut(area: Tensor, smooth: Tensor, iterations: int) -> None:
