@@ -85,9 +85,9 @@ def _smoothness(settings: PerturbationSettings, setup: TermSetup) -> WeightedTer
     return WeightedTerm(term, settings.term_weights()["smoothness"])
 
 
-#: The mask terms of the energy, by name, in the order they are evaluated (and, for
-#: ``tie_break="random"``, draw their permutations).
 MASK_TERMS: dict[str, TermFactory] = {"area": _area, "smoothness": _smoothness}
+"""The mask terms of the energy, by name: a factory each, in the order the terms are evaluated (and,
+for ``tie_break="random"``, draw their permutations). Add an entry to add a term."""
 
 
 def build_terms(settings: PerturbationSettings, setup: TermSetup) -> dict[str, WeightedTerm]:
