@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from tests.helpers import clip, tiny_cnn3d
-from videoattr.methods.extremal import STEP, native
+from videoattr.methods.extremal import STEP, native, native_cache
 from videoattr.methods.extremal.masks import MaskGenerator
 
 needs_native = pytest.mark.skipif(
@@ -128,7 +128,7 @@ def test_python_threads_give_the_openmp_build_s_masks(
     params = params.double()
     weight = torch.randn(5, *gen.padded_shape, dtype=torch.float64)
     first = pooled(gen, params, weight)
-    monkeypatch.setattr(native, "_VARIANTS", (("plain", ()),))
+    monkeypatch.setattr(native_cache, "_VARIANTS", (("plain", ()),))
     native._forget()
     assert not native.library().openmp
     plain = pooled(gen, params, weight)

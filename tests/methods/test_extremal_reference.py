@@ -3,12 +3,14 @@
 The test vectors (``tests/data/reference_perturbation_t8_h56.pt``) were made on the CPU by the paper's own
 code: 150-iteration runs with its per-iteration schedule. The optimisation amplifies float rounding and is
 sensitive to how equal mask values are ordered by the sort of the area term, so these checks reproduce the
-reference's arithmetic: ``generator="reference"`` (its unfold/upsample/soft-max composition),
-``tie_break="sort"`` (PyTorch's default sort, as the reference code), ``schedule="per_iteration"``, CPU.
+reference's arithmetic with ``preset="reference"``: ``generator="reference"`` (its unfold/upsample/soft-max
+composition), ``tie_break="sort"`` (PyTorch's default sort, as the reference code),
+``schedule="per_iteration"``, CPU.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +69,7 @@ def test_reproduces_reference_vectors(reference: dict[str, Any], case: str) -> N
         step=int(cfg["step"]),
         sigma=float(cfg["sigma"]),
         max_iter=int(cfg["max_iter"]),
-        tie_break="sort",
-        generator="reference",
-        schedule="per_iteration",
+        preset="reference",  # the one switch: the reference's generator, schedule and tie-break
         progress=False,
     )
     result = method.optimize(
@@ -102,3 +102,19 @@ def test_reference_file_describes_the_three_methods(reference: dict[str, Any]) -
     assert tuple(reference["input"].shape) == (1, 3, 8, 56, 56)
     for cfg in reference["cases"].values():
         assert cfg["num_levels"] == 8 and cfg["step"] == 7 and cfg["variant"] == "preserve"
+
+
+def test_the_reference_preset_is_one_switch_and_the_defaults_stay_fast() -> None:
+    model = reference_model(load_reference())
+    default = STEP(model).settings
+    assert (default.generator, default.schedule) == ("fused", "run")
+    switched = STEP(model, preset="reference").settings
+    assert (switched.generator, switched.schedule, switched.tie_break) == (
+        "reference",
+        "per_iteration",
+        "sort",
+    )
+    # the paper's optimisation otherwise: only the arithmetic changes
+    assert dataclasses.replace(switched, generator="fused", schedule="run") == default
+    # a keyword still overrides the preset
+    assert STEP(model, preset="reference", tie_break="stable").settings.tie_break == "stable"

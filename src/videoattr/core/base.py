@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from videoattr._version import __version__
+from videoattr.core.batching import chunk_slices
 from videoattr.core.config import to_jsonable
 from videoattr.core.state import model_session
 from videoattr.core.targets import (
@@ -260,21 +261,27 @@ class Attributor(ABC):
         return check_logits(self.model(x), x.shape[0], clip_index=clip_index)
 
     def resolve_with_clean_logits(self, x: Tensor, target: ResolvedTarget) -> ResolvedTarget:
-        """Resolve ``target=None`` to each clean clip's top class with one gradient-free forward of ``x``.
+        """Resolve ``target=None`` to each clean clip's top class with gradient-free forwards of ``x``.
 
         Explicit class indices and callables need no forward: indices are checked against the number of
         classes whenever they score logits.
         """
         if not target.needs_logits:
             return target
-        with torch.no_grad():
-            logits = self.forward(x)
-        return target.with_logits(logits)
+        return target.with_logits(self.clean_logits(x))
 
     def clean_logits(self, x: Tensor) -> Tensor:
-        """Logits ``(B, K)`` of the clean clips, without a graph, in a model session."""
+        """Logits ``(B, K)`` of the clean clips ``x``, without a graph.
+
+        Runs in forwards of at most ``max_batch_size`` clips, in a model session (a session this thread
+        already holds is re-entered), and checks the logits like [`forward`][videoattr.core.base.Attributor.forward].
+        """
         with self.session(), torch.no_grad():
-            return self.forward(x).detach()
+            parts = [
+                self.forward(x[s], torch.arange(s.start, s.stop, device=x.device))
+                for s in chunk_slices(x.shape[0], self.max_batch_size)
+            ]
+        return torch.cat(parts)
 
     def split_targets(self, x: Tensor, target: Target) -> tuple[Tensor, Tensor, int] | None:
         """Expand several targets per clip into rows, or return ``None`` for a single target per clip.

@@ -65,15 +65,19 @@ def check_logits(
         raise TypeError(f"{name} must return floating-point logits; got dtype {out.dtype}")
     finite = torch.isfinite(out.detach()).all(dim=1)
     if not bool(finite.all()):
-        rows = (~finite).nonzero().flatten()
-        clips = rows if clip_index is None else clip_index.to(rows.device)[rows]
-        ids = sorted({int(c) for c in clips.tolist()})
-        listed = ", ".join(str(i) for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
         raise ValueError(
-            f"the {name} produced non-finite logits (NaN or inf) for clip {listed}; check the model "
-            "(and its weights) on this input"
+            f"the {name} produced non-finite logits (NaN or inf) for clip "
+            f"{_listed_clips(finite, clip_index)}; check the model (and its weights) on this input"
         )
     return out
+
+
+def _listed_clips(finite: Tensor, clip_index: Tensor | None) -> str:
+    """The clips (at most 8) of the rows where ``finite`` ``(N,)`` is false, as ``"0, 3"``."""
+    rows = (~finite).nonzero().flatten()
+    clips = rows if clip_index is None else clip_index.to(rows.device)[rows]
+    ids = sorted({int(c) for c in clips.tolist()})
+    return ", ".join(str(i) for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class ResolvedTarget:
             ``(N,)`` scores: the target logit, or the callable's output. While ``target=None`` is not yet
             resolved (see [`with_logits`][videoattr.core.targets.ResolvedTarget.with_logits]), each row is scored at its own top class, which is right
             when the rows are the clean clips themselves.
+
+        Raises:
+            ValueError: a callable's output that is not ``(N,)``, or holds NaN or inf.
         """
         n = logits.shape[0]
         if self.fn is not None:
@@ -132,6 +139,12 @@ class ResolvedTarget:
                 raise ValueError(
                     f"target callable must map logits of shape {tuple(logits.shape)} to a ({n},) tensor "
                     f"of scores; got {describe(out)}"
+                )
+            finite = torch.isfinite(out.detach())
+            if not bool(finite.all()):
+                raise ValueError(
+                    "target callable returned non-finite scores (NaN or inf) for clip "
+                    f"{_listed_clips(finite, clip_index)}; it must map finite logits to finite scores"
                 )
             return out
         if self.indices is None:

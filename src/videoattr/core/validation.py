@@ -28,7 +28,8 @@ def check_clip(
         min_size: optional minimum ``(T, H, W)``.
 
     Returns:
-        ``x`` itself.
+        ``x`` itself; a clone of ``x`` if it was made under ``torch.inference_mode()`` (autograd
+        cannot use such a tensor, and the clone is an ordinary one).
 
     Raises:
         TypeError: ``x`` is not a floating-point tensor.
@@ -68,6 +69,8 @@ def check_clip(
                 f"{name} is too small: (T, H, W) = {(t, h, w)}; this method needs at least "
                 f"T >= {mt}, H >= {mh}, W >= {mw}"
             )
+    if x.is_inference() and not torch.is_inference_mode_enabled():
+        return x.clone()  # an ordinary tensor: gradients can flow to it
     return x
 
 

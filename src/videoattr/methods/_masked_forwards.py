@@ -147,18 +147,6 @@ def make_scorer(
     return Scorer(resolved, None, softmax)
 
 
-def clean_logits(attributor: Attributor, x: Tensor) -> Tensor:
-    """Logits ``(B, num_classes)`` of the clean clips, in forwards of at most ``max_batch_size`` clips.
-
-    Call inside the attributor's session, under ``torch.no_grad()``.
-    """
-    parts = [
-        attributor.forward(x[s], torch.arange(s.start, s.stop, device=x.device))
-        for s in chunk_slices(x.shape[0], attributor.max_batch_size)
-    ]
-    return torch.cat(parts)
-
-
 def masked_rows(
     attributor: Attributor,
     x: Tensor,

@@ -16,7 +16,6 @@ from videoattr.methods._masked_forwards import (
     Baseline,
     baseline_for,
     check_baseline,
-    clean_logits,
     make_scorer,
     masked_rows,
 )
@@ -219,7 +218,7 @@ class Occlusion(Attributor):
             return (1 - box).unsqueeze(1)
 
         with self.session(), torch.no_grad():
-            logits = clean_logits(self, x)
+            logits = self.clean_logits(x)
             scorer = make_scorer(self, x, target, logits)
             clean = scorer(logits, torch.arange(b, device=x.device)).to(x.dtype)
             drops = x.new_zeros(n, b, scorer.k)

@@ -23,7 +23,6 @@ from videoattr.methods._masked_forwards import (
     Baseline,
     baseline_for,
     check_baseline,
-    clean_logits,
     make_scorer,
     masked_rows,
 )
@@ -259,7 +258,7 @@ class RISE(Attributor):
 
         base = baseline_for(x, self.baseline, self.max_blur)
         with self.session(), torch.no_grad():
-            scorer = make_scorer(self, x, target, clean_logits(self, x), softmax=self.softmax)
+            scorer = make_scorer(self, x, target, self.clean_logits(x), softmax=self.softmax)
             k = scorer.k
             total = x.new_zeros(b * k, t * h * w)
             for mask_index, clip_index, scores, chunk_masks in masked_rows(

@@ -52,8 +52,11 @@ class ExtremalPerturbationBase(Attributor):
     Presets: ``preset="paper"`` (default) is the reference implementation's configuration (SGD, 2000
     iterations); ``preset="fast"`` runs the same objective and schedule in 200 Adam iterations
     ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
-    ``benchmarks/perturbation.py`` compares its masks with the paper schedule's. Any setting given as a
-    keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
+    ``benchmarks/perturbation.py`` compares its masks with the paper schedule's; ``preset="reference"``
+    reproduces the reference implementation's masks (its mask generator, per-iteration schedule and
+    tie-break: [`reference`][videoattr.methods.extremal.settings.PerturbationSettings.reference]), which
+    the faster defaults do not: their rounding leads the optimisation to another optimum of about the
+    same energy. Any setting given as a keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
     a short run is the same method, only shorter.
 
     Every setting left at ``None`` takes the method's default (`defaults`, the paper's settings);
@@ -63,11 +66,11 @@ class ExtremalPerturbationBase(Attributor):
     Args:
         model: video classifier, ``(B, C, T, H, W) -> (B, K)`` logits, differentiable in its input.
         areas: one area or a sequence of ``A`` areas, each strictly inside ``(0, 1)``. Default 0.1.
-        preset: ``"paper"`` (default) or ``"fast"``.
+        preset: ``"paper"`` (default), ``"fast"`` or ``"reference"``.
         max_batch_size: the most model rows in one forward; the ``B * K * A`` masks of a call
             (``2 B K A`` rows for ``variant="dual"``) are split into chunks with gradient accumulation.
             In float64 the masks do not depend on it; in float32 other batch sizes pick other kernels
-            whose rounding the optimisation amplifies (differences of a few hundredths of mask value).
+            whose rounding the optimisation can amplify into other masks of about the same energy.
             ``None`` (default) runs all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
         settings: a full settings object (default: `defaults`).
@@ -336,10 +339,8 @@ def _fold_result(result: PerturbationResult, k: int) -> PerturbationResult:
     """Give every per-row field of a result over ``B*K`` clips a target axis: ``(B, K, ...)``."""
     history = dataclasses.replace(
         result.history,
-        **{
-            f: fold_targets(getattr(result.history, f), k)
-            for f in ("reward", "area", "smoothness", "energy", "probability")
-        },
+        terms={name: fold_targets(value, k) for name, value in result.history.terms.items()},
+        probability=fold_targets(result.history.probability, k),
     )
     folded: dict[str, Any] = {
         f: fold_targets(getattr(result, f), k)

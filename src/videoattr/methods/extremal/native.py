@@ -21,8 +21,12 @@ Controls (environment):
     ``VIDEOATTR_NATIVE=0``: never build or load the library (PyTorch operations are used instead).
     ``CXX``: the compiler (default the first of ``c++``, ``g++``, ``clang++`` on the ``PATH``).
     ``VIDEOATTR_CACHE_DIR``: the cache folder (default ``$XDG_CACHE_HOME/videoattr`` or
-    ``~/.cache/videoattr``); a ``kernels`` folder in it must belong to the user and not be writable
-    by others, or nothing is loaded from it.
+    ``~/.cache/videoattr``; ``~`` is expanded); a ``kernels`` folder in it must belong to the user and
+    not be writable by others, or nothing is loaded from it.
+
+The cache is checked before anything is loaded, and repaired when damaged; a build that fails is
+not tried again until the compiler or the source changes (see
+[`native_cache`][videoattr.methods.extremal.native_cache]).
 
 [`status`][videoattr.methods.extremal.native.status] says whether the library is in use and, if not, why.
 """
@@ -30,46 +34,50 @@ Controls (environment):
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import itertools
 import os
-import platform
-import shutil
-import stat
-import subprocess
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-#: Calling convention the Python side expects (``videoattr_pool_abi()`` in the library).
-ABI_VERSION = 3
+from videoattr.methods.extremal.native_cache import (
+    ABI_VERSION,
+    BUILD_TIMEOUT_S,
+    NativeLibrary,
+    NativeUnavailable,
+    cache_dir,
+    load_library,
+)
+
+__all__ = [
+    "ABI_VERSION",
+    "BUILD_TIMEOUT_S",
+    "DTYPES",
+    "ENV_SWITCH",
+    "Geometry",
+    "NativeUnavailable",
+    "available",
+    "blend_backward",
+    "blend_forward",
+    "cache_dir",
+    "library",
+    "pool_backward",
+    "pool_forward",
+    "status",
+    "use",
+    "warn_fallback_once",
+]
+
 #: Floating types the kernels are compiled for.
 DTYPES = (torch.float32, torch.float64)
 #: Environment variable that turns the kernels off (``0``, ``false``, ``no`` or ``off``).
 ENV_SWITCH = "VIDEOATTR_NATIVE"
-#: Seconds a build may take before it counts as failed.
-BUILD_TIMEOUT_S = 180
 _LANES = 8
-_FLAGS = ("-O3", "-std=c++17", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math")
-#: Builds tried in turn: with OpenMP (the library then runs on PyTorch's own OpenMP threads, as
-#: ``libgomp`` is already loaded), then without (frames are split over Python threads instead).
-_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (("openmp", ("-fopenmp",)), ("plain", ()))
-
-
-class NativeUnavailable(RuntimeError):
-    """The native kernels cannot be built or loaded here (the message says why)."""
-
-
-class _Unsafe(NativeUnavailable):
-    """A library or folder someone else could have written: nothing more is tried."""
 
 
 @dataclass(frozen=True)
@@ -97,133 +105,8 @@ def _switched_off() -> bool:
     return os.environ.get(ENV_SWITCH, "").strip().lower() in {"0", "false", "no", "off"}
 
 
-def cache_dir() -> Path:
-    """Folder the compiled library lives in (``VIDEOATTR_CACHE_DIR``, else the user's cache)."""
-    root = os.environ.get("VIDEOATTR_CACHE_DIR")
-    if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        try:
-            home = Path(xdg) if xdg else Path.home() / ".cache"
-        except (RuntimeError, KeyError) as error:  # no home directory
-            raise NativeUnavailable(f"no cache folder: {error}; set VIDEOATTR_CACHE_DIR") from error
-        base = home / "videoattr"
-    return base / "kernels"
-
-
-def _private(path: Path) -> str | None:
-    """Why ``path`` may not be trusted (owned by someone else or writable by others), or ``None``."""
-    if os.name != "posix":
-        return None
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        return f"{path} belongs to another user (uid {info.st_uid})"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{path} is writable by other users (mode {stat.filemode(info.st_mode)})"
-    return None
-
-
-def _compiler() -> str:
-    chosen = os.environ.get("CXX")
-    candidates = [chosen] if chosen else ["c++", "g++", "clang++"]
-    for name in candidates:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise NativeUnavailable(
-        f"no C++ compiler found (looked for {', '.join(candidates)}; set CXX to choose one)"
-    )
-
-
-def _machine_fingerprint(compiler: str) -> str:
-    """Compiler version and CPU features: a library built with ``-march=native`` suits only its CPU."""
-    try:
-        version = subprocess.run(
-            [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise NativeUnavailable(f"{compiler} --version failed: {error}") from error
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
-            cpu = next((line for line in info if line.startswith(("flags", "Features"))), cpu)
-    except OSError:
-        pass
-    return "\n".join([version, cpu, platform.machine(), platform.system()])
-
-
-def _build(target: Path, source: bytes, compiler: str, extra: tuple[str, ...]) -> None:
-    """Compile ``source`` into ``target`` atomically (another process may be building it too)."""
-    with tempfile.TemporaryDirectory(prefix="videoattr-build-") as work:
-        src = Path(work) / "native_kernels.cpp"
-        src.write_bytes(source)
-        out = Path(work) / target.name
-        errors = []
-        # -march=native where the compiler takes it; some (Apple's clang on arm64) do not.
-        for arch in (["-march=native"], []):
-            command = [compiler, *_FLAGS, *extra, *arch, str(src), "-o", str(out)]
-            try:
-                done = subprocess.run(
-                    command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
-                )
-            except (OSError, subprocess.SubprocessError) as error:
-                errors.append(f"{' '.join(command)}: {error}")
-                continue
-            if done.returncode == 0:
-                break
-            errors.append(f"{' '.join(command)}:\n{done.stderr.strip()[-2000:]}")
-        else:
-            raise NativeUnavailable(
-                "building the native pooling kernel failed:\n" + "\n".join(errors)
-            )
-        fd, staged = tempfile.mkstemp(dir=target.parent, prefix=".staging-", suffix=".so")
-        os.close(fd)
-        shutil.copyfile(out, staged)
-        os.chmod(staged, 0o700)
-        os.replace(staged, target)
-
-
-class _Library:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        lib = ctypes.CDLL(str(path))
-        lib.videoattr_pool_abi.restype = ctypes.c_int32
-        abi = lib.videoattr_pool_abi()
-        if abi != ABI_VERSION:
-            raise NativeUnavailable(f"{path} speaks ABI {abi}, this videoattr needs {ABI_VERSION}")
-        pointer, index = ctypes.c_void_p, ctypes.c_int64
-        self.forward: dict[torch.dtype, Callable[..., None]] = {}
-        self.backward: dict[torch.dtype, Callable[..., None]] = {}
-        self.blend_forward: dict[torch.dtype, Callable[..., None]] = {}
-        self.blend_backward: dict[torch.dtype, Callable[..., None]] = {}
-        for dtype, suffix, scalar in (
-            (torch.float32, "f32", ctypes.c_float),
-            (torch.float64, "f64", ctypes.c_double),
-        ):
-            fwd = getattr(lib, f"videoattr_pool_forward_{suffix}")
-            fwd.argtypes = [*[pointer] * 5, index, index, ctypes.c_int32, pointer, scalar]
-            fwd.restype = None
-            bwd = getattr(lib, f"videoattr_pool_backward_{suffix}")
-            bwd.argtypes = [*[pointer] * 8, index, index, ctypes.c_int32, pointer, scalar]
-            bwd.restype = None
-            self.forward[dtype] = fwd
-            self.backward[dtype] = bwd
-            blend = getattr(lib, f"videoattr_blend_forward_{suffix}")
-            blend.argtypes = [*[pointer] * 4, index, index, ctypes.c_int32, pointer]
-            blend.restype = None
-            blend_grad = getattr(lib, f"videoattr_blend_backward_{suffix}")
-            blend_grad.argtypes = [*[pointer] * 5, index, index, ctypes.c_int32, pointer]
-            blend_grad.restype = None
-            self.blend_forward[dtype] = blend
-            self.blend_backward[dtype] = blend_grad
-        lib.videoattr_pool_openmp.restype = ctypes.c_int32
-        self.openmp = bool(lib.videoattr_pool_openmp())
-        self._lib = lib
-
-
 _lock = threading.Lock()
-_library: _Library | None = None
+_library: NativeLibrary | None = None
 _failure: str | None = None
 _warned = False
 _executor: ThreadPoolExecutor | None = None
@@ -239,43 +122,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _load() -> _Library:
-    source = (
-        resources.files("videoattr.methods.extremal").joinpath("native_kernels.cpp").read_bytes()
-    )
-    compiler = _compiler()
-    key = hashlib.sha256(
-        source + _machine_fingerprint(compiler).encode() + " ".join(_FLAGS).encode()
-    ).hexdigest()[:24]
-    folder = cache_dir()
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as error:
-        raise NativeUnavailable(f"cannot create the cache folder {folder}: {error}") from error
-    distrust = _private(folder)
-    if distrust:
-        raise _Unsafe(f"not loading native code from an unsafe folder: {distrust}")
-    errors = []
-    for variant, extra in _VARIANTS:
-        target = folder / f"kernels-{key}-{variant}.so"
-        try:
-            if not target.exists():
-                _build(target, source, compiler, extra)
-            distrust = _private(target)
-            if distrust:
-                raise _Unsafe(f"not loading an unsafe library: {distrust}")
-            try:
-                return _Library(target)
-            except OSError as error:
-                raise NativeUnavailable(f"loading {target} failed: {error}") from error
-        except _Unsafe:
-            raise
-        except NativeUnavailable as error:
-            errors.append(f"[{variant}] {error}")
-    raise NativeUnavailable("\n".join(errors))
-
-
-def library() -> _Library:
+def library() -> NativeLibrary:
     """The loaded kernel, building it on first use; raises `NativeUnavailable` with the reason."""
     global _library, _failure
     if _switched_off():
@@ -283,7 +130,7 @@ def library() -> _Library:
     with _lock:
         if _library is None and _failure is None:
             try:
-                _library = _load()
+                _library = load_library()
             except NativeUnavailable as error:
                 _failure = str(error)
         if _library is None:

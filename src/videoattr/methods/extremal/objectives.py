@@ -128,7 +128,8 @@ class MaskTerm(Protocol):
     A term is called with the ``(n, T, H', W')`` padded masks, the ``(n,)`` area index of every row, an
     optional permutation of its ``num_values`` ranked values (the order of equal values for
     ``tie_break="random"``) and the tie-break (see [`ranking`][videoattr.methods.extremal.ranking]); it
-    returns the ``(n,)`` unweighted term. ``name`` is its key in the history.
+    returns the ``(n,)`` unweighted term. ``name`` names it (the history records it under its key in
+    [`MASK_TERMS`][videoattr.methods.extremal.energy.MASK_TERMS], where a new term is added).
     """
 
     name: str

@@ -15,14 +15,17 @@ Iteration ``t`` (counted from 0) evaluates the energy of the masks generated fro
 with the weights of the settings' schedule at ``t``
 ([`PerturbationSettings.weights`][videoattr.methods.extremal.settings.PerturbationSettings.weights]),
 records the weighted terms and the weights in the history, steps, and clamps the parameters to
-``[0, 1]``. The masks returned are those generated at the start of the last iteration. A new energy term
-is one class following the ``MaskTerm`` protocol, appended to the terms with its weight schedule.
+``[0, 1]``. The masks returned are those generated at the start of the last iteration. The mask terms,
+their weights and their records are one mapping from name to term
+([`energy`][videoattr.methods.extremal.energy]): a new energy term is one entry in
+[`MASK_TERMS`][videoattr.methods.extremal.energy.MASK_TERMS], and appears in the energy, the history
+and early stopping.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -33,13 +36,9 @@ from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
 from videoattr.core.progress import progress_bar, show_value
 from videoattr.core.targets import ResolvedTarget
+from videoattr.methods.extremal.energy import TermSetup, build_terms
 from videoattr.methods.extremal.masks import MaskGenerator, PoolKernel
-from videoattr.methods.extremal.objectives import (
-    AreaTerm,
-    SmoothnessTerm,
-    VariantRule,
-    WeightedTerm,
-)
+from videoattr.methods.extremal.objectives import VariantRule
 from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.methods.extremal.ranking import TIE_BREAKS, TieBreak
 from videoattr.methods.extremal.settings import (
@@ -66,38 +65,71 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PerturbationHistory:
-    """Per-iteration record of an optimisation, every field ``(B, A, I)`` for ``I`` iterations run.
+    """Per-iteration record of an optimisation: every term of the energy under its name.
 
     Attributes:
-        reward: weighted reward.
-        area: weighted area term.
-        smoothness: weighted smoothness term (zeros without one).
-        energy: their sum, the quantity minimised.
-        probability: target probability of the perturbed clip (the preserved clip; the deleted clip for
-            ``variant="delete"``).
-        area_weight: ``(I,)`` the area weight ``lambda`` applied at every iteration.
-        smoothness_weight: ``(I,)`` the smoothness weight applied at every iteration (0 before the term
-            starts, and without one).
+        terms: the weighted terms, each ``(B, A, I)`` for ``I`` iterations run: ``"reward"`` first, then
+            every mask term of the call in the order of
+            [`MASK_TERMS`][videoattr.methods.extremal.energy.MASK_TERMS] (``"area"``, and
+            ``"smoothness"`` for STEP).
+        weights: ``(I,)`` the weight applied to each mask term at every iteration, by name.
+        probability: ``(B, A, I)`` target probability of the perturbed clip (the preserved clip; the
+            deleted clip for ``variant="delete"``).
     """
 
-    reward: Tensor
-    area: Tensor
-    smoothness: Tensor
-    energy: Tensor
+    terms: Mapping[str, Tensor]
+    weights: Mapping[str, Tensor]
     probability: Tensor
-    area_weight: Tensor
-    smoothness_weight: Tensor
 
     def __repr__(self) -> str:
         return (
             f"PerturbationHistory(iterations={self.num_iterations}, rows={tuple(self.energy.shape[:-1])}, "
-            f"final_energy_mean={float(self.energy[..., -1].mean()):.4g})"
+            f"terms={list(self.terms)}, final_energy_mean={float(self.energy[..., -1].mean()):.4g})"
         )
+
+    @property
+    def energy(self) -> Tensor:
+        """``(B, A, I)`` the energy minimised: the sum of the weighted terms."""
+        return _sum(self.terms.values())
+
+    @property
+    def reward(self) -> Tensor:
+        """``(B, A, I)`` the weighted reward."""
+        return self.terms["reward"]
+
+    @property
+    def area(self) -> Tensor:
+        """``(B, A, I)`` the weighted area term."""
+        return self.terms["area"]
+
+    @property
+    def smoothness(self) -> Tensor:
+        """``(B, A, I)`` the weighted smoothness term (zeros without one)."""
+        return self.terms.get("smoothness", torch.zeros_like(self.reward))
+
+    @property
+    def area_weight(self) -> Tensor:
+        """``(I,)`` the area weight ``lambda`` applied at every iteration."""
+        return self.weights["area"]
+
+    @property
+    def smoothness_weight(self) -> Tensor:
+        """``(I,)`` the smoothness weight at every iteration (0 before the term starts, and without one)."""
+        return self.weights.get("smoothness", torch.zeros_like(self.area_weight))
 
     @property
     def num_iterations(self) -> int:
         """Number of iterations recorded."""
-        return int(self.energy.shape[-1])
+        return int(self.probability.shape[-1])
+
+
+def _sum(values: Iterable[Tensor]) -> Tensor:
+    """The sum of the terms, added in order (the energy's own order of additions)."""
+    total: Tensor | None = None
+    for value in values:
+        total = value if total is None else total + value
+    assert total is not None
+    return total
 
 
 @dataclass(frozen=True)
@@ -242,22 +274,7 @@ def optimize_masks(
         kernel=kernel,
         device=device,
     )
-    area_weights, smooth_weights = settings.weights()
-    terms = [
-        WeightedTerm(
-            AreaTerm(areas, t, generator.padded_shape, settings.area_mode, device), area_weights
-        )
-    ]
-    if settings.smoothness_weight > 0:
-        smoothness = SmoothnessTerm(
-            areas,
-            t,
-            generator.padded_shape,
-            settings.smoothness_kernel,
-            settings.smoothness_stride,
-            device,
-        )
-        terms.append(WeightedTerm(smoothness, smooth_weights))
+    terms = build_terms(settings, TermSetup(areas, t, generator.padded_shape, device))
     rule = VariantRule(settings.variant)
     params = generator.init_params(n, t, device=device).requires_grad_(True)
     optimizer = _make_optimizer(params, settings)
@@ -266,9 +283,9 @@ def optimize_masks(
     )
 
     per_chunk = None if max_batch_size is None else max(1, max_batch_size // rule.rows)
-    records: dict[str, list[Tensor]] = {
-        k: [] for k in ("reward", "area", "smoothness", "probability")
-    }
+    # One list per term (the reward first), and the target probability: per iteration, (n,) each.
+    records: dict[str, list[Tensor]] = {name: [] for name in ("reward", *terms)}
+    probabilities: list[Tensor] = []
     # The masks of the current iteration, chunk by chunk (references, not copies): what the last
     # iteration generated is returned.
     last: list[tuple[Tensor, Tensor]] = []
@@ -278,14 +295,15 @@ def optimize_masks(
     iterations = 0
     try:
         for it in range(settings.max_iter):
-            perms = [
-                None
+            perms = {
+                name: None
                 if tie_rng is None
                 else torch.randperm(w.term.num_values, generator=tie_rng).to(device)
-                for w in terms
-            ]
+                for name, w in terms.items()
+            }
             optimizer.zero_grad(set_to_none=False)
-            step_terms: dict[str, list[Tensor]] = {k: [] for k in records}
+            step_terms: dict[str, list[Tensor]] = {name: [] for name in records}
+            step_probabilities: list[Tensor] = []
             last = []
             for chunk in chunk_slices(n, per_chunk):
                 ci, ai = clip_index[chunk], area_index[chunk]
@@ -296,57 +314,50 @@ def optimize_masks(
                 with record_function("videoattr.extremal.model"):
                     logits = forward(inputs)
                 r, prob = rule.reward(logits, target, ci)
-                r = settings.reward_weight * r
-                values = {"reward": r, "probability": prob}
-                energy = r
-                for weighted, perm in zip(terms, perms, strict=True):
-                    with record_function(f"videoattr.extremal.{weighted.term.name}"):
-                        value = float(weighted.weights[it]) * weighted.term(
-                            padded, ai, perm, settings.tie_break
+                values = {"reward": settings.reward_weight * r}
+                for name, weighted in terms.items():
+                    with record_function(f"videoattr.extremal.{name}"):
+                        values[name] = float(weighted.weights[it]) * weighted.term(
+                            padded, ai, perms[name], settings.tie_break
                         )
-                    energy = energy + value
-                    values[weighted.term.name] = value
-                values.setdefault("smoothness", torch.zeros_like(r))
+                energy = _sum(values.values())
                 require_grad_path(logits, "model")
                 with record_function("videoattr.extremal.backward"):
                     torch.autograd.backward(energy.sum())
                 last.append((mask.detach(), padded.detach()))
-                for key in records:
-                    step_terms[key].append(values[key].detach())
+                for name, value in values.items():
+                    step_terms[name].append(value.detach())
+                step_probabilities.append(prob.detach())
             with record_function("videoattr.extremal.step"):
                 optimizer.step()
                 with torch.no_grad():
                     params.clamp_(0, 1)
-            for key, parts in step_terms.items():
-                records[key].append(torch.cat(parts))
+            for name, parts in step_terms.items():
+                records[name].append(torch.cat(parts))
+            probabilities.append(torch.cat(step_probabilities))
             iterations = it + 1
-            show_value(bar, "energy", lambda: float(_last_energy(records).mean()))
+            total = _sum(parts[-1] for parts in records.values())
+            show_value(bar, "energy", lambda: float(total.mean()))
             bar.update(1)
-            if settings.early_stop is not None:
-                total = _last_energy(records)
-                if stopper.update(total) and it + 1 < settings.max_iter:
-                    stopped_early = True
-                    break
+            if stopper.update(total) and it + 1 < settings.max_iter:  # (no patience: never)
+                stopped_early = True
+                break
     finally:
         bar.close()
 
-    def stacked(key: str) -> Tensor:
-        return torch.stack(records[key], dim=-1).view(b, num_areas, iterations)
+    def stacked(parts: list[Tensor]) -> Tensor:
+        return torch.stack(parts, dim=-1).view(b, num_areas, iterations)
 
     masks = torch.cat([m for m, _ in last]).to(x.dtype)
     frame_area = torch.cat([p.mean(dim=(2, 3)) for _, p in last]).to(x.dtype)
     del last
     history = PerturbationHistory(
-        reward=stacked("reward"),
-        area=stacked("area"),
-        smoothness=stacked("smoothness"),
-        energy=stacked("reward") + stacked("area") + stacked("smoothness"),
-        probability=stacked("probability"),
-        area_weight=area_weights[:iterations].to(device),
-        smoothness_weight=smooth_weights[:iterations].to(device),
+        terms={name: stacked(parts) for name, parts in records.items()},
+        weights={name: w.weights[:iterations].to(device) for name, w in terms.items()},
+        probability=stacked(probabilities),
     )
     if stopped_early:
-        _warn_if_schedule_cut(area_weights, smooth_weights, iterations)
+        _warn_if_schedule_cut({name: w.weights for name, w in terms.items()}, iterations)
     preserved, deleted = _final_probabilities(
         forward, perturbation, masks, target, clip_index, max_batch_size
     )
@@ -367,23 +378,21 @@ def optimize_masks(
     )
 
 
-def _last_energy(records: dict[str, list[Tensor]]) -> Tensor:
-    """The energy of every row at the last iteration recorded: reward + area + smoothness."""
-    return records["reward"][-1] + records["area"][-1] + records["smoothness"][-1]
-
-
-def _warn_if_schedule_cut(area: Tensor, smooth: Tensor, iterations: int) -> None:
-    """Warn when early stopping ended a run whose weights were still changing."""
-    rest_area, rest_smooth = area[iterations:], smooth[iterations:]
-    if bool((rest_area != area[iterations - 1]).any()) or bool(
-        (rest_smooth != smooth[iterations - 1]).any()
-    ):
+def _warn_if_schedule_cut(weights: Mapping[str, Tensor], iterations: int) -> None:
+    """Warn when early stopping ended a run whose terms' weights were still changing."""
+    changing = {
+        name: w for name, w in weights.items() if bool((w[iterations:] != w[iterations - 1]).any())
+    }
+    if changing:
+        reached = ", ".join(
+            f"the {name} weight {float(w[iterations - 1]):.4g} of the planned {float(w[-1]):.4g}"
+            for name, w in changing.items()
+        )
+        total = next(iter(weights.values())).numel()
         warnings.warn(
-            f"early stopping ended the run after {iterations} of {area.numel()} iterations, before its "
-            f"schedule had run its course: the area weight reached {float(area[iterations - 1]):.4g} of "
-            f"the planned {float(area[-1]):.4g}, the smoothness weight {float(smooth[iterations - 1]):.4g} "
-            f"of {float(smooth[-1]):.4g}. The masks are those of a shorter schedule; pass "
-            "early_stop=None to run it fully (result.stopped_early records this).",
+            f"early stopping ended the run after {iterations} of {total} iterations, before its "
+            f"schedule had run its course: it reached {reached}. The masks are those of a shorter "
+            "schedule; pass early_stop=None to run it fully (result.stopped_early records this).",
             stacklevel=3,
         )
 

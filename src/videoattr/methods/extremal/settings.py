@@ -29,8 +29,8 @@ Schedule = Literal["run", "per_iteration"]
 SCHEDULES: tuple[str, ...] = ("run", "per_iteration")
 GeneratorKind = Literal["fused", "native", "pytorch", "reference"]
 GENERATORS: tuple[str, ...] = ("fused", "native", "pytorch", "reference")
-Preset = Literal["paper", "fast"]
-PRESETS: tuple[str, ...] = ("paper", "fast")
+Preset = Literal["paper", "fast", "reference"]
+PRESETS: tuple[str, ...] = ("paper", "fast", "reference")
 
 #: The paper's per-iteration growth of STEP's area weight (doubles every 800 iterations).
 STEP_AREA_GROWTH = 1.0008668
@@ -100,9 +100,12 @@ class PerturbationSettings:
             PyTorch operations otherwise), ``"native"`` (the native pooling or an error saying why not),
             ``"pytorch"`` (PyTorch operations only) or ``"reference"`` (the reference implementation's
             composition of unfold, upsampling and soft-max, for bit-level reproduction of its numbers).
-            All compute the same masks up to float rounding; the optimisation amplifies rounding
-            differences, so float32 runs of two of them differ by a few hundredths of mask value (see
-            the paper-settings page of the docs).
+            One evaluation of any of them gives the same masks up to float rounding, but a run does
+            not: the rank-based area and smoothness terms order values that are equal in exact
+            arithmetic by their rounding, and the optimisation follows another path to an optimum of
+            about the same energy (on the 3D-EP reference test case, masks 0.011 apart on average
+            and up to 0.83 at single pixels; see the paper-settings page of the docs).
+            ``preset="reference"`` reproduces the reference implementation's masks.
         early_stop: patience in iterations: stop when no row's energy has improved by more than
             ``early_stop_tol`` (relative) over the last ``early_stop`` iterations; ``None`` runs all
             iterations. With a growing ``lambda`` (STEP) the energy rises with the schedule; a stop before
@@ -219,10 +222,28 @@ class PerturbationSettings:
         check_choice(optimizer, "optimizer", OPTIMIZERS)
         return replace(self, optimizer=optimizer, lr=lr, max_iter=iterations, schedule="run")
 
+    def reference(self) -> PerturbationSettings:
+        """The ``"reference"`` preset: these settings with the reference implementation's arithmetic.
+
+        Its mask generator (``generator="reference"``: unfold, nearest upsampling and soft-max as separate
+        operations), its per-iteration schedule (``schedule="per_iteration"``) and its tie-break
+        (``tie_break="sort"``, PyTorch's default sort) on the CPU reproduce its masks; the defaults
+        reach an optimum of about the same energy whose masks can differ by much more than rounding
+        (see ``generator``). Slower: the reference generator costs several times the fused one.
+
+        Example:
+            >>> r = PerturbationSettings().reference()
+            >>> r.generator, r.schedule, r.tie_break
+            ('reference', 'per_iteration', 'sort')
+        """
+        return replace(self, generator="reference", schedule="per_iteration", tie_break="sort")
+
     def preset(self, name: Preset) -> PerturbationSettings:
-        """``"paper"`` (these settings) or ``"fast"`` ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast])."""
+        """``"paper"`` (these settings), ``"fast"`` ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]) or ``"reference"`` ([`reference`][videoattr.methods.extremal.settings.PerturbationSettings.reference])."""
         check_choice(name, "preset", PRESETS)
-        return self if name == "paper" else self.fast()
+        if name == "fast":
+            return self.fast()
+        return self.reference() if name == "reference" else self
 
     @property
     def effective_area_growth(self) -> float:
@@ -238,14 +259,17 @@ class PerturbationSettings:
             return int(self.smoothness_start)
         return math.floor(self.smoothness_start * self.max_iter / self.schedule_length + 0.5)
 
-    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(area_weight, smoothness_weight)``, each ``(max_iter,)`` float64: the weights of every iteration.
+    def term_weights(self) -> dict[str, torch.Tensor]:
+        """The built-in mask terms' weights at every iteration, by name: ``(max_iter,)`` float64 each.
+
+        ``"area"``: ``lambda``, growing by ``effective_area_growth`` after every iteration;
+        ``"smoothness"``: ``smoothness_weight`` from ``effective_smoothness_start`` on, 0 before.
 
         Example:
-            >>> area, smooth = PerturbationSettings(
+            >>> w = PerturbationSettings(
             ...     max_iter=60, area_growth=1.0008668, smoothness_weight=300.0
-            ... ).weights()
-            >>> int((smooth > 0).nonzero()[0]), round(float(area[-1] / area[0]), 2)
+            ... ).term_weights()
+            >>> int((w["smoothness"] > 0).nonzero()[0]), round(float(w["area"][-1] / w["area"][0]), 2)
             (3, 5.5)
         """
         growth = self.effective_area_growth
@@ -257,7 +281,23 @@ class PerturbationSettings:
         smooth = [
             float(self.smoothness_weight) if i >= start else 0.0 for i in range(self.max_iter)
         ]
-        return torch.tensor(area, dtype=torch.float64), torch.tensor(smooth, dtype=torch.float64)
+        return {
+            "area": torch.tensor(area, dtype=torch.float64),
+            "smoothness": torch.tensor(smooth, dtype=torch.float64),
+        }
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(area_weight, smoothness_weight)`` of every iteration (see [`term_weights`][videoattr.methods.extremal.settings.PerturbationSettings.term_weights]).
+
+        Example:
+            >>> area, smooth = PerturbationSettings(
+            ...     max_iter=60, area_growth=1.0008668, smoothness_weight=300.0
+            ... ).weights()
+            >>> int((smooth > 0).nonzero()[0]), round(float(area[-1] / area[0]), 2)
+            (3, 5.5)
+        """
+        weights = self.term_weights()
+        return weights["area"], weights["smoothness"]
 
     def sigma_for(self, height: int, width: int) -> float:
         """The bump radius used for ``(H, W)`` frames."""
