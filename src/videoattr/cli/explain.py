@@ -36,6 +36,7 @@ from videoattr.cli.options import (
     add_method_arguments,
     add_picture_arguments,
     add_whole_video_arguments,
+    check_picture_scale,
     check_whole_video,
     device_of,
     output_folder,
@@ -128,6 +129,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     device = device_of(args)
     adapter = load_model(args, device)
     clip_len, sampling, preprocess = adapter_reading(adapter)
+    check_picture_scale(args, adapter)
     names = adapter.class_names
     request = target_request(args.target, names)
     if request.top and names and request.top > len(names):

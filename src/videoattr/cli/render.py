@@ -19,6 +19,7 @@ from typing import Any
 from videoattr.cli.options import (
     CommandError,
     add_picture_arguments,
+    check_picture_scale,
     output_folder,
     picture_fps,
     positive_int,
@@ -94,6 +95,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     weights = weights if isinstance(weights, str) and Path(weights).is_file() else None
     adapter = zoo.load(model_name, weights=weights).eval()  # preprocessing and class names only
     clip_len, sampling, preprocess = adapter_reading(adapter)
+    check_picture_scale(args, adapter)
     store = ResultStore(root)
     ids = sorted(store.complete_ids())
     if not ids:

@@ -9,9 +9,11 @@ concat list) cannot pull in other files either.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -160,6 +162,12 @@ def ffmpeg_read(p: Path, indices: Sequence[int] | None) -> np.ndarray:
 
 
 def ffmpeg_write(p: Path, frames: np.ndarray, fps: float, crf: int | None) -> None:
+    """Encode uint8 frames ``(T, H, W, 3)`` into ``p`` with FFmpeg; its exit status is checked.
+
+    Raises:
+        ValueError: an invalid ``crf``.
+        OSError: FFmpeg failed (``errno.ENOSPC`` when the disk is full); ``p`` is removed.
+    """
     import imageio_ffmpeg
 
     codec, pix_fmt, even, default_crf = FFMPEG_FORMATS[p.suffix.lower()]
@@ -175,20 +183,40 @@ def ffmpeg_write(p: Path, frames: np.ndarray, fps: float, crf: int | None) -> No
         if codec == "libvpx-vp9":
             params += ["-b:v", "0"]
     height, width = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        ffmpeg_url(p),
-        (width, height),
-        fps=Fraction(fps).limit_denominator(1001),
-        codec=codec,
-        pix_fmt_out=pix_fmt,
-        quality=None,
-        macro_block_size=1,
-        ffmpeg_log_level="error",
-        output_params=params,
-    )
-    try:
-        writer.send(None)
-        for frame in frames:
-            writer.send(frame)
-    finally:
-        writer.close()
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y", "-hide_banner", "-nostdin", "-v", "error",
+        "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+        "-r", str(Fraction(fps).limit_denominator(1001)), "-i", "pipe:0", "-an",
+        "-vcodec", codec, "-pix_fmt", pix_fmt, *params, ffmpeg_url(p),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as log:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log)
+        except OSError as err:
+            raise OSError(f"could not run FFmpeg to write {p}: {err}") from err
+        try:
+            assert proc.stdin is not None
+            try:
+                for frame in frames:
+                    proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # FFmpeg stopped: its exit status and log say why
+            code = proc.wait()
+        finally:  # every way out: no FFmpeg left behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if code != 0:
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+            reason = _last_line(text) if text.strip() else f"exit code {code}"
+            p.unlink(missing_ok=True)
+            full = "No space left" in text or "Disk quota" in text
+            if full:
+                reason = "no space left on the device"
+            raise OSError(
+                errno.ENOSPC if full else errno.EIO,
+                f"FFmpeg could not write {p} (exit code {code}): {reason}",
+            )

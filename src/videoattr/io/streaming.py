@@ -23,6 +23,7 @@ from videoattr.io.errors import VideoReadError
 from videoattr.io.ffmpeg import FFMPEG_INPUT_OPTIONS, _last_line, ffmpeg_count, ffmpeg_url
 from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.gif import _gif_frames, _repeats, read_gif
+from videoattr.io.reading import _existing
 
 __all__ = ["iter_frames", "video_fps"]
 
@@ -62,10 +63,7 @@ def iter_frames(
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or pathlib.Path; got {describe(path)}")
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
-    return _chunks(p, step, chunk_size, strict)
+    return _chunks(_existing(path), step, chunk_size, strict)
 
 
 def _chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tensor]:
@@ -121,9 +119,7 @@ def video_fps(path: PathLike) -> float | None:
         FileNotFoundError: ``path`` does not exist.
         VideoReadError: the file cannot be opened.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
+    p = _existing(path)
     if p.is_dir():
         return None
     if p.suffix.lower() == ".gif":

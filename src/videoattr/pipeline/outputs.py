@@ -30,6 +30,27 @@ KEY_SETTINGS: dict[str, str] = {
 }
 
 
+#: The longest side, in pixels, of one frame of a picture after ``scale``.
+MAX_PICTURE_SIDE = 4096
+
+
+def check_scale(scale: int | None, height: int, width: int, *, name: str = "scale") -> None:
+    """Refuse a ``scale`` that makes a picture's frame larger than ``MAX_PICTURE_SIDE`` pixels a side
+    (checked before anything is drawn).
+
+    Raises:
+        ValueError: one line naming ``name``, the frames' size and the largest scale allowed.
+    """
+    if scale is None:
+        return
+    if max(height, width) * scale > MAX_PICTURE_SIDE:
+        most = max(1, MAX_PICTURE_SIDE // max(height, width))
+        raise ValueError(
+            f"{name} {scale} makes {width}x{height} frames {width * scale}x{height * scale} "
+            f"pixels, more than {MAX_PICTURE_SIDE} a side; use at most {most}"
+        )
+
+
 def output_files(
     out_dir: str | Path, stem: str, kinds: Sequence[str] = OUTPUT_KINDS, *, video: bool = False
 ) -> dict[str, Path]:
@@ -170,6 +191,7 @@ def write_outputs(
     out = Path(out_dir)
     if root is not None:
         check_inside(out, root)
+    check_scale(scale, int(clip.shape[-2]), int(clip.shape[-1]))
     planned = claim_files(output_files(out, stem, kinds), root, guard, owner)
     out.mkdir(parents=True, exist_ok=True)
     perturbation = result.preserved is not None or bool(result.preserved_prob)

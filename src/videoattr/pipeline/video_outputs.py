@@ -17,6 +17,7 @@ from videoattr.io.overwrite import OutputGuard
 from videoattr.pipeline.outputs import (
     OUTPUT_KINDS,
     check_inside,
+    check_scale,
     claim_files,
     key_settings,
     output_files,
@@ -232,6 +233,8 @@ def write_video_outputs(
     out = Path(out_dir)
     if root is not None:
         check_inside(out, root)
+    size = video.frames.shape[-2:] if video.is_clip else video.frames.shape[-3:-1]
+    check_scale(scale, int(size[0]), int(size[1]))
     planned = claim_files(output_files(out, stem, kinds, video=True), root, guard, owner)
     out.mkdir(parents=True, exist_ok=True)
     recorded = dict(settings or {})
