@@ -298,9 +298,15 @@ def _targets(
         return None, None
     if isinstance(target, str) and target.strip().lower().startswith("top"):
         try:
-            return None, parse_topk(target.strip().lower())
+            k = parse_topk(target.strip().lower())
         except ValueError:
             pass  # a class whose name starts with "top"
+        else:
+            if class_names is not None and k > len(class_names):
+                raise ValueError(
+                    f"target {target!r} asks for {k} classes but the model has {len(class_names)}"
+                )
+            return None, k
 
     if isinstance(target, (str, int)):
         return class_from_label(target, class_names), None

@@ -246,6 +246,14 @@ def video_explanation(
                 areas=tuple(float(a) for a in meta.get("areas", [])),
                 class_names=tuple(class_names) if class_names is not None else None,
                 seconds=float(record.get("seconds", meta.get("seconds", 0.0))),
+                timestamps=_timestamps(meta),
             )
         )
     return out
+
+
+def _timestamps(meta: Mapping[str, Any]) -> tuple[float, ...] | None:
+    times = meta.get("timestamps")
+    if isinstance(times, list) and len(times) == int(meta["num_frames"]):
+        return tuple(float(t) for t in times)
+    return None
