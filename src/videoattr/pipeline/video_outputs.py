@@ -215,7 +215,7 @@ def write_video_outputs(
         note: one more header line (e.g. the video's name). Default none.
         sheet_frames: frames shown in the sheet. Default 8.
         guard: when given, every file is checked with it before anything is written (see
-            [`write_outputs`][videoattr.pipeline.write_outputs]). Default none.
+            `write_outputs`). Default none.
         owner: what the files belong to, for ``guard``. Default ``""``.
 
     Returns:

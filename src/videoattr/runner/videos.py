@@ -87,7 +87,7 @@ class WholeVideoFolder(Dataset[tuple[VideoFrames, str, str]]):
         model: a zoo adapter (its preprocessing).
         frame_step: keep video frames ``0, frame_step, 2 frame_step, ...``. Default 1.
         exclude: output folders inside ``root`` that are not videos (see
-            [`find_videos`][videoattr.datasets.folders.find_videos]).
+            `find_videos`).
 
     Raises:
         FileNotFoundError: ``root`` is not a folder or holds no videos.
