@@ -100,7 +100,7 @@ def run_shard(
 
 def _stale(bc: BatchContext, items: ClipItems, complete: set[str]) -> set[str]:
     """The complete results that are not their clip's: another clip's result under its name (files
-    swapped or renamed), or made from a source that changed since; they are redone."""
+    swapped or renamed), or made from a source that changed since; they are removed and redone."""
     index = {clip_id: i for i, clip_id in enumerate(items.ids)}
     stale = set()
     for clip_id in sorted(complete):
@@ -109,8 +109,9 @@ def _stale(bc: BatchContext, items: ClipItems, complete: set[str]) -> set[str]:
             why = result_mismatch(clip_id, bc.store.read_meta(clip_id), source)
         except (OSError, ValueError) as err:
             why = f"its result cannot be read ({err})"
-        if why is not None:
+        if why is not None:  # not this clip's result: removed, so that nothing counts it done
             logger.warning("rank %d: redoing %s: %s", bc.ctx.rank, clip_id, why)
+            bc.store.result_path(clip_id).unlink(missing_ok=True)
             stale.add(clip_id)
     return stale
 
