@@ -138,3 +138,23 @@ def test_sources_that_share_a_name_get_their_own_outputs(
         "right-a.mp4",
     ]
     assert hashes(videos) == before
+
+
+def test_outputs_written_before_the_ledger_are_still_replaced_by_the_same_command(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from videoattr.io.overwrite import LEDGER
+
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    out = tmp_path / "E"
+    args = ["explain", "--video", str(video), *FAST, "--out", str(out)]
+    assert main(args) == 0
+    (out / LEDGER).unlink()  # as an older version left its folder
+    assert main(args) == 0
+    other = tmp_path / "b" / "right-1.mp4"
+    io.write_video(other, frames.flip(1), fps=8)
+    (out / LEDGER).unlink()
+    capsys.readouterr()
+    assert main(["explain", "--video", str(other), *FAST, "--out", str(out)]) == 2
+    one_line(capsys.readouterr().err, "did not write")

@@ -348,7 +348,8 @@ def _guard(
     """
     from videoattr.pipeline.outputs import output_files
 
-    guard = OutputGuard(args.out, [*videos, *([args.weights] if args.weights else [])])
+    inputs = [*videos, *([args.weights] if args.weights else [])]
+    guard = OutputGuard(args.out, inputs, recognise=_written_before)
     if request.several:  # the class names in the file names: the listed classes, else any class
         classes = request.classes or range(len(names) if names else request.top)
         suffixes = [class_file_name(names[c] if names else str(c)) for c in classes]
@@ -364,3 +365,22 @@ def _guard(
     except OverwriteError as err:
         raise CommandError(str(err)) from None
     return guard
+
+
+def _written_before(path: Path, owner: str) -> bool:
+    """Whether ``path`` is an output of ``explain`` for the video ``owner`` written before output
+    folders had a ledger: its JSON record (the same stem) names the file and that video."""
+    import json
+
+    name = path.name
+    ending = next((e for e in (".timeline.png", ".gif", ".mp4", ".png", ".npz", ".json")
+                   if name.endswith(e)), None)  # fmt: skip
+    if ending is None:
+        return False
+    record = path.with_name(name[: -len(ending)] + ".json")
+    try:
+        data = json.loads(record.read_text())
+        listed = name == record.name or name in data["files"].values()
+        return bool(listed) and str(Path(data["video"]).resolve()) == owner
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False

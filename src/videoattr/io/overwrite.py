@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 __all__ = ["LEDGER", "OutputGuard", "OverwriteError"]
@@ -51,14 +51,18 @@ class OutputGuard:
         inputs: the command's inputs: video files and frame folders (a folder's files count as
             inputs too), and any other file it reads.
         option: how errors call the output folder. Default ``"--out"``.
+        recognise: ``(path, owner) -> bool``, whether an existing file the ledger does not know is
+            nevertheless ``owner``'s (a command's outputs written before there was a ledger: their
+            own record says so). Default none.
     """
 
     def __init__(
         self, root: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), *,
-        option: str = "--out",
+        option: str = "--out", recognise: Callable[[Path, str], bool] | None = None,
     ) -> None:  # fmt: skip
         self.root = Path(root)
         self.option = option
+        self.recognise = recognise
         self._root = _resolved(root)
         self._inputs: dict[Path, str] = {}
         self._input_dirs: dict[Path, str] = {}
@@ -163,6 +167,8 @@ class OutputGuard:
                 earlier = entry[0]
             elif entry is not None:  # replaced since it was written: not ours any more
                 earlier = None
+            elif self.recognise is not None and not r.is_dir() and self.recognise(r, owner):
+                earlier = owner
         if earlier == owner and not r.is_dir():
             return
         if earlier is not None:
