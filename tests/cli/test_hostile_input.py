@@ -14,6 +14,7 @@ import torch
 from videoattr import demo_model, io
 from videoattr.cli import main
 from videoattr.datasets import SyntheticMotion
+from videoattr.io.overwrite import LEDGER
 
 FAST = ["--model", "demo", "--method", "grad", "--no-gpu", "--no-progress"]
 
@@ -52,8 +53,8 @@ def test_names_from_files_never_leave_the_output_folder(
     before = files_under(tmp_path)
     code = main(["explain", "--video", str(path), *FAST, "--out", str(out)])
     assert code == 0, capsys.readouterr().err
-    written = files_under(tmp_path) - before
-    assert len(written) == 5  # gif, mp4, png, npz, json
+    written = {p for p in files_under(tmp_path) - before if p.name != LEDGER}
+    assert len(written) == 5  # gif, mp4, png, npz, json (and the ledger of own outputs)
     inside = (out / "saliency" / "demo").resolve()  # the canonical name of --method grad
     assert all(inside in p.parents for p in written), written
     assert all(not p.name.startswith(".") for p in written)
@@ -311,3 +312,127 @@ def test_a_full_disk_keeps_what_is_done_and_says_how_to_resume(
     monkeypatch.setattr(store_module.os, "fsync", real_fsync)
     assert main(args) == 0
     assert "4 clips: 2 done, 2 skipped, 0 failed" in capsys.readouterr().out
+
+
+# -- issue 21: smaller holes ---------------------------------------------------------------------
+def test_a_window_stride_longer_than_a_window_is_refused_before_any_video(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    io.write_video(tmp_path / "right-1.mp4", frames, fps=8)
+    out = tmp_path / "o"
+    for command, source in (("explain", "--video"), ("run", "--videos-dir")):
+        where = str(tmp_path / "right-1.mp4") if command == "explain" else str(tmp_path)
+        args = [command, source, where, *FAST, "--out", str(out), "--whole-video"]
+        code = main([*args, "--window-stride", "17"])
+        one_line_error(capsys.readouterr().err, code, "--window-stride", "17")
+        assert not out.exists()
+
+
+def test_top_k_beyond_the_classes_is_refused_as_the_api_does(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    io.write_video(tmp_path / "right-1.mp4", frames, fps=8)
+    out = tmp_path / "o"
+    for command, source in (("explain", "--video"), ("run", "--videos-dir")):
+        where = str(tmp_path / "right-1.mp4") if command == "explain" else str(tmp_path)
+        code = main([command, source, where, *FAST, "--out", str(out), "--target", "top5"])
+        one_line_error(capsys.readouterr().err, code, "--target", "5 classes", "has 4")
+        assert not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    code = main(["explain", "--video", str(fifo), *FAST, "--out", str(tmp_path / "o")])
+    one_line_error(capsys.readouterr().err, code, "--video", "fifo.mp4", "not a regular file")
+
+
+def test_skipped_entries_of_a_videos_folder_are_named(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    io.write_video(videos / "right-1.mp4", frames, fps=8)
+    io.write_video(videos / "..-up.mp4", frames, fps=8)
+    code = main(["explain", "--videos-dir", str(videos), *FAST, "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 0 and "1 of 1 videos explained" in captured.out
+    assert "skipped 1 entry" in captured.err and "..-up.mp4 (a hidden name" in captured.err
+
+
+def test_scale_is_bounded_before_any_work(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    io.write_video(videos / "right-1.mp4", frames, fps=8)
+    out = tmp_path / "o"
+    code = main(["explain", "--video", str(videos / "right-1.mp4"), *FAST, "--out", str(out),
+                 "--scale", "100"])  # fmt: skip
+    one_line_error(capsys.readouterr().err, code, "--scale 100", "at most 73")
+    assert not out.exists()
+    run = tmp_path / "run"
+    assert main(["run", "--videos-dir", str(videos), "--out", str(run), *FAST,
+                 "--num-workers", "0"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["render", str(run), "--scale", "100"])
+    one_line_error(capsys.readouterr().err, code, "--scale 100")
+    assert not (run / "pictures").exists()
+
+
+def test_class_names_in_file_names_have_no_spaces(
+    frames: torch.Tensor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from videoattr.cli import explain as explain_cli
+    from videoattr.cli import loading
+
+    def spaced(args: object, device: torch.device) -> object:
+        adapter = loading.load_model(args, device)  # type: ignore[arg-type]
+        adapter.class_names = ["catching or throwing baseball", "b  c", "left", "up"]
+        return adapter
+
+    monkeypatch.setattr(explain_cli, "load_model", spaced)
+    video = tmp_path / "ironing-1.mp4"
+    io.write_video(video, frames, fps=8)
+    out = tmp_path / "o"
+    code = main(["explain", "--video", str(video), *FAST, "--out", str(out), "--target", "top2"])
+    assert code == 0, capsys.readouterr().err
+    written = [p.name for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert written and not [n for n in written if " " in n], written
+    records = [json.loads(p.read_text()) for p in out.rglob("*.json")]
+    assert "catching or throwing baseball" in {r["target"]["name"] for r in records}
+
+
+def test_render_refuses_swapped_results_and_changed_sources(
+    frames: torch.Tensor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    io.write_video(videos / "right-1.mp4", frames, fps=8)
+    io.write_video(videos / "left-2.mp4", frames.flip(2), fps=8)
+    run = tmp_path / "run"
+    assert main(["run", "--videos-dir", str(videos), "--out", str(run), *FAST,
+                 "--num-workers", "0"]) == 0  # fmt: skip
+    results = run / "results"
+    os.replace(results / "right-1.npz", results / "x.npz")
+    os.replace(results / "left-2.npz", results / "right-1.npz")
+    os.replace(results / "x.npz", results / "left-2.npz")
+    capsys.readouterr()
+    assert main(["render", str(run), "--format", "png"]) == 1
+    err = capsys.readouterr().err
+    assert "the result file of 'right-1' holds the result of 'left-2'" in err
+    assert not list((run / "pictures").glob("*.png"))
+    # the same number of frames, other content: the result no longer matches its source
+    os.replace(results / "right-1.npz", results / "x.npz")
+    os.replace(results / "left-2.npz", results / "right-1.npz")
+    os.replace(results / "x.npz", results / "left-2.npz")
+    io.write_video(videos / "right-1.mp4", frames.flip(1), fps=8)
+    assert main(["render", str(run), "--format", "png"]) == 1
+    assert "right-1.mp4 changed since the result was made" in capsys.readouterr().err
+    assert [p.name for p in (run / "pictures").glob("*.png")] == ["left-2.png"]

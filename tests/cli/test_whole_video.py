@@ -89,7 +89,7 @@ def test_whole_video_top_targets_and_frame_step(
     [
         (["--window-stride", "4"], "--window-stride applies only with --whole-video"),
         (["--whole-video", "--window-stride", "0"], "expected an integer >= 1"),
-        (["--whole-video", "--window-stride", "17"], "stride must be at most clip_len=16"),
+        (["--whole-video", "--window-stride", "17"], "at most the model's clip length (16)"),
     ],
 )
 def test_bad_options_fail_clearly(

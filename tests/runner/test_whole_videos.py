@@ -252,4 +252,4 @@ def test_command_line_frame_step_and_a_changed_video(
     assert main(["render", str(out), "--format", "png"]) == 0
     io.write_video(video_path, sample.frames[:30])  # the source changed after the run
     assert main(["render", str(out), "--format", "png"]) == 1
-    assert "changed since the run" in capsys.readouterr().err
+    assert "changed since the result was made" in capsys.readouterr().err  # its fingerprint

@@ -37,6 +37,7 @@ from videoattr.cli.options import (
     add_method_arguments,
     add_picture_arguments,
     add_whole_video_arguments,
+    check_picture_scale,
     check_whole_video,
     device_of,
     output_folder,
@@ -45,13 +46,16 @@ from videoattr.cli.options import (
 )
 from videoattr.datasets.folders import (
     adapter_reading,
+    class_file_name,
     class_from_label,
-    clip_stem,
-    find_videos,
     label_of,
+    list_videos,
     load_clip,
     safe_name,
+    skipped_note,
+    unique_ids,
 )
+from videoattr.io.overwrite import OutputGuard, OverwriteError
 
 if TYPE_CHECKING:
     from videoattr.pipeline import Method
@@ -105,19 +109,43 @@ def cmd_explain(args: argparse.Namespace) -> int:
         video = Path(args.video)
         if not video.exists():
             raise CommandError(f"--video {args.video!r} does not exist")
+        if not (video.is_file() or video.is_dir()):
+            raise CommandError(
+                f"--video {args.video!r} is not a regular file or a folder (a pipe or a device?)"
+            )
         videos = [video]
     else:
-        try:
-            videos = find_videos(args.videos_dir, name="--videos-dir")
+        try:  # the command's own outputs inside --videos-dir are no videos
+            videos, skipped = list_videos(
+                args.videos_dir,
+                name="--videos-dir",
+                exclude=[args.out, Path(args.out) / safe_name(args.method)],
+            )
         except (FileNotFoundError, PermissionError) as err:
             raise CommandError(str(err)) from None
+        note = skipped_note(skipped)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    stems = dict(zip(videos, unique_ids(videos), strict=True))  # one output per source
     device = device_of(args)
     adapter = load_model(args, device)
     clip_len, sampling, preprocess = adapter_reading(adapter)
+    check_picture_scale(args, adapter)
     names = adapter.class_names
     request = target_request(args.target, names)
+    if request.top and names and request.top > len(names):
+        raise CommandError(
+            f"--target {args.target!r} asks for {request.top} classes but the model has "
+            f"{len(names)}"
+        )
+    if args.whole_video and args.window_stride is not None and args.window_stride > clip_len:
+        raise CommandError(
+            f"--window-stride must be at most the model's clip length ({clip_len}), so that every "
+            f"frame lies in a window; got {args.window_stride}"
+        )
     # whole videos show one progress bar over the windows instead of one per window batch
     method = build_method(args, adapter, progress=not args.whole_video)
+    guard = _guard(args, method, videos, stems, request, names)
     announce(
         method,
         adapter,
@@ -139,19 +167,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         label = label_of(path)
         try:
             if args.whole_video:
-                explain_whole_video(args, method, adapter, path, request)
+                explain_whole_video(args, method, adapter, path, request, stems[path], guard)
                 continue
             clip = load_clip(path, clip_len=clip_len, sampling=sampling, preprocess=preprocess).to(
                 device
             )
-            stem = safe_name(clip_stem(path))
+            stem = stems[path]
             probs = torch.empty(0)
             if request.top:
                 with torch.no_grad():
                     probs = torch.softmax(adapter(clip).float(), dim=1)[0]
             label_class = class_from_label(label, names, strict=False)
             for target in request.for_clip(probs, label_class):
-                explain_one(args, method, adapter, clip, path, stem, target, request.several)
+                explain_one(args, method, adapter, clip, path, stem, target, request.several, guard)
+        except OverwriteError:
+            raise  # never a single video's failure: the command stops
         except Exception as err:  # one bad video is reported and skipped; the others finish
             failures += 1
             print(f"error: {path}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -180,6 +210,7 @@ def explain_one(
     stem: str,
     target: int | None,
     several: bool,
+    guard: OutputGuard | None = None,
 ) -> None:
     """Explain one clip for one target and write its files (``<stem>.<class>.*`` for several)."""
     from videoattr.pipeline import explain_clip, write_outputs
@@ -189,7 +220,7 @@ def explain_one(
     result = explain_clip(adapter, method, clip, target, key=stem)
     if several:
         name = names[result.target] if names else str(result.target)
-        stem = safe_name(f"{stem}.{name}")
+        stem = safe_name(f"{stem}.{class_file_name(name)}")
     settings, folder = _record_and_folder(args, method, path, out)
     paths = write_outputs(
         folder,
@@ -207,6 +238,8 @@ def explain_one(
         random_weights=weights_record(args) == "random",
         scale=args.scale,
         note=path.name,
+        guard=guard,
+        owner=_owner(path),
     )
     pred = names[result.prediction] if names else result.prediction
     extra = (
@@ -229,6 +262,8 @@ def explain_whole_video(
     adapter: Any,
     path: Path,
     request: Any,
+    stem: str | None = None,
+    guard: OutputGuard | None = None,
 ) -> None:
     """Explain one video with sliding windows for each requested target and write its files."""
     from videoattr.pipeline import (
@@ -240,7 +275,7 @@ def explain_whole_video(
 
     names = adapter.class_names
     out = Path(args.out)
-    stem = safe_name(clip_stem(path))
+    stem = stem or unique_ids([path])[0]
     video = read_frames(path, adapter, frame_step=args.frame_step or 1)
     stride = args.window_stride or max(1, adapter.clip_len // 2)
     short: Literal["pad", "error"] = "error" if args.short_video == "error" else "pad"
@@ -259,7 +294,7 @@ def explain_whole_video(
     for result in results:
         file_stem = stem
         if request.several:
-            file_stem = safe_name(f"{stem}.{result.class_name(result.target)}")
+            file_stem = safe_name(f"{stem}.{class_file_name(result.class_name(result.target))}")
         settings, folder = _record_and_folder(args, method, path, out)
         paths = write_video_outputs(
             folder,
@@ -274,6 +309,8 @@ def explain_whole_video(
             scale=args.scale,
             note=path.name,
             sheet_frames=args.sheet_frames or SHEET_FRAMES,
+            guard=guard,
+            owner=_owner(path),
         )
         p = result.target_probability
         print(
@@ -299,3 +336,62 @@ def _record_and_folder(
     }
     folder = out / safe_name(method.name) / safe_name(args.model)
     return settings, folder / (args.save_label or safe_name(label_of(path)))
+
+
+def _owner(path: Path) -> str:
+    """Whose outputs a video's files are (the ledger's owner): the video's absolute path."""
+    return str(path.resolve())
+
+
+def _guard(
+    args: argparse.Namespace,
+    method: Any,
+    videos: list[Path],
+    stems: dict[Path, str],
+    request: Any,
+    names: Any,
+) -> OutputGuard:
+    """The output guard, with every file the command may write checked before any work.
+
+    Raises:
+        CommandError: a file would replace an input, or an existing file that is not this
+            command's own output for the same video (one line naming both).
+    """
+    from videoattr.pipeline.outputs import output_files
+
+    inputs = [*videos, *([args.weights] if args.weights else [])]
+    guard = OutputGuard(args.out, inputs, recognise=_written_before)
+    if request.several:  # the class names in the file names: the listed classes, else any class
+        classes = request.classes or range(len(names) if names else request.top)
+        suffixes = [class_file_name(names[c] if names else str(c)) for c in classes]
+    else:
+        suffixes = [""]
+    try:
+        for path in videos:
+            _, folder = _record_and_folder(args, method, path, Path(args.out))
+            for suffix in suffixes:
+                stem = safe_name(f"{stems[path]}.{suffix}") if suffix else stems[path]
+                for file in output_files(folder, stem, video=args.whole_video).values():
+                    guard.check(file, _owner(path))
+    except OverwriteError as err:
+        raise CommandError(str(err)) from None
+    return guard
+
+
+def _written_before(path: Path, owner: str) -> bool:
+    """Whether ``path`` is an output of ``explain`` for the video ``owner`` written before output
+    folders had a ledger: its JSON record (the same stem) names the file and that video."""
+    import json
+
+    name = path.name
+    ending = next((e for e in (".timeline.png", ".gif", ".mp4", ".png", ".npz", ".json")
+                   if name.endswith(e)), None)  # fmt: skip
+    if ending is None:
+        return False
+    record = path.with_name(name[: -len(ending)] + ".json")
+    try:
+        data = json.loads(record.read_text())
+        listed = name == record.name or name in data["files"].values()
+        return bool(listed) and str(Path(data["video"]).resolve()) == owner
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False

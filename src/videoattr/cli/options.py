@@ -220,6 +220,24 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_picture_scale(args: argparse.Namespace, adapter: Any) -> None:
+    """Refuse a ``--scale`` that makes pictures of the model's input size too large (before any
+    work).
+
+    Raises:
+        CommandError: one line naming ``--scale`` and the largest scale allowed.
+    """
+    from videoattr.pipeline.outputs import check_scale
+
+    crop = getattr(getattr(adapter, "preprocessing", None), "crop", None)
+    if args.scale is None or not isinstance(crop, (tuple, list)) or len(crop) != 2:
+        return
+    try:
+        check_scale(args.scale, int(crop[0]), int(crop[1]), name="--scale")
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
 def picture_fps(args: argparse.Namespace) -> float:
     """``--fps``, or 8 when it is not given (clips)."""
     return float(args.fps) if args.fps is not None else 8.0

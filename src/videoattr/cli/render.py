@@ -19,10 +19,12 @@ from typing import Any
 from videoattr.cli.options import (
     CommandError,
     add_picture_arguments,
+    check_picture_scale,
     output_folder,
     picture_fps,
     positive_int,
 )
+from videoattr.io.overwrite import OutputGuard, OverwriteError
 
 
 def _formats(text: str) -> list[str]:
@@ -65,7 +67,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     import torch
 
     from videoattr import zoo
-    from videoattr.datasets.folders import adapter_reading, load_clip, safe_name
+    from videoattr.datasets.folders import adapter_reading, class_file_name, load_clip, safe_name
     from videoattr.methods.registry import method_info, method_names
     from videoattr.pipeline import (
         ClipExplanation,
@@ -73,6 +75,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         preserved_clips,
         write_outputs,
     )
+    from videoattr.runner.dataset import result_mismatch
     from videoattr.runner.guard import read_record
     from videoattr.runner.store import ResultStore
 
@@ -92,10 +95,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     weights = weights if isinstance(weights, str) and Path(weights).is_file() else None
     adapter = zoo.load(model_name, weights=weights).eval()  # preprocessing and class names only
     clip_len, sampling, preprocess = adapter_reading(adapter)
+    check_picture_scale(args, adapter)
     store = ResultStore(root)
     ids = sorted(store.complete_ids())
     if not ids:
         raise CommandError(f"RUN_DIR {args.run_dir!r} holds no complete results")
+    guard = _guard(args, root, store, ids, config, adapter.class_names, out)
     failures = 0
     for clip_id in ids:
         try:
@@ -103,8 +108,14 @@ def cmd_render(args: argparse.Namespace) -> int:
             source = meta.get("source")
             if not isinstance(source, str):
                 raise ValueError(f"result {clip_id} records no source video")
+            mismatch = result_mismatch(clip_id, meta, source)
+            if mismatch is not None:
+                raise ValueError(f"{mismatch}: rerun `videoattr run` to redo it")
+            owner = _owner(root, clip_id)
             if isinstance(config.get("whole_videos"), dict):  # videoattr run --whole-video
-                files = _render_whole_video(args, adapter, clip_id, maps, meta, config, out)
+                files = _render_whole_video(
+                    args, adapter, clip_id, maps, meta, config, out, guard, owner
+                )
                 print(f"{clip_id}: " + ", ".join(str(p) for p in files))
                 continue
             clip = load_clip(source, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
@@ -134,7 +145,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 stem = clip_id
                 if isinstance(several, list):
                     name = names[result.target] if names else str(result.target)
-                    stem = safe_name(f"{clip_id}.{name}")
+                    stem = safe_name(f"{clip_id}.{class_file_name(name)}")
                 written.extend(
                     write_outputs(
                         out,
@@ -159,9 +170,13 @@ def cmd_render(args: argparse.Namespace) -> int:
                         random_weights=config.get("weights") == "random",
                         scale=args.scale,
                         note=Path(source).name,
+                        guard=guard,
+                        owner=owner,
                     ).values()
                 )
             print(f"{clip_id}: " + ", ".join(str(p) for p in written))
+        except OverwriteError:
+            raise  # never one clip's failure: the command stops
         except Exception as err:  # one clip that cannot be rendered is reported; the rest go on
             failures += 1
             print(f"error: {clip_id}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -180,9 +195,11 @@ def _render_whole_video(
     meta: dict[str, Any],
     config: dict[str, Any],
     out: Path,
+    guard: OutputGuard,
+    owner: str,
 ) -> list[Path]:
     """The pictures of one whole-video result: its video with the maps, its sheet and timeline."""
-    from videoattr.datasets.folders import safe_name
+    from videoattr.datasets.folders import class_file_name, safe_name
     from videoattr.pipeline import SHEET_FRAMES, read_frames, write_video_outputs
     from videoattr.runner.videos import video_explanation
 
@@ -200,7 +217,7 @@ def _render_whole_video(
     for result in results:
         stem = clip_id
         if len(results) > 1 or isinstance(meta.get("targets"), list):
-            stem = safe_name(f"{clip_id}.{result.class_name(result.target)}")
+            stem = safe_name(f"{clip_id}.{class_file_name(result.class_name(result.target))}")
         paths = write_video_outputs(
             out,
             stem,
@@ -221,6 +238,71 @@ def _render_whole_video(
             scale=args.scale,
             note=Path(source).name,
             sheet_frames=args.sheet_frames or SHEET_FRAMES,
+            guard=guard,
+            owner=owner,
         )
         written.extend(paths.values())
     return written
+
+
+def _owner(root: Path, clip_id: str) -> str:
+    """Whose pictures a result's files are (the ledger's owner): the result of the run."""
+    return f"result {clip_id} of the run {root.resolve()}"
+
+
+def _guard(
+    args: argparse.Namespace,
+    root: Path,
+    store: Any,
+    ids: list[str],
+    config: dict[str, Any],
+    class_names: Any,
+    out: Path,
+) -> OutputGuard:
+    """The output guard, with every picture the command may write checked before any work: the
+    run's files and every result's source video are inputs, and an existing file is replaced only
+    when an earlier render of the same result wrote it.
+
+    Raises:
+        CommandError: a picture would replace an input or a file that is not this run's picture of
+            the same result (one line naming both).
+    """
+    from videoattr.datasets.folders import class_file_name, safe_name
+    from videoattr.pipeline.outputs import output_files
+    from videoattr.runner.guard import RUN_FILES
+
+    guard = OutputGuard(
+        out, [root / "run.json", *(root / f for f in RUN_FILES if (root / f).exists())]
+    )
+    whole = isinstance(config.get("whole_videos"), dict)
+    metas = {}
+    for clip_id in ids:
+        try:
+            metas[clip_id] = store.read_meta(clip_id)
+        except (OSError, ValueError):
+            continue  # reported when the result is rendered
+        source = metas[clip_id].get("source")
+        if isinstance(source, str) and Path(source).exists():
+            guard.add_inputs([source])
+    try:
+        for clip_id, meta in metas.items():
+            stems = [clip_id]
+            several = meta.get("targets")
+            if isinstance(several, list):
+                stems = []
+                for record in several:
+                    target = record.get("target", record) if isinstance(record, dict) else {}
+                    index = target.get("index") if isinstance(target, dict) else None
+                    name = target.get("name") if isinstance(target, dict) else None
+                    if not isinstance(name, str):
+                        ok = (
+                            isinstance(index, int) and class_names and 0 <= index < len(class_names)
+                        )
+                        name = class_names[index] if ok else str(index)
+                    stems.append(safe_name(f"{clip_id}.{class_file_name(name)}"))
+            for stem in stems:
+                for file in output_files(out, stem, args.format, video=whole).values():
+                    guard.check(file, _owner(root, clip_id))
+    except OverwriteError as err:
+        raise CommandError(str(err)) from None
+    return guard

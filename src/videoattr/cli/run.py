@@ -36,6 +36,7 @@ from videoattr.cli.methods import (
     target_request,
 )
 from videoattr.cli.options import (
+    CommandError,
     add_method_arguments,
     add_whole_video_arguments,
     check_whole_video,
@@ -45,7 +46,7 @@ from videoattr.cli.options import (
     positive_float,
     positive_int,
 )
-from videoattr.datasets.folders import find_videos
+from videoattr.datasets.folders import list_videos, skipped_note
 
 
 def _said_by_the_command(record: logging.LogRecord) -> bool:
@@ -134,12 +135,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     out = output_folder(args.out)
     check_whole_video(args)
-    # an unreadable folder fails here, in one line
-    videos = find_videos(args.videos_dir, name="--videos-dir")
+    from videoattr.runner.guard import RUN_FILES
+
+    videos, skipped = list_videos(  # an unreadable folder fails here, in one line
+        args.videos_dir, name="--videos-dir", exclude=[out, *(out / f for f in RUN_FILES)]
+    )
+    note = skipped_note(skipped)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     ctx = context_from_env()
     device = device_of(args, local_rank=ctx.local_rank)
     adapter = load_model(args, device)
     request = target_request(args.target, adapter.class_names)
+    names = adapter.class_names
+    if request.top and names and request.top > len(names):
+        raise CommandError(
+            f"--target {args.target!r} asks for {request.top} classes but the model has "
+            f"{len(names)}"
+        )
+    if args.whole_video and args.window_stride is not None and args.window_stride > adapter.clip_len:
+        raise CommandError(
+            f"--window-stride must be at most the model's clip length ({adapter.clip_len}), so "
+            f"that every frame lies in a window; got {args.window_stride}"
+        )
     # The methods' own bars would interleave between ranks; keep them for a single process.
     method = build_method(args, adapter, progress=not ctx.is_distributed and not args.whole_video)
     if ctx.is_main:

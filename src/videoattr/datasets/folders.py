@@ -35,18 +35,41 @@ MAX_NAME_LENGTH = 200
 Preprocess = Callable[[Tensor], Tensor]
 
 
-def find_videos(root: str | Path, *, name: str = "videos folder") -> list[Path]:
+def find_videos(
+    root: str | Path,
+    *,
+    name: str = "videos folder",
+    exclude: Sequence[str | Path] = (),
+) -> list[Path]:
     """The video files and frame folders directly inside ``root``, sorted by name.
 
-    Hidden entries (names starting with ``.``) are skipped.
+    Hidden entries (names starting with ``.``) are skipped, and so is an entry that is, or holds,
+    one of ``exclude`` (a command's own output folder inside ``root``); `list_videos` also says
+    what was skipped and why.
 
     Args:
         root: the folder.
         name: how errors call the folder (the command line says ``--videos-dir``).
             Default ``"videos folder"``.
+        exclude: output folders that are not videos, even when they lie inside ``root``.
 
     Returns:
         The paths, sorted by name.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder, or holds no videos or frame folders.
+        PermissionError: ``root`` cannot be listed.
+    """
+    return list_videos(root, name=name, exclude=exclude)[0]
+
+
+def list_videos(
+    root: str | Path,
+    *,
+    name: str = "videos folder",
+    exclude: Sequence[str | Path] = (),
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """`find_videos`, and the entries of ``root`` it skipped with the reason of each.
 
     Raises:
         FileNotFoundError: ``root`` is not a folder, or holds no videos or frame folders.
@@ -61,17 +84,62 @@ def find_videos(root: str | Path, *, name: str = "videos folder") -> list[Path]:
         raise PermissionError(
             f"{name} {str(folder)!r} cannot be read (permission denied)"
         ) from None
-    found = [
-        p
-        for p in entries
-        if not p.name.startswith(".")
-        and ((p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or p.is_dir())
-    ]
+    outputs = [Path(os.path.abspath(x)).resolve() for x in exclude]
+    found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for p in entries:
+        resolved = p.resolve() if outputs else p
+        if p.name.startswith("."):
+            skipped.append((p, "a hidden name (it starts with '.')"))
+        elif any(resolved == x for x in outputs) or (
+            any(resolved in x.parents for x in outputs) and not _holds_frames(p)
+        ):  # a frame folder holding the output stays an input (the commands refuse to write there)
+            skipped.append((p, "the output folder"))
+        elif p.is_dir() or (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES):
+            found.append(p)
+        else:
+            skipped.append((p, "not a video file or a folder"))
     if not found:
         raise FileNotFoundError(
             f"{name} {str(folder)!r} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders"
         )
-    return found
+    return found, skipped
+
+
+def _holds_frames(folder: Path) -> bool:
+    from videoattr.io import list_frame_files
+
+    return bool(list_frame_files(folder))
+
+
+def skipped_note(skipped: Sequence[tuple[Path, str]], *, shown: int = 5) -> str | None:
+    """One line naming the entries `list_videos` skipped and why, or ``None`` when it skipped none.
+
+    Example:
+        >>> skipped_note([(Path("v/..-up.mp4"), "a hidden name (it starts with '.')")])
+        "skipped 1 entry of v: ..-up.mp4 (a hidden name (it starts with '.'))"
+    """
+    if not skipped:
+        return None
+    parts = [f"{p.name} ({why})" for p, why in skipped[:shown]]
+    if len(skipped) > shown:
+        parts.append(f"and {len(skipped) - shown} more")
+    n = len(skipped)
+    return f"skipped {n} entr{'y' if n == 1 else 'ies'} of {skipped[0][0].parent}: " + ", ".join(
+        parts
+    )
+
+
+def class_file_name(name: str) -> str:
+    """A class name as part of a file name: white space becomes ``_``, then `safe_name`.
+
+    The class name itself stays in the records; only file names use this.
+
+    Example:
+        >>> class_file_name("catching or throwing baseball")
+        'catching_or_throwing_baseball'
+    """
+    return safe_name("_".join(str(name).split()) or "_")
 
 
 def clip_stem(path: Path) -> str:
@@ -257,6 +325,7 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
         sampling: ``n -> frame indices``, e.g. an adapter's ``sampling.indices``.
         preprocess: uint8 frames ``(T, H, W, 3)`` to a normalised clip ``(1, C, T, H, W)``, e.g. an
             adapter's ``preprocessing``.
+        exclude: output folders inside ``root`` that are not videos (see `find_videos`).
 
     Raises:
         FileNotFoundError: ``root`` is not a folder or holds no videos.
@@ -270,9 +339,10 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
         clip_len: int,
         sampling: Callable[[int], Sequence[int]],
         preprocess: Preprocess,
+        exclude: Sequence[str | Path] = (),
     ) -> None:
         self.root = Path(root)
-        self.paths = find_videos(self.root)
+        self.paths = find_videos(self.root, exclude=exclude)
         self.clip_len = clip_len
         self.sampling = sampling
         self.preprocess = preprocess
@@ -281,14 +351,19 @@ class VideoFolder(Dataset[tuple[Tensor, str, str]]):
         self.sources = [str(p) for p in self.paths]
 
     @classmethod
-    def for_model(cls, root: str | Path, model: Any) -> VideoFolder:
-        """A folder read with a zoo adapter's clip length, frame sampling and preprocessing.
+    def for_model(
+        cls, root: str | Path, model: Any, *, exclude: Sequence[str | Path] = ()
+    ) -> VideoFolder:
+        """A folder read with a zoo adapter's clip length, frame sampling and preprocessing
+        (``exclude``: output folders to skip, see `find_videos`).
 
         Raises:
             TypeError: ``model`` is not an adapter (see `adapter_reading`).
         """
         clip_len, sampling, preprocess = adapter_reading(model)
-        return cls(root, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
+        return cls(
+            root, clip_len=clip_len, sampling=sampling, preprocess=preprocess, exclude=exclude
+        )
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -9,9 +9,10 @@ concat list) cannot pull in other files either.
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -21,11 +22,13 @@ import numpy as np
 from videoattr.io.errors import VideoReadError, VideoTooShortError
 
 __all__ = [
+    "FFMPEG_DECODE_OPTIONS",
     "FFMPEG_FORMATS",
     "FFMPEG_INPUT_OPTIONS",
     "VIDEO_DEMUXERS",
     "ffmpeg_count",
     "ffmpeg_read",
+    "ffmpeg_timestamps",
     "ffmpeg_url",
     "ffmpeg_write",
 ]
@@ -73,34 +76,41 @@ FFMPEG_FORMATS: dict[str, tuple[str, str, bool, int | None]] = {
 }
 
 
-def ffmpeg_count(p: Path, strict: bool) -> int:
-    """The number of decodable video frames of ``p`` (FFmpeg decodes it once, to a null output).
+FFMPEG_DECODE_OPTIONS: tuple[str, ...] = ("-fps_mode", "passthrough")
+"""Output options of every decoding: the frames the file holds, each once, at its own timestamp
+(never duplicated or dropped to make a constant frame rate out of a variable one)."""
 
-    FFmpeg logs only errors (stderr) and writes its progress report, which ends with the frame
-    count, to stdout.
+
+def ffmpeg_count(p: Path, strict: bool) -> int:
+    """The number of decodable video frames of ``p`` (FFmpeg decodes it once).
+
+    See `ffmpeg_timestamps`, which this counts.
+    """
+    return len(ffmpeg_timestamps(p, strict))
+
+
+def ffmpeg_timestamps(p: Path, strict: bool = True) -> list[float]:
+    """The presentation time in seconds of every decodable video frame of ``p``, relative to the
+    first, in decoding order (one FFmpeg pass that decodes the frames without transferring them).
+
+    FFmpeg keeps each frame's own timestamp (``-fps_mode passthrough``, the stream's time base),
+    so a variable-frame-rate video counts the frames it holds. FFmpeg logs only errors (stderr)
+    and writes one line per frame (``framecrc``: stream, dts, pts, duration, size, checksum) to
+    stdout.
+
+    Raises:
+        VideoReadError: FFmpeg cannot decode ``p``, or (``strict``) reports decoding errors.
     """
     import imageio_ffmpeg
 
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-v",
-        "error",
-        "-progress",
-        "pipe:1",
-        *FFMPEG_INPUT_OPTIONS,
-        "-i",
-        ffmpeg_url(p),
-        "-map",
-        "0:v:0",
-        "-f",
-        "null",
-        "-",
-    ]
+        "-hide_banner", "-nostdin", "-nostats", "-v", "error",
+        *FFMPEG_INPUT_OPTIONS, "-i", ffmpeg_url(p),
+        "-map", "0:v:0", *FFMPEG_DECODE_OPTIONS, "-enc_time_base", "demux", "-f", "framecrc", "-",
+    ]  # fmt: skip
     try:
-        done = subprocess.run(cmd, capture_output=True, check=False)
+        done = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL)
     except OSError as err:
         raise VideoReadError(f"could not run FFmpeg on video {p}: {err}") from err
     errors = [line.strip() for line in done.stderr.decode(errors="replace").splitlines()]
@@ -113,10 +123,20 @@ def ffmpeg_count(p: Path, strict: bool) -> int:
             f"video {p} is damaged: FFmpeg reported {len(errors)} decoding errors, the first: "
             f"{errors[0]!r} (pass strict=False to use what decodes anyway)"
         )
-    counts = re.findall(r"^frame=\s*(\d+)", done.stdout.decode(errors="replace"), re.M)
-    if not counts:
+    base = Fraction(1, 1)
+    pts: list[int] = []
+    for line in done.stdout.decode(errors="replace").splitlines():
+        if line.startswith("#tb 0:"):
+            num, _, den = line.split(":", 1)[1].strip().partition("/")
+            base = Fraction(int(num), int(den or 1))
+        elif line and not line.startswith("#"):
+            fields = line.split(",")
+            if len(fields) >= 3 and fields[0].strip() == "0":
+                pts.append(int(fields[2]))
+    if not pts:
         raise VideoReadError(f"could not decode video {p}: FFmpeg reported no video frames")
-    return int(counts[-1])
+    first = min(pts)
+    return [float((t - first) * base) for t in pts]
 
 
 def _last_line(err: BaseException | str) -> str:
@@ -134,7 +154,10 @@ def ffmpeg_read(p: Path, indices: Sequence[int] | None) -> np.ndarray:
     decoded = 0
     try:
         reader = imageio_ffmpeg.read_frames(
-            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
+            ffmpeg_url(p),
+            pix_fmt="rgb24",
+            input_params=list(FFMPEG_INPUT_OPTIONS),
+            output_params=list(FFMPEG_DECODE_OPTIONS),
         )
         meta = next(reader)
         width, height = meta["size"]
@@ -160,6 +183,12 @@ def ffmpeg_read(p: Path, indices: Sequence[int] | None) -> np.ndarray:
 
 
 def ffmpeg_write(p: Path, frames: np.ndarray, fps: float, crf: int | None) -> None:
+    """Encode uint8 frames ``(T, H, W, 3)`` into ``p`` with FFmpeg; its exit status is checked.
+
+    Raises:
+        ValueError: an invalid ``crf``.
+        OSError: FFmpeg failed (``errno.ENOSPC`` when the disk is full); ``p`` is removed.
+    """
     import imageio_ffmpeg
 
     codec, pix_fmt, even, default_crf = FFMPEG_FORMATS[p.suffix.lower()]
@@ -175,20 +204,40 @@ def ffmpeg_write(p: Path, frames: np.ndarray, fps: float, crf: int | None) -> No
         if codec == "libvpx-vp9":
             params += ["-b:v", "0"]
     height, width = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        ffmpeg_url(p),
-        (width, height),
-        fps=Fraction(fps).limit_denominator(1001),
-        codec=codec,
-        pix_fmt_out=pix_fmt,
-        quality=None,
-        macro_block_size=1,
-        ffmpeg_log_level="error",
-        output_params=params,
-    )
-    try:
-        writer.send(None)
-        for frame in frames:
-            writer.send(frame)
-    finally:
-        writer.close()
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y", "-hide_banner", "-nostdin", "-v", "error",
+        "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+        "-r", str(Fraction(fps).limit_denominator(1001)), "-i", "pipe:0", "-an",
+        "-vcodec", codec, "-pix_fmt", pix_fmt, *params, ffmpeg_url(p),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as log:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log)
+        except OSError as err:
+            raise OSError(f"could not run FFmpeg to write {p}: {err}") from err
+        try:
+            assert proc.stdin is not None
+            try:
+                for frame in frames:
+                    proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # FFmpeg stopped: its exit status and log say why
+            code = proc.wait()
+        finally:  # every way out: no FFmpeg left behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if code != 0:
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+            reason = _last_line(text) if text.strip() else f"exit code {code}"
+            p.unlink(missing_ok=True)
+            full = "No space left" in text or "Disk quota" in text
+            if full:
+                reason = "no space left on the device"
+            raise OSError(
+                errno.ENOSPC if full else errno.EIO,
+                f"FFmpeg could not write {p} (exit code {code}): {reason}",
+            )

@@ -44,8 +44,28 @@ def list_frame_files(folder: PathLike) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
+#: Pillow's 16-bit grey modes: scaled to 8 bits (``round(v * 255 / 65535)``), never clipped.
+_GREY16 = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
 def to_rgb(image: Image.Image) -> np.ndarray:
-    """A Pillow image as an RGB ``uint8`` array ``(H, W, 3)``."""
+    """A Pillow image as an RGB ``uint8`` array ``(H, W, 3)``.
+
+    16-bit grey images (``I;16``) are scaled from ``[0, 65535]`` to ``[0, 255]``; 32-bit integer
+    (``I``) and floating-point (``F``) images, whose range is unknown, are refused.
+
+    Raises:
+        ValueError: an ``I`` or ``F`` image (names the mode).
+    """
+    if image.mode in _GREY16:
+        grey = np.asarray(image).astype(np.uint32)
+        small = ((grey * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(small[..., None], 3, axis=-1)
+    if image.mode in ("I", "F"):
+        raise ValueError(
+            f"frame image mode {image.mode!r} (32-bit integer or float pixels) has no known "
+            "range: save the frames as 8- or 16-bit images"
+        )
     if image.mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)
@@ -58,7 +78,7 @@ def read_frame_images(files: Sequence[Path], folder: Path) -> np.ndarray:
         try:
             with Image.open(f) as im:
                 frame = to_rgb(im)
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as err:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
             raise VideoReadError(f"could not decode frame image {f}: {err}") from err
         if frames and frame.shape != frames[0].shape:
             raise VideoReadError(

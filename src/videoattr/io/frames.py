@@ -11,7 +11,11 @@ from torch import Tensor
 
 from videoattr.core.validation import check_positive_int, describe
 
-__all__ = ["Size", "as_frames", "center_crop", "resize_frames"]
+__all__ = ["MAX_FRAME_PIXELS", "Size", "as_frames", "center_crop", "resize_frames"]
+
+#: The most pixels a resized frame may have (4096 x 4096): a size derived from a file (a short side
+#: scaled up for a video of extreme aspect ratio) is refused above it, before anything is allocated.
+MAX_FRAME_PIXELS = 4096 * 4096
 
 Size = int | tuple[int, int]
 """A resize or crop size: an int (short side for a resize, a square for a crop) or ``(h, w)``."""
@@ -88,15 +92,25 @@ def resized_size(h: int, w: int, size: Size | Sequence[int]) -> tuple[int, int]:
 
     An int (or a one-element sequence) ``s`` scales the short side to ``s`` and the long side to
     ``floor(s * long / short)``; a pair is the exact size.
+
+    Raises:
+        ValueError: the result has more than [`MAX_FRAME_PIXELS`][videoattr.io.frames.MAX_FRAME_PIXELS]
+            pixels (a video of extreme aspect ratio).
     """
     if isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 1:
         size = size[0]
     if isinstance(size, int) and not isinstance(size, bool):
         s = check_positive_int(size, "size")
-        if h <= w:
-            return s, max(1, int(s * w / h))
-        return max(1, int(s * h / w)), s
-    return _pair(size, "size")
+        out = (s, max(1, int(s * w / h))) if h <= w else (max(1, int(s * h / w)), s)
+    else:
+        out = _pair(size, "size")
+    if out[0] * out[1] > MAX_FRAME_PIXELS:
+        raise ValueError(
+            f"resizing frames of {w}x{h} (WxH) to size {size} gives {out[1]}x{out[0]} pixels per "
+            f"frame, more than the {MAX_FRAME_PIXELS} allowed (is the video's aspect ratio "
+            f"{max(h, w) / min(h, w):.0f}:1?)"
+        )
+    return out
 
 
 def crop_box(h: int, w: int, crop: Size | Sequence[int]) -> tuple[int, int, int, int]:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from videoattr.core.validation import describe
-from videoattr.io.errors import VideoTooShortError
+from videoattr.io.errors import VideoReadError, VideoTooShortError
 from videoattr.io.ffmpeg import ffmpeg_count, ffmpeg_read
 from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.frames import Size, center_crop, resize_frames
@@ -134,4 +134,9 @@ def _existing(path: PathLike) -> Path:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
+    if not (p.is_file() or p.is_dir()):
+        raise VideoReadError(
+            f"{p} is not a regular file or a folder (a pipe, socket or device): videoattr reads "
+            "videos only from files"
+        )
     return p

@@ -11,6 +11,7 @@ source's resolution.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,19 @@ from torch import Tensor
 
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.io.errors import VideoReadError
-from videoattr.io.ffmpeg import FFMPEG_INPUT_OPTIONS, _last_line, ffmpeg_count, ffmpeg_url
+from videoattr.io.ffmpeg import (
+    FFMPEG_DECODE_OPTIONS,
+    FFMPEG_INPUT_OPTIONS,
+    _last_line,
+    ffmpeg_count,
+    ffmpeg_timestamps,
+    ffmpeg_url,
+)
 from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.gif import _gif_frames, _repeats, read_gif
+from videoattr.io.reading import _existing
 
-__all__ = ["iter_frames", "video_fps"]
+__all__ = ["frame_rate", "iter_frames", "video_fps", "video_timestamps"]
 
 
 def iter_frames(
@@ -62,10 +71,7 @@ def iter_frames(
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or pathlib.Path; got {describe(path)}")
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
-    return _chunks(p, step, chunk_size, strict)
+    return _chunks(_existing(path), step, chunk_size, strict)
 
 
 def _chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tensor]:
@@ -90,7 +96,10 @@ def _ffmpeg_chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterato
     chunk: list[np.ndarray] = []
     try:
         reader = imageio_ffmpeg.read_frames(
-            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
+            ffmpeg_url(p),
+            pix_fmt="rgb24",
+            input_params=list(FFMPEG_INPUT_OPTIONS),
+            output_params=list(FFMPEG_DECODE_OPTIONS),
         )
         meta = next(reader)
         width, height = meta["size"]
@@ -121,9 +130,7 @@ def video_fps(path: PathLike) -> float | None:
         FileNotFoundError: ``path`` does not exist.
         VideoReadError: the file cannot be opened.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"video not found: {p} (no such file or folder)")
+    p = _existing(path)
     if p.is_dir():
         return None
     if p.suffix.lower() == ".gif":
@@ -146,3 +153,43 @@ def video_fps(path: PathLike) -> float | None:
         raise VideoReadError(f"could not open video {p}: {_last_line(err)}") from err
     fps = meta.get("fps")
     return float(fps) if isinstance(fps, (int, float)) and fps > 0 else None
+
+
+def video_timestamps(path: PathLike, *, strict: bool = True) -> list[float] | None:
+    """The presentation time in seconds of every frame of a video file (relative to the first),
+    from the file's timestamps; ``None`` for a GIF or a folder of frame images.
+
+    One FFmpeg pass over the file, which also counts its frames and (``strict``) reports damage as
+    [`count_frames`][videoattr.io.count_frames] does. A variable-frame-rate video keeps its own
+    times (the frames are never duplicated to a constant rate).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        VideoReadError: the file cannot be decoded, or (``strict``) is damaged.
+    """
+    p = _existing(path)
+    if p.is_dir() or p.suffix.lower() == ".gif":
+        return None
+    return ffmpeg_timestamps(p, strict)
+
+
+def frame_rate(timestamps: list[float], nominal: float | None = None) -> float | None:
+    """The frame rate to report for frames at ``timestamps``: ``nominal`` (the container's rate)
+    when the frames are evenly spaced at about that rate, else the mean rate
+    ``(n - 1) / (t[-1] - t[0])`` (a variable frame rate); ``None`` for fewer than two frames and no
+    ``nominal``.
+
+    Example:
+        >>> frame_rate([0.0, 0.04, 0.08], 25.0), frame_rate([0.0, 0.1, 3.0])
+        (25.0, 0.6666666666666666)
+    """
+    n = len(timestamps)
+    span = timestamps[-1] - timestamps[0] if n > 1 else 0.0
+    if span <= 0:
+        return nominal
+    mean = (n - 1) / span
+    steps = [b - a for a, b in itertools.pairwise(timestamps)]
+    even = max(steps) - min(steps) <= 0.1 / mean
+    if nominal and even and abs(nominal - mean) <= 0.01 * nominal:
+        return nominal
+    return mean

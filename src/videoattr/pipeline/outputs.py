@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from videoattr.io.overwrite import OutputGuard
 from videoattr.pipeline.explain import ClipExplanation
 
 #: Output files [`write_outputs`][videoattr.pipeline.write_outputs] can write.
@@ -27,6 +28,82 @@ KEY_SETTINGS: dict[str, str] = {
     "layer": "layer",
     "polarity": "polarity",
 }
+
+
+#: The longest side, in pixels, of one frame of a picture after ``scale``.
+MAX_PICTURE_SIDE = 4096
+
+
+def check_scale(scale: int | None, height: int, width: int, *, name: str = "scale") -> None:
+    """Refuse a ``scale`` that makes a picture's frame larger than ``MAX_PICTURE_SIDE`` pixels a side
+    (checked before anything is drawn).
+
+    Raises:
+        ValueError: one line naming ``name``, the frames' size and the largest scale allowed.
+    """
+    if scale is None:
+        return
+    if max(height, width) * scale > MAX_PICTURE_SIDE:
+        most = max(1, MAX_PICTURE_SIDE // max(height, width))
+        raise ValueError(
+            f"{name} {scale} makes {width}x{height} frames {width * scale}x{height * scale} "
+            f"pixels, more than {MAX_PICTURE_SIDE} a side; use at most {most}"
+        )
+
+
+def output_files(
+    out_dir: str | Path, stem: str, kinds: Sequence[str] = OUTPUT_KINDS, *, video: bool = False
+) -> dict[str, Path]:
+    """The files [`write_outputs`][videoattr.pipeline.write_outputs] (``video=False``) or
+    [`write_video_outputs`][videoattr.pipeline.write_video_outputs] (``video=True``: with ``"png"``
+    also ``stem.timeline.png``, kind ``"timeline"``) writes for ``kinds``, by kind.
+
+    Example:
+        >>> sorted(output_files("out", "walk-1", ["png", "json"], video=True))
+        ['json', 'png', 'timeline']
+    """
+    out = Path(out_dir)
+    files = {k: out / f"{stem}.{k}" for k in OUTPUT_KINDS if k in kinds}
+    if video and "png" in kinds:
+        files["timeline"] = out / f"{stem}.timeline.png"
+    return files
+
+
+def claim_files(
+    files: Mapping[str, Path],
+    root: str | Path | None,
+    guard: OutputGuard | None,
+    owner: str,
+) -> dict[str, tuple[Path, Path]]:
+    """Check every file before anything is written: inside ``root``, and (with a ``guard``) neither
+    an input nor a file the command did not write for ``owner``; returns ``kind -> (final,
+    temporary)`` (the temporary is ``.<name>.partial`` beside the final file)."""
+    out: dict[str, tuple[Path, Path]] = {}
+    for kind, final in files.items():
+        if root is not None:
+            check_inside(final, root)
+        if guard is not None:
+            guard.claim(final, owner)
+        out[kind] = (final, final.with_name(f".{final.name}.partial{final.suffix}"))
+    return out
+
+
+def write_then_rename(final: Path, tmp: Path, guard: OutputGuard | None, write: Any) -> Path:
+    """``write(tmp)``, then rename ``tmp`` to ``final`` (and tell ``guard`` it is written); a failed
+    write leaves neither behind.
+
+    Raises:
+        whatever ``write`` raises (the temporary file is removed first).
+    """
+    try:
+        write(tmp)
+        tmp.replace(final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if guard is not None:
+        guard.written(final)
+    return final
 
 
 def key_settings(config: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -62,6 +139,8 @@ def write_outputs(
     random_weights: bool = False,
     scale: int | None = None,
     note: str | None = None,
+    guard: OutputGuard | None = None,
+    owner: str = "",
 ) -> dict[str, Path]:
     """Write the overlay GIF/MP4, the PNG sheet, the maps as ``.npz`` and a JSON summary.
 
@@ -92,12 +171,18 @@ def write_outputs(
         scale: integer magnification of the pictures; default ``None``: the sheet picks one so small
             inputs stay readable, the videos keep the clip's size.
         note: one more line for the header (e.g. the video's name). Default none.
+        guard: when given, every file is checked with it (and recorded as ``owner``'s) before
+            anything is written: an input, or an existing file it did not write for ``owner``, is
+            refused (see [`OutputGuard`][videoattr.io.overwrite.OutputGuard]). Default none.
+        owner: what the files belong to, for ``guard`` (e.g. the source video). Default ``""``.
 
     Returns:
         The path of every file written, by kind.
 
     Raises:
         ValueError: ``stem`` is not a plain file name, or a file would lie outside ``root``.
+        OverwriteError: (with ``guard``) a file would replace an input or a file the command did
+            not write (nothing is written).
     """
     from videoattr.viz import OverlayStyle, SheetCaption, panels, save_gif, save_mp4, save_sheet
 
@@ -106,6 +191,8 @@ def write_outputs(
     out = Path(out_dir)
     if root is not None:
         check_inside(out, root)
+    check_scale(scale, int(clip.shape[-2]), int(clip.shape[-1]))
+    planned = claim_files(output_files(out, stem, kinds), root, guard, owner)
     out.mkdir(parents=True, exist_ok=True)
     perturbation = result.preserved is not None or bool(result.preserved_prob)
     names = list(class_names) if class_names is not None else None
@@ -139,10 +226,7 @@ def write_outputs(
     clip_cpu = clip.detach().cpu()
 
     def target_path(kind: str) -> tuple[Path, Path]:
-        final = out / f"{stem}.{kind}"
-        if root is not None:
-            check_inside(final, root)
-        return final, final.with_name(f".{stem}.partial.{kind}")
+        return planned[kind]
 
     if "gif" in kinds or "mp4" in kinds:
         video = panels(
@@ -157,40 +241,44 @@ def write_outputs(
         for kind, writer in (("gif", save_gif), ("mp4", save_mp4)):
             if kind in kinds:
                 final, tmp = target_path(kind)
-                writer(tmp, video, fps=fps)
-                tmp.replace(final)
-                paths[kind] = final
+                paths[kind] = write_then_rename(
+                    final, tmp, guard, lambda p, w=writer: w(p, video, fps=fps)
+                )
     if "png" in kinds:
         final, tmp = target_path("png")
-        save_sheet(
+        paths["png"] = write_then_rename(
+            final,
             tmp,
-            clip_cpu,
-            result.maps,
-            result.preserved,
-            caption=caption,
-            style=style,
-            map_names=map_names,
-            scale=scale,
+            guard,
+            lambda p: save_sheet(
+                p,
+                clip_cpu,
+                result.maps,
+                result.preserved,
+                caption=caption,
+                style=style,
+                map_names=map_names,
+                scale=scale,
+            ),
         )
-        tmp.replace(final)
-        paths["png"] = final
     if "npz" in kinds:
         final, tmp = target_path("npz")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f,
+        paths["npz"] = write_then_rename(
+            final,
+            tmp,
+            guard,
+            lambda p: np.savez_compressed(
+                p,
                 maps=result.maps[0].numpy().astype(np.float32),
                 areas=np.asarray(list(areas), dtype=np.float64),
-            )
-        tmp.replace(final)
-        paths["npz"] = final
+            ),
+        )
     if "json" in kinds:
         final, tmp = target_path("json")
         summary = summary_dict(result, names, method=method, areas=areas, settings=recorded)
         summary["files"] = {k: p.name for k, p in paths.items()}
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(final)
-        paths["json"] = final
+        text = json.dumps(summary, indent=2)
+        paths["json"] = write_then_rename(final, tmp, guard, lambda p: p.write_text(text))
     return paths
 
 

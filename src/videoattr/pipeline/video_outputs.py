@@ -13,7 +13,16 @@ import torch
 from torch import Tensor
 
 from videoattr.core.validation import check_positive_int
-from videoattr.pipeline.outputs import OUTPUT_KINDS, check_inside, key_settings
+from videoattr.io.overwrite import OutputGuard
+from videoattr.pipeline.outputs import (
+    OUTPUT_KINDS,
+    check_inside,
+    check_scale,
+    claim_files,
+    key_settings,
+    output_files,
+    write_then_rename,
+)
 from videoattr.pipeline.windows import VideoExplanation, VideoFrames
 
 __all__ = ["SHEET_FRAMES", "render_video_sheet", "sheet_positions", "write_video_outputs"]
@@ -176,6 +185,8 @@ def write_video_outputs(
     scale: int | None = None,
     note: str | None = None,
     sheet_frames: int = SHEET_FRAMES,
+    guard: OutputGuard | None = None,
+    owner: str = "",
 ) -> dict[str, Path]:
     """Write a whole video's overlay GIF/MP4, its sheet with the timeline, the maps and a JSON record.
 
@@ -204,12 +215,17 @@ def write_video_outputs(
             panels at least 96 pixels high).
         note: one more header line (e.g. the video's name). Default none.
         sheet_frames: frames shown in the sheet. Default 8.
+        guard: when given, every file is checked with it before anything is written (see
+            `write_outputs`). Default none.
+        owner: what the files belong to, for ``guard``. Default ``""``.
 
     Returns:
         The path of every file written, by kind (``"timeline"`` for the timeline picture).
 
     Raises:
         ValueError: ``stem`` is not a plain file name, or a file would lie outside ``root``.
+        OverwriteError: (with ``guard``) a file would replace an input or a file the command did
+            not write (nothing is written).
     """
     from videoattr.viz import SheetCaption, panels, save_gif, save_mp4
 
@@ -218,6 +234,9 @@ def write_video_outputs(
     out = Path(out_dir)
     if root is not None:
         check_inside(out, root)
+    size = video.frames.shape[-2:] if video.is_clip else video.frames.shape[-3:-1]
+    check_scale(scale, int(size[0]), int(size[1]))
+    planned = claim_files(output_files(out, stem, kinds, video=True), root, guard, owner)
     out.mkdir(parents=True, exist_ok=True)
     recorded = dict(settings or {})
     config = recorded.get("settings")
@@ -227,11 +246,8 @@ def write_video_outputs(
     shown_settings = key_settings(config, area=area_text, preset=recorded.get("preset"))
     paths: dict[str, Path] = {}
 
-    def target_path(ending: str) -> tuple[Path, Path]:
-        final = out / f"{stem}.{ending}"
-        if root is not None:
-            check_inside(final, root)
-        return final, final.with_name(f".{stem}.partial.{ending}")
+    def target_path(kind: str) -> tuple[Path, Path]:
+        return planned[kind]
 
     if "gif" in kinds or "mp4" in kinds:
         style = _style(result, polarity)
@@ -272,9 +288,9 @@ def write_video_outputs(
         for kind, writer in (("gif", save_gif), ("mp4", save_mp4)):
             if kind in kinds:
                 final, tmp = target_path(kind)
-                writer(tmp, movie, fps=rate)
-                tmp.replace(final)
-                paths[kind] = final
+                paths[kind] = write_then_rename(
+                    final, tmp, guard, lambda p, w=writer: w(p, movie, fps=rate)
+                )
         del movie
     if "png" in kinds:
         from PIL import Image
@@ -293,9 +309,9 @@ def write_video_outputs(
             note=note,
         )
         final, tmp = target_path("png")
-        Image.fromarray(image.numpy()).save(tmp, format="PNG")
-        tmp.replace(final)
-        paths["png"] = final
+        paths["png"] = write_then_rename(
+            final, tmp, guard, lambda p: Image.fromarray(image.numpy()).save(p, format="PNG")
+        )
         timeline = render_timeline(
             result.window_starts,
             result.window_ends,
@@ -307,15 +323,16 @@ def write_video_outputs(
             top_names=[result.class_name(int(k)) for k in result.prediction],
             subtitle=f"{result.clip_len}-frame windows, stride {result.stride}",
         )
-        final, tmp = target_path("timeline.png")
-        timeline.to_pil().save(tmp, format="PNG")
-        tmp.replace(final)
-        paths["timeline"] = final
+        final, tmp = target_path("timeline")
+        paths["timeline"] = write_then_rename(
+            final, tmp, guard, lambda p: timeline.to_pil().save(p, format="PNG")
+        )
     if "npz" in kinds:
         final, tmp = target_path("npz")
-        with open(tmp, "wb") as f:
+
+        def save_npz(p: Path) -> None:
             np.savez_compressed(
-                f,
+                p,
                 maps=result.maps.numpy().astype(np.float32),
                 frame_indices=result.frame_indices.numpy(),
                 coverage=result.coverage.numpy(),
@@ -325,15 +342,14 @@ def write_video_outputs(
                 target=np.asarray(result.target),
                 areas=np.asarray(list(result.areas), dtype=np.float64),
             )
-        tmp.replace(final)
-        paths["npz"] = final
+
+        paths["npz"] = write_then_rename(final, tmp, guard, save_npz)
     if "json" in kinds:
         final, tmp = target_path("json")
         summary = result.summary()
         for key, value in recorded.items():
             summary.setdefault(key, value)
         summary["files"] = {k: p.name for k, p in paths.items()}
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(final)
-        paths["json"] = final
+        text = json.dumps(summary, indent=2)
+        paths["json"] = write_then_rename(final, tmp, guard, lambda p: p.write_text(text))
     return paths

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -144,6 +144,9 @@ class VideoFrames:
         mean: per-channel mean of the normalisation (uint8 frames). Default zeros.
         std: per-channel standard deviation of the normalisation (uint8 frames). Default ones.
         source: what errors and pictures call the video.
+        timestamps: the presentation time in seconds of each of the ``N`` video frames (from the
+            file; a variable frame rate keeps its own times), or ``None`` when unknown (then times
+            are ``frame / fps``).
     """
 
     frames: Tensor
@@ -153,6 +156,7 @@ class VideoFrames:
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     source: str = "video"
+    timestamps: tuple[float, ...] | None = None
 
     @property
     def is_clip(self) -> bool:
@@ -317,6 +321,7 @@ def read_frames(
     def shrink(chunk: Tensor) -> Tensor:
         return center_crop(resize_frames(chunk, size, antialias=prep.antialias), prep.crop)
 
+    times: list[float] | None = None
     if isinstance(video, Tensor):
         from videoattr.io.frames import as_frames
 
@@ -327,10 +332,15 @@ def read_frames(
         fps, source = None, "video"
     else:
         from videoattr.io.reading import count_frames
+        from videoattr.io.streaming import frame_rate, video_timestamps
 
-        n = count_frames(video, strict=strict)  # FFmpeg's pass also reports damage (strict)
+        # one FFmpeg pass: the frames' times, their count and (strict) any damage
+        times = video_timestamps(video, strict=strict)
+        n = len(times) if times is not None else count_frames(video, strict=strict)
         chunks = iter_frames(video, step=step, chunk_size=chunk_size, strict=False)
         fps, source = video_fps(video), str(video)
+        if times is not None:
+            fps = frame_rate(times, fps)
     expected = -(-n // step)
     out: Tensor | None = None  # filled in place: the frames are never held twice
     filled = 0
@@ -348,7 +358,10 @@ def read_frames(
         raise VideoTooShortError(f"{source} has 0 frames; cannot explain it")
     out = torch.cat([out[:filled], *extra]) if extra or filled < expected else out
     count: int | None = None if filled < expected or extra else n  # else trust the decoded frames
-    return VideoFrames._make(out, out.shape[0], step, count, fps, prep.mean, prep.std, source)
+    made = VideoFrames._make(out, out.shape[0], step, count, fps, prep.mean, prep.std, source)
+    if times is not None and len(times) == made.num_frames:
+        made = replace(made, timestamps=tuple(times))
+    return made
 
 
 def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -412,6 +425,8 @@ class VideoExplanation:
         areas: the perturbation areas (empty for map methods).
         class_names: the model's class names, when it has them.
         seconds: wall time of the attributions (without the scoring pass).
+        timestamps: the time in seconds of each of the ``N`` video frames (from the file), or
+            ``None`` (then times are ``frame / fps``).
     """
 
     maps: Tensor
@@ -432,6 +447,19 @@ class VideoExplanation:
     areas: tuple[float, ...] = ()
     class_names: tuple[str, ...] | None = None
     seconds: float = 0.0
+    timestamps: tuple[float, ...] | None = None
+
+    def frame_time(self, frame: int) -> float | None:
+        """The time in seconds at which video frame ``frame`` starts (``frame`` may be ``N``: the
+        end of the last frame), from the timestamps, else ``frame / fps``; ``None`` without
+        either."""
+        ts = self.timestamps
+        if ts is not None and len(ts) == self.num_frames and self.num_frames:
+            if frame < len(ts):
+                return ts[frame]
+            last = ts[-1] - ts[-2] if len(ts) > 1 else (1 / self.fps if self.fps else 0.0)
+            return ts[-1] + last * (frame - len(ts) + 1)
+        return frame / self.fps if self.fps else None
 
     @property
     def target_probability(self) -> Tensor:
@@ -456,12 +484,13 @@ class VideoExplanation:
 
     def window_span(self, index: int) -> str:
         """Where window ``index`` lies in the video, as text: ``"2.0-4.0 s"`` (from its first frame to
-        the end of its last) when the frame rate is known, else ``"frames 16-31"``; a padded window
+        the end of its last) from the video's timestamps or frame rate, else ``"frames 16-31"``; a padded window
         ends with the video."""
         start = int(self.window_starts[index])
         end = min(int(self.window_ends[index]), self.num_frames - 1)
-        if self.fps:
-            return f"{start / self.fps:.1f}-{(end + 1) / self.fps:.1f} s"
+        begin, finish = self.frame_time(start), self.frame_time(end + 1)
+        if begin is not None and finish is not None:
+            return f"{begin:.1f}-{finish:.1f} s"
         return f"frames {start}-{end}"
 
     def best_window(self) -> str:
@@ -523,6 +552,7 @@ class VideoExplanation:
                 )
             ],
             "settings": self.config,
+            **({"timestamps": [round(t, 6) for t in self.timestamps]} if self.timestamps else {}),
         }
 
     def __repr__(self) -> str:
@@ -697,6 +727,7 @@ def explain_video(
         stride=s,
         frame_step=video.frame_step,
         fps=video.fps,
+        timestamps=video.timestamps,
         padded=max(0, t - m),
         method=method.name,
         config=config,

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from videoattr.pipeline import Method, explain_batch, summary_dict
-from videoattr.runner.dataset import Sample
+from videoattr.runner.dataset import Sample, result_mismatch
 from videoattr.runner.locks import ClipLocks
 from videoattr.runner.sharding import DistributedContext
 from videoattr.runner.store import DiskFullError, ResultStore
@@ -96,7 +96,7 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
             bc.summary.busy += 1
             processed += 1
             continue
-        if _done_meanwhile(bc, s.id):
+        if _done_meanwhile(bc, s):
             bc.locks.release(s.id)
             bc.summary.skipped += 1
             processed += 1
@@ -126,10 +126,16 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
             bc.locks.release(clip_id)
 
 
-def _done_meanwhile(bc: BatchContext, clip_id: str) -> bool:
-    """Whether another process finished the clip (a result, or a failure) since this run began."""
+def _done_meanwhile(bc: BatchContext, sample: Sample) -> bool:
+    """Whether another process finished the clip (a result of this clip and source as they are, or
+    a failure) since this run began."""
+    clip_id = sample.id
     if bc.store.is_valid_result(bc.store.result_path(clip_id)):
-        return True
+        try:
+            meta = bc.store.read_meta(clip_id)
+        except (OSError, ValueError):
+            return False
+        return result_mismatch(clip_id, meta, sample.source) is None
     try:
         return bc.store.failure_path(clip_id).stat().st_mtime >= bc.started
     except FileNotFoundError:
@@ -165,6 +171,8 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
             continue
         maps, meta = outcome
         meta.update(id=s.id, index=s.index, source=s.source, label=s.label, rank=bc.ctx.rank)
+        if s.fingerprint is not None:
+            meta["source_fingerprint"] = s.fingerprint
         bc.store.write_result(s.id, maps, meta)
         bc.summary.done += 1
     return processed

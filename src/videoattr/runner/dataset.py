@@ -24,9 +24,10 @@ becomes a [`Sample`][videoattr.runner.dataset.Sample] that carries the error, an
 
 from __future__ import annotations
 
+import os
 import traceback as tb
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,10 +37,19 @@ from torch.utils.data import Dataset
 
 from videoattr.core.validation import describe
 from videoattr.datasets.folders import VideoFolder, class_from_label
+from videoattr.io.fingerprint import fingerprint
 from videoattr.pipeline.windows import VideoFrames
 from videoattr.runner.store import check_id
 
-__all__ = ["ClipItems", "Sample", "VideoFolder", "collate_samples", "dataset_ids"]
+__all__ = [
+    "ClipItems",
+    "Sample",
+    "VideoFolder",
+    "collate_samples",
+    "dataset_ids",
+    "result_mismatch",
+    "source_fingerprint",
+]
 
 
 @dataclass
@@ -58,6 +68,8 @@ class Sample:
         source: the video path (or what the dataset's ``sources`` says), else ``None``.
         error: ``"ErrorType: message"`` when reading failed, else ``None``.
         traceback: the formatted traceback of that error.
+        fingerprint: the content fingerprint of the source file or frame folder, taken before it
+            was read (see [`fingerprint`][videoattr.io.fingerprint.fingerprint]), else ``None``.
     """
 
     index: int
@@ -69,6 +81,7 @@ class Sample:
     error: str | None = None
     traceback: str | None = None
     video: VideoFrames | None = None
+    fingerprint: str | None = None
 
     def pin_memory(self) -> Sample:
         """The same sample with its clip in pinned memory (used by ``DataLoader(pin_memory=True)``)."""
@@ -138,6 +151,7 @@ class ClipItems(Dataset[Sample]):
             source=self.sources[index] if self.sources is not None else None,
         )
         try:
+            sample.fingerprint = source_fingerprint(sample.source)
             clip, sample.label, sample.target = self._read(index)
             if isinstance(clip, VideoFrames):
                 sample.video = clip
@@ -185,6 +199,36 @@ class ClipItems(Dataset[Sample]):
                 f"got {describe(tl)}"
             )
         return clip, label, target
+
+
+def source_fingerprint(source: str | None) -> str | None:
+    """The fingerprint of a source that is a file or a folder on disk, else ``None``."""
+    if source is None or not os.path.exists(source):
+        return None
+    return fingerprint(source)
+
+
+def result_mismatch(clip_id: str, meta: Mapping[str, Any], source: str | None) -> str | None:
+    """Why a stored result does not belong to clip ``clip_id`` read from ``source`` now, else ``None``.
+
+    A result belongs to its clip when the id inside it is the clip's (a renamed or swapped result
+    file is caught) and, when it recorded its source's fingerprint, the source still has it (a
+    video replaced by other content is caught).
+    """
+    recorded = meta.get("id")
+    if recorded is not None and recorded != clip_id:
+        return f"the result file of {clip_id!r} holds the result of {recorded!r}"
+    expected = meta.get("source_fingerprint")
+    if isinstance(expected, str) and source is not None:
+        try:
+            now = source_fingerprint(source)
+        except OSError as err:
+            return f"its source {source} cannot be read ({err})"
+        if now is None:
+            return f"its source {source} no longer exists"
+        if now != expected:
+            return f"its source {source} changed since the result was made"
+    return None
 
 
 def _checked_clip(clip: object, index: int) -> Tensor:

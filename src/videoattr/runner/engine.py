@@ -51,7 +51,7 @@ from videoattr.methods.registry import MethodOptions
 from videoattr.pipeline import AttributorLike, as_method
 from videoattr.runner.batches import BatchContext
 from videoattr.runner.dataset import ClipItems, dataset_ids
-from videoattr.runner.guard import check_or_record
+from videoattr.runner.guard import RUN_FILES, check_or_record, check_output_folder
 from videoattr.runner.locks import DEFAULT_STALE_AFTER_S, ClipLocks
 from videoattr.runner.manifest import write_manifest
 from videoattr.runner.shard import run_shard
@@ -207,13 +207,16 @@ def run(
             f"window_stride={window_stride!r}, frame_step={frame_step!r}, short_video={short_video!r}"
         )
     dataset: Any
+    own = [out_path, *(out_path / name for name in RUN_FILES)]  # never read as videos
     if not isinstance(data, (str, Path)):
         dataset = data
     elif windows is not None:
-        dataset = WholeVideoFolder(data, model, frame_step=frame_step)
+        dataset = WholeVideoFolder(data, model, frame_step=frame_step, exclude=own)
     else:
-        dataset = VideoFolder.for_model(data, model)
+        dataset = VideoFolder.for_model(data, model, exclude=own)
     ids = dataset_ids(dataset)
+    sources = getattr(dataset, "sources", None)
+    check_output_folder(out_path, [s for s in sources or () if Path(s).exists()])
     class_names = getattr(model, "class_names", None)
     fixed_target, several = _targets(target, class_names)
     method = as_method(attributor, model, options, areas=areas)
@@ -237,7 +240,10 @@ def run(
     }
     if method.areas:  # how the perturbation's blur is computed (runs before it: conv2d)
         rounding["blur"] = "banded matrix products"
-    record = check_or_record(store.root, config, rounding, num_items=len(ids))
+    data_record = (
+        {"videos_dir": str(Path(data).resolve())} if isinstance(data, (str, Path)) else None
+    )
+    record = check_or_record(store.root, config, rounding, num_items=len(ids), data=data_record)
 
     with process_group(ctx, sync_timeout_s) as active, model_session(model, eval_mode=True):
         bc = BatchContext(
@@ -292,9 +298,15 @@ def _targets(
         return None, None
     if isinstance(target, str) and target.strip().lower().startswith("top"):
         try:
-            return None, parse_topk(target.strip().lower())
+            k = parse_topk(target.strip().lower())
         except ValueError:
             pass  # a class whose name starts with "top"
+        else:
+            if class_names is not None and k > len(class_names):
+                raise ValueError(
+                    f"target {target!r} asks for {k} classes but the model has {len(class_names)}"
+                )
+            return None, k
 
     if isinstance(target, (str, int)):
         return class_from_label(target, class_names), None

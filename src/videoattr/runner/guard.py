@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,50 @@ def read_record(path: Path) -> dict[str, Any]:
     return record
 
 
+#: What a run writes into its output folder besides ``run.json``.
+RUN_FILES = ("manifest.json", "results", "failures", "locks", "ranks")
+
+
+def check_output_folder(root: Path, inputs: Sequence[str | Path] = ()) -> None:
+    """Refuse an output folder that is (or lies inside) an input, or that holds the files of a run
+    but no ``run.json`` (another run, whose settings cannot be compared).
+
+    Args:
+        root: the output folder.
+        inputs: the run's sources (video files and frame folders).
+
+    Raises:
+        ValueError: one line naming the folder and the input, or the other run's files.
+    """
+    from videoattr.io.overwrite import OutputGuard
+
+    source = OutputGuard(root, inputs).input_at(root)
+    if source is not None:
+        raise ValueError(
+            f"output folder {root} is or lies inside the input {source}: the run would write "
+            "into its own input; choose another output folder"
+        )
+    if (root / "run.json").exists():
+        return
+    found = [
+        name
+        for name in RUN_FILES
+        if (root / name).is_file() or ((root / name).is_dir() and any((root / name).iterdir()))
+    ]
+    if found:
+        raise ValueError(
+            f"output folder {root} holds the files of another run ({', '.join(found)}) but no "
+            "run.json to compare settings with; choose a new output folder"
+        )
+
+
 def check_or_record(
-    root: Path, config: Mapping[str, Any], rounding: Mapping[str, Any], *, num_items: int
+    root: Path,
+    config: Mapping[str, Any],
+    rounding: Mapping[str, Any],
+    *,
+    num_items: int,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare a run's settings with the folder's ``run.json``, or write it for a new folder.
 
@@ -107,18 +149,30 @@ def check_or_record(
         config: what results depend on (compared exactly; see [`plain`][videoattr.runner.guard.plain]).
         rounding: the rounding-level settings (``max_batch_size``, ``device``, ``threads``).
         num_items: clips in the dataset.
+        data: what the run reads (``{"videos_dir": <absolute path>}`` for a folder); a later run
+            into the same folder must read the same (a record without it, from an older version,
+            is accepted). Default none.
 
     Returns:
         The record in force (the earlier one on resume).
 
     Raises:
-        ValueError: ``run.json`` is malformed, or holds another ``config`` (names the keys).
+        ValueError: ``run.json`` is malformed, or holds another ``config`` (names the keys) or
+            another ``data``.
     """
     path = root / "run.json"
     canonical = plain(config)
     rounding_now = json.loads(json.dumps(dict(rounding), default=str))
+    data_now = json.loads(json.dumps(dict(data), default=str)) if data is not None else None
     if path.exists():
         record = read_record(path)
+        before_data = record.get("data")
+        if isinstance(before_data, dict) and data_now is not None and before_data != data_now:
+            raise ValueError(
+                f"output folder {root} holds a run of {before_data.get('videos_dir', before_data)}"
+                f"; this run reads {data_now.get('videos_dir', data_now)}: choose a new output "
+                f"folder (or, if the data only moved, edit 'data' in {path})"
+            )
         keys = _differences(record["config"], canonical)
         if keys:
             raise ValueError(
@@ -146,5 +200,7 @@ def check_or_record(
         "reproducibility": REPRODUCIBILITY,
         "num_items": num_items,
     }
+    if data_now is not None:
+        record["data"] = data_now
     write_json(path, record)
     return record

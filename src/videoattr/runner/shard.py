@@ -9,7 +9,7 @@ import time
 from torch.utils.data import DataLoader
 
 from videoattr.runner.batches import BatchContext, process_batch
-from videoattr.runner.dataset import ClipItems, collate_samples
+from videoattr.runner.dataset import ClipItems, collate_samples, result_mismatch
 from videoattr.runner.sharding import shard_batches
 from videoattr.runner.summary import RankSummary
 
@@ -41,6 +41,7 @@ def run_shard(
     mine = [ids[i] for b in batches for i in b]
     summary.assigned = len(mine)
     complete = store.complete_ids(mine)
+    complete -= _stale(bc, items, complete)
     for clip_id in store.failed_ids(complete):  # a crash between a result and its cleanup
         store.failure_path(clip_id).unlink(missing_ok=True)
     failed_before = set() if retry_failed else store.failed_ids(mine) - complete
@@ -96,6 +97,24 @@ def run_shard(
         unit,
     )
     return summary
+
+
+def _stale(bc: BatchContext, items: ClipItems, complete: set[str]) -> set[str]:
+    """The complete results that are not their clip's: another clip's result under its name (files
+    swapped or renamed), or made from a source that changed since; they are removed and redone."""
+    index = {clip_id: i for i, clip_id in enumerate(items.ids)}
+    stale = set()
+    for clip_id in sorted(complete):
+        source = items.sources[index[clip_id]] if items.sources is not None else None
+        try:
+            why = result_mismatch(clip_id, bc.store.read_meta(clip_id), source)
+        except (OSError, ValueError) as err:
+            why = f"its result cannot be read ({err})"
+        if why is not None:  # not this clip's result: removed, so that nothing counts it done
+            logger.warning("rank %d: redoing %s: %s", bc.ctx.rank, clip_id, why)
+            bc.store.result_path(clip_id).unlink(missing_ok=True)
+            stale.add(clip_id)
+    return stale
 
 
 def _log_progress(summary: RankSummary, todo: int, elapsed: float, unit: str) -> None:

@@ -275,13 +275,16 @@ class ResultStore:
         return maps, meta
 
     def read_meta(self, clip_id: str) -> dict[str, Any]:
-        """The metadata of a clip's result, without reading its maps.
+        """The metadata of a clip's result (the maps are not read).
 
         Raises:
             FileNotFoundError: the clip has no result.
+            ValueError: the result's ``meta`` is not a JSON object.
         """
         with np.load(self.result_path(clip_id), allow_pickle=False) as data:
-            meta: dict[str, Any] = json.loads(str(data["meta"]))
+            meta = json.loads(str(data["meta"]))
+        if not isinstance(meta, dict):
+            raise ValueError(f"result {clip_id}: meta is not a JSON object")
         return meta
 
     def read_failure(self, clip_id: str) -> dict[str, Any]:

@@ -86,20 +86,29 @@ class WholeVideoFolder(Dataset[tuple[VideoFrames, str, str]]):
         root: the folder.
         model: a zoo adapter (its preprocessing).
         frame_step: keep video frames ``0, frame_step, 2 frame_step, ...``. Default 1.
+        exclude: output folders inside ``root`` that are not videos (see
+            `find_videos`).
 
     Raises:
         FileNotFoundError: ``root`` is not a folder or holds no videos.
         TypeError: ``model`` has no preprocessing (not a zoo adapter).
     """
 
-    def __init__(self, root: str | Path, model: Any, *, frame_step: int = 1) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        model: Any,
+        *,
+        frame_step: int = 1,
+        exclude: Sequence[str | Path] = (),
+    ) -> None:
         if getattr(model, "preprocessing", None) is None:
             raise TypeError(
                 "a folder of whole videos needs a zoo adapter (its preprocessing and clip length); "
                 f"got {type(model).__name__}"
             )
         self.root = Path(root)
-        self.paths = find_videos(self.root)
+        self.paths = find_videos(self.root, exclude=exclude)
         self.model = model
         self.frame_step = check_positive_int(frame_step, "frame_step")
         self.labels = [label_of(p) for p in self.paths]
@@ -237,6 +246,14 @@ def video_explanation(
                 areas=tuple(float(a) for a in meta.get("areas", [])),
                 class_names=tuple(class_names) if class_names is not None else None,
                 seconds=float(record.get("seconds", meta.get("seconds", 0.0))),
+                timestamps=_timestamps(meta),
             )
         )
     return out
+
+
+def _timestamps(meta: Mapping[str, Any]) -> tuple[float, ...] | None:
+    times = meta.get("timestamps")
+    if isinstance(times, list) and len(times) == int(meta["num_frames"]):
+        return tuple(float(t) for t in times)
+    return None
