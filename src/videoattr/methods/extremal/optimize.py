@@ -337,7 +337,7 @@ def optimize_masks(
             probabilities.append(torch.cat(step_probabilities))
             iterations = it + 1
             total = _sum(parts[-1] for parts in records.values())
-            show_value(bar, "energy", lambda: float(total.mean()))
+            show_value(bar, "energy", lambda total=total: float(total.mean()))
             bar.update(1)
             if stopper.update(total) and it + 1 < settings.max_iter:  # (no patience: never)
                 stopped_early = True
