@@ -27,6 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -337,7 +338,7 @@ def optimize_masks(
             probabilities.append(torch.cat(step_probabilities))
             iterations = it + 1
             total = _sum(parts[-1] for parts in records.values())
-            show_value(bar, "energy", lambda total=total: float(total.mean()))
+            show_value(bar, "energy", partial(_mean_value, total))
             bar.update(1)
             if stopper.update(total) and it + 1 < settings.max_iter:  # (no patience: never)
                 stopped_early = True
@@ -376,6 +377,11 @@ def optimize_masks(
         settings=settings,
         pool_kernel=generator.last_kernel,
     )
+
+
+def _mean_value(values: Tensor) -> float:
+    """The mean of ``values`` as a Python float (read only when a progress bar redraws)."""
+    return float(values.mean())
 
 
 def _warn_if_schedule_cut(weights: Mapping[str, Tensor], iterations: int) -> None:
