@@ -1,7 +1,8 @@
 """The ``videoattr`` command line: the outermost layer, which nothing else in the package imports.
 
 Subcommands, one module each: ``explain`` ([`explain`][videoattr.cli.explain]), ``run`` ([`run`][videoattr.cli.run]), ``render``
-([`render`][videoattr.cli.render]), ``demo`` ([`demo`][videoattr.cli.demo]), ``models`` ([`models`][videoattr.cli.models]); the options they share and
+([`render`][videoattr.cli.render]), ``demo`` ([`demo`][videoattr.cli.demo]), ``models`` ([`models`][videoattr.cli.models]), ``evaluate``
+([`evaluate`][videoattr.cli.evaluate]); the options they share and
 their checks are in [`options`][videoattr.cli.options]. ``python -m videoattr`` is the same command.
 
 A new subcommand is a module with ``add_parser(subparsers)`` listed in [`SUBCOMMANDS`][videoattr.cli.SUBCOMMANDS]; a new
@@ -15,10 +16,10 @@ import pickle
 import sys
 from collections.abc import Sequence
 
-from videoattr.cli import demo, explain, models, render, run
+from videoattr.cli import demo, evaluate, explain, models, render, run
 
 #: The subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = (explain, run, render, demo, models)
+SUBCOMMANDS = (explain, run, render, demo, models, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,9 @@ the argument when shapes do not match.
   restored, with the area under the curve.
 * [`pointing_game`][videoattr.metrics.pointing_game], [`PointingGame`][videoattr.metrics.PointingGame], [`mass_in_ground_truth`][videoattr.metrics.mass_in_ground_truth], [`topk_iou`][videoattr.metrics.topk_iou]:
   localisation against spatio-temporal ground-truth masks ([`boxes_to_masks`][videoattr.metrics.boxes_to_masks] for boxes).
+* [`pointing_on_boxes`][videoattr.metrics.pointing_on_boxes], [`hit_regions`][videoattr.metrics.hit_regions], [`chance_hits`][videoattr.metrics.chance_hits], [`class_average`][videoattr.metrics.class_average]:
+  the pointing game on annotated boxes, correct or as the reference implementation scores it
+  (``protocol="reference"``), with its chance level.
 * [`temporal_grounding`][videoattr.metrics.temporal_grounding], [`half_grounding`][videoattr.metrics.half_grounding], [`evidence_frame_share`][videoattr.metrics.evidence_frame_share],
   [`join_clips`][videoattr.metrics.join_clips]: does the map point at the frames (or the half of joined clips) that hold the
   evidence.
@@ -44,6 +47,13 @@ from videoattr.metrics.pointing import (
     top_fraction_mask,
     topk_iou,
 )
+from videoattr.metrics.protocols import (
+    chance_hits,
+    class_average,
+    hit_regions,
+    pointing_on_boxes,
+    reference_peaks,
+)
 from videoattr.metrics.sanity import (
     CascadeResult,
     cascading_randomization,
@@ -63,19 +73,24 @@ __all__ = [
     "bootstrap",
     "boxes_to_masks",
     "cascading_randomization",
+    "chance_hits",
+    "class_average",
     "deletion",
     "evidence_frame_share",
     "frame_mass",
     "half_grounding",
+    "hit_regions",
     "insertion",
     "join_clips",
     "mask_scores",
     "mass_in_ground_truth",
     "peak_locations",
     "pointing_game",
+    "pointing_on_boxes",
     "randomized_correlation",
     "rank_voxels",
     "rankdata",
+    "reference_peaks",
     "spearman",
     "temporal_grounding",
     "top_fraction_mask",

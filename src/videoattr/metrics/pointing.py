@@ -54,25 +54,29 @@ def boxes_to_masks(boxes: Tensor, size: tuple[int, int]) -> Tensor:
     """Turn spatio-temporal boxes into a ground-truth mask.
 
     Args:
-        boxes: ``(B, T, 4)`` boxes ``(x0, y0, x1, y1)`` in pixels per frame; pixel ``(y, x)`` is inside when
+        boxes: ``(B, T, 4)`` boxes ``(x0, y0, x1, y1)`` in pixels per frame, or ``(B, T, N, 4)`` with
+            up to ``N`` boxes per frame (the mask is their union); pixel ``(y, x)`` is inside when
             ``x0 <= x + 0.5 <= x1`` and ``y0 <= y + 0.5 <= y1`` (its centre lies in the box). A frame
-            without a box holds NaNs (or any box with ``x1 < x0``).
+            (or a slot of a frame) without a box holds NaNs (or any box with ``x1 < x0``).
         size: the frame size ``(H, W)``.
 
     Returns:
         ``(B, 1, T, H, W)`` bool mask on ``boxes``' device.
     """
-    if not isinstance(boxes, Tensor) or boxes.dim() != 3 or boxes.shape[-1] != 4:
+    if not isinstance(boxes, Tensor) or boxes.dim() not in (3, 4) or boxes.shape[-1] != 4:
         raise ValueError(
-            f"boxes must be a (B, T, 4) tensor of (x0, y0, x1, y1); got {describe(boxes)}"
+            "boxes must be a (B, T, 4) or (B, T, N, 4) tensor of (x0, y0, x1, y1); got "
+            f"{describe(boxes)}"
         )
+    if boxes.dim() == 3:
+        boxes = boxes.unsqueeze(2)
     h, w = size
     boxes = boxes.float()
-    ys = torch.arange(h, device=boxes.device, dtype=torch.float32).view(1, 1, h, 1) + 0.5
-    xs = torch.arange(w, device=boxes.device, dtype=torch.float32).view(1, 1, 1, w) + 0.5
+    ys = torch.arange(h, device=boxes.device, dtype=torch.float32).view(1, 1, 1, h, 1) + 0.5
+    xs = torch.arange(w, device=boxes.device, dtype=torch.float32).view(1, 1, 1, 1, w) + 0.5
     x0, y0, x1, y1 = (boxes[..., i].unsqueeze(-1).unsqueeze(-1) for i in range(4))
     inside = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
-    return inside.unsqueeze(1)
+    return inside.any(dim=2).unsqueeze(1)
 
 
 def default_tolerance(h: int, w: int) -> float:
