@@ -102,6 +102,10 @@ def test_restricted_unpickler_refuses_arrays_that_read_bytes_as_object_pointers(
         blob = pickle.dumps({"labels": ["a"], "x": obj}, protocol=2)
         with pytest.raises(pickle.UnpicklingError, match="refusing"):
             read_annotation_pickle(io.BytesIO(blob))
+    nested = 100_000  # lists in lists: one clear error, not a RecursionError
+    blob = b"\x80\x02" + b"]" * nested + b"a" * (nested - 1) + b"."
+    with pytest.raises(pickle.UnpicklingError, match="not a readable annotation pickle"):
+        read_annotation_pickle(io.BytesIO(blob))
 
 
 def test_restricted_unpickler_keeps_plain_arrays_and_scalars() -> None:

@@ -189,7 +189,15 @@ def read_annotation_pickle(file: IO[bytes], *, source: str = "annotation pickle"
         return _plain(_RestrictedUnpickler(file, source).load())
     except RefusedGlobal:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        RecursionError,
+    ) as err:
         raise pickle.UnpicklingError(
             f"{source}: not a readable annotation pickle ({type(err).__name__}: {err})"
         ) from None
