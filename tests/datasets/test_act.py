@@ -75,6 +75,55 @@ def test_python2_pickle_with_latin1_strings_and_arrays_is_read() -> None:
         read_annotation_pickle(io.BytesIO(evil))
 
 
+class _Reduce:
+    """Pickles as ``func(*args)`` with ``state`` given to BUILD, as a crafted file would."""
+
+    def __init__(self, func: object, args: tuple[object, ...], state: object = None) -> None:
+        self.reduced = (func, args) if state is None else (func, args, state)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return self.reduced  # type: ignore[return-value]
+
+
+def test_restricted_unpickler_refuses_arrays_that_read_bytes_as_object_pointers() -> None:
+    from numpy._core.multiarray import _reconstruct, scalar
+
+    pointer = b"\x41" * 8  # loaded as a PyObject*, reading it would crash (or worse)
+    object_field = _Reduce(  # a void dtype given an object field by its pickled state
+        np.dtype, ("V8", False, True), (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 8, 0)
+    )
+    crafted = [
+        _Reduce(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), object_field, False, pointer)),
+        _Reduce(np.ndarray, ((1,), "O", pointer)),  # numpy.ndarray called with a buffer
+        _Reduce(scalar, (object_field, pointer)),
+        np.array([1, "a"], dtype=object),
+    ]
+    for obj in crafted:
+        blob = pickle.dumps({"labels": ["a"], "x": obj}, protocol=2)
+        with pytest.raises(pickle.UnpicklingError, match="refusing"):
+            read_annotation_pickle(io.BytesIO(blob))
+    nested = 100_000  # lists in lists: one clear error, not a RecursionError
+    blob = b"\x80\x02" + b"]" * nested + b"a" * (nested - 1) + b"."
+    with pytest.raises(pickle.UnpicklingError, match="not a readable annotation pickle"):
+        read_annotation_pickle(io.BytesIO(blob))
+
+
+def test_restricted_unpickler_keeps_plain_arrays_and_scalars() -> None:
+    data = {
+        "f": np.arange(6, dtype=">f8").reshape(2, 3),
+        "u": np.array(["ab", "c"]),
+        "b": np.array([True, False]),
+        "n": np.int64(7),
+        "s": np.float32(0.5),
+    }
+    for blob in (python2_pickle(data), pickle.dumps(data, protocol=2), pickle.dumps(data)):
+        out = read_annotation_pickle(io.BytesIO(blob))
+        for key, value in data.items():
+            assert type(out[key]) is type(value)
+            assert out[key].dtype == value.dtype.newbyteorder("=")  # numpy loads native order
+            np.testing.assert_array_equal(out[key], value)
+
+
 def test_annotation_is_read_and_checked(tmp_path: Path) -> None:
     path = write_act(tmp_path, _videos(), LABELS, frames=False)
     ann = load_act_annotation(path)

@@ -149,3 +149,19 @@ def test_options_are_checked() -> None:
     unsupported = AttentionLayout((), None, name="swin", unsupported="shifted windows; use grad_cam")
     with pytest.raises(ValueError, match="not defined for swin: shifted windows; use grad_cam"):
         AttentionRollout(model, layout=unsupported)
+
+
+@pytest.mark.parametrize("method", [AttentionRollout, AttentionRelevance])
+@pytest.mark.parametrize(
+    "taps", [("attn.0", "attn.1", "spare"), ("spare", "attn.0", "attn.1"), ("attn.1", "attn.0")]
+)
+def test_taps_the_forward_does_not_compute_in_order_are_named(
+    x: Tensor, method: type[AttentionRollout | AttentionRelevance], taps: tuple[str, ...]
+) -> None:
+    model = HandSetTransformer(heads(UNIFORM), heads(PERM))
+    model.spare = FixedAttention(heads(UNIFORM))  # a module the forward never calls
+    layout = AttentionLayout(
+        taps=tuple(AttentionTap(t) for t in taps), tokens=TokenGrid((2, 4, 4), prefix_tokens=1)
+    )
+    with pytest.raises(RuntimeError, match=r"computed the attentions \['attn.0', 'attn.1'\]"):
+        method(model, layout=layout).attribute(x, 1)

@@ -24,7 +24,7 @@ from videoattr.core.ops import normalize_per_clip, resize_to_clip
 from videoattr.core.targets import ResolvedTarget, Target, fold_targets
 from videoattr.core.validation import describe
 
-__all__ = ["AttentionAttributor"]
+__all__ = ["AttentionAttributor", "check_taps_called"]
 
 
 def _row_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -145,6 +145,25 @@ class AttentionAttributor(Attributor):
                 )
             row[:, layout.read] = 1.0
         return row
+
+
+def check_taps_called(layout: AttentionLayout, called: list[int]) -> None:
+    """Raise unless the forward computed the layout's taps once each, in the layout's order.
+
+    Args:
+        layout: the layout in use.
+        called: the tap indices in the order the forward computed them.
+
+    Raises:
+        RuntimeError: a tap was not called, called twice, or out of order (the message names them).
+    """
+    if called != list(range(len(layout.taps))):
+        names = [layout.taps[i].module for i in called]
+        raise RuntimeError(
+            f"the forward computed the attentions {names}, but the layout's taps are "
+            f"{[t.module for t in layout.taps]}: taps must be the attentions the forward computes, "
+            "once each, in forward order"
+        )
 
 
 def fuse_heads(attn: Tensor, fusion: str = "mean") -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from videoattr.core.attention import AttentionLayout, capture_attention
 from videoattr.core.base import require_grad_path
 from videoattr.core.targets import ResolvedTarget
-from videoattr.methods._attention_base import AttentionAttributor, _row_dtype
+from videoattr.methods._attention_base import AttentionAttributor, _row_dtype, check_taps_called
 from videoattr.methods.registry import register_method
 
 
@@ -77,8 +77,15 @@ class AttentionRelevance(AttentionAttributor):
         dtype = _row_dtype(x.dtype)
         probs: list[Tensor | None] = []
         x_in = x.detach().requires_grad_(True)  # the graph starts at the clip
-        with capture_attention(self.model, layout, lambda _i, p: probs.append(p)):
+        called: list[int] = []
+
+        def keep(i: int, p: Tensor) -> None:
+            called.append(i)
+            probs.append(p)
+
+        with capture_attention(self.model, layout, keep):
             logits = self.forward(x_in, index)
+        check_taps_called(layout, called)
         score = target.score(logits, index)
         require_grad_path(score)
         b = x.shape[0]

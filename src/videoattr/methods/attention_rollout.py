@@ -10,7 +10,12 @@ from torch import Tensor, nn
 from videoattr.core.attention import AttentionLayout, capture_attention
 from videoattr.core.targets import ResolvedTarget
 from videoattr.core.validation import check_choice
-from videoattr.methods._attention_base import AttentionAttributor, _row_dtype, fuse_heads
+from videoattr.methods._attention_base import (
+    AttentionAttributor,
+    _row_dtype,
+    check_taps_called,
+    fuse_heads,
+)
 from videoattr.methods.registry import register_method
 
 HeadFusion = Literal["mean", "max", "min"]
@@ -97,13 +102,16 @@ class AttentionRollout(AttentionAttributor):
         layout = self.active_layout
         dtype = _row_dtype(x.dtype)
         fused: list[Tensor] = []
+        called: list[int] = []
 
-        def keep(_i: int, probs: Tensor) -> None:
+        def keep(i: int, probs: Tensor) -> None:
+            called.append(i)
             a = fuse_heads(probs.detach().to(dtype), self.head_fusion)
             fused.append(0.5 * discard_smallest(a, self.discard_ratio))
 
         with torch.no_grad(), capture_attention(self.model, layout, keep):
             logits = self.forward(x, index)
+        check_taps_called(layout, called)
         target.score(logits, index)  # validates the class indices; the map does not depend on them
         b = x.shape[0]
         last = layout.taps[-1].mixing
