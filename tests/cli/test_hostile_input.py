@@ -29,12 +29,14 @@ def files_under(folder: Path) -> set[Path]:
 
 
 def one_line_error(err: str, code: int, *words: str) -> None:
+    """Exit 2 and one error line, the last thing said (the cost announcement may come before it)."""
     assert code == 2
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip() and "warning:" not in line]
-    assert len(lines) == 1, err
+    errors = [i for i, line in enumerate(lines) if "error:" in line]
+    assert len(errors) == 1 and errors[0] == len(lines) - 1, err
     for word in words:
-        assert word in lines[0], lines[0]
+        assert word in lines[-1], lines[-1]
 
 
 # -- output paths ----------------------------------------------------------------------------------
