@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.runner.tiny import CORRUPT, Slow, build, make_videos, tiny_adapter
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.runner import ClipLocks, ResultStore, run
 from videoattr.runner import engine as engine_module
 
@@ -126,7 +127,7 @@ def test_run_json_records_what_makes_results_bit_reproducible(
     run(videos[0], tiny_adapter(), "grad", tmp_path, num_workers=0, progress=False)
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["rounding"] == {
-        "max_batch_size": None,
+        "max_batch_size": GRADIENT_BATCH,  # saliency's default bound
         "device": "cpu",
         "threads": torch.get_num_threads(),
     }
@@ -160,7 +161,9 @@ def test_resume_with_other_rounding_settings_warns(
     explainer = build("grad", adapter, max_batch_size=1)
     summary = run(folder, adapter, explainer, tmp_path, num_workers=0, progress=False)
     assert summary.skipped == len(ids) - 1
-    assert "other rounding-level settings (max_batch_size None -> 1)" in caplog.text
+    assert (
+        f"other rounding-level settings (max_batch_size {GRADIENT_BATCH} -> 1)" in caplog.text
+    )
 
 
 def test_smoothgrad_redone_with_another_batch_size_gets_the_same_noise(
