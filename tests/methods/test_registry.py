@@ -1,4 +1,4 @@
-"""The method registry: canonical names, aliases, building with checked options, legacy names."""
+"""The method registry: canonical names, aliases, building with checked options."""
 
 from __future__ import annotations
 
@@ -146,14 +146,3 @@ def test_per_call_overrides_and_replace() -> None:
     sg = SmoothGrad(Saliency(model), n=2)
     assert sg.replace(polarity="absolute").inner.polarity == "absolute"
     assert sg.inner.polarity == "signed"
-
-
-def test_legacy_interface_still_works_with_a_deprecation_warning() -> None:
-    from videoattr.methods import registry
-
-    with pytest.warns(DeprecationWarning, match="METHOD_NAMES is deprecated"):
-        names = registry.METHOD_NAMES
-    assert "grad*input" in names
-    with pytest.warns(DeprecationWarning, match="build_explainer"):
-        explainer = registry.build_explainer("grad", tiny_cnn3d(), registry.MethodOptions())
-    assert explainer.attributor.method == "saliency"

@@ -189,8 +189,8 @@ def test_command_line_run(
     assert f"{CORRUPT}: VideoReadError" in captured.err and str(out / "failures") in captured.err
     assert main([*args, "--allow-failures"]) == 0  # ... unless allowed
     assert "4 clips: 0 done, 3 skipped, 1 failed" in capsys.readouterr().out
-    assert main([*args, "--fail-on-error"]) == 1  # the old flag: now the default
-    assert "deprecated" in capsys.readouterr().err
+    assert main(args) == 1  # ... and the clip that still fails fails the next run again
+    assert "4 clips: 0 done, 3 skipped, 1 failed" in capsys.readouterr().out
     check_one_result_per_clip(out, ids)
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["method"] == "grad_cam" and config["model"] == "tiny"

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from tests.helpers import tiny_cnn3d
 from videoattr import io, zoo
-from videoattr.zoo.base import FrameSampling, TokenGrid, VideoAdapter, default_output
+from videoattr.zoo import FrameSampling, TokenGrid, VideoAdapter, default_output
 from videoattr.zoo.torchvision_models import preprocessing
 
 TV_WEIGHTS = {
@@ -265,6 +265,33 @@ def test_load_unknown_and_missing_extra() -> None:
     for entry in missing:
         with pytest.raises(ImportError, match=entry.requires[0]):
             zoo.load(entry.name)
+
+
+def test_register_refuses_a_taken_name_unless_replace(monkeypatch: pytest.MonkeyPatch) -> None:
+    from videoattr.zoo import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after the test
+    demo = zoo.get_entry("demo")
+
+    def build(weights: object = None, num_classes: object = None) -> VideoAdapter:
+        return demo.builder()
+
+    first = zoo.ZooEntry("tiny_test", build, "a test entry", aliases=("tiny_alias",))
+    assert zoo.register(first) is first and zoo.get_entry("tiny_alias") is first
+    second = zoo.ZooEntry("tiny_test", build, "another test entry")
+    for taken in (second, zoo.ZooEntry("other", build, "clash", aliases=("tiny_alias",))):
+        with pytest.raises(ValueError, match="is already registered for 'tiny_test'") as err:
+            zoo.register(taken)
+        assert "\n" not in str(err.value) and "replace=True" in str(err.value)
+    with pytest.raises(ValueError, match="'demo' is already registered for 'demo'"):
+        zoo.register(zoo.ZooEntry("demo", build, "not the demo"))
+    assert zoo.get_entry("tiny_test") is first and zoo.get_entry("demo") is demo  # nothing changed
+
+    assert zoo.register(second, replace=True) is second
+    assert zoo.get_entry("tiny_test") is second
+    with pytest.raises(ValueError, match="unknown model 'tiny_alias'"):  # the old entry's alias went
+        zoo.get_entry("tiny_alias")
+    assert [e for e in zoo.entries() if e.name == "tiny_test"] == [second]
 
 
 def test_demo_entry_uses_the_demo_module() -> None:

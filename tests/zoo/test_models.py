@@ -18,7 +18,7 @@ from videoattr import zoo
 from videoattr.core.hooks import capture_layer
 from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency
 from videoattr.methods.extremal import ExtremalPerturbation3D
-from videoattr.zoo.base import VideoAdapter
+from videoattr.zoo import VideoAdapter
 
 Shape = tuple[int, int, int, int, int]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")

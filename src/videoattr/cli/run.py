@@ -108,11 +108,6 @@ def add_parser(sub: Any) -> None:
         "OUT/failures and the manifest)",
     )
     g.add_argument(
-        "--fail-on-error",
-        action="store_true",
-        help="deprecated: failed clips now give exit status 1 by default",
-    )
-    g.add_argument(
         "--log-every",
         type=positive_float,
         default=30.0,
@@ -128,11 +123,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from videoattr.runner.sharding import context_from_env
     from videoattr.runner.store import DiskFullError
 
-    if args.fail_on_error:
-        print(
-            "warning: --fail-on-error is deprecated: a failed clip gives exit status 1 by default",
-            file=sys.stderr,
-        )
     out = output_folder(args.out)
     check_whole_video(args)
     from videoattr.runner.guard import RUN_FILES

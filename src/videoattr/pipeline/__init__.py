@@ -20,7 +20,6 @@ from videoattr.pipeline.explain import (
     perturbation_from_config,
     perturbation_of,
     preserved_clips,
-    preserved_probabilities,
 )
 from videoattr.pipeline.methods import (
     DEFAULT_AREAS,
@@ -31,7 +30,6 @@ from videoattr.pipeline.methods import (
     as_method,
     method_config,
     model_options,
-    settings_dict,
 )
 from videoattr.pipeline.outputs import (
     KEY_SETTINGS,
@@ -85,11 +83,9 @@ __all__ = [
     "perturbation_from_config",
     "perturbation_of",
     "preserved_clips",
-    "preserved_probabilities",
     "read_frames",
     "render_video_sheet",
     "score_windows",
-    "settings_dict",
     "sheet_positions",
     "summary_dict",
     "window_starts",

@@ -16,9 +16,6 @@ from videoattr.core.batching import chunk_slices
 from videoattr.core.targets import Target
 from videoattr.core.validation import describe
 from videoattr.methods.extremal import Perturbation
-from videoattr.methods.registry import (
-    Explainer,
-)
 from videoattr.pipeline.methods import Method, as_method
 
 
@@ -129,7 +126,7 @@ def explain_batch(
 
 def explain_clip(
     model: nn.Module,
-    method: Method | Attributor | Explainer,
+    method: Method | Attributor,
     clip: Tensor,
     target: Target = None,
     *,
@@ -171,10 +168,8 @@ def perturbation_from_config(x: Tensor, config: Mapping[str, Any]) -> Perturbati
     return Perturbation(x, **kwargs)
 
 
-def perturbation_of(attributor: Attributor | Explainer, x: Tensor) -> Perturbation:
+def perturbation_of(attributor: Attributor, x: Tensor) -> Perturbation:
     """The blur/fade pyramid of clips ``x`` with the perturbation method's own settings."""
-    if isinstance(attributor, Explainer):
-        attributor = attributor.attributor
     settings = getattr(attributor, "settings", None)
     if settings is None:
         return Perturbation(x)
@@ -210,26 +205,6 @@ def _preserved(
     rows = [[float(v) for v in row] for row in probs.view(b, a).tolist()]
     clips_out = torch.cat(kept).view(b, a, *x.shape[1:]) if keep_clips else None
     return rows, clips_out
-
-
-def preserved_probabilities(
-    explainer: Explainer, model: nn.Module, x: Tensor, masks: Tensor, targets: Sequence[int]
-) -> list[list[float]]:
-    """Per clip and area, the target's probability on the clip preserved by the mask.
-
-    Args:
-        explainer: a perturbation method (its pyramid settings and ``max_batch_size`` are used).
-        model: the classifier.
-        x: clips ``(B, C, T, H, W)``.
-        masks: ``(B, A, T, H, W)`` masks in ``[0, 1]``.
-        targets: one class index per clip.
-
-    Returns:
-        ``B`` lists of ``A`` probabilities; empty for methods that are not perturbation methods.
-    """
-    if not explainer.is_perturbation:
-        return []
-    return _preserved(explainer.attributor, model, x, masks, targets, keep_clips=False)[0]
 
 
 def preserved_clips(perturbation: Perturbation, x: Tensor, masks: Tensor) -> Tensor:

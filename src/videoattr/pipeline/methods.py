@@ -19,10 +19,7 @@ from torch import Tensor, nn
 from videoattr.core.base import Attributor
 from videoattr.core.validation import check_areas, describe
 from videoattr.methods.registry import (
-    Explainer,
-    MethodOptions,
     build_attributor,
-    build_explainer,
     method_info,
     method_names,
     resolve_method,
@@ -33,7 +30,7 @@ MethodFn = Callable[[Tensor, list[int], "list[str] | None"], Tensor]
 #: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``: a plain callable method.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
 #: What [`as_method`][videoattr.pipeline.as_method] accepts.
-AttributorLike = str | Attributor | Explainer | AttributeFn
+AttributorLike = str | Attributor | AttributeFn
 
 #: The area of a perturbation method when none is given (the paper's).
 DEFAULT_AREAS: tuple[float, ...] = (0.1,)
@@ -94,7 +91,7 @@ def model_options(name: str, model: nn.Module) -> dict[str, Any]:
 def as_method(
     attributor: AttributorLike,
     model: nn.Module,
-    options: Mapping[str, Any] | MethodOptions | None = None,
+    options: Mapping[str, Any] | None = None,
     *,
     areas: Sequence[float] | None = None,
 ) -> Method:
@@ -102,25 +99,18 @@ def as_method(
 
     Args:
         attributor: a registered method name or alias (built for ``model`` with
-            `model_options` and ``options``), an [`Attributor`][videoattr.core.base.Attributor], a deprecated
-            [`Explainer`][videoattr.methods.registry.Explainer], or a callable ``(x, targets) -> (B, A, T, H, W)``.
+            `model_options` and ``options``), an [`Attributor`][videoattr.core.base.Attributor], or a
+            callable ``(x, targets) -> (B, A, T, H, W)``.
         model: the classifier.
         options: the method's options when it is given by name (see
             [`build_attributor`][videoattr.methods.registry.build_attributor]). Default none.
-        areas: the areas of a perturbation method. Default: the Explainer's or the attributor's own
-            ``areas``, else ``(0.1,)``.
+        areas: the areas of a perturbation method. Default: the attributor's own ``areas``, else
+            ``(0.1,)``.
 
     Raises:
         TypeError: ``options`` with an already built method, or an unsupported ``attributor``.
         ValueError: an unknown method name or areas outside ``(0, 1)``.
     """
-    if isinstance(options, MethodOptions):  # the deprecated options object
-        if not isinstance(attributor, str):
-            raise TypeError(
-                "options apply to a method given by name; the attributor is already built"
-            )
-        attributor = build_explainer(attributor, model, options)
-        options = None
     if isinstance(attributor, str):
         name = resolve_method(attributor)
         attributor = build_attributor(
@@ -128,9 +118,6 @@ def as_method(
         )
     elif options:
         raise TypeError("options apply to a method given by name; the attributor is already built")
-    if isinstance(attributor, Explainer):
-        areas = attributor.areas if areas is None else areas
-        attributor = attributor.attributor
     if isinstance(attributor, Attributor):
         return _attributor_method(attributor, areas)
     if callable(attributor):
@@ -207,11 +194,6 @@ def method_config(obj: Any) -> dict[str, Any]:
     if isinstance(getattr(obj, "max_batch_size", None), (int, type(None))):
         record.setdefault("max_batch_size", obj.max_batch_size)
     return record
-
-
-def settings_dict(obj: Any) -> dict[str, Any]:
-    """Deprecated name of [`method_config`][videoattr.pipeline.method_config]."""
-    return method_config(obj)
 
 
 def _module_name(owner: Any, module: nn.Module) -> str:

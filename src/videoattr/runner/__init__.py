@@ -18,7 +18,6 @@ from videoattr.runner.manifest import write_manifest
 from videoattr.runner.sharding import (
     DistributedContext,
     context_from_env,
-    device_for,
     global_batches,
     shard_batches,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "check_id",
     "context_from_env",
     "dataset_ids",
-    "device_for",
     "global_batches",
     "run",
     "shard_batches",

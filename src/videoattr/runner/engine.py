@@ -47,7 +47,6 @@ from videoattr.core.state import model_session
 from videoattr.core.targets import parse_topk
 from videoattr.core.validation import check_positive_int, describe
 from videoattr.datasets.folders import VideoFolder, class_from_label
-from videoattr.methods.registry import MethodOptions
 from videoattr.pipeline import AttributorLike, as_method
 from videoattr.runner.batches import BatchContext
 from videoattr.runner.dataset import ClipItems, dataset_ids
@@ -74,7 +73,7 @@ def run(
     attributor: AttributorLike,
     out_dir: str | Path,
     *,
-    options: Mapping[str, Any] | MethodOptions | None = None,
+    options: Mapping[str, Any] | None = None,
     areas: Sequence[float] | None = None,
     batch_size: int = 4,
     num_workers: int = 2,

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-import torch
 import torch.distributed as dist
 
-from videoattr.core.devices import resolve_device
 from videoattr.core.validation import check_positive_int
 
 T = TypeVar("T")
@@ -123,20 +120,6 @@ def shard_batches(
     """
     batches = global_batches(num_items, batch_size)
     return [(j, b) for j, b in enumerate(batches) if j % ctx.world_size == ctx.rank]
-
-
-def device_for(requested: str | torch.device | None, ctx: DistributedContext) -> torch.device:
-    """Deprecated: ``resolve_device(requested, local_rank=ctx.local_rank)``.
-
-    See `videoattr.core.devices.resolve_device`.
-    """
-    warnings.warn(
-        "device_for is deprecated; use videoattr.core.devices.resolve_device(spec, "
-        "local_rank=ctx.local_rank)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return resolve_device(requested, local_rank=ctx.local_rank)
 
 
 @contextmanager

@@ -66,11 +66,33 @@ class ZooEntry:
 _REGISTRY: dict[str, ZooEntry] = {}
 
 
-def register(entry: ZooEntry) -> ZooEntry:
-    """Add ``entry`` to the zoo (a later entry with the same name replaces it)."""
-    _REGISTRY[entry.name] = entry
-    for alias in entry.aliases:
-        _REGISTRY[alias] = entry
+def register(entry: ZooEntry, *, replace: bool = False) -> ZooEntry:
+    """Add ``entry`` to the zoo under its name and aliases.
+
+    Args:
+        entry: the model's entry.
+        replace: replace the entries that already hold the name or an alias (every name of a
+            replaced entry goes with it). Default ``False``: a name that is taken is refused, like
+            [`register_method`][videoattr.methods.registry.register_method] refuses one.
+
+    Returns:
+        ``entry``.
+
+    Raises:
+        ValueError: the name or an alias is already registered and ``replace`` is false.
+    """
+    keys = [entry.name, *entry.aliases]
+    taken = {key: _REGISTRY[key].name for key in keys if key in _REGISTRY}
+    if taken and not replace:
+        key, owner = next(iter(taken.items()))
+        raise ValueError(
+            f"model name {key!r} is already registered for {owner!r}; pass replace=True to replace it"
+        )
+    for owner in set(taken.values()):
+        for key in [k for k, e in _REGISTRY.items() if e.name == owner]:
+            del _REGISTRY[key]
+    for key in keys:
+        _REGISTRY[key] = entry
     return entry
 
 
