@@ -201,7 +201,8 @@ def clip_to_frame(
     sx, sy = edge_slack(w), edge_slack(h)
     if min(x0, x1) < -sx or max(x0, x1) > w + sx or min(y0, y1) < -sy or max(y0, y1) > h + sy:
         return x0, y0, x1, y1
-    return min(max(x0, 0.0), w), min(max(y0, 0.0), h), min(max(x1, 0.0), w), min(max(y1, 0.0), h)
+    fw, fh = float(w), float(h)
+    return min(max(x0, 0.0), fw), min(max(y0, 0.0), fh), min(max(x1, 0.0), fw), min(max(y1, 0.0), fh)
 
 
 def _fmt(box: Sequence[float]) -> str:
