@@ -193,12 +193,18 @@ def test_broken_videos_are_listed_or_stop_the_run(
 ) -> None:
     videos = _videos()[:3]
     videos.append(Video("up/v_up_g09", 3, 20, (64, 64), {1: (60, 10, 70, 20)}))  # outside
+    # inclusive x2 == W: one pixel past the edge, clipped to the frame and counted
+    videos.append(Video("up/v_up_g10", 3, 20, (64, 64), {f: (50, 10, 64, 20) for f in (5, 6)}))
     write_act(tmp_path / "d", videos, LABELS)
     assert main(_args(tmp_path / "d", tmp_path / "o")) == 0
     captured = capsys.readouterr()
     assert "1 video(s) skipped" in captured.err and "outside its 64 x 64 frame" in captured.err
+    assert "2 box(es) of 1 video(s) passed the frame's edge" in captured.err
     table = json.loads((tmp_path / "o" / "table.json").read_text())
-    assert table["config"]["num_videos"] == 3 and len(table["skipped"]) == 1
+    assert table["config"]["num_videos"] == 4 and len(table["skipped"]) == 1
+    assert table["boxes_clipped"] == 2 and table["clipped"] == [{"video": "up/v_up_g10", "boxes": 2}]
+    markdown = (tmp_path / "o" / "table.md").read_text()
+    assert "1 skipped, boxes clipped: 2" in markdown and "- `up/v_up_g10`: 2 boxes" in markdown
     assert main(_args(tmp_path / "d", tmp_path / "o2", "--on-problem", "error")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if "error:" in line]

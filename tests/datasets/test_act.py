@@ -200,3 +200,30 @@ def test_data_that_is_not_what_it_claims_is_listed_or_refused(tmp_path: Path) ->
         ValueError, match=r"^UCF101v2-GT.pkl: video 'Biking/v_Biking_g09_c01': frame 1: box"
     ):
         act_dataset(tmp_path, zoo.load("demo"), on_problem="error")
+
+
+def test_boxes_touching_or_just_past_the_edge_are_clipped_and_counted(tmp_path: Path) -> None:
+    # 60 x 80 frames: the slack is 2 pixels on both sides (2% would be 1.2 and 1.6)
+    videos = _videos()
+    videos.append(  # inclusive x2 == W and y2 == H: one pixel past in continuous coordinates
+        Video("Biking/v_Biking_g11_c01", 1, 20, (60, 80), {f: (50, 30, 80, 60) for f in (1, 2)})
+    )
+    videos.append(  # two pixels past on the left/top (x1 = -2): the most the slack allows
+        Video("Diving/v_Diving_g12_c01", 2, 20, (60, 80), {3: (-2, -2, 10, 10)})
+    )
+    videos.append(  # three pixels past: farther than the slack, the video is left out as before
+        Video("Diving/v_Diving_g13_c01", 2, 20, (60, 80), {3: (50, 30, 82, 40)})
+    )
+    write_act(tmp_path, videos, LABELS)
+    data = act_dataset(tmp_path, zoo.load("demo"))
+    assert len(data) == 5
+    assert dict(data.clipped) == {"Biking/v_Biking_g11_c01": 2, "Diving/v_Diving_g12_c01": 1}
+    assert "(50, 30, 83, 41) lies outside its 80 x 60 frame" in dict(data.skipped)[
+        "Diving/v_Diving_g13_c01"
+    ]
+    edge = next(v for v in data.videos if v.name == "Biking/v_Biking_g11_c01")
+    assert edge.boxes[0] == [(50.0, 30.0, 80.0, 60.0)] and edge.boxes[1] == edge.boxes[0]
+    corner = next(v for v in data.videos if v.name == "Diving/v_Diving_g12_c01")
+    assert corner.boxes[2] == [(0.0, 0.0, 11.0, 11.0)]
+    inside = next(v for v in data.videos if v.name == "Basketball/v_Basketball_g01_c01")
+    assert inside.boxes[0] == [(11.0, 8.0, 32.0, 41.0)]  # a box inside its frame is not touched

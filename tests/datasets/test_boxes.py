@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.datasets.formats import draw_frame, inner_and_outer
-from videoattr.datasets.boxes import ClipGeometry, box_problem, pad_boxes
+from videoattr.datasets.boxes import ClipGeometry, box_problem, clip_to_frame, edge_slack, pad_boxes
 from videoattr.io import to_clip
 from videoattr.metrics import boxes_to_masks
 from videoattr.zoo import Preprocessing
@@ -71,3 +71,19 @@ def test_box_problems_and_padding() -> None:
     padded = pad_boxes([[(1, 2, 3, 4)], [], [(1, 1, 2, 2), (3, 3, 4, 4)]])
     assert padded.shape == (3, 2, 4)
     assert bool(padded[1].isnan().all()) and bool(padded[0, 1].isnan().all())
+
+
+def test_boxes_a_little_past_the_edge_are_clipped_and_farther_ones_kept_for_refusal() -> None:
+    # the slack is the larger of 2 pixels and 2% of the side: 6.4 of 320, 4.8 of 240, 2 of 64
+    assert edge_slack(320) == pytest.approx(6.4) and edge_slack(64) == 2.0
+    size = (240, 320)
+    assert clip_to_frame((0, 0, 320, 240), size) == (0.0, 0.0, 320.0, 240.0)  # inside: as is
+    clipped = clip_to_frame((-1, -4.8, 321, 244.8), size)
+    assert clipped == (0.0, 0.0, 320.0, 240.0) and all(type(v) is float for v in clipped)
+    assert clip_to_frame((10, 10, 326.4, 50), size) == (10.0, 10.0, 320.0, 50.0)  # exactly the slack
+    for far in [(10, 10, 326.5, 50), (-6.5, 10, 50, 50), (10, 10, 50, 244.9), (10, -5, 50, 50)]:
+        assert clip_to_frame(far, size) == tuple(float(v) for v in far)
+        assert "outside its 320 x 240 frame" in str(box_problem(far, size))
+    assert math.isnan(clip_to_frame((0, 0, math.nan, 5), size)[2])  # not finite: as is, refused
+    # clipping can leave nothing: that is an empty box, refused
+    assert "empty" in str(box_problem(clip_to_frame((320.5, 10, 322, 50), size), size))

@@ -105,6 +105,31 @@ def test_rollout_head_fusion_and_discard(x: Tensor) -> None:
     assert float(out.abs().max()) == 0.0
 
 
+def test_rollout_discards_per_row_or_over_the_whole_matrix(x: Tensor) -> None:
+    # the class token's row: a small self-attention and 8 distinct weights; the patch rows put 0.92 on
+    # themselves and 0.01 on each other token; the second attention is the identity, so the map is
+    # row 0 of rownorm(0.5 D(A_1) + 0.5 I) on the patches, D the discard
+    w = torch.tensor([0.005, 0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15, 0.17], dtype=torch.float64)
+    p1 = torch.full((N, N), 0.01, dtype=torch.float64).fill_diagonal_(0.92)
+    p1[0] = w / w.sum()
+    model = HandSetTransformer(heads(p1), heads(EYE))
+    # per row: int(9 * 0.815) = 7 of row 0's 8 off-diagonal entries go, only 0.17 (token 8) stays
+    kept = torch.zeros(N, dtype=torch.float64)
+    kept[0], kept[8] = w[0], w[8]
+    expected = (0.5 * kept / w.sum()) / (0.5 * kept.sum() / w.sum() + 0.5)
+    out = patch_map(AttentionRollout(model, discard_ratio=0.815), x)
+    torch.testing.assert_close(out, expected[1:].expand(2, 8))
+    # over the matrix: int(81 * 0.815) = 66 entries go: the 64 patch-to-other 0.01s, then row 0's
+    # 0.03 and 0.05 (tokens 1 and 2); entry (0, 0) is kept though it is the smallest of all
+    kept = w.clone()
+    kept[1:3] = 0.0
+    expected = (0.5 * kept / w.sum()) / (0.5 * kept.sum() / w.sum() + 0.5)
+    out = patch_map(AttentionRollout(model, discard_ratio=0.815, discard_over="matrix"), x)
+    torch.testing.assert_close(out, expected[1:].expand(2, 8))
+    with pytest.raises(ValueError, match="discard_over"):
+        AttentionRollout(model, discard_over="heads")  # type: ignore[arg-type]
+
+
 def test_relevance_closed_form(x: Tensor) -> None:
     g = torch.Generator().manual_seed(3)
     p1 = torch.softmax(torch.randn(2, N, N, generator=g, dtype=torch.float64), dim=-1)
@@ -165,3 +190,36 @@ def test_taps_the_forward_does_not_compute_in_order_are_named(
     )
     with pytest.raises(RuntimeError, match=r"computed the attentions \['attn.0', 'attn.1'\]"):
         method(model, layout=layout).attribute(x, 1)
+
+
+class OneOutputAttention(FixedAttention):
+    """Returns ``(out,)`` only, as transformers 4.x attention does unless asked for its probabilities."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor]:  # type: ignore[override]
+        return (super().forward(x),)
+
+
+class OneOutputTransformer(HandSetTransformer):
+    def __init__(self) -> None:
+        super().__init__(heads(UNIFORM), heads(UNIFORM))
+        self.attn = nn.ModuleList([OneOutputAttention(heads(UNIFORM)) for _ in range(2)])
+        self.attention_layout = AttentionLayout(
+            taps=(AttentionTap("attn.0", output=1), AttentionTap("attn.1", output=1)),
+            tokens=TokenGrid((2, 4, 4), prefix_tokens=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.tokens(x)
+        for attn in self.attn:
+            h = h + attn(h)[0]
+        out: Tensor = self.head(h[:, 0])
+        return out
+
+
+@pytest.mark.parametrize("method", [AttentionRollout, AttentionRelevance])
+def test_a_tap_without_probabilities_in_its_output_fails_in_one_line(
+    method: type[AttentionRollout] | type[AttentionRelevance], x: Tensor
+) -> None:
+    with pytest.raises(RuntimeError, match=r"'attn.0' returned no probabilities at output index 1 "
+                       r"\(got 1 outputs\).*transformers 4.x"):  # fmt: skip
+        method(OneOutputTransformer()).attribute(x, 1)

@@ -71,3 +71,10 @@ def test_a_joined_pairs_grounding_by_hand() -> None:
 def test_oracle_pair_points_at_the_target_half(pairs: JoinedPairs) -> None:
     for k in range(len(pairs)):
         assert oracle_pair(pairs, k).half == 1.0
+
+
+@pytest.mark.parametrize("value", [1.0, 0.0, -2.0])
+def test_a_map_with_no_preference_between_the_halves_scores_chance(value: float) -> None:
+    # constant, empty, or without positive mass: both halves hold the same positive mass -> 0.5
+    evidence = torch.tensor([False] * 4 + [True] * 4)
+    assert score_pair(torch.full((1, 8, 2, 2), value), evidence, 1, "p").half == 0.5

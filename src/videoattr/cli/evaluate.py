@@ -31,6 +31,7 @@ from videoattr.cli.options import (
     output_folder,
     positive_int,
 )
+from videoattr.datasets.boxes import EDGE_RULE
 
 #: Skipped videos listed on the terminal (all of them are in the table's files).
 SHOWN_SKIPS = 20
@@ -234,6 +235,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(
                 f"  ... and {len(table.skipped) - SHOWN_SKIPS} more (in table.md)", file=sys.stderr
             )
+    if table.clipped:
+        print(
+            f"{table.boxes_clipped} box(es) of {len(table.clipped)} video(s) passed the frame's edge "
+            f"by at most {EDGE_RULE} and were clipped to it (listed in table.md)",
+            file=sys.stderr,
+        )
     failed = sum(r.failed for r in table.rows)
     print(
         f"table: {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.json'}; figure: {out / 'figure.png'}"

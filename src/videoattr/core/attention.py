@@ -229,11 +229,16 @@ def capture_attention(
             current.pop()
             tap = layout.taps[i]
             if tap.output is not None:
-                value = output[tap.output] if isinstance(output, (tuple, list)) else None
+                value: Any = None
+                got = type(output).__name__
+                if isinstance(output, (tuple, list)):
+                    value = output[tap.output] if len(output) > tap.output else None
+                    got = type(value).__name__ if value is not None else f"{len(output)} outputs"
                 if not isinstance(value, Tensor):
                     raise RuntimeError(
                         f"attention tap {tap.module!r} returned no probabilities at output index "
-                        f"{tap.output} (got {type(value).__name__}); it may run sdpa or flash attention"
+                        f"{tap.output} (got {got}); it may run sdpa or flash attention, or come from "
+                        "transformers 4.x, which returns them only when asked (tested: 5.25.0)"
                     )
                 record_output(i, value)
             elif not found[i]:

@@ -16,7 +16,15 @@ only numpy arrays and plain containers.
 
 An inclusive box ``(x1, y1, x2, y2)`` covers the pixels ``x1..x2`` and ``y1..y2``: in the continuous
 coordinates of [`videoattr.datasets.boxes`][videoattr.datasets.boxes] it is
-``(x1, y1, x2 + 1, y2 + 1)``. A frame covered by several tubes has several boxes.
+``(x1, y1, x2 + 1, y2 + 1)``. Inclusive corners are the ACT-detector's own convention: its box
+utilities take a box's area as ``(x2 - x1 + 1) * (y2 - y1 + 1)``. A frame covered by several tubes
+has several boxes.
+
+The published boxes often touch or pass the frame's edge by a pixel or two (``x2 == W``, which is
+``W + 1`` here). A box that passes the edge by at most
+[`edge_slack`][videoattr.datasets.boxes.edge_slack] (2% of the side, at least 2 pixels) is clipped
+to the frame and counted (``clipped`` of the clips, "boxes clipped" in the evaluation's table); one
+farther outside leaves its video out, listed in ``skipped``.
 
 Example:
     >>> data = act_dataset("data/UCF101_24", adapter, split="test")  # doctest: +SKIP

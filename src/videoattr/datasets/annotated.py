@@ -11,14 +11,18 @@ preprocessing) with the boxes moved along ([`ClipGeometry`][videoattr.datasets.b
 annotation, that has a box outside its frame or on a frame it does not have, or whose class is not
 among the labels is never scored as if it were fine: with ``on_problem="skip"`` (default) it is left
 out and listed in ``skipped`` (``(video, reason)``; the evaluation reports the count and the list),
-with ``"error"`` the first problem raises a one-line ``ValueError``.
+with ``"error"`` the first problem raises a one-line ``ValueError``. A box that passes its frame's
+edge by at most [`edge_slack`][videoattr.datasets.boxes.edge_slack] (2% of the side, at least 2
+pixels: annotators' boxes often touch or pass the edge by a pixel or two) is clipped to the frame
+instead, and counted in ``clipped`` (``(video, number of boxes)``; the evaluation reports the count
+and the list); a box farther outside still leaves its video out.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,10 +31,16 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from videoattr.core.validation import check_choice, describe
-from videoattr.datasets.boxes import ClipGeometry, box_problem, check_preprocessing, pad_boxes
+from videoattr.datasets.boxes import (
+    ClipGeometry,
+    box_problem,
+    check_preprocessing,
+    clip_to_frame,
+    pad_boxes,
+)
 from videoattr.datasets.folders import safe_name
 
-__all__ = ["AnnotatedClips", "AnnotatedVideo", "OnProblem", "unique_safe_ids"]
+__all__ = ["AnnotatedClips", "AnnotatedVideo", "OnProblem", "clip_near_edges", "unique_safe_ids"]
 
 OnProblem = Literal["skip", "error"]
 Box = tuple[float, float, float, float]
@@ -78,6 +88,26 @@ def unique_safe_ids(names: Sequence[str]) -> list[str]:
         seen.add(candidate)
         out.append(candidate)
     return out
+
+
+def clip_near_edges(video: AnnotatedVideo) -> tuple[AnnotatedVideo, int]:
+    """``video`` with its boxes that pass the frame's edge by a little clipped, and how many were.
+
+    "A little" is [`edge_slack`][videoattr.datasets.boxes.edge_slack]; boxes farther outside stay as
+    they are, for the frame check to refuse.
+
+    Returns:
+        ``(video, n)``: the same record when ``n == 0``, else a copy with ``n`` boxes clipped.
+    """
+    boxes: dict[int, list[Box]] = {}
+    n = 0
+    for index, frame in video.boxes.items():
+        boxes[index] = []
+        for box in frame:
+            clipped = clip_to_frame(box, video.size)
+            n += clipped != tuple(float(v) for v in box)
+            boxes[index].append(clipped)
+    return (replace(video, boxes=boxes), n) if n else (video, 0)
 
 
 def video_problem(video: AnnotatedVideo, num_classes: int) -> str | None:
@@ -131,8 +161,10 @@ class AnnotatedClips(Dataset[tuple[Tensor, int, str]]):
             Default ``True``.
 
     Attributes:
-        videos: the videos kept.
+        videos: the videos kept (boxes that passed the frame's edge by a little clipped to it).
         skipped: ``(video name, reason)`` of each video left out.
+        clipped: ``(video name, number of boxes)`` of each kept video with boxes clipped to its
+            frame (see [`clip_near_edges`][videoattr.datasets.annotated.clip_near_edges]).
         ids, sources, class_names, labels: per kept video (ids and sources as the runner reads them).
 
     Raises:
@@ -164,13 +196,17 @@ class AnnotatedClips(Dataset[tuple[Tensor, int, str]]):
         self.sampling = sampling
         self.preprocessing = preprocessing
         self.skipped: list[tuple[str, str]] = []
+        self.clipped: list[tuple[str, int]] = []
         kept: list[AnnotatedVideo] = []
-        for video in videos:
+        for given in videos:
+            video, clipped = clip_near_edges(given)
             problem = video_problem(video, len(self.class_names)) if check_frames else None
             if problem is None and video.nframes < self.clip_len:
                 problem = f"{video.nframes} frames, fewer than the model's {self.clip_len}"
             if problem is None:
                 kept.append(video)
+                if clipped:
+                    self.clipped.append((video.name, clipped))
             elif on_problem == "error":
                 raise ValueError(f"{name}: video {video.name!r}: {problem}")
             else:

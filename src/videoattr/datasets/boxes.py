@@ -34,7 +34,28 @@ from torch import Tensor
 from videoattr.core.validation import describe
 from videoattr.io.frames import Size, crop_box, resized_size
 
-__all__ = ["ClipGeometry", "box_problem", "check_preprocessing", "pad_boxes"]
+__all__ = [
+    "EDGE_RULE",
+    "EDGE_TOLERANCE",
+    "EDGE_TOLERANCE_PIXELS",
+    "ClipGeometry",
+    "box_problem",
+    "check_preprocessing",
+    "clip_to_frame",
+    "edge_slack",
+    "pad_boxes",
+]
+
+#: How far past its frame's edge a source box may reach and still be clipped to the frame (and
+#: counted) rather than refused: this fraction of the frame's side, ...
+EDGE_TOLERANCE = 0.02
+#: ... and never less than this many pixels. Annotators' boxes often touch or pass the edge by a
+#: pixel or two (an inclusive corner ``x2 == W`` is ``x1 = W + 1`` in continuous coordinates).
+EDGE_TOLERANCE_PIXELS = 2.0
+#: The rule in words, for reports.
+EDGE_RULE = (
+    f"the larger of {EDGE_TOLERANCE_PIXELS:g} pixels and {EDGE_TOLERANCE:.0%} of the frame's side"
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +151,9 @@ def check_preprocessing(preprocessing: object) -> None:
 def box_problem(box: Sequence[float], size: tuple[int, int]) -> str | None:
     """Why a source box ``(x0, y0, x1, y1)`` is not a box of a ``(H, W)`` frame, else ``None``.
 
-    A box must be finite, have ``x0 < x1`` and ``y0 < y1``, and lie inside ``[0, W] x [0, H]``.
+    A box must be finite, have ``x0 < x1`` and ``y0 < y1``, and lie inside ``[0, W] x [0, H]``
+    (one that passes the edge by at most `edge_slack` is clipped first, see
+    [`clip_to_frame`][videoattr.datasets.boxes.clip_to_frame]).
     """
     x0, y0, x1, y1 = (float(v) for v in box)
     h, w = size
@@ -141,6 +164,45 @@ def box_problem(box: Sequence[float], size: tuple[int, int]) -> str | None:
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
         return f"box {_fmt(box)} lies outside its {w} x {h} frame"
     return None
+
+
+def edge_slack(side: int) -> float:
+    """How far (pixels) a box may pass the edge of a frame side of ``side`` pixels and be clipped.
+
+    ``max(EDGE_TOLERANCE_PIXELS, EDGE_TOLERANCE * side)``: 6.4 pixels of a 320-pixel side, 2 of a
+    64-pixel one.
+
+    Example:
+        >>> edge_slack(320), edge_slack(64)
+        (6.4, 2.0)
+    """
+    return max(EDGE_TOLERANCE_PIXELS, EDGE_TOLERANCE * side)
+
+
+def clip_to_frame(
+    box: Sequence[float], size: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """A source box clipped to its ``(H, W)`` frame when it passes the edge by at most `edge_slack`.
+
+    A box inside the frame, not finite, or farther outside than the slack on any side comes back
+    unchanged (so [`box_problem`][videoattr.datasets.boxes.box_problem] still refuses the last two).
+    A caller that clips says so: compare the result with ``box`` to count the clipped boxes.
+
+    Example:
+        >>> clip_to_frame((300.0, 10.0, 321.0, 241.0), (240, 320))  # inclusive x2 = W, y2 = H
+        (300.0, 10.0, 320.0, 240.0)
+        >>> clip_to_frame((300.0, 10.0, 330.0, 50.0), (240, 320))  # 10 pixels past: unchanged
+        (300.0, 10.0, 330.0, 50.0)
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    h, w = size
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return x0, y0, x1, y1
+    sx, sy = edge_slack(w), edge_slack(h)
+    if min(x0, x1) < -sx or max(x0, x1) > w + sx or min(y0, y1) < -sy or max(y0, y1) > h + sy:
+        return x0, y0, x1, y1
+    fw, fh = float(w), float(h)
+    return min(max(x0, 0.0), fw), min(max(y0, 0.0), fh), min(max(x1, 0.0), fw), min(max(y1, 0.0), fh)
 
 
 def _fmt(box: Sequence[float]) -> str:

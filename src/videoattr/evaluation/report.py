@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videoattr.datasets.boxes import EDGE_RULE
 from videoattr.evaluation.scoring import COLUMNS, Cell
 
 __all__ = ["Row", "Table", "versions"]
@@ -83,6 +84,9 @@ class Table:
         columns: the score columns shown (keys of `COLUMNS`).
         config: the evaluation's settings (dataset, model, methods, protocol, ...).
         skipped: ``(video, reason)`` of every video left out.
+        clipped: ``(video, number of boxes)`` of every scored video with boxes that passed the
+            frame's edge by a little, clipped to the frame (see
+            [`clip_near_edges`][videoattr.datasets.annotated.clip_near_edges]).
         accuracy: the model's top-1 accuracy on the scored videos (``None`` when unknown).
     """
 
@@ -91,6 +95,12 @@ class Table:
     config: dict[str, Any]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     accuracy: float | None = None
+    clipped: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def boxes_clipped(self) -> int:
+        """How many boxes of the scored videos were clipped to their frame."""
+        return sum(n for _, n in self.clipped)
 
     def headings(self) -> list[str]:
         return [
@@ -119,7 +129,8 @@ class Table:
             f"# {cfg.get('dataset')}: {', '.join(r.method for r in self.rows if not r.baseline)}",
             "",
             f"Model `{cfg.get('model')}` (weights: {cfg.get('weights')}), split `{cfg.get('split')}`, "
-            f"{cfg.get('num_videos')} videos scored, {len(self.skipped)} skipped"
+            f"{cfg.get('num_videos')} videos scored, {len(self.skipped)} skipped, "
+            f"boxes clipped: {self.boxes_clipped}"
             + (f", top-1 accuracy {self.accuracy:.3f}" if self.accuracy is not None else "")
             + f". Each cell: mean over classes ± bootstrap standard error ({cfg.get('resamples')} "
             "resamples of the videos).",
@@ -136,6 +147,14 @@ class Table:
         if self.skipped:
             lines += ["", f"Skipped videos ({len(self.skipped)}):", ""]
             lines += [f"- `{v}`: {reason}" for v, reason in self.skipped]
+        if self.clipped:
+            lines += [
+                "",
+                f"Boxes clipped to the frame ({self.boxes_clipped} in {len(self.clipped)} videos; "
+                f"each passed the edge by at most {EDGE_RULE}):",
+                "",
+            ]
+            lines += [f"- `{v}`: {n} box{'es' if n != 1 else ''}" for v, n in self.clipped]
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
@@ -155,7 +174,7 @@ class Table:
         return buffer.getvalue()
 
     def as_dict(self) -> dict[str, Any]:
-        """Everything, JSON-ready: config, versions, columns, rows, skipped videos."""
+        """Everything, JSON-ready: config, versions, columns, rows, skipped videos, clipped boxes."""
         return {
             "config": self.config,
             "versions": versions(),
@@ -173,6 +192,8 @@ class Table:
                 for r in self.rows
             ],
             "skipped": [{"video": v, "reason": reason} for v, reason in self.skipped],
+            "boxes_clipped": self.boxes_clipped,
+            "clipped": [{"video": v, "boxes": n} for v, n in self.clipped],
         }
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:

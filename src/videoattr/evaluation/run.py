@@ -247,7 +247,14 @@ def evaluate(
         "clip": {"clip_len": data.clip_len, "preprocessing": repr(data.preprocessing)},
         **dict(settings or {}),
     }
-    table = Table(rows, columns, config, skipped=list(data.skipped), accuracy=accuracy)
+    table = Table(
+        rows,
+        columns,
+        config,
+        skipped=list(data.skipped),
+        accuracy=accuracy,
+        clipped=list(data.clipped),
+    )
     table.write(out)
     return table
 

@@ -19,13 +19,26 @@ from videoattr.methods._attention_base import (
 from videoattr.methods.registry import register_method
 
 HeadFusion = Literal["mean", "max", "min"]
+DiscardOver = Literal["row", "matrix"]
 
 
-def discard_smallest(attn: Tensor, ratio: float) -> Tensor:
-    """Zero the smallest ``int(ratio * Nk)`` entries of each row of ``attn`` ``(B', Nq, Nk)``.
+def discard_smallest(attn: Tensor, ratio: float, over: DiscardOver = "row") -> Tensor:
+    """Zero the smallest entries of each attention matrix ``attn`` ``(B', Nq, Nk)``.
 
-    The diagonal of a square attention is never zeroed (the others are chosen among the rest).
+    ``over="row"`` (default): the smallest ``int(ratio * Nk)`` of each row; the diagonal of a square
+    attention is never zeroed (the others are chosen among the rest). ``over="matrix"``: the
+    smallest ``int(ratio * Nq * Nk)`` of the whole matrix, never entry ``(0, 0)`` (the class token's
+    attention to itself in a ViT with a class token), as widely used ViT rollout code discards.
     """
+    if over == "matrix":
+        flat = attn.reshape(*attn.shape[:-2], -1)
+        k = min(int(flat.shape[-1] * ratio), flat.shape[-1] - 1)
+        if k == 0:
+            return attn
+        candidates = flat.clone()
+        candidates[..., 0] = float("inf")  # entry (0, 0) is never a candidate
+        smallest = candidates.topk(k, dim=-1, largest=False).indices
+        return flat.scatter(-1, smallest, 0.0).reshape(attn.shape)
     k = int(attn.shape[-1] * ratio)
     if k == 0:
         return attn
@@ -41,7 +54,7 @@ class AttentionRollout(AttentionAttributor):
     """Attention rollout (Abnar & Zuidema, ACL 2020): how much each token flows into the read token.
 
     Per attention ``l`` the heads are fused (``Â_l``: mean, max or min over heads), optionally the
-    smallest ``discard_ratio`` of each row is zeroed (never the diagonal), the residual connection is
+    smallest ``discard_ratio`` of its entries are zeroed, the residual connection is
     added as ``Ã_l = 0.5 Â_l + 0.5 I`` and each row is normalised to sum to one; the rollout is
     ``Ã_L ... Ã_1``, of which the row the classifier reads (the class token's, or the mean of the patch
     tokens' rows for a mean-pooling classifier) is computed from the top, ``e^T Ã_L ... Ã_1``, one
@@ -54,8 +67,12 @@ class AttentionRollout(AttentionAttributor):
     Args:
         model: a video transformer ``(B, C, T, H, W) -> (B, K)``.
         head_fusion: ``"mean"`` (default), ``"max"`` or ``"min"`` over heads.
-        discard_ratio: fraction of each row's smallest fused attentions set to zero, in ``[0, 1)``
+        discard_ratio: fraction of the smallest fused attentions set to zero, in ``[0, 1)``
             (default 0).
+        discard_over: where the smallest are chosen. ``"row"`` (default): in each row, never the
+            diagonal. ``"matrix"``: over the whole fused matrix, never entry ``(0, 0)`` (the class
+            token's own), as widely used ViT rollout code does (there the discard is of the whole
+            matrix). Divided and pooled attentions discard in each matrix the model computes.
         layout: the model's [`AttentionLayout`][videoattr.core.attention.AttentionLayout]; default its
             own ``attention_layout``.
         resize: resize to the clip's ``(T, H, W)`` (default ``True``).
@@ -77,6 +94,7 @@ class AttentionRollout(AttentionAttributor):
         *,
         head_fusion: HeadFusion = "mean",
         discard_ratio: float = 0.0,
+        discard_over: DiscardOver = "row",
         layout: AttentionLayout | None = None,
         resize: bool = True,
         normalize: bool = False,
@@ -94,8 +112,10 @@ class AttentionRollout(AttentionAttributor):
         check_choice(head_fusion, "head_fusion", ("mean", "max", "min"))
         if isinstance(discard_ratio, bool) or not 0.0 <= float(discard_ratio) < 1.0:
             raise ValueError(f"discard_ratio must be a number in [0, 1); got {discard_ratio!r}")
+        check_choice(discard_over, "discard_over", ("row", "matrix"))
         self.head_fusion: HeadFusion = head_fusion
         self.discard_ratio = float(discard_ratio)
+        self.discard_over: DiscardOver = discard_over
 
     def rows(self, x: Tensor, target: ResolvedTarget, index: Tensor) -> Tensor:
         """One gradient-free forward; the heads are fused as each attention is computed."""
@@ -107,7 +127,7 @@ class AttentionRollout(AttentionAttributor):
         def keep(i: int, probs: Tensor) -> None:
             called.append(i)
             a = fuse_heads(probs.detach().to(dtype), self.head_fusion)
-            fused.append(0.5 * discard_smallest(a, self.discard_ratio))
+            fused.append(0.5 * discard_smallest(a, self.discard_ratio, self.discard_over))
 
         with torch.no_grad(), capture_attention(self.model, layout, keep):
             logits = self.forward(x, index)

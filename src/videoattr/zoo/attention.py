@@ -6,8 +6,13 @@ and TimeSformer and torchvision's MViT and Video Swin, and returns their
 order, how each mixes the tokens, the token the classifier reads and the grid of the tokens entering
 the first block. The zoo's adapters carry it as ``adapter.attention_layout``.
 
-Tested with transformers 5.25 (the attention modules return their probabilities as the second
-element of their output once ``eager`` attention is on).
+Tested with transformers 5.25.0 (the attention modules return their probabilities as the second
+element of their output once ``eager`` attention is on); transformers 4.x returns them only when
+asked, and the first call of an attention method then fails in one line naming the module.
+
+torchvision MViT v2's residual pooling (the pooled queries added back to the attention's output) is
+not a token path of the mixing model: the block's skip connection plays the identity's part, so the
+maps through MViT v2 leave it out.
 """
 
 from __future__ import annotations
