@@ -207,7 +207,10 @@ def test_model_state_is_restored() -> None:
     assert [p.requires_grad for p in model.parameters()] == flags
 
 
-def test_progress_bar_can_be_shown(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_can_be_shown(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("videoattr.core.progress.DELAY_S", 0.0)  # bars wait 1 s by default
     small(ExtremalPerturbation2D, progress=True, max_iter=2).attribute(
         clip(b=1, t=2, h=16, w=16), target=0
     )

@@ -76,8 +76,8 @@ def test_rows_run_through_the_ordinary_batching(x: Tensor) -> None:
             return out
 
     model = Counting()
-    Saliency(model).attribute(x, torch.tensor([[0, 1, 2], [3, 4, 0]]))
-    assert sizes == [B * 3]  # one forward of B*K rows, not a loop of calls
+    Saliency(model, max_batch_size=None).attribute(x, torch.tensor([[0, 1, 2], [3, 4, 0]]))
+    assert sizes == [B * 3]  # unbounded: one forward of B*K rows, not a loop of calls
     sizes.clear()
     Saliency(model, max_batch_size=4).attribute(x, "top3")
     assert sizes == [B, 4, 2]  # the clean forward that finds the top 3, then 6 rows in chunks of 4
