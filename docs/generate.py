@@ -141,7 +141,11 @@ def defaults_table() -> str:
         kind = "backward" if info.kind == "gradient" else "forward"
         what = "clips with the backward pass" if kind == "backward" else "clips"
         shown = f"`{bound}` {what}" if bound is not None else "`None`"
-        rows.append(f"| `{name}` | {main} | {shown} | {_memory(bound, kind)} |")
+        memory = _memory(bound, kind)
+        if info.kind == "attention":  # a CNN has no attention: the cost is the transformer's own
+            shown = f"`{bound}` clips"
+            memory = "no attention in a CNN; on a transformer about one forward + backward"
+        rows.append(f"| `{name}` | {main} | {shown} | {memory} |")
     return "\n".join(rows) + "\n"
 
 

@@ -23,6 +23,7 @@ from videoattr.core.batching import chunk_slices
 from videoattr.core.ops import normalize_per_clip, resize_to_clip
 from videoattr.core.targets import ResolvedTarget, Target, fold_targets
 from videoattr.core.validation import describe
+from videoattr.methods._memory import GRADIENT_BATCH
 
 __all__ = ["AttentionAttributor", "check_taps_called"]
 
@@ -43,7 +44,9 @@ class AttentionAttributor(Attributor):
         resize: resize to the clip's ``(T, H, W)`` (default ``True``; ``False`` returns the token grid
             ``(B, 1, T', H', W')``).
         normalize: min-max normalise each clip's map to ``[0, 1]`` (default ``False``).
-        max_batch_size: most clips in one forward (``None``: all).
+        max_batch_size: most clips in one forward. Default 2 (``GRADIENT_BATCH``: a forward keeps
+            every layer's attention, and relevance its gradients, as a forward + backward does;
+            ``None``: all clips at once).
         eval_mode: run the model in eval mode during the call (default ``True``).
 
     Raises:
@@ -61,7 +64,7 @@ class AttentionAttributor(Attributor):
         layout: AttentionLayout | None = None,
         resize: bool = True,
         normalize: bool = False,
-        max_batch_size: int | None = None,
+        max_batch_size: int | None = GRADIENT_BATCH,
         eval_mode: bool = True,
     ) -> None:
         super().__init__(model, max_batch_size=max_batch_size, eval_mode=eval_mode)

@@ -12,6 +12,7 @@ from videoattr.core.attention import AttentionLayout, capture_attention
 from videoattr.core.base import require_grad_path
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods._attention_base import AttentionAttributor, _row_dtype, check_taps_called
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.registry import register_method
 
 
@@ -41,7 +42,7 @@ class AttentionRelevance(AttentionAttributor):
             own ``attention_layout``.
         resize: resize to the clip's ``(T, H, W)`` (default ``True``).
         normalize: min-max normalise each clip's map to ``[0, 1]`` (default ``False``).
-        max_batch_size: most clips in one forward (``None``: all).
+        max_batch_size: most clips in one forward. Default 2 (``None``: all clips at once).
         eval_mode: run the model in eval mode during the call.
 
     Example:
@@ -58,7 +59,7 @@ class AttentionRelevance(AttentionAttributor):
         layout: AttentionLayout | None = None,
         resize: bool = True,
         normalize: bool = False,
-        max_batch_size: int | None = None,
+        max_batch_size: int | None = GRADIENT_BATCH,
         eval_mode: bool = True,
     ) -> None:
         super().__init__(

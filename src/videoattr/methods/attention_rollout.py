@@ -16,6 +16,7 @@ from videoattr.methods._attention_base import (
     check_taps_called,
     fuse_heads,
 )
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.registry import register_method
 
 HeadFusion = Literal["mean", "max", "min"]
@@ -77,7 +78,7 @@ class AttentionRollout(AttentionAttributor):
             own ``attention_layout``.
         resize: resize to the clip's ``(T, H, W)`` (default ``True``).
         normalize: min-max normalise each clip's map to ``[0, 1]`` (default ``False``).
-        max_batch_size: most clips in one forward (``None``: all).
+        max_batch_size: most clips in one forward. Default 2 (``None``: all clips at once).
         eval_mode: run the model in eval mode during the call.
 
     Example:
@@ -98,7 +99,7 @@ class AttentionRollout(AttentionAttributor):
         layout: AttentionLayout | None = None,
         resize: bool = True,
         normalize: bool = False,
-        max_batch_size: int | None = None,
+        max_batch_size: int | None = GRADIENT_BATCH,
         eval_mode: bool = True,
     ) -> None:
         super().__init__(
