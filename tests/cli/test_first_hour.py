@@ -4,6 +4,7 @@ reproducible random weights, class names on the console."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 from videoattr import demo_model, io, zoo
-from videoattr.cli import build_parser
+from videoattr.cli import build_parser, main
 from videoattr.cli.loading import weights_settings
 from videoattr.cli.methods import announce, build_method, preset_of
 from videoattr.datasets import SyntheticMotion
@@ -173,3 +174,17 @@ def test_run_prints_its_summary_once(tmp_path: Path) -> None:
     said = proc.stdout + proc.stderr
     assert said.count("2 done, 0 skipped, 0 failed") == 1, said
     assert "about" in proc.stderr and "for 2 clips" in proc.stderr  # the estimate, with the total
+
+
+def test_run_leaves_the_runner_log_as_it_found_it(tmp_path: Path) -> None:
+    """The command's filter of the runner's closing lines is removed when the command ends."""
+    runner_log = logging.getLogger("videoattr.runner")
+    before = list(runner_log.filters)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    clip = SyntheticMotion(seed=3, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    io.write_video(videos / "right-0.mp4", clip)
+    argv = ["run", "--videos-dir", str(videos), "--out", str(tmp_path / "out"), "--model", "demo"]
+    code = main([*argv, "--method", "grad_cam", "--no-gpu", "--no-progress", "--num-workers", "0"])
+    assert code == 0
+    assert runner_log.filters == before

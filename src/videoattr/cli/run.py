@@ -161,7 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     target: int | str | list[int] | None = args.target
     if request.classes and len(request.classes) > 1:
         target = list(request.classes)
-    logging.getLogger("videoattr.runner").addFilter(_said_by_the_command)
+    runner_log = logging.getLogger("videoattr.runner")
+    runner_log.addFilter(_said_by_the_command)  # for this command only: removed below
     try:
         summary = run(
             args.videos_dir,
@@ -193,6 +194,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        runner_log.removeFilter(_said_by_the_command)
     if ctx.is_main:
         print(f"{summary}; manifest {summary.manifest}")
         failures = summary.failures
