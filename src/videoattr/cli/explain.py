@@ -44,6 +44,7 @@ from videoattr.cli.options import (
     picture_fps,
     plain_name,
 )
+from videoattr.core.targets import TargetRequest
 from videoattr.datasets.folders import (
     adapter_reading,
     class_file_name,
@@ -133,11 +134,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     check_picture_scale(args, adapter)
     names = adapter.class_names
     request = target_request(args.target, names)
-    if request.top and names and request.top > len(names):
-        raise CommandError(
-            f"--target {args.target!r} asks for {request.top} classes but the model has "
-            f"{len(names)}"
-        )
     if args.whole_video and args.window_stride is not None and args.window_stride > clip_len:
         raise CommandError(
             f"--window-stride must be at most the model's clip length ({clip_len}), so that every "
@@ -172,14 +168,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             clip = load_clip(path, clip_len=clip_len, sampling=sampling, preprocess=preprocess).to(
                 device
             )
-            stem = stems[path]
-            probs = torch.empty(0)
-            if request.top:
-                with torch.no_grad():
-                    probs = torch.softmax(adapter(clip).float(), dim=1)[0]
             label_class = class_from_label(label, names, strict=False)
-            for target in request.for_clip(probs, label_class):
-                explain_one(args, method, adapter, clip, path, stem, target, request.several, guard)
+            target = request.for_clips([label_class])
+            explain_one(args, method, adapter, clip, path, stems[path], target, request, guard)
         except OverwriteError:
             raise  # never a single video's failure: the command stops
         except Exception as err:  # one bad video is reported and skipped; the others finish
@@ -208,19 +199,44 @@ def explain_one(
     clip: torch.Tensor,
     path: Path,
     stem: str,
-    target: int | None,
-    several: bool,
+    target: Any,
+    request: TargetRequest,
     guard: OutputGuard | None = None,
 ) -> None:
-    """Explain one clip for one target and write its files (``<stem>.<class>.*`` for several)."""
-    from videoattr.pipeline import explain_clip, write_outputs
+    """Explain one clip for its classes (``target``, see
+    [`explain_targets`][videoattr.pipeline.explain.explain_targets]) and write the files of each
+    (``<stem>.<class>.*`` when ``request`` asks for several)."""
+    from videoattr.pipeline.explain import explain_targets
+
+    results = explain_targets(adapter, method, clip, target, keep_preserved=True, keys=[stem])[0]
+    for result in results:
+        file_stem = stem
+        if request.several:
+            file_stem = safe_name(f"{stem}.{class_file_name(result_name(adapter, result.target))}")
+        _write_one(args, method, adapter, clip, path, file_stem, result, guard)
+
+
+def result_name(adapter: Any, index: int) -> str:
+    """The name of class ``index`` (its index as text for a model without class names)."""
+    names = adapter.class_names
+    return str(names[index]) if names else str(index)
+
+
+def _write_one(
+    args: argparse.Namespace,
+    method: Method,
+    adapter: Any,
+    clip: torch.Tensor,
+    path: Path,
+    stem: str,
+    result: Any,
+    guard: OutputGuard | None,
+) -> None:
+    """Write one explained class's files and say what they hold."""
+    from videoattr.pipeline import write_outputs
 
     names = adapter.class_names
     out = Path(args.out)
-    result = explain_clip(adapter, method, clip, target, key=stem)
-    if several:
-        name = names[result.target] if names else str(result.target)
-        stem = safe_name(f"{stem}.{class_file_name(name)}")
     settings, folder = _record_and_folder(args, method, path, out)
     paths = write_outputs(
         folder,
@@ -261,7 +277,7 @@ def explain_whole_video(
     method: Method,
     adapter: Any,
     path: Path,
-    request: Any,
+    request: TargetRequest,
     stem: str | None = None,
     guard: OutputGuard | None = None,
 ) -> None:
@@ -284,7 +300,7 @@ def explain_whole_video(
         adapter,
         method,
         video,
-        request.top or request.for_clip(torch.empty(0), label_class),
+        [label_class] if request.uses_labels else request,
         stride=stride,
         short_video=short,
         max_batch_size=args.max_batch_size,

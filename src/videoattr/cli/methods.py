@@ -5,71 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from videoattr.cli.options import CommandError
-from videoattr.datasets.folders import class_from_label
+from videoattr.core.targets import TargetRequest, parse_target
 from videoattr.methods.registry import (
     build_attributor,
     method_info,
 )
 
 
-@dataclass(frozen=True)
-class TargetRequest:
-    """What ``--target`` asks for: fixed classes, the top ``k`` classes, or (neither) the label.
-
-    Attributes:
-        classes: class indices explained for every clip (one or several), or ``()``.
-        top: ``k`` of a ``topK`` request, else ``0``.
-    """
-
-    classes: tuple[int, ...] = ()
-    top: int = 0
-
-    @property
-    def several(self) -> bool:
-        """Whether each clip is explained for more than one class."""
-        return len(self.classes) > 1 or self.top > 1
-
-    def for_clip(self, probabilities: torch.Tensor, label_class: int | None) -> list[int | None]:
-        """The classes to explain for one clip given its ``(K,)`` probabilities and its label's class."""
-        if self.top:
-            return [
-                int(i) for i in probabilities.topk(min(self.top, probabilities.numel())).indices
-            ]
-        if self.classes:
-            return list(self.classes)
-        return [label_class]
-
-
 def target_request(text: str | None, class_names: Sequence[str] | None) -> TargetRequest:
-    """Read ``--target``: a class index or name, a comma-separated list of them, or ``topK``.
+    """Read ``--target`` (see [`parse_target`][videoattr.core.targets.parse_target]): a class index
+    or name, a comma-separated list of them, or ``topK``.
 
     Raises:
-        CommandError: a part that is no class, or ``top0``.
+        CommandError: a part that is no class, ``top0``, or more classes than the model has.
     """
-    from videoattr.core.targets import parse_topk
-
-    if text is None:
-        return TargetRequest()
-    if text.strip().lower().startswith("top"):
-        try:
-            return TargetRequest(top=parse_topk(text.strip().lower(), name="--target"))
-        except ValueError as err:
-            raise CommandError(str(err)) from None
-    parts = [p for p in (q.strip() for q in text.split(",")) if p] if "," in text else [text]
-    if not parts:
-        raise CommandError(f"--target {text!r} names no class")
-    found = []
-    for part in parts:
-        index = class_from_label(part, class_names, name="--target")
-        assert index is not None  # strict lookups return an index or raise
-        found.append(index)
-    return TargetRequest(classes=tuple(dict.fromkeys(found)))
+    try:
+        return parse_target(text, class_names, name="--target")
+    except (TypeError, ValueError) as err:
+        raise CommandError(str(err)) from None
 
 
 #: Command-line option -> (the method option it sets, how to read it from ``args``).

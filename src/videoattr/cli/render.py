@@ -69,12 +69,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from videoattr import zoo
     from videoattr.datasets.folders import adapter_reading, class_file_name, load_clip, safe_name
     from videoattr.methods.registry import method_info, method_names
-    from videoattr.pipeline import (
-        ClipExplanation,
-        perturbation_from_config,
-        preserved_clips,
-        write_outputs,
-    )
+    from videoattr.pipeline import perturbation_from_config, preserved_clips, write_outputs
+    from videoattr.pipeline.records import ClipRecord
     from videoattr.runner.dataset import result_mismatch
     from videoattr.runner.guard import read_record
     from videoattr.runner.store import ResultStore
@@ -119,31 +115,21 @@ def cmd_render(args: argparse.Namespace) -> int:
                 print(f"{clip_id}: " + ", ".join(str(p) for p in files))
                 continue
             clip = load_clip(source, clip_len=clip_len, sampling=sampling, preprocess=preprocess)
-            method = str(meta.get("method", config.get("method", "")))
-            several = meta.get("targets")  # several classes per clip: maps (K, A, T, H, W)
-            records = several if isinstance(several, list) else [meta]
-            stacks = maps if isinstance(several, list) else maps[None]
+            record = ClipRecord.from_meta(meta)
+            method = record.method or str(config.get("method", ""))
             names = adapter.class_names
             written: list[Path] = []
-            for record, stack in zip(records, stacks, strict=True):
-                masks = torch.from_numpy(stack)[None]
-                preserved = None
-                if method in method_names() and method_info(method).kind == "perturbation":
-                    pyramid = perturbation_from_config(clip, meta.get("settings", {}))
-                    preserved = preserved_clips(pyramid, clip, masks)
-                result = ClipExplanation(
-                    maps=masks,
-                    prediction=int(meta["prediction"]["index"]),
-                    prediction_prob=float(meta["prediction"]["prob"]),
-                    target=int(record["target"]["index"]),
-                    target_prob=float(record["target"]["prob"]),
-                    preserved=preserved,
-                    preserved_prob=[float(p) for p in record.get("preserved_prob", [])],
-                    seconds=float(record.get("seconds", 0.0)),
-                    batch_size=int(meta.get("batch_size", 1)),
-                )
+            preserved = None
+            if method in method_names() and method_info(method).kind == "perturbation":
+                pyramid = perturbation_from_config(clip, record.settings)
+                stacks = maps if record.several else maps[None]
+                preserved = [
+                    preserved_clips(pyramid, clip, torch.from_numpy(stack)[None])
+                    for stack in stacks
+                ]
+            for result in record.explanations(maps, preserved):
                 stem = clip_id
-                if isinstance(several, list):
+                if record.several:
                     name = names[result.target] if names else str(result.target)
                     stem = safe_name(f"{clip_id}.{class_file_name(name)}")
                 written.extend(
@@ -156,13 +142,13 @@ def cmd_render(args: argparse.Namespace) -> int:
                         std=adapter.std,
                         class_names=adapter.class_names,
                         method=method,
-                        areas=[float(a) for a in meta.get("areas", [])],
+                        areas=record.areas,
                         settings={
                             "model": model_name,
                             "weights": config.get("weights"),
                             "video": source,
-                            "preset": meta.get("preset", config.get("preset")),
-                            "settings": meta.get("settings", {}),
+                            "preset": record.extra.get("preset", config.get("preset")),
+                            "settings": record.settings,
                         },
                         kinds=args.format,
                         fps=picture_fps(args),
@@ -201,7 +187,7 @@ def _render_whole_video(
     """The pictures of one whole-video result: its video with the maps, its sheet and timeline."""
     from videoattr.datasets.folders import class_file_name, safe_name
     from videoattr.pipeline import SHEET_FRAMES, read_frames, write_video_outputs
-    from videoattr.runner.videos import video_explanation
+    from videoattr.pipeline.records import VideoRecord
 
     source = str(meta["source"])
     step = int(config["whole_videos"].get("frame_step", 1))
@@ -212,11 +198,12 @@ def _render_whole_video(
             f"made of {meta['num_frames']} ({len(meta['frame_indices'])} sampled): the video "
             "changed since the run"
         )
-    results = video_explanation(maps, meta, adapter.class_names)
+    record = VideoRecord.from_meta(meta, maps, adapter.class_names)
+    results = record.results
     written: list[Path] = []
     for result in results:
         stem = clip_id
-        if len(results) > 1 or isinstance(meta.get("targets"), list):
+        if len(results) > 1 or record.several:
             stem = safe_name(f"{clip_id}.{class_file_name(result.class_name(result.target))}")
         paths = write_video_outputs(
             out,
@@ -228,8 +215,8 @@ def _render_whole_video(
                 "model": config.get("model"),
                 "weights": config.get("weights"),
                 "video": source,
-                "preset": meta.get("preset", config.get("preset")),
-                "settings": meta.get("settings", {}),
+                "preset": record.extra.get("preset", config.get("preset")),
+                "settings": record.extra.get("settings", {}),
             },
             kinds=args.format,
             fps=args.fps,

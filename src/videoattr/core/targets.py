@@ -14,14 +14,24 @@ first). Methods then insert a target axis after the batch axis: ``(B, K, 1, T, H
 ``(B, K, A, T, H, W)`` perturbation masks. [`expand_targets`][videoattr.core.targets.expand_targets] turns such a request into ``B * K`` rows
 (each clip repeated once per target) that run through a method's ordinary batching, and
 [`fold_targets`][videoattr.core.targets.fold_targets] folds the rows' result back to ``(B, K, ...)``.
+
+A target asked for before the clips are seen (by [`run`][videoattr.runner.run], ``--target`` on the
+command line, a whole video) is read once by [`parse_target`][videoattr.core.targets.parse_target]
+into a [`TargetRequest`][videoattr.core.targets.TargetRequest]: a class index or name, a list of them
+(the same classes for every clip), a top-k request, or nothing (each clip's label, else its top
+class); [`TargetRequest.for_clips`][videoattr.core.targets.TargetRequest.for_clips] turns it into the
+`Target` of a batch, and [`target_classes`][videoattr.core.targets.target_classes] says which
+classes ``(B, K)`` any of them stands for given the clean logits. Every path (an attributor, the
+pipeline, a dataset run, a whole video, the command line) chooses its classes through these.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import torch
 from torch import Tensor
@@ -333,3 +343,223 @@ def resolve_target(
     raise TypeError(
         f"target must be None, an int, a sequence of ints, a (B,) tensor or a callable; got {describe(target)}"
     )
+
+
+def target_classes(target: Target | Sequence[int | None], logits: Tensor) -> Tensor:
+    """The classes ``(B, K)`` (long) that a target stands for, given the clean logits ``(B, classes)``.
+
+    ``None`` is each clip's top class; an int, one class per clip (a sequence or a ``(B,)`` tensor),
+    ``K = 1``; a ``(B, K)`` tensor as it is; a top-k request the ``k`` best classes of each clip, best
+    first. A sequence may hold ``None`` for the clips whose class is their top class.
+
+    Raises:
+        TypeError: a callable target (it scores logits; it stands for no class).
+        ValueError: a malformed target, or classes outside the model's (named as ``target``).
+
+    Example:
+        >>> target_classes("top2", torch.tensor([[0.1, 0.5, 0.2], [0.9, 0.0, 0.3]])).tolist()
+        [[1, 2], [0, 2]]
+    """
+    logits = check_logits(logits, logits.shape[0] if isinstance(logits, Tensor) else 0)
+    b = logits.shape[0]
+    if isinstance(target, Sequence) and not isinstance(target, str) and None in list(target):
+        top = logits.detach().argmax(dim=1)
+        values = list(target)
+        if len(values) != b:
+            raise ValueError(
+                f"target sequence must have one class per clip (length {b}); got length {len(values)}"
+            )
+        target = [int(top[i]) if v is None else v for i, v in enumerate(values)]
+    if callable(target) and not isinstance(target, Tensor):
+        raise TypeError("a callable target scores logits and stands for no class")
+    return _classes(cast(Target, target), logits)
+
+
+def _classes(target: Target, logits: Tensor) -> Tensor:
+    b = logits.shape[0]
+    multi = expand_targets(logits.new_zeros(b, 1, 1, 1, 1), target, lambda _x: logits)
+    if multi is not None:
+        _, rows, k = multi
+        indices = rows.view(b, k)
+        _check_range(indices, logits.shape[1])
+        return indices
+    resolved = resolve_target(target, b, logits.device).with_logits(logits)
+    assert resolved.indices is not None
+    return resolved.indices.view(b, 1)
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """A target asked for before the clips are seen (see [`parse_target`][videoattr.core.targets.parse_target]).
+
+    Attributes:
+        classes: the classes explained for every clip (one or several), or ``()``.
+        top: ``k`` of a top-k request, else ``0``.
+
+    With neither, each clip is explained for its label's class, else its top class.
+    """
+
+    classes: tuple[int, ...] = ()
+    top: int = 0
+
+    @property
+    def several(self) -> bool:
+        """Whether each clip is explained for more than one class."""
+        return len(self.classes) > 1 or self.top > 1
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether each clip's own label chooses its class (no class and no top-k asked for)."""
+        return not self.classes and not self.top
+
+    def for_clips(self, labels: Sequence[int | None]) -> Target | list[int | None]:
+        """The target of a batch of clips whose labels are ``labels`` (a class, or ``None``).
+
+        Returns:
+            ``"topK"``, a ``(B, K)`` tensor of the listed classes, one class, or (for a request
+            that uses labels) the labels, ``None`` standing for the clip's top class (see
+            [`target_classes`][videoattr.core.targets.target_classes]).
+
+        Example:
+            >>> TargetRequest(classes=(2, 0)).for_clips([None, 1])
+            tensor([[2, 0],
+                    [2, 0]])
+        """
+        if self.top:
+            return f"top{self.top}"
+        if len(self.classes) == 1:
+            return self.classes[0]
+        if self.classes:
+            return torch.tensor([list(self.classes)] * len(labels), dtype=torch.long)
+        return list(labels)
+
+
+def parse_target(
+    target: object, class_names: Sequence[str] | None = None, *, name: str = "target"
+) -> TargetRequest:
+    """Read a target given for clips not yet seen (a run, ``--target``, a whole video).
+
+    Accepted: ``None`` (each clip's label, else its top class); a class index or name (see
+    [`class_from_label`][videoattr.core.targets.class_from_label]); a top-k request ``"top3"`` /
+    ``"topk:3"``; a list of classes (or text ``"2,walking"``) explained for every clip (repeats
+    dropped); a 1-D integer tensor of classes. A class name that starts with ``top`` is a class.
+
+    Raises:
+        ValueError: a part that is no class, an empty list, ``top0``, or ``k`` larger than the
+            number of classes (when ``class_names`` are known).
+        TypeError: anything else.
+
+    Example:
+        >>> parse_target("left, 0", ["right", "down", "left"])
+        TargetRequest(classes=(2, 0), top=0)
+    """
+    if target is None:
+        return TargetRequest()
+    if isinstance(target, str):
+        text = target.strip()
+        if _TOPK.match(text.lower()) is not None and class_from_label(
+            text, class_names, strict=False
+        ) is None:
+            k = parse_topk(text, name=name)
+            if class_names is not None and k > len(class_names):
+                raise ValueError(
+                    f"{name} {target!r} asks for {k} classes but the model has {len(class_names)}"
+                )
+            return TargetRequest(top=k)
+        is_class = class_from_label(text, class_names, strict=False) is not None
+        pieces = [text] if is_class or "," not in text else text.split(",")
+        parts: list[object] = [p.strip() for p in pieces if p.strip()]
+        if not parts:
+            raise ValueError(f"{name} {target!r} names no class")
+    elif isinstance(target, Tensor):
+        if target.is_floating_point() or target.dim() > 1 or target.dtype == torch.bool:
+            raise TypeError(f"{name} tensor must be a 1-D tensor of class indices; got {describe(target)}")
+        parts = [int(v) for v in target.reshape(-1).tolist()]
+    elif isinstance(target, int) and not isinstance(target, bool):
+        parts = [target]
+    elif isinstance(target, Sequence):
+        parts = list(target)
+        if not parts:
+            raise ValueError(f"{name} must name at least one class; got an empty list")
+    else:
+        raise TypeError(
+            f"{name} must be None, a class index or name, a list of them or a top-k request such "
+            f"as 'top3'; got {describe(target)}"
+        )
+    found = []
+    for part in parts:
+        if isinstance(part, bool) or not isinstance(part, (int, str)):
+            raise TypeError(f"{name} must list class indices or names; got {describe(part)}")
+        index = class_from_label(part, class_names, name=name)
+        assert index is not None  # strict lookups return an index or raise
+        found.append(index)
+    return TargetRequest(classes=tuple(dict.fromkeys(found)))
+
+
+def _normalise(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def class_from_label(
+    value: int | str,
+    class_names: Sequence[str] | None = None,
+    *,
+    strict: bool = True,
+    name: str = "target",
+) -> int | None:
+    """The class index that an index, a class name or a label means.
+
+    One rule everywhere (``--target``, labels read from file names, a dataset's labels): a class name
+    matches ignoring case, ``_`` versus space and repeated spaces; otherwise a string of digits is a
+    class index. An int is a class index.
+
+    Args:
+        value: a class index, a class name, or a label.
+        class_names: the model's class names, or ``None`` when it has none.
+        strict: raise when ``value`` means no class (an option the user typed); ``False`` returns
+            ``None`` instead (a label in a file name that is not a class: the top class is then
+            explained). With ``strict=False`` and no class names, ``None`` is returned. Default
+            ``True``.
+        name: what errors call the value. Default ``"target"``.
+
+    Returns:
+        The class index, or ``None`` (only with ``strict=False``).
+
+    Raises:
+        TypeError: ``value`` is neither an int nor a str.
+        ValueError: (``strict``) a negative index, an index outside ``class_names``, or a name that
+            is not a class (close matches are suggested).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"{name} must be a class index or a class name; got {describe(value)}")
+    names = list(class_names) if class_names else None
+    if not strict and names is None:
+        return None
+    if isinstance(value, int):
+        index = value
+    else:
+        text = value.strip()
+        if names is not None:
+            key = _normalise(text)
+            for i, class_name in enumerate(names):
+                if _normalise(class_name) == key:
+                    return i
+        if text.isascii() and text.isdigit():
+            index = int(text)
+        elif not strict:
+            return None
+        else:
+            hint = ""
+            if names is not None:
+                close = difflib.get_close_matches(text, names, n=3)
+                hint = f"; close matches: {', '.join(close)}" if close else ""
+            raise ValueError(
+                f"{name} {value!r} is neither a class index nor one of the model's class names"
+                + (hint if names is not None else " (the model has no class names)")
+            )
+    if index < 0 or (names is not None and index >= len(names)):
+        if not strict:
+            return None
+        bound = f" of {len(names)}" if names is not None else ""
+        raise ValueError(f"{name} {value!r} is not a class index{bound} (0 .. K-1)")
+    return index

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from videoattr.core.base import Attributor
 from videoattr.core.batching import chunk_slices
-from videoattr.core.targets import Target
+from videoattr.core.targets import Target, target_classes
 from videoattr.core.validation import describe
 from videoattr.methods.extremal import Perturbation
 from videoattr.pipeline.methods import Method, as_method
@@ -47,6 +47,105 @@ class ClipExplanation:
     batch_size: int = 1
 
 
+def explain_targets(
+    model: nn.Module,
+    method: Method,
+    x: Tensor,
+    target: Target | Sequence[int | None] = None,
+    *,
+    keep_preserved: bool = False,
+    names: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+) -> list[list[ClipExplanation]]:
+    """Explain clips of one shape for one class or several each, in one call of the method.
+
+    The classes are chosen once, by [`target_classes`][videoattr.core.targets.target_classes] on
+    the clean clips' logits, and the method is called with them, a ``(B,)`` tensor per class (so
+    a clip's map for a class is the same whether other classes were asked for or not).
+
+    Args:
+        model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits.
+        method: the method (see [`as_method`][videoattr.pipeline.as_method]).
+        x: clips ``(B, C, T, H, W)`` on the model's device.
+        target: any class target (see `videoattr.core.targets.Target`: ``None`` for each clip's top
+            class, an int, one class per clip, a ``(B, K)`` tensor, ``"top3"``), or one entry per
+            clip with ``None`` for the clip's top class. Default ``None``.
+        keep_preserved: also return the preserved clips of perturbation methods (for pictures).
+            Default ``False``.
+        names: what errors call each clip (e.g. its id). Default: its position.
+        keys: per-clip keys of methods that draw random numbers (SmoothGrad's noise), e.g. dataset
+            ids, so that a clip's result does not depend on its batch. Default: positions.
+
+    Returns:
+        Per clip, one [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per class, maps
+        ``(1, A, T, H, W)`` on the CPU in float32.
+
+    Raises:
+        ValueError: a target outside the model's classes, or maps of the wrong shape.
+    """
+    b = x.shape[0]
+    with torch.no_grad():
+        logits = model(x).float()
+    probs = torch.softmax(logits, dim=1)
+    num_classes = probs.shape[1]
+    if isinstance(target, Sequence) and not isinstance(target, (str, Tensor)):
+        if len(target) != b:
+            raise ValueError(f"targets must have one entry per clip ({b}); got {len(target)}")
+        for i, t in enumerate(target):
+            if isinstance(t, int) and not 0 <= t < num_classes:
+                who = names[i] if names is not None else str(i)
+                raise ValueError(
+                    f"target class {t} of clip {who} is outside the model's {num_classes} classes"
+                )
+    chosen = target_classes(target, logits).to(x.device)  # (B, K)
+    k = chosen.shape[1]
+    prediction = probs.argmax(dim=1).tolist()
+    start = time.perf_counter()
+    per_class = []
+    for j in range(k):  # one call per class: a clip's map does not depend on the other classes
+        maps = method.fn(x, chosen[:, j], list(keys) if keys is not None else None)
+        if not isinstance(maps, Tensor) or maps.dim() != 5 or maps.shape[0] != b:
+            raise ValueError(
+                f"the attributor must return (B, A, T, H, W) maps with B = {b}; got "
+                f"{describe(maps)}"
+            )
+        per_class.append(maps)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    seconds = time.perf_counter() - start
+    maps = torch.stack(per_class, dim=1)  # (B, K, A, T, H, W)
+    flat_maps = maps.reshape(b * k, *maps.shape[2:])
+    flat_x = x.repeat_interleave(k, dim=0) if k > 1 else x
+    flat_targets = chosen.reshape(-1).tolist()
+    preserved: Tensor | None = None
+    preserved_prob: list[list[float]] = []
+    if method.is_perturbation and method.attributor is not None:
+        preserved_prob, preserved = _preserved(
+            method.attributor, model, flat_x, flat_maps, flat_targets, keep_clips=keep_preserved
+        )
+    maps_cpu = flat_maps.detach().to("cpu", torch.float32)
+    chosen_list = chosen.tolist()
+    return [
+        [
+            ClipExplanation(
+                maps=maps_cpu[i * k + j : i * k + j + 1],
+                prediction=prediction[i],
+                prediction_prob=float(probs[i, prediction[i]]),
+                target=int(chosen_list[i][j]),
+                target_prob=float(probs[i, chosen_list[i][j]]),
+                preserved=(
+                    preserved[i * k + j : i * k + j + 1].cpu() if preserved is not None else None
+                ),
+                preserved_prob=preserved_prob[i * k + j] if preserved_prob else [],
+                seconds=seconds / (b * k),
+                batch_size=b,
+            )
+            for j in range(k)
+        ]
+        for i in range(b)
+    ]
+
+
 def explain_batch(
     model: nn.Module,
     method: Method,
@@ -57,71 +156,30 @@ def explain_batch(
     names: Sequence[str] | None = None,
     keys: Sequence[str] | None = None,
 ) -> list[ClipExplanation]:
-    """Explain clips of one shape in one call of the method.
+    """Explain clips of one shape for one class each: [`explain_targets`][videoattr.pipeline.explain.explain_targets]
+    with one entry per clip.
 
     Args:
         model: the classifier, ``(B, C, T, H, W) -> (B, K)`` logits.
         method: the method (see [`as_method`][videoattr.pipeline.as_method]).
         x: clips ``(B, C, T, H, W)`` on the model's device.
         targets: one entry per clip: a class index, or ``None`` for the model's top class.
-        keep_preserved: also return the preserved clips of perturbation methods (for pictures).
-            Default ``False``.
-        names: what errors call each clip (e.g. its id). Default: its position.
-        keys: per-clip keys of methods that draw random numbers (SmoothGrad's noise), e.g. dataset
-            ids, so that a clip's result does not depend on its batch. Default: positions.
+        keep_preserved: also return the preserved clips of perturbation methods. Default ``False``.
+        names: what errors call each clip. Default: its position.
+        keys: per-clip keys of methods that draw random numbers. Default: positions.
 
     Returns:
-        One [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip, maps ``(1, A, T, H, W)`` on the CPU in float32.
+        One [`ClipExplanation`][videoattr.pipeline.ClipExplanation] per clip.
 
     Raises:
         ValueError: a target outside the model's classes, or maps of the wrong shape.
     """
     if len(targets) != x.shape[0]:
         raise ValueError(f"targets must have one entry per clip ({x.shape[0]}); got {len(targets)}")
-    with torch.no_grad():
-        probs = torch.softmax(model(x).float(), dim=1)
-    num_classes = probs.shape[1]
-    prediction = probs.argmax(dim=1).tolist()
-    chosen: list[int] = []
-    for b, (t, p) in enumerate(zip(targets, prediction, strict=True)):
-        index = p if t is None else int(t)
-        if not 0 <= index < num_classes:
-            who = names[b] if names is not None else str(b)
-            raise ValueError(
-                f"target class {index} of clip {who} is outside the model's {num_classes} classes"
-            )
-        chosen.append(index)
-    start = time.perf_counter()
-    maps = method.fn(x, chosen, list(keys) if keys is not None else None)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-    seconds = time.perf_counter() - start
-    if not isinstance(maps, Tensor) or maps.dim() != 5 or maps.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"the attributor must return (B, A, T, H, W) maps with B = {x.shape[0]}; got "
-            f"{describe(maps)}"
-        )
-    preserved: Tensor | None = None
-    preserved_prob: list[list[float]] = []
-    if method.is_perturbation and method.attributor is not None:
-        preserved_prob, preserved = _preserved(
-            method.attributor, model, x, maps, chosen, keep_clips=keep_preserved
-        )
-    maps_cpu = maps.detach().to("cpu", torch.float32)
-    return [
-        ClipExplanation(
-            maps=maps_cpu[b : b + 1],
-            prediction=prediction[b],
-            prediction_prob=float(probs[b, prediction[b]]),
-            target=chosen[b],
-            target_prob=float(probs[b, chosen[b]]),
-            preserved=preserved[b : b + 1].cpu() if preserved is not None else None,
-            preserved_prob=preserved_prob[b] if preserved_prob else [],
-            seconds=seconds / x.shape[0],
-            batch_size=x.shape[0],
-        )
-        for b in range(x.shape[0])
-    ]
+    found = explain_targets(
+        model, method, x, list(targets), keep_preserved=keep_preserved, names=names, keys=keys
+    )
+    return [per_clip[0] for per_clip in found]
 
 
 def explain_clip(

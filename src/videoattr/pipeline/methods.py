@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor
+from videoattr.core.targets import Target
 from videoattr.core.validation import check_areas, describe
 from videoattr.methods.registry import (
     build_attributor,
@@ -25,8 +27,11 @@ from videoattr.methods.registry import (
     resolve_method,
 )
 
-#: ``fn(x (B, C, T, H, W), targets list[int], keys list[str] | None) -> (B, A, T, H, W)``.
-MethodFn = Callable[[Tensor, list[int], "list[str] | None"], Tensor]
+#: ``fn(x (B, C, T, H, W), target, keys list[str] | None) -> maps``: ``target`` is any
+#: [`Target`][videoattr.core.targets.Target] (the pipeline passes the chosen classes, a ``(B,)``
+#: tensor, or ``(B, K)`` for several per clip); the maps are ``(B, A, T, H, W)``, or
+#: ``(B, K, A, T, H, W)`` for several classes per clip.
+MethodFn = Callable[[Tensor, Target, "list[str] | None"], Tensor]
 #: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``: a plain callable method.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
 #: What [`as_method`][videoattr.pipeline.as_method] accepts.
@@ -42,7 +47,7 @@ class Method:
 
     Attributes:
         name: the method's canonical registered name (what results record).
-        fn: ``(x (B, C, T, H, W), targets list[int], keys) -> (B, A, T, H, W)``; ``keys`` are the
+        fn: ``(x (B, C, T, H, W), target, keys) -> maps`` (see `MethodFn`); ``keys`` are the
             clips' ids (SmoothGrad seeds each clip's noise with its key, so a clip gets the same
             noise in any batch), or ``None`` for positions in the call.
         config: the method's complete configuration (its ``config()``), what a resume compares.
@@ -123,13 +128,31 @@ def as_method(
     if callable(attributor):
         fn = attributor
         name = str(getattr(fn, "__name__", type(fn).__name__))
-        return Method(
-            name=name, fn=lambda x, t, _k: fn(x, t), config={"callable": name}, kind="callable"
-        )
+        return Method(name=name, fn=_per_class(fn), config={"callable": name}, kind="callable")
     raise TypeError(
         "attributor must be a method name, an Attributor or a callable (x, targets) -> maps; got "
         f"{describe(attributor)}"
     )
+
+
+def _per_class(fn: AttributeFn) -> MethodFn:
+    """A plain callable ``(x, targets list[int]) -> maps`` as a `MethodFn`: called once per class
+    when a ``(B, K)`` target asks for several classes per clip."""
+
+    def call(x: Tensor, target: Target, _keys: list[str] | None) -> Tensor:
+        if isinstance(target, Tensor) and target.dim() == 2:
+            return torch.stack([fn(x, column.tolist()) for column in target.T], dim=1)
+        if isinstance(target, Tensor):
+            return fn(x, target.reshape(-1).tolist())
+        if isinstance(target, int):
+            return fn(x, [target] * x.shape[0])
+        if isinstance(target, Sequence) and not isinstance(target, str):
+            return fn(x, [int(t) for t in target])
+        raise TypeError(
+            f"a plain callable method takes one class index per clip; got target {describe(target)}"
+        )
+
+    return call
 
 
 def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method:
@@ -142,7 +165,7 @@ def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method
         default = tuple(own) if isinstance(own, (tuple, list)) and own else DEFAULT_AREAS
         chosen = tuple(check_areas(list(default if areas is None else areas)))
 
-        def perturb(x: Tensor, t: list[int], _keys: list[str] | None) -> Tensor:
+        def perturb(x: Tensor, t: Target, _keys: list[str] | None) -> Tensor:
             out: Tensor = att.attribute(x, t, areas=list(chosen))
             return out
 
@@ -150,7 +173,7 @@ def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method
     if areas is not None:
         raise ValueError(f"areas apply to perturbation methods; {name!r} is a {kind} method")
 
-    def attribute(x: Tensor, t: list[int], keys: list[str] | None) -> Tensor:
+    def attribute(x: Tensor, t: Target, keys: list[str] | None) -> Tensor:
         out: Tensor = att.attribute(x, t, keys=keys) if takes_keys and keys else att.attribute(x, t)
         return out
 

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from videoattr.io.overwrite import OutputGuard
 from videoattr.pipeline.explain import ClipExplanation
+from videoattr.pipeline.records import ClipRecord
 
 #: Output files [`write_outputs`][videoattr.pipeline.write_outputs] can write.
 OUTPUT_KINDS: tuple[str, ...] = ("gif", "mp4", "png", "npz", "json")
@@ -307,28 +308,8 @@ def summary_dict(
 ) -> dict[str, Any]:
     """The JSON record of a [`ClipExplanation`][videoattr.pipeline.ClipExplanation] (what ``explain``'s JSON and a run's results hold).
 
-    Keys: ``method``, ``prediction`` and ``target`` (``index``, ``name``, ``prob``), ``areas``,
-    ``preserved_prob`` (per area, perturbation methods), ``map_shape``, ``seconds``, ``batch_size``,
-    then every key of ``settings`` (``model``, ``settings``, ... as the caller gives them).
+    The record is a [`ClipRecord`][videoattr.pipeline.records.ClipRecord] (see its keys); every key
+    of ``settings`` (``model``, ``settings``, ... as the caller gives them) follows.
     """
-
-    def name(i: int) -> str | None:
-        return class_names[i] if class_names is not None and i < len(class_names) else None
-
-    record: dict[str, Any] = {
-        "method": method,
-        "prediction": {
-            "index": result.prediction,
-            "name": name(result.prediction),
-            "prob": result.prediction_prob,
-        },
-        "target": {"index": result.target, "name": name(result.target), "prob": result.target_prob},
-        "areas": list(areas),
-        "preserved_prob": result.preserved_prob,
-        "map_shape": list(result.maps.shape[1:]),
-        "seconds": result.seconds,
-        "batch_size": result.batch_size,
-    }
-    for key, value in (settings or {}).items():
-        record.setdefault(key, value)
-    return record
+    record = ClipRecord.of([result], class_names, method=method, areas=areas, extra=settings)
+    return record.to_meta()

@@ -23,6 +23,7 @@ from videoattr.pipeline.outputs import (
     output_files,
     write_then_rename,
 )
+from videoattr.pipeline.records import VideoRecord
 from videoattr.pipeline.windows import VideoExplanation, VideoFrames
 
 __all__ = ["SHEET_FRAMES", "render_video_sheet", "sheet_positions", "write_video_outputs"]
@@ -346,9 +347,7 @@ def write_video_outputs(
         paths["npz"] = write_then_rename(final, tmp, guard, save_npz)
     if "json" in kinds:
         final, tmp = target_path("json")
-        summary = result.summary()
-        for key, value in recorded.items():
-            summary.setdefault(key, value)
+        summary = VideoRecord([result], extra=recorded).to_meta(scores=False)
         summary["files"] = {k: p.name for k, p in paths.items()}
         text = json.dumps(summary, indent=2)
         paths["json"] = write_then_rename(final, tmp, guard, lambda p: p.write_text(text))

@@ -59,6 +59,7 @@ from torch import Tensor, nn
 
 from videoattr.core.batching import chunk_slices
 from videoattr.core.state import model_session
+from videoattr.core.targets import Target, TargetRequest, parse_target, target_classes
 from videoattr.core.validation import check_choice, check_positive_int, describe
 from videoattr.datasets.folders import class_from_label
 from videoattr.io.errors import VideoTooShortError
@@ -782,7 +783,7 @@ def explain_video_classes(
     model: nn.Module,
     method: AttributorLike | Method,
     video: VideoFrames | str | Path | Tensor,
-    targets: Sequence[int | str | None] | int,
+    targets: Target | TargetRequest | Sequence[int | str | None],
     *,
     clip_len: int | None = None,
     stride: int | None = None,
@@ -813,9 +814,11 @@ def explain_video_classes(
         short_video: ``"pad"`` (default) or ``"error"``.
         key: the video's key for methods that draw noise. Default ``"video"``.
         progress: a progress bar over each class's windows. Default ``False``.
-        targets: the classes, each an index, a class name or ``None`` (the class with the highest
-            mean probability over the windows); or ``k``: the ``k`` classes with the highest mean
-            probability, best first.
+        targets: the classes, read by [`parse_target`][videoattr.core.targets.parse_target]: a
+            class index or name, a list of them, ``"top3"``, a
+            [`TargetRequest`][videoattr.core.targets.TargetRequest], or ``[None]`` (the class with
+            the highest mean probability over the windows); an int ``k`` is the ``k`` classes with
+            the highest mean probability, best first.
 
     Yields:
         One [`VideoExplanation`][videoattr.pipeline.VideoExplanation] per class, in order.
@@ -826,21 +829,18 @@ def explain_video_classes(
         TypeError: ``targets`` neither classes nor an int, or no ``clip_len`` for a model without
             one.
     """
-    top = 0
-    if isinstance(targets, int):  # bools are refused here too
-        top = check_positive_int(targets, "targets")
-        requested: list[int | str | None] = [None]
-    elif isinstance(targets, str):  # one class name
-        requested = [targets]
-    elif isinstance(targets, Sequence):
-        requested = list(targets)
-        if not requested:
-            raise ValueError("targets must name at least one class; got an empty sequence")
+    if isinstance(targets, int) and not isinstance(targets, bool):  # the k of a top-k request
+        request = TargetRequest(top=check_positive_int(targets, "targets"))
+    elif isinstance(targets, TargetRequest):
+        request = targets
+    elif isinstance(targets, Sequence) and not isinstance(targets, str) and None in list(targets):
+        if len(targets) != 1:
+            raise ValueError(f"targets may hold None only alone (the top class); got {targets!r}")
+        request = TargetRequest()
     else:
-        raise TypeError(
-            "targets must be a list of classes (indices, names or None) or the k of a top-k "
-            f"request; got {describe(targets)}"
-        )
+        if isinstance(targets, Sequence) and not isinstance(targets, str) and not targets:
+            raise ValueError("targets must name at least one class; got an empty sequence")
+        request = parse_target(targets, getattr(model, "class_names", None), name="targets")
     _window_settings(model, clip_len, stride, max_batch_size, short_video)
     if not isinstance(method, Method):
         method = as_method(method, model)  # once for every class
@@ -852,7 +852,7 @@ def explain_video_classes(
         "key": key,
         "progress": progress,
     }
-    return _explain_classes(model, method, video, frame_step, requested, top, options)
+    return _explain_classes(model, method, video, frame_step, request, options)
 
 
 def _explain_classes(
@@ -860,17 +860,18 @@ def _explain_classes(
     method: AttributorLike | Method,
     video: VideoFrames | str | Path | Tensor,
     frame_step: int,
-    requested: list[int | str | None],
-    top: int,
+    request: TargetRequest,
     options: dict[str, Any],
 ) -> Iterator[VideoExplanation]:
     frames = _as_video_frames(video, model, frame_step)
-    first = explain_video(model, method, frames, target=requested[0], **options)
-    if top:
-        mean = first.probabilities.mean(dim=0)
-        requested = [int(i) for i in mean.topk(min(top, mean.numel())).indices]
+    first_class = request.classes[0] if request.classes else None
+    first = explain_video(model, method, frames, target=first_class, **options)
+    mean = first.probabilities.mean(dim=0, keepdim=True)  # the video's classes: by mean probability
+    if request.top > mean.shape[1]:
+        request = TargetRequest(top=mean.shape[1])
+    requested = target_classes(request.for_clips([first.target]), mean)[0].tolist()
     done = 0
-    if not top or requested[0] == first.target:  # else a tie for the top class, broken otherwise
+    if requested[0] == first.target:  # else a tie for the top class, broken otherwise
         yield first
         done = 1
     for target in requested[done:]:

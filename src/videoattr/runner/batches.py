@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from videoattr.pipeline import Method, explain_batch, summary_dict
+from videoattr.core.targets import TargetRequest
+from videoattr.pipeline import Method
+from videoattr.pipeline.explain import explain_targets
+from videoattr.pipeline.records import ClipRecord, VideoRecord
 from videoattr.runner.dataset import Sample, result_mismatch
 from videoattr.runner.locks import ClipLocks
 from videoattr.runner.sharding import DistributedContext
@@ -32,11 +35,10 @@ class BatchContext:
         store: the output folder's files.
         locks: the per-clip locks of this run.
         device: where clips are attributed.
-        fixed_target: a class explained for every clip, or ``None`` (labels, else top class).
-        several: several classes per clip instead: a tuple of class indices, or the ``k`` of a
-            top-k request; ``None`` for one class per clip. Each result then holds maps
-            ``(K, A, T, H, W)`` and ``meta["targets"]``, one record per class (the first is also
-            the result's own ``target``).
+        request: the classes asked for (see [`TargetRequest`][videoattr.core.targets.TargetRequest]):
+            with several per clip each result holds maps ``(K, A, T, H, W)`` and
+            ``meta["targets"]``, one record per class (the first is also the result's own
+            ``target``).
         ctx: this rank's place in the run.
         summary: this rank's counts (updated in place).
         settings: what each result records besides the explanation (``model``, ``weights``,
@@ -52,12 +54,11 @@ class BatchContext:
     store: ResultStore
     locks: ClipLocks
     device: torch.device
-    fixed_target: int | None
+    request: TargetRequest
     ctx: DistributedContext
     summary: RankSummary
     settings: dict[str, Any]
     started: float = 0.0
-    several: tuple[int, ...] | int | None = None
     windows: WindowSettings | None = None
 
 
@@ -74,7 +75,7 @@ class Failure:
         return cls(f"{type(err).__name__}: {err}", "".join(traceback.format_exception(err)))
 
 
-Outcome = tuple[np.ndarray, dict[str, Any]] | Failure
+Outcome = tuple[np.ndarray, ClipRecord | VideoRecord] | Failure
 
 
 def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> int:
@@ -169,11 +170,12 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
         if isinstance(outcome, Failure):
             _fail(bc, s, outcome.error, outcome.traceback)
             continue
-        maps, meta = outcome
-        meta.update(id=s.id, index=s.index, source=s.source, label=s.label, rank=bc.ctx.rank)
+        maps, record = outcome
+        run_fields = dict(id=s.id, index=s.index, source=s.source, label=s.label, rank=bc.ctx.rank)
+        record.extra.update(run_fields)
         if s.fingerprint is not None:
-            meta["source_fingerprint"] = s.fingerprint
-        bc.store.write_result(s.id, maps, meta)
+            record.extra["source_fingerprint"] = s.fingerprint
+        bc.store.write_result(s.id, maps, record.to_meta())
         bc.summary.done += 1
     return processed
 
@@ -183,76 +185,34 @@ def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
         return [_explain_video(s, bc) for s in group]
     x = torch.stack([s.clip for s in group if s.clip is not None]).to(bc.device, non_blocking=True)
     ids = [s.id for s in group]
-    per_clip = _several_targets(x, bc) if bc.several is not None else None
-    rounds = len(per_clip[0]) if per_clip is not None else 1
-    results = []
-    for k in range(rounds):
-        requested: list[int | None]
-        if per_clip is not None:
-            requested = [row[k] for row in per_clip]
-        else:
-            requested = [
-                bc.fixed_target if bc.fixed_target is not None else s.target for s in group
-            ]
-        results.append(explain_batch(bc.model, bc.method, x, requested, names=ids, keys=ids))
+    target = bc.request.for_clips([s.target for s in group])
+    found = explain_targets(bc.model, bc.method, x, target, names=ids, keys=ids)
     class_names = getattr(bc.model, "class_names", None)
     out: list[Outcome] = []
-    for b, s in enumerate(group):
-        records = [
-            summary_dict(
-                r[b],
-                class_names,
-                method=bc.method.name,
-                areas=bc.method.areas,
-                settings=bc.settings,
-            )
-            for r in results
-        ]
-        meta = records[0]
-        meta["label_is_target"] = s.target is not None and bc.fixed_target is None and not per_clip
-        if per_clip is None:
-            out.append((results[0][b].maps[0].numpy(), meta))
-            continue
-        meta["targets"] = [
-            {k: r[k] for k in ("target", "preserved_prob", "seconds")} for r in records
-        ]
-        meta["map_shape"] = [rounds, *meta["map_shape"]]
-        out.append((torch.cat([r[b].maps for r in results]).numpy(), meta))
+    for s, results in zip(group, found, strict=True):
+        record = ClipRecord.of(
+            results,
+            class_names,
+            method=bc.method.name,
+            areas=bc.method.areas,
+            extra=bc.settings,
+            several=bc.request.several,
+        )
+        record.extra["label_is_target"] = s.target is not None and bc.request.uses_labels
+        maps = torch.cat([r.maps for r in results]) if record.several else results[0].maps[0]
+        out.append((maps.numpy(), record))
     return out
 
 
 def _explain_video(s: Sample, bc: BatchContext) -> Outcome:
     """Explain one whole video (see `videoattr.runner.videos`)."""
     assert s.video is not None and bc.windows is not None
-    targets: list[int | None] | int
-    if isinstance(bc.several, int):
-        targets = bc.several
-    elif bc.several is not None:
-        targets = list(bc.several)
-    else:
-        targets = [bc.fixed_target if bc.fixed_target is not None else s.target]
-    maps, meta = explain_whole_video(
-        bc.model,
-        bc.method,
-        s.video,
-        targets,
-        bc.windows,
-        key=s.id,
-        settings=bc.settings,
+    targets = [s.target] if bc.request.uses_labels else bc.request
+    maps, record = explain_whole_video(
+        bc.model, bc.method, s.video, targets, bc.windows, key=s.id, settings=bc.settings
     )
-    meta["label_is_target"] = s.target is not None and bc.fixed_target is None and not bc.several
-    return maps, meta
-
-
-def _several_targets(x: torch.Tensor, bc: BatchContext) -> list[list[int]]:
-    """Each clip's classes: the fixed list, or its top ``k`` (best first)."""
-    if isinstance(bc.several, tuple):
-        return [list(bc.several) for _ in range(x.shape[0])]
-    assert isinstance(bc.several, int)
-    with torch.no_grad():
-        logits = bc.model(x).float()
-    k = min(bc.several, logits.shape[1])
-    return [[int(i) for i in row] for row in logits.topk(k, dim=1).indices.tolist()]
+    record.extra["label_is_target"] = s.target is not None and bc.request.uses_labels
+    return maps, record
 
 
 def _fail(bc: BatchContext, sample: Sample, error: str, trace: str | None) -> None:

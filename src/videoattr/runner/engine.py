@@ -44,9 +44,9 @@ from torch.utils.data import Dataset
 from videoattr._version import __version__
 from videoattr.core.devices import resolve_device
 from videoattr.core.state import model_session
-from videoattr.core.targets import parse_topk
+from videoattr.core.targets import parse_target
 from videoattr.core.validation import check_positive_int, describe
-from videoattr.datasets.folders import VideoFolder, class_from_label
+from videoattr.datasets.folders import VideoFolder
 from videoattr.pipeline import AttributorLike, as_method
 from videoattr.runner.batches import BatchContext
 from videoattr.runner.dataset import ClipItems, dataset_ids
@@ -217,7 +217,7 @@ def run(
     sources = getattr(dataset, "sources", None)
     check_output_folder(out_path, [s for s in sources or () if Path(s).exists()])
     class_names = getattr(model, "class_names", None)
-    fixed_target, several = _targets(target, class_names)
+    request = parse_target(target, class_names)
     method = as_method(attributor, model, options, areas=areas)
     store = ResultStore(out_path)
     extra = dict(settings) if settings else {}
@@ -251,8 +251,7 @@ def run(
             store=store,
             locks=ClipLocks(store.root, stale_after_s=lock_stale_after_s),
             device=dev,
-            fixed_target=fixed_target,
-            several=several,
+            request=request,
             ctx=ctx,
             summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
             settings={**extra, "settings": method.config},
@@ -287,32 +286,6 @@ def run(
                 )
         gather(None, ctx, active)  # every rank returns once the manifest exists
     return summary
-
-
-def _targets(
-    target: int | str | Sequence[int | str] | None, class_names: Sequence[str] | None
-) -> tuple[int | None, tuple[int, ...] | int | None]:
-    """``(one class for every clip, several classes per clip)`` of ``target`` (at most one is set)."""
-    if target is None:
-        return None, None
-    if isinstance(target, str) and target.strip().lower().startswith("top"):
-        try:
-            k = parse_topk(target.strip().lower())
-        except ValueError:
-            pass  # a class whose name starts with "top"
-        else:
-            if class_names is not None and k > len(class_names):
-                raise ValueError(
-                    f"target {target!r} asks for {k} classes but the model has {len(class_names)}"
-                )
-            return None, k
-
-    if isinstance(target, (str, int)):
-        return class_from_label(target, class_names), None
-    classes = [class_from_label(t, class_names) for t in target]
-    if len(classes) == 1:
-        return classes[0], None
-    return None, tuple(int(c) for c in classes if c is not None)
 
 
 def _ensure_log_handler() -> None:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from videoattr.core.targets import TargetRequest
 from videoattr.core.validation import check_choice, check_positive_int
 from videoattr.datasets.folders import find_videos, label_of, unique_ids
 from videoattr.pipeline import (
@@ -34,6 +35,7 @@ from videoattr.pipeline import (
     explain_video_classes,
     read_frames,
 )
+from videoattr.pipeline.records import VideoRecord
 from videoattr.pipeline.windows import SHORT_VIDEO
 
 __all__ = ["WholeVideoFolder", "WindowSettings", "explain_whole_video", "video_explanation"]
@@ -127,28 +129,28 @@ def explain_whole_video(
     model: nn.Module,
     method: Method,
     video: VideoFrames,
-    targets: Sequence[int | None] | int,
+    targets: TargetRequest | Sequence[int | None],
     windows: WindowSettings,
     *,
     key: str,
     settings: Mapping[str, Any],
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Explain one video for one or several classes; returns the result's ``maps`` and ``meta``.
+) -> tuple[np.ndarray, VideoRecord]:
+    """Explain one video for one or several classes; returns the result's ``maps`` and record.
 
     Args:
         model: the classifier (with a ``clip_len``).
         method: the method.
         video: the sampled frames.
-        targets: the classes, one stack of maps per class (``None``: the class with the highest
-            mean probability over the windows), or ``k`` for the ``k`` classes of highest mean
-            probability, best first.
+        targets: the classes asked for (several: one stack of maps per class), or the video's
+            label ``[class]`` (``[None]``: the class with the highest mean probability over the
+            windows).
         windows: the window settings.
         key: the video's key (seeds per-window noise).
         settings: recorded in ``meta`` as they are (model, weights, the method's settings).
 
     Returns:
-        ``maps`` float32 ``(A, M, H, W)`` for one class or ``(K, A, M, H, W)`` for several (a list
-        or ``k``), and ``meta`` (see the module notes).
+        ``maps`` float32 ``(A, M, H, W)`` for one class or ``(K, A, M, H, W)`` for several, and
+        the result's [`VideoRecord`][videoattr.pipeline.records.VideoRecord].
 
     Raises:
         ValueError: ``video`` was sampled with another ``frame_step`` than ``windows`` says.
@@ -160,6 +162,7 @@ def explain_whole_video(
         )
     results: list[VideoExplanation] = []
     stack: np.ndarray | None = None
+    several = isinstance(targets, TargetRequest) and targets.several
     for k, result in enumerate(
         explain_video_classes(
             model,
@@ -173,27 +176,21 @@ def explain_whole_video(
             progress=windows.progress,
         )
     ):
-        if isinstance(targets, int) or len(targets) > 1:  # filled in place: no second copy
+        if several:  # filled in place: no second copy
             if stack is None:
                 classes = result.probabilities.shape[1]
-                count = min(targets, classes) if isinstance(targets, int) else len(targets)
+                assert isinstance(targets, TargetRequest)
+                count = min(targets.top, classes) if targets.top else len(targets.classes)
                 stack = np.empty((count, *result.maps.shape), dtype=np.float32)
             stack[k] = result.maps.numpy()
             result = replace(result, maps=torch.empty(0))
         results.append(result)
     first = results[0]
-    meta = first.summary()
-    meta.update(settings)
-    meta["settings"] = dict(settings.get("settings", first.config))
-    meta["window_settings"] = first.config
-    meta["probabilities"] = first.probabilities.tolist()
-    meta["frame_indices"] = first.frame_indices.tolist()
-    meta["coverage"] = first.coverage.tolist()
+    record = VideoRecord(results, several, dict(settings))
     if stack is not None:
-        meta["targets"] = [{**r.summary()["target"], "seconds": r.seconds} for r in results]
-        meta["map_shape"] = list(stack.shape)
-        return stack, meta
-    return first.maps.numpy().astype(np.float32, copy=False), meta
+        record.map_shape = list(stack.shape)
+        return stack, record
+    return first.maps.numpy().astype(np.float32, copy=False), record
 
 
 def video_explanation(
@@ -211,49 +208,4 @@ def video_explanation(
     Raises:
         ValueError: ``meta`` is not the record of a whole-video result.
     """
-    missing = [
-        k
-        for k in ("windows", "probabilities", "frame_indices", "coverage", "target")
-        if k not in meta
-    ]
-    if missing:
-        raise ValueError(f"not a whole-video result: its meta lacks {missing}")
-    several = meta.get("targets")
-    records = several if isinstance(several, list) else [meta["target"]]
-    stacks = maps if isinstance(several, list) else maps[None]
-    if len(stacks) != len(records):
-        raise ValueError(f"maps {maps.shape} do not match the {len(records)} recorded target(s)")
-    window_config = dict(meta.get("window_settings", {}))
-    out = []
-    for record, stack in zip(records, stacks, strict=True):
-        out.append(
-            VideoExplanation(
-                maps=torch.from_numpy(np.ascontiguousarray(stack)),
-                frame_indices=torch.tensor(meta["frame_indices"], dtype=torch.long),
-                coverage=torch.tensor(meta["coverage"], dtype=torch.long),
-                window_starts=torch.tensor([w["start"] for w in meta["windows"]], dtype=torch.long),
-                probabilities=torch.tensor(meta["probabilities"], dtype=torch.float32),
-                target=int(record["index"]),
-                target_name=record.get("name"),
-                num_frames=int(meta["num_frames"]),
-                clip_len=int(meta["clip_len"]),
-                stride=int(meta["stride"]),
-                frame_step=int(meta["frame_step"]),
-                fps=float(meta["fps"]) if meta.get("fps") else None,
-                padded=int(meta.get("padded", 0)),
-                method=str(meta.get("method", "")),
-                config=window_config,
-                areas=tuple(float(a) for a in meta.get("areas", [])),
-                class_names=tuple(class_names) if class_names is not None else None,
-                seconds=float(record.get("seconds", meta.get("seconds", 0.0))),
-                timestamps=_timestamps(meta),
-            )
-        )
-    return out
-
-
-def _timestamps(meta: Mapping[str, Any]) -> tuple[float, ...] | None:
-    times = meta.get("timestamps")
-    if isinstance(times, list) and len(times) == int(meta["num_frames"]):
-        return tuple(float(t) for t in times)
-    return None
+    return VideoRecord.from_meta(meta, maps, class_names).results
