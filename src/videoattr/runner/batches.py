@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from videoattr.core.targets import TargetRequest
 from videoattr.pipeline import Method
-from videoattr.pipeline.explain import explain_targets
-from videoattr.pipeline.records import ClipRecord, VideoRecord
 from videoattr.runner.dataset import Sample, result_mismatch
+from videoattr.runner.jobs import ClipJob, Result, VideoJob
 from videoattr.runner.locks import ClipLocks
 from videoattr.runner.sharding import DistributedContext
 from videoattr.runner.store import DiskFullError, ResultStore
 from videoattr.runner.summary import RankSummary
-from videoattr.runner.videos import WindowSettings, explain_whole_video
 
 logger = logging.getLogger("videoattr.runner")
 
@@ -45,8 +42,8 @@ class BatchContext:
             ``settings``).
         started: when the run began (``time.time()``): a failure recorded later by another process
             is not retried by this run.
-        windows: the window settings of a whole-video run (each sample a whole video), else
-            ``None``.
+        job: what each item is (a clip, a whole video) and how it is explained and recorded
+            (see [`videoattr.runner.jobs`][videoattr.runner.jobs]).
     """
 
     model: nn.Module
@@ -58,8 +55,8 @@ class BatchContext:
     ctx: DistributedContext
     summary: RankSummary
     settings: dict[str, Any]
+    job: ClipJob | VideoJob = field(default_factory=ClipJob)
     started: float = 0.0
-    windows: WindowSettings | None = None
 
 
 @dataclass
@@ -75,7 +72,7 @@ class Failure:
         return cls(f"{type(err).__name__}: {err}", "".join(traceback.format_exception(err)))
 
 
-Outcome = tuple[np.ndarray, ClipRecord | VideoRecord] | Failure
+Outcome = Result | Failure
 
 
 def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> int:
@@ -112,14 +109,7 @@ def process_batch(samples: list[Sample], needed: set[str], bc: BatchContext) -> 
         readable = [s for s in samples if s.error is None]
         if not any(s.id in mine for s in readable):
             return processed
-        groups: dict[tuple[object, ...], list[Sample]] = {}
-        for s in readable:
-            if s.video is not None:  # a whole video is explained on its own
-                groups[("video", s.id)] = [s]
-                continue
-            assert s.clip is not None
-            groups.setdefault(tuple(s.clip.shape), []).append(s)
-        for group in groups.values():
+        for group in bc.job.groups(readable):
             processed += _process_group(group, mine, bc)
         return processed
     finally:
@@ -147,7 +137,7 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
     """Attribute clips of one shape together; if that fails, one by one to find the clip at fault."""
     per_clip: list[tuple[Sample, Outcome]]
     try:
-        per_clip = list(zip(group, _explain(group, bc), strict=True))
+        per_clip = list(zip(group, bc.job.explain(group, bc), strict=True))
     except DiskFullError:
         raise
     except Exception as err:  # recorded as the clips' failure; the run goes on
@@ -157,7 +147,7 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
             per_clip = []
             for s in group:
                 try:
-                    per_clip.append((s, _explain([s], bc)[0]))
+                    per_clip.append((s, bc.job.explain([s], bc)[0]))
                 except DiskFullError:
                     raise
                 except Exception as single_err:  # this clip's failure
@@ -180,41 +170,6 @@ def _process_group(group: list[Sample], mine: set[str], bc: BatchContext) -> int
     return processed
 
 
-def _explain(group: list[Sample], bc: BatchContext) -> list[Outcome]:
-    if group[0].video is not None:
-        return [_explain_video(s, bc) for s in group]
-    x = torch.stack([s.clip for s in group if s.clip is not None]).to(bc.device, non_blocking=True)
-    ids = [s.id for s in group]
-    target = bc.request.for_clips([s.target for s in group])
-    found = explain_targets(bc.model, bc.method, x, target, names=ids, keys=ids)
-    class_names = getattr(bc.model, "class_names", None)
-    out: list[Outcome] = []
-    for s, results in zip(group, found, strict=True):
-        record = ClipRecord.of(
-            results,
-            class_names,
-            method=bc.method.name,
-            areas=bc.method.areas,
-            extra=bc.settings,
-            several=bc.request.several,
-        )
-        record.extra["label_is_target"] = s.target is not None and bc.request.uses_labels
-        maps = torch.cat([r.maps for r in results]) if record.several else results[0].maps[0]
-        out.append((maps.numpy(), record))
-    return out
-
-
-def _explain_video(s: Sample, bc: BatchContext) -> Outcome:
-    """Explain one whole video (see `videoattr.runner.videos`)."""
-    assert s.video is not None and bc.windows is not None
-    targets = [s.target] if bc.request.uses_labels else bc.request
-    maps, record = explain_whole_video(
-        bc.model, bc.method, s.video, targets, bc.windows, key=s.id, settings=bc.settings
-    )
-    record.extra["label_is_target"] = s.target is not None and bc.request.uses_labels
-    return maps, record
-
-
 def _fail(bc: BatchContext, sample: Sample, error: str, trace: str | None) -> None:
     bc.store.write_failure(
         sample.id,
@@ -229,5 +184,4 @@ def _fail(bc: BatchContext, sample: Sample, error: str, trace: str | None) -> No
     )
     bc.summary.failed += 1
     bc.summary.failures[sample.id] = error
-    unit = "video" if bc.windows is not None else "clip"
-    logger.warning("rank %d: %s %s failed: %s", bc.ctx.rank, unit, sample.id, error)
+    logger.warning("rank %d: %s %s failed: %s", bc.ctx.rank, bc.job.unit, sample.id, error)

@@ -29,7 +29,7 @@ import traceback as tb
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -59,10 +59,9 @@ class Sample:
     Attributes:
         index: the item's index in the dataset.
         id: the clip id (names its result file).
-        clip: ``(C, T, H, W)`` float32 clip on the CPU, or ``None`` when reading failed (or for a
-            whole video).
-        video: the whole video's sampled frames in a whole-video run
-            ([`VideoFrames`][videoattr.pipeline.VideoFrames]), else ``None``.
+        input: what the run's job explains: a ``(C, T, H, W)`` float32 clip on the CPU, or a whole
+            video's sampled frames ([`VideoFrames`][videoattr.pipeline.VideoFrames]); ``None``
+            when reading failed.
         label: the label text (a video's name before ``-``, or a class name), else ``None``.
         target: the class to explain, or ``None`` for the model's top class.
         source: the video path (or what the dataset's ``sources`` says), else ``None``.
@@ -74,18 +73,27 @@ class Sample:
 
     index: int
     id: str
-    clip: Tensor | None
+    input: Tensor | VideoFrames | None = None
     label: str | None = None
     target: int | None = None
     source: str | None = None
     error: str | None = None
     traceback: str | None = None
-    video: VideoFrames | None = None
     fingerprint: str | None = None
 
     def pin_memory(self) -> Sample:
         """The same sample with its clip in pinned memory (used by ``DataLoader(pin_memory=True)``)."""
-        return self if self.clip is None else replace(self, clip=self.clip.pin_memory())
+        if not isinstance(self.input, Tensor):
+            return self
+        return replace(self, input=self.input.pin_memory())
+
+
+class ItemReader(Protocol):
+    """What checks a dataset item's input: the run's job (see `videoattr.runner.jobs`)."""
+
+    def check_input(self, value: object, index: int) -> Tensor | VideoFrames:
+        """The input of item ``index``, checked."""
+        ...
 
 
 def collate_samples(batch: list[Sample]) -> list[Sample]:
@@ -120,9 +128,10 @@ class ClipItems(Dataset[Sample]):
         data: a [`VideoFolder`][videoattr.datasets.folders.VideoFolder] or a map-style Dataset of ``(clip, target_or_label[, extra])``.
         ids: the clip ids, one per item (see [`dataset_ids`][videoattr.runner.dataset.dataset_ids]).
         class_names: the model's class names, to turn a label into a class index.
-        videos: items are whole videos, ``(VideoFrames, target_or_label[, extra])`` (a
-            [`WholeVideoFolder`][videoattr.runner.videos.WholeVideoFolder], say), not clips.
-            Default ``False``.
+        job: what checks each item's input: the run's job (a
+            [`ClipJob`][videoattr.runner.jobs.ClipJob] for clips, a
+            [`VideoJob`][videoattr.runner.jobs.VideoJob] for whole videos, items
+            ``(VideoFrames, target_or_label[, extra])``). Default: clips.
     """
 
     def __init__(
@@ -131,10 +140,10 @@ class ClipItems(Dataset[Sample]):
         ids: Sequence[str],
         class_names: Sequence[str] | None = None,
         *,
-        videos: bool = False,
+        job: ItemReader | None = None,
     ) -> None:
         self.data = data
-        self.videos = bool(videos)
+        self.check_input = job.check_input if job is not None else check_clip
         self.ids = list(ids)
         self.class_names = list(class_names) if class_names is not None else None
         sources = getattr(data, "sources", None)
@@ -147,16 +156,11 @@ class ClipItems(Dataset[Sample]):
         sample = Sample(
             index=index,
             id=self.ids[index],
-            clip=None,
             source=self.sources[index] if self.sources is not None else None,
         )
         try:
             sample.fingerprint = source_fingerprint(sample.source)
-            clip, sample.label, sample.target = self._read(index)
-            if isinstance(clip, VideoFrames):
-                sample.video = clip
-            else:
-                sample.clip = clip
+            sample.input, sample.label, sample.target = self._read(index)
         except Exception as err:  # recorded as this clip's failure; the run goes on
             sample.error = f"{type(err).__name__}: {err}"
             sample.traceback = tb.format_exc()
@@ -175,13 +179,7 @@ class ClipItems(Dataset[Sample]):
                 f"dataset item {index} says its id is {item[2]!r} but dataset.ids says "
                 f"{self.ids[index]!r}"
             )
-        if not self.videos:
-            clip = _checked_clip(clip, index)
-        elif not isinstance(clip, VideoFrames):
-            raise TypeError(
-                f"dataset item {index}: a whole-video run needs VideoFrames (see read_frames); "
-                f"got {describe(clip)}"
-            )
+        clip = self.check_input(clip, index)
         label: str | None = None
         target: int | None = None
         if isinstance(tl, Tensor) and tl.numel() == 1 and not tl.is_floating_point():
@@ -231,15 +229,19 @@ def result_mismatch(clip_id: str, meta: Mapping[str, Any], source: str | None) -
     return None
 
 
-def _checked_clip(clip: object, index: int) -> Tensor:
-    """A dataset item's clip as ``(C, T, H, W)`` float32 on the CPU."""
-    if not isinstance(clip, Tensor) or not clip.is_floating_point():
+def check_clip(value: object, index: int) -> Tensor:
+    """Dataset item ``index``'s clip as ``(C, T, H, W)`` float32 on the CPU.
+
+    Raises:
+        TypeError: not a float tensor.
+        ValueError: not ``(C, T, H, W)`` (nor ``(1, C, T, H, W)``).
+    """
+    if not isinstance(value, Tensor) or not value.is_floating_point():
         raise TypeError(
             f"dataset item {index}: clip must be a float tensor (VideoFrames need a whole-video "
-            f"run); got {describe(clip)}"
+            f"run); got {describe(value)}"
         )
-    if clip.dim() == 5 and clip.shape[0] == 1:
-        clip = clip[0]
+    clip = value[0] if value.dim() == 5 and value.shape[0] == 1 else value
     if clip.dim() != 4:
         raise ValueError(
             f"dataset item {index}: clip must have shape (C, T, H, W); got {tuple(clip.shape)}"

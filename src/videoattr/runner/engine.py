@@ -10,8 +10,9 @@ others and, by default, retries the clips that failed; a clip that fails is reco
 writes ``OUT/manifest.json`` (every clip's status) and logs the summary: done / skipped / failed and
 the throughput in clips per second.
 
-The parts: `guard` (``run.json`` and the resume guard),
-`shard` (one rank's batches), `batches` (one batch),
+The parts: `guard` (``run.json`` and the resume guard), [`jobs`][videoattr.runner.jobs] (what an
+item is: a clip or a whole video), `rank_loop` (the loop over one rank's batches), `batches` (one
+batch), [`sharding`][videoattr.runner.sharding] (which batches are a rank's),
 [`store`][videoattr.runner.store] (result files), `locks` (per-clip locks),
 `manifest`.
 
@@ -46,14 +47,14 @@ from videoattr.core.devices import resolve_device
 from videoattr.core.state import model_session
 from videoattr.core.targets import parse_target
 from videoattr.core.validation import check_positive_int, describe
-from videoattr.datasets.folders import VideoFolder
-from videoattr.pipeline import AttributorLike, as_method
+from videoattr.pipeline import AttributorLike, Method, as_method
 from videoattr.runner.batches import BatchContext
 from videoattr.runner.dataset import ClipItems, dataset_ids
 from videoattr.runner.guard import RUN_FILES, check_or_record, check_output_folder
+from videoattr.runner.jobs import job_for
 from videoattr.runner.locks import DEFAULT_STALE_AFTER_S, ClipLocks
 from videoattr.runner.manifest import write_manifest
-from videoattr.runner.shard import run_shard
+from videoattr.runner.rank_loop import RankLoop, run_rank
 from videoattr.runner.sharding import (
     DEFAULT_SYNC_TIMEOUT_S,
     context_from_env,
@@ -62,7 +63,6 @@ from videoattr.runner.sharding import (
 )
 from videoattr.runner.store import ResultStore, write_json
 from videoattr.runner.summary import RankSummary, RunSummary
-from videoattr.runner.videos import WholeVideoFolder, WindowSettings
 
 logger = logging.getLogger("videoattr.runner")
 
@@ -169,50 +169,25 @@ def run(
         DiskFullError: the output folder's device filled up (results written so far are kept;
             rerun to resume).
     """
-    start = time.perf_counter()
-    wall_start = time.time()
-    batch_size = check_positive_int(batch_size, "batch_size")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers must be a non-negative int; got {num_workers!r}")
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {describe(model)}")
-    out_path = Path(out_dir)
-    if out_path.exists() and not out_path.is_dir():
-        raise ValueError(f"out_dir {str(out_path)!r} exists and is not a folder")
+    start, wall_start = time.perf_counter(), time.time()
+    out_path = _checked_arguments(model, out_dir, batch_size, num_workers)
     _ensure_log_handler()
     ctx = context_from_env()
     dev = resolve_device(device, local_rank=ctx.local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     model.to(dev)
-
-    windows = None
-    if whole_videos:
-        if window_stride is not None:
-            check_positive_int(window_stride, "window_stride")
-            clip_len = getattr(model, "clip_len", None)
-            if isinstance(clip_len, int) and window_stride > clip_len:
-                raise ValueError(
-                    f"window_stride must be at most the model's clip_len ({clip_len}), so that "
-                    f"every frame lies in a window; got {window_stride}"
-                )
-        # a bar over each video's windows below the rank's bar, in a single process only
-        windows = WindowSettings(
-            window_stride, frame_step, short_video, batch_size, progress and not ctx.is_distributed
-        )
-    elif (window_stride, frame_step, short_video) != (None, 1, "pad"):
-        raise ValueError(
-            "window_stride, frame_step and short_video apply only with whole_videos=True; got "
-            f"window_stride={window_stride!r}, frame_step={frame_step!r}, short_video={short_video!r}"
-        )
-    dataset: Any
+    job = job_for(  # a bar over each video's windows below the rank's bar, in one process only
+        model,
+        whole_videos=whole_videos,
+        window_stride=window_stride,
+        frame_step=frame_step,
+        short_video=short_video,
+        batch_size=batch_size,
+        progress=progress and not ctx.is_distributed,
+    )
     own = [out_path, *(out_path / name for name in RUN_FILES)]  # never read as videos
-    if not isinstance(data, (str, Path)):
-        dataset = data
-    elif windows is not None:
-        dataset = WholeVideoFolder(data, model, frame_step=frame_step, exclude=own)
-    else:
-        dataset = VideoFolder.for_model(data, model, exclude=own)
+    dataset = job.folder(data, model, own) if isinstance(data, (str, Path)) else data
     ids = dataset_ids(dataset)
     sources = getattr(dataset, "sources", None)
     check_output_folder(out_path, [s for s in sources or () if Path(s).exists()])
@@ -229,9 +204,47 @@ def run(
         "target": target,
         "version": __version__,
         **extra,
+        **job.record(),
     }
-    if windows is not None:  # only then: the records of clip runs stay as they were
-        config["whole_videos"] = windows.record()
+    data_record = {"videos_dir": str(Path(data).resolve())} if isinstance(data, (str, Path)) else None
+    record = check_or_record(
+        store.root, config, _rounding(method, dev), num_items=len(ids), data=data_record
+    )
+    bc = BatchContext(
+        model=model,
+        method=method,
+        store=store,
+        locks=ClipLocks(store.root, stale_after_s=lock_stale_after_s),
+        device=dev,
+        request=request,
+        ctx=ctx,
+        summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
+        settings={**extra, "settings": method.config},
+        started=wall_start,
+        job=job,
+    )
+    loop = RankLoop(job.items_per_call(batch_size), num_workers, retry_failed, progress, log_every_s)
+    items = ClipItems(dataset, ids, class_names, job=job)
+    return _run_ranks(bc, items, loop, record["config"], start, sync_timeout_s)
+
+
+def _checked_arguments(
+    model: nn.Module, out_dir: str | Path, batch_size: int, num_workers: int
+) -> Path:
+    """The output folder, once the model, the folder and the batch settings are checked."""
+    check_positive_int(batch_size, "batch_size")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative int; got {num_workers!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {describe(model)}")
+    out_path = Path(out_dir)
+    if out_path.exists() and not out_path.is_dir():
+        raise ValueError(f"out_dir {str(out_path)!r} exists and is not a folder")
+    return out_path
+
+
+def _rounding(method: Method, dev: torch.device) -> dict[str, Any]:
+    """What changes the rounding of the results (recorded: a rerun that differs is told)."""
     rounding: dict[str, Any] = {
         "max_batch_size": method.config.get("max_batch_size"),
         "device": str(dev),
@@ -239,50 +252,32 @@ def run(
     }
     if method.areas:  # how the perturbation's blur is computed (runs before it: conv2d)
         rounding["blur"] = "banded matrix products"
-    data_record = (
-        {"videos_dir": str(Path(data).resolve())} if isinstance(data, (str, Path)) else None
-    )
-    record = check_or_record(store.root, config, rounding, num_items=len(ids), data=data_record)
+    return rounding
 
-    with process_group(ctx, sync_timeout_s) as active, model_session(model, eval_mode=True):
-        bc = BatchContext(
-            model=model,
-            method=method,
-            store=store,
-            locks=ClipLocks(store.root, stale_after_s=lock_stale_after_s),
-            device=dev,
-            request=request,
-            ctx=ctx,
-            summary=RankSummary(rank=ctx.rank, world_size=ctx.world_size, device=str(dev)),
-            settings={**extra, "settings": method.config},
-            started=wall_start,
-            windows=windows,
-        )
+
+def _run_ranks(
+    bc: BatchContext,
+    items: ClipItems,
+    loop: RankLoop,
+    config: dict[str, Any],
+    start: float,
+    sync_timeout_s: float,
+) -> RunSummary:
+    """Do this rank's share, gather every rank's summary, and (rank 0) write the manifest."""
+    ctx, store, unit = bc.ctx, bc.store, bc.job.unit
+    with process_group(ctx, sync_timeout_s) as active, model_session(bc.model, eval_mode=True):
         try:
-            mine = run_shard(
-                bc,
-                ClipItems(dataset, ids, class_names, videos=windows is not None),
-                batch_size=1 if windows is not None else batch_size,
-                num_workers=num_workers,
-                retry_failed=retry_failed,
-                progress=progress,
-                log_every_s=log_every_s,
-                start=start,
-            )
+            mine = run_rank(bc, items, loop, start=start)
         finally:
             bc.locks.release_all()
         write_json(store.root / "ranks" / f"rank{ctx.rank}.json", mine.as_dict())
-        unit = "video" if windows is not None else "clip"
-        summary = RunSummary.of(gather(mine, ctx, active), store.root, len(ids), unit)
+        summary = RunSummary.of(gather(mine, ctx, active), store.root, len(items.ids), unit)
         if ctx.is_main:
-            write_manifest(store, ids, getattr(dataset, "sources", None), record["config"], summary)
+            write_manifest(store, items.ids, items.sources, config, summary)
             logger.info("run finished: %s; manifest %s", summary, summary.manifest)
             if summary.failed:
                 logger.warning(
-                    "%d %s(s) failed; their errors are in %s",
-                    summary.failed,
-                    unit,
-                    store.failures_dir,
+                    "%d %s(s) failed; their errors are in %s", summary.failed, unit, store.failures_dir
                 )
         gather(None, ctx, active)  # every rank returns once the manifest exists
     return summary

@@ -1,10 +1,13 @@
-"""One rank's part of a dataset run: skip what is complete, attribute the rest batch by batch."""
+"""The loop one rank runs over its share of a dataset run: skip what is complete, attribute the rest
+batch by batch, log the progress. (Which batches are the rank's share is
+[`videoattr.runner.sharding`][videoattr.runner.sharding]'s business.)"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 from torch.utils.data import DataLoader
 
@@ -16,26 +19,44 @@ from videoattr.runner.summary import RankSummary
 logger = logging.getLogger("videoattr.runner")
 
 
-def run_shard(
-    bc: BatchContext,
-    items: ClipItems,
-    *,
-    batch_size: int,
-    num_workers: int,
-    retry_failed: bool,
-    progress: bool,
-    log_every_s: float,
-    start: float,
-) -> RankSummary:
-    """Do this rank's batches: skip complete clips, attribute the rest, record failures.
+@dataclass(frozen=True)
+class RankLoop:
+    """How a rank goes through its share.
+
+    Attributes:
+        batch_size: dataset items per batch (the unit ranks share out).
+        num_workers: DataLoader processes decoding items.
+        retry_failed: redo items that failed in an earlier run.
+        progress: a progress bar.
+        log_every_s: seconds between progress lines in the log.
+    """
+
+    batch_size: int
+    num_workers: int
+    retry_failed: bool = True
+    progress: bool = True
+    log_every_s: float = 30.0
+
+
+def run_rank(bc: BatchContext, items: ClipItems, loop: RankLoop, *, start: float) -> RankSummary:
+    """Do this rank's batches: skip complete items, attribute the rest, record failures.
+
+    Args:
+        bc: what every batch shares.
+        items: the run's items.
+        loop: how to go through them.
+        start: when the run began (``time.perf_counter()``), for the rates in the log.
 
     Returns:
         ``bc.summary``, filled in.
     """
     from tqdm import tqdm
 
+    batch_size, num_workers, retry_failed = loop.batch_size, loop.num_workers, loop.retry_failed
+    progress, log_every_s = loop.progress, loop.log_every_s
+
     ctx, store, summary = bc.ctx, bc.store, bc.summary
-    unit = "video" if bc.windows is not None else "clip"
+    unit = bc.job.unit
     ids = items.ids
     batches = [b for _, b in shard_batches(len(ids), batch_size, ctx)]
     mine = [ids[i] for b in batches for i in b]
