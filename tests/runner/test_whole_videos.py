@@ -216,14 +216,14 @@ def test_a_dataset_of_videos_read_with_another_frame_step_is_refused(
 def test_one_class_name_is_one_class_and_the_windows_are_scored_once(
     videos: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from videoattr.pipeline import explain_video_classes, windows
+    from videoattr.pipeline import explain_video_classes, whole_video
 
     adapter = tiny_adapter()
     video = read_frames(sorted(videos.glob("*.gif"))[0], adapter)
     calls = []
-    scoring = windows.score_windows
+    scoring = whole_video.score_windows
     monkeypatch.setattr(
-        windows, "score_windows", lambda *a, **k: calls.append(1) or scoring(*a, **k)
+        whole_video, "score_windows", lambda *a, **k: calls.append(1) or scoring(*a, **k)
     )
     results = list(explain_video_classes(adapter, "saliency", video, "down", stride=STRIDE))
     assert [r.target for r in results] == [CLASS_NAMES.index("down")] and len(calls) == 1

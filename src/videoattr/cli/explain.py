@@ -204,7 +204,7 @@ def explain_one(
     guard: OutputGuard | None = None,
 ) -> None:
     """Explain one clip for its classes (``target``, see
-    [`explain_targets`][videoattr.pipeline.explain.explain_targets]) and write the files of each
+    `videoattr.pipeline.explain.explain_targets`) and write the files of each
     (``<stem>.<class>.*`` when ``request`` asks for several)."""
     from videoattr.pipeline.explain import explain_targets
 

@@ -9,10 +9,13 @@ the single clip is the dataset run with one clip.
 
 The parts: [`methods`][videoattr.pipeline.methods] (a method reduced to one call, its record),
 [`explain`][videoattr.pipeline.explain] (explaining clips), [`outputs`][videoattr.pipeline.outputs]
-(pictures, maps, JSON), [`windows`][videoattr.pipeline.windows] (whole videos by sliding windows:
-[`explain_video`][videoattr.pipeline.explain_video]).
+(pictures, maps, JSON), [`records`][videoattr.pipeline.records] (the stored record of a result),
+[`whole_video`][videoattr.pipeline.whole_video] (whole videos by sliding windows:
+[`explain_video`][videoattr.pipeline.explain_video]; [`windows`][videoattr.pipeline.windows] their
+geometry and scores, [`video_explanation`][videoattr.pipeline.video_explanation] the result).
 """
 
+from videoattr.io.video_frames import VideoFrames, read_frames
 from videoattr.pipeline.explain import (
     ClipExplanation,
     explain_batch,
@@ -39,20 +42,17 @@ from videoattr.pipeline.outputs import (
     summary_dict,
     write_outputs,
 )
+from videoattr.pipeline.video_explanation import VideoExplanation
 from videoattr.pipeline.video_outputs import (
     SHEET_FRAMES,
     render_video_sheet,
     sheet_positions,
     write_video_outputs,
 )
+from videoattr.pipeline.whole_video import explain_video, explain_video_classes
 from videoattr.pipeline.windows import (
     DEFAULT_WINDOW_BATCH,
     SHORT_VIDEO,
-    VideoExplanation,
-    VideoFrames,
-    explain_video,
-    explain_video_classes,
-    read_frames,
     score_windows,
     window_starts,
 )

@@ -156,7 +156,7 @@ def explain_batch(
     names: Sequence[str] | None = None,
     keys: Sequence[str] | None = None,
 ) -> list[ClipExplanation]:
-    """Explain clips of one shape for one class each: [`explain_targets`][videoattr.pipeline.explain.explain_targets]
+    """Explain clips of one shape for one class each: `videoattr.pipeline.explain.explain_targets`
     with one entry per clip.
 
     Args:

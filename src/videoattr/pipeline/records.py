@@ -23,10 +23,10 @@ import torch
 from torch import Tensor
 
 from videoattr.pipeline.explain import ClipExplanation
-from videoattr.pipeline.windows import VideoExplanation
+from videoattr.pipeline.video_explanation import VideoExplanation
 
-#: The version of the records this release writes (0: records written before they had one).
 RECORD_VERSION = 1
+"""The version of the records this release writes (0: records written before they had one)."""
 
 
 def _version(meta: Mapping[str, Any]) -> int:
@@ -300,7 +300,7 @@ class VideoRecord:
     """The record of one whole video explained by sliding windows, for one class or several.
 
     The JSON object (``to_meta``) has what
-    [`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] says of the
+    [`VideoExplanation.summary`][videoattr.pipeline.video_explanation.VideoExplanation.summary] says of the
     first class (``method``, ``target``, ``num_frames``, ``fps``, ``clip_len``, ``stride``,
     ``frame_step``, ``padded``, ``areas``, ``map_shape``, ``seconds``, ``windows``,
     ``timestamps``), ``version``, ``window_settings`` (the method's record and the window

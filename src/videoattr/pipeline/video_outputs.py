@@ -14,6 +14,7 @@ from torch import Tensor
 
 from videoattr.core.validation import check_positive_int
 from videoattr.io.overwrite import OutputGuard
+from videoattr.io.video_frames import VideoFrames
 from videoattr.pipeline.outputs import (
     OUTPUT_KINDS,
     check_inside,
@@ -24,7 +25,7 @@ from videoattr.pipeline.outputs import (
     write_then_rename,
 )
 from videoattr.pipeline.records import VideoRecord
-from videoattr.pipeline.windows import VideoExplanation, VideoFrames
+from videoattr.pipeline.video_explanation import VideoExplanation
 
 __all__ = ["SHEET_FRAMES", "render_video_sheet", "sheet_positions", "write_video_outputs"]
 
@@ -197,7 +198,7 @@ def write_video_outputs(
     with a red line at the frame shown; the ``.npz`` holds ``maps`` ``(A, M, H, W)``
     float32, ``frame_indices``, ``coverage``, ``window_starts``, ``window_ends``,
     ``probabilities`` ``(W, K)``, ``target`` and ``areas``; the JSON is
-    [`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] with ``settings``
+    [`VideoExplanation.summary`][videoattr.pipeline.video_explanation.VideoExplanation.summary] with ``settings``
     added.
 
     Args:

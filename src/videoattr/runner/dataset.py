@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from videoattr.core.validation import describe
 from videoattr.datasets.folders import VideoFolder, class_from_label
 from videoattr.io.fingerprint import fingerprint
-from videoattr.pipeline.windows import VideoFrames
+from videoattr.io.video_frames import VideoFrames
 from videoattr.runner.store import check_id
 
 __all__ = [

@@ -92,7 +92,7 @@ class ClipJob:
 
     def explain(self, group: list[Sample], bc: BatchContext) -> list[Result]:
         """Explain the clips in one call per class (see
-        [`explain_targets`][videoattr.pipeline.explain.explain_targets])."""
+        `videoattr.pipeline.explain.explain_targets`)."""
         clips = [s.input for s in group if isinstance(s.input, Tensor)]
         x = torch.stack(clips).to(bc.device, non_blocking=True)
         ids = [s.id for s in group]

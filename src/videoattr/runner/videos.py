@@ -6,7 +6,7 @@ frame of each video of a folder at the model's input size (in the DataLoader's w
 [`explain_video`][videoattr.pipeline.explain_video] explains it with windows of the model's clip
 length, stitched into one map per sampled frame. Each result then holds ``maps`` ``(A, M, H, W)``
 (``(K, A, M, H, W)`` for several classes) and, in ``meta``, what
-[`VideoExplanation.summary`][videoattr.pipeline.windows.VideoExplanation.summary] records (the
+[`VideoExplanation.summary`][videoattr.pipeline.video_explanation.VideoExplanation.summary] records (the
 windows, each with the target's probability and the window's top class) plus the window
 probabilities ``(W, K)``, the video frame of each map and how many windows cover it: enough for
 [`video_explanation`][videoattr.runner.videos.video_explanation] to rebuild the explanation (and
