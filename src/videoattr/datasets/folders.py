@@ -24,7 +24,7 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from videoattr.core.targets import class_from_label as class_from_label  # where it lived
+from videoattr.core.class_names import class_from_label as class_from_label  # where it lived
 from videoattr.core.validation import describe
 
 #: File endings read as videos (any sub-folder is read as a folder of frame images).

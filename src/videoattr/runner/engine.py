@@ -134,7 +134,8 @@ def run(
             among ``model.class_names``) and else the model's top class; an int or a class name
             explains that class for every clip; several classes per clip are a list of them or a
             top-k request ``"top3"``: each result then holds maps ``(K, A, T, H, W)`` and
-            ``meta["targets"]`` (one record per class; one method call per class).
+            ``meta["targets"]`` (one record per class; one method call per class). Read by
+            [`parse_target`][videoattr.core.targets.parse_target], as ``--target`` is.
         device: where to compute; ``None`` picks ``cuda:<LOCAL_RANK>`` if CUDA is available, else the
             CPU (``"cuda"`` without an index also means the rank's GPU). See
             `videoattr.core.devices.resolve_device`.
