@@ -230,11 +230,9 @@ class RISE(Attributor):
             masks: optional explicit masks ``(m, 1, T, H, W)`` (or ``(m, T, H, W)``) with values in
                 ``[0, 1]``, used instead of drawing ``n`` (``n``, ``grid`` and ``seed`` are then unused; the
                 map is ``sum_i s_i M_i / (m p)``).
-            **overrides: constructor options replaced for this call (e.g. ``n=4000``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            out: Tensor = self.replace(**overrides).attribute(x, target, masks=masks)
-            return out
         x = check_clip(x)
         check_model_dtype(self.model, x, "x")
         b, t, h, w = x.shape[0], x.shape[2], x.shape[3], x.shape[4]
