@@ -308,9 +308,7 @@ class Attributor(ABC):
         Every one of them can be given per call (see the class docstring).
         """
         params = list(inspect.signature(type(self)).parameters.values())[1:]
-        return tuple(
-            p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        )
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
     def call_arguments(self) -> tuple[str, ...]:
         """The keywords ``attribute`` declares itself (arguments of a call, not options)."""

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor, check_model_dtype
+from videoattr.core.seeds import clip_seed
 from videoattr.core.targets import Target, is_multi_target, resolve_target
 from videoattr.core.validation import (
     check_clip,
@@ -28,7 +29,6 @@ from videoattr.methods._masked_forwards import (
 )
 from videoattr.methods._memory import FORWARD_BATCH
 from videoattr.methods.registry import register_method
-from videoattr.methods.smoothgrad import clip_seed
 
 #: Masks are drawn in blocks of this many, each block from its own generator, so that mask ``i`` depends
 #: only on the seed and ``i`` (not on ``max_batch_size`` nor on the clips of the call).

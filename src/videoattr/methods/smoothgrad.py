@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -13,6 +12,7 @@ from videoattr.core.base import Attributor, check_option_names
 from videoattr.core.batching import chunk_slices
 from videoattr.core.ops import apply_polarity, reduce_channels
 from videoattr.core.progress import progress_bar
+from videoattr.core.seeds import ClipKey, clip_seed
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import (
     check_choice,
@@ -27,22 +27,6 @@ from videoattr.methods.registry import build_attributor, register_method
 
 Variant = Literal["mean", "square", "variance"]
 VARIANTS: tuple[str, ...] = ("mean", "square", "variance")
-ClipKey = int | str
-
-
-def clip_seed(seed: int, key: ClipKey) -> int:
-    """The 63-bit seed of one clip's noise generator, derived from ``seed`` and the clip's ``key``.
-
-    A hash (SHA-256 of ``"{seed}:{type}:{key}"``), so nearby seeds and keys give unrelated streams and the
-    value is the same in every process and on every platform.
-
-    Example:
-        >>> clip_seed(0, 3) == clip_seed(0, 3) != clip_seed(0, "3")
-        True
-    """
-    kind = "int" if isinstance(key, int) else "str"
-    digest = hashlib.sha256(f"{seed}:{kind}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 class SmoothGrad(Attributor):
