@@ -73,11 +73,11 @@ class ExtremalPerturbationBase(Attributor):
             whose rounding the optimisation can amplify into other masks of about the same energy.
             ``None`` (default): no bound, all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: `defaults`).
-        **options: any field of [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings]
-            (``variant``, ``max_iter``, ``optimizer``, ``lr``, ``smoothness_weight``, ``early_stop``,
-            ...). ``None`` is a value, never "not set": ``early_stop=None`` runs every iteration and
-            ``sigma=None`` scales the bumps with the input.
+        settings: a full settings object (default: `defaults`); the keywords after it (the fields of
+            [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings]:
+            ``variant``, ``max_iter``, ``optimizer``, ``lr``, ``smoothness_weight``, ``early_stop``,
+            ...) override it. ``None`` is a value, never "not set": ``early_stop=None`` runs every
+            iteration and ``sigma=None`` scales the bumps with the input.
 
     Raises:
         TypeError: a keyword that is not an option (the message lists them).
