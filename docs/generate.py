@@ -133,10 +133,16 @@ def defaults_table() -> str:
     for name in method_names():
         info = method_info(name)
         defaults = info.defaults()
-        shown_keys = [k for k in keys if k in defaults and defaults[k] is not None]
+        paper = defaults.get("preset") == "paper"  # its iterations are said in words
+        shown_keys = [
+            k
+            for k in keys
+            if k in defaults and defaults[k] is not None and not (paper and k == "max_iter")
+        ]
         main = ", ".join(f"`{k}={defaults[k]!r}`" for k in shown_keys) or "—"
-        if defaults.get("preset") == "paper" and defaults.get("max_iter") is None:
-            main += f" ({_paper_iterations()} iterations; the command line runs `fast`)"
+        if paper:
+            iterations = defaults.get("max_iter", _paper_iterations())
+            main += f" ({iterations} iterations; the command line runs `fast`)"
         bound = defaults.get("max_batch_size")
         kind = "backward" if info.kind == "gradient" else "forward"
         what = "clips with the backward pass" if kind == "backward" else "clips"

@@ -1,22 +1,22 @@
-"""Griffe extension for the API reference: show each class's real constructor defaults.
+"""Griffe extension for the API reference: show each class's real constructor signature.
 
-Some classes share one constructor whose keyword arguments default to ``None``, meaning "the
-class's own default", and keep those defaults in a class attribute ``defaults`` (a dataclass
-instance; e.g. the extremal perturbation methods' ``PerturbationSettings``). Read statically, every
-such class would show ``None`` for every argument. For each documented class this extension imports
-the class, and where a constructor argument defaults to ``None`` while ``cls.defaults`` has a field
-of that name with a value other than ``None``, it gives the class its own copy of the constructor
-signature with that value as the default. A class that documents no arguments of its own also gets
-the ``Args:`` section of the class that defines the constructor, so its page lists every argument.
+Some classes take part of their options as ``**kwargs`` and declare the full signature at run time
+(``cls.__signature__``; e.g. the extremal perturbation methods, whose keywords are the fields of
+their ``PerturbationSettings``, at each class's own defaults). Read statically, such a constructor
+shows only ``**kwargs``. For each documented class this extension imports the class, and where the
+class declares a ``__signature__`` of its own, it gives the class its own copy of the constructor
+with the declared keywords (annotations and defaults as declared) in place of the ``**kwargs``. A
+class that documents no arguments of its own also gets the ``Args:`` section of the class that
+defines the constructor, so its page lists every argument.
 
-Nothing here names a particular class: any class with a dataclass ``defaults`` attribute and
-``None`` defaults benefits, and a class without them is left as it is.
+Nothing here names a particular class: any class with a declared signature benefits, and a class
+without one is left as it is.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+import inspect
 import re
 from typing import Any
 
@@ -74,7 +74,7 @@ def _constructor(cls: griffe.Class) -> griffe.Function | None:
 
 
 class RealDefaults(griffe.Extension):
-    """Replace ``None`` constructor defaults by the values in the class's ``defaults``."""
+    """Replace a constructor's ``**kwargs`` by the keywords of the class's declared signature."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         """Visit every class of the package once it is loaded."""
@@ -88,22 +88,29 @@ class RealDefaults(griffe.Extension):
 
     def _apply(self, cls: griffe.Class, init: griffe.Function) -> None:
         runtime = _runtime(cls)
-        settings = getattr(runtime, "defaults", None)
-        if runtime is None or not dataclasses.is_dataclass(settings) or isinstance(settings, type):
+        declared = vars(runtime).get("__signature__") if isinstance(runtime, type) else None
+        if not isinstance(declared, inspect.Signature):
             return
-        fields = {f.name for f in dataclasses.fields(settings)}
-        changed = False
-        params = []
-        for p in init.parameters:
-            default = p.default
-            value = getattr(settings, p.name, None) if p.name in fields else None
-            if str(default) == "None" and value is not None:
-                default, changed = repr(value), True
+        static = [p for p in init.parameters if p.kind is not griffe.ParameterKind.var_keyword]
+        if len(static) == len(init.parameters):
+            return  # no **kwargs: the source shows everything
+        named = {p.name for p in static}
+        params = [
+            griffe.Parameter(p.name, annotation=p.annotation, kind=p.kind, default=p.default)
+            for p in static
+        ]
+        for p in declared.parameters.values():
+            if p.name in named or p.kind is p.VAR_KEYWORD:
+                continue
+            annotation = p.annotation if p.annotation is not p.empty else None
             params.append(
-                griffe.Parameter(p.name, annotation=p.annotation, kind=p.kind, default=default)
+                griffe.Parameter(
+                    p.name,
+                    annotation=None if annotation is None else str(annotation),
+                    kind=griffe.ParameterKind.keyword_only,
+                    default=None if p.default is p.empty else repr(p.default),
+                )
             )
-        if not changed:
-            return
         own = griffe.Function(
             "__init__",
             parameters=griffe.Parameters(*params),

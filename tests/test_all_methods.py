@@ -208,6 +208,53 @@ def test_explain_and_config(name: str, model: nn.Module, x: Tensor) -> None:
     assert "tensor(" not in repr(result) and len(repr(result)) < 400
 
 
+#: One option per method whose per-call value changes the maps. A method without an entry overrides
+#: ``max_batch_size`` (every method has it), so a new method is covered as soon as it is registered.
+PER_CALL: dict[str, tuple[str, object]] = {
+    "saliency": ("polarity", "positive"),
+    "input_x_gradient": ("polarity", "absolute"),
+    "integrated_gradients": ("steps", 5),
+    "smoothgrad": ("stdev_spread", 0.3),
+    "grad_cam": ("normalize", True),
+    "grad_cam_pp": ("normalize", True),
+    "xgrad_cam": ("normalize", True),
+    "layer_cam": ("normalize", True),
+    "score_cam": ("normalize", True),
+    "occlusion": ("window", (2, 6, 6)),
+    "temporal_occlusion": ("span", 4),
+    "rise": ("n", 6),
+    "ep2d": ("lr", 0.1),
+    "ep3d": ("lr", 0.1),
+    "step": ("lr", 0.1),
+    "attention_rollout": ("discard_ratio", 0.5),
+    "attention_relevance": ("normalize", True),
+}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_any_option_can_be_given_per_call(name: str, model: nn.Module, x: Tensor) -> None:
+    """One rule for every method: a constructor option given to attribute/explain, for that call only."""
+    option, value = PER_CALL.get(name, ("max_batch_size", 1))
+    attributor = build(name, model)
+    record = attributor.config()
+    per_call = attributor.attribute(x, [1, 2], **{option: value})
+    built = build_attributor(name, model, **{**FAST.get(name, {}), option: value})
+    torch.testing.assert_close(per_call, built.attribute(x, [1, 2]), rtol=0, atol=0)
+    assert attributor.config() == record  # the attributor is unchanged ...
+    again = attributor.attribute(x, [1, 2])  # ... and the next call uses the constructor's options
+    torch.testing.assert_close(again, run(name, model, x, [1, 2]), rtol=0, atol=0)
+    if name in PER_CALL:
+        change = float((per_call - again).abs().max() / again.abs().max().clamp_min(1e-30))
+        assert change > 1e-3, f"{option}={value!r} changed nothing"
+    explained = attributor.explain(x, [1, 2], **{option: value})
+    torch.testing.assert_close(explained.maps, per_call, rtol=0, atol=0)
+    assert explained.config == built.config()  # the record holds what the call ran with
+    with pytest.raises(TypeError, match=r"has no option 'no_such_option'; its options are \["):
+        attributor.attribute(x, [1, 2], no_such_option=1)
+    with pytest.raises(TypeError, match="has no option 'no_such_option'"):
+        attributor.explain(x, [1, 2], no_such_option=1)
+
+
 @pytest.mark.parametrize("name", list(METHODS))
 def test_non_finite_logits_and_odd_clips_are_named(name: str, x: Tensor) -> None:
     def nan_for_second_row(_m: nn.Module, _i: object, out: Tensor) -> Tensor:

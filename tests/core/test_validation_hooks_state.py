@@ -121,3 +121,21 @@ def test_capture_layer_as_leaf_handles_tuple_outputs() -> None:
         out = net(x)
     (g,) = torch.autograd.grad(out.sum(), cap.output)
     torch.testing.assert_close(g, 2 * net.pair.conv(x).detach())
+
+
+def test_layers_are_found_through_wrappers_around_and_inside_a_model() -> None:
+    """One lookup for the methods and the zoo: compile/DataParallel parts of names are skipped anywhere."""
+    from videoattr.core.hooks import layer_name, unwrap_model
+    from videoattr.zoo import find_layer_name
+
+    net = tiny_cnn3d()
+    around = nn.DataParallel(nn.DataParallel(net))
+    assert unwrap_model(around) is net
+    assert resolve_layer(around, "2") is net[2]
+    inside = nn.Sequential(nn.DataParallel(net))  # e.g. an adapter whose model is wrapped
+    assert resolve_layer(inside, "0.2") is net[2]  # was found by the zoo's lookup only
+    assert resolve_layer(inside, "0.module.2") is net[2]
+    assert layer_name(inside, net[2]) == "0.2" == layer_name(inside, "0.module.2")
+    assert find_layer_name(inside, "0.2") == "0.module.2"
+    with pytest.raises(ValueError, match=r"'0.9' is not a sub-module"):
+        resolve_layer(inside, "0.9")

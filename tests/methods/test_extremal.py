@@ -190,6 +190,58 @@ def test_early_stop_ends_a_stalled_run() -> None:
     assert result.history.energy.shape[-1] == result.iterations
 
 
+def test_early_stop_none_runs_every_iteration() -> None:
+    """``None`` is a value: it turns early stopping off, in the constructor and per call."""
+    x = clip(b=1, t=8, h=32, w=32)
+    stalled = PerturbationSettings(max_iter=30, lr=1e-9, early_stop=3, progress=False)
+    method = ExtremalPerturbation3D(tiny_cnn3d(), settings=stalled)
+    assert method.optimize(x, target=1).iterations < 30  # the settings' early stop acts
+    for result in (
+        ExtremalPerturbation3D(tiny_cnn3d(), settings=stalled, early_stop=None).optimize(x, 1),
+        method.optimize(x, target=1, early_stop=None),
+    ):
+        assert result.iterations == 30 and not result.stopped_early
+        assert result.history.energy.shape[-1] == 30
+    assert method.settings.early_stop == 3  # the per-call value did not stay
+    assert method.optimize(x, target=1).iterations < 30
+
+
+def test_any_setting_can_be_given_per_call() -> None:
+    """STEP(lr=0.1) per call: the issue's example, which failed with an unexpected keyword before."""
+    x, model = clip(b=1, t=8, h=32, w=32), tiny_cnn3d()
+    step = small(STEP, model)
+    per_call = step.attribute(x, 1, lr=0.1, areas=[0.1, 0.2])
+    built = small(STEP, model, lr=0.1, areas=[0.1, 0.2]).attribute(x, 1)
+    torch.testing.assert_close(per_call, built, rtol=0, atol=0)
+    assert step.settings.lr == 0.05 and step.areas == (0.1,)
+    assert not torch.equal(step.attribute(x, 1, areas=[0.1, 0.2]), per_call)
+    explanation = step.explain(x, 1, lr=0.1, preset="fast")
+    assert explanation.config["lr"] == 0.1 and explanation.config["preset"] == "fast"
+    assert explanation.config["optimizer"] == "adam"  # the fast preset, as the constructor applies it
+    assert explanation.config["max_iter"] == 4  # given to the constructor: kept over the preset's
+    with pytest.raises(TypeError, match=r"STEP has no option 'lrr' \(did you mean 'lr'\?\)"):
+        step.attribute(x, 1, lrr=0.1)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        step.attribute(x, 1, lr=-1.0)
+    with pytest.raises(TypeError, match="takes from 2 to 3 positional arguments"):
+        step.attribute(x, 1, 0.2)  # type: ignore[call-arg]  # areas are a keyword, like every option
+
+
+def test_the_signature_lists_every_setting_at_the_class_default() -> None:
+    import dataclasses
+    import inspect
+
+    for method in METHODS:
+        params = inspect.signature(method).parameters
+        for field in dataclasses.fields(PerturbationSettings):
+            assert params[field.name].default == getattr(method.defaults, field.name)
+            assert params[field.name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.signature(STEP).parameters["reward_weight"].default == 1.0
+    assert inspect.signature(ExtremalPerturbation2D).parameters["area_mode"].default == "frame"
+    with pytest.raises(TypeError, match="has no option 'max_iters'"):
+        STEP(tiny_cnn3d(), max_iters=3)
+
+
 def test_adam_option_runs_and_lowers_the_energy() -> None:
     x = clip(b=1, t=8, h=32, w=32)
     result = small(ExtremalPerturbation3D, optimizer="adam", lr=0.05, max_iter=10).optimize(

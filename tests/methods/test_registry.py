@@ -146,3 +146,24 @@ def test_per_call_overrides_and_replace() -> None:
     sg = SmoothGrad(Saliency(model), n=2)
     assert sg.replace(polarity="absolute").inner.polarity == "absolute"
     assert sg.inner.polarity == "signed"
+
+
+def test_a_subclass_of_a_registered_method_registers_under_its_own_name() -> None:
+    from videoattr.methods import unregister_method
+
+    class Sharper(Saliency):
+        """Saliency registered under a name of its own (its base already has one)."""
+
+    register_method("throwaway_sharper", Sharper, summary="test")
+    try:
+        model = tiny_cnn3d()
+        built = build_attributor("throwaway_sharper", model)
+        assert type(built) is Sharper
+        assert built.method == "throwaway_sharper"
+        assert built.config()["method"] == "throwaway_sharper"
+        x = torch.randn(1, 3, 8, 24, 24)
+        assert built.explain(x, 0).method == "throwaway_sharper"
+        assert Saliency(model).method == "saliency"  # the base keeps its own name
+        assert Saliency(model, multiply_by_inputs=True).method == "input_x_gradient"
+    finally:
+        unregister_method("throwaway_sharper")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tests.helpers import clip, tiny_cnn3d
+from videoattr.core.seeds import clip_seed
 from videoattr.methods import IntegratedGradients, Saliency, SmoothGrad
-from videoattr.methods.smoothgrad import clip_seed
 
 
 def test_same_clip_same_noise_in_any_batch() -> None:

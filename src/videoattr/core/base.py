@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import functools
 import inspect
 import re
 from abc import ABC
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -79,6 +81,59 @@ class Explanation:
         )
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def check_option_names(attributor: Attributor, given: Mapping[str, Any]) -> None:
+    """Raise a ``TypeError`` naming every key of ``given`` that is not an option of ``attributor``.
+
+    The message lists the attributor's options (and close matches of a misspelt name).
+    """
+    names = attributor.option_names()
+    unknown = [k for k in given if k not in names]
+    if not unknown:
+        return
+    close = sorted({m for k in unknown for m in difflib.get_close_matches(k, names, n=2)})
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    calls = attributor.call_arguments()
+    also = f"; the call also takes {sorted(calls)}" if calls else ""
+    raise TypeError(
+        f"{type(attributor).__name__} has no option {', '.join(map(repr, unknown))}{hint}; its "
+        f"options are {sorted(names)}{also}"
+    )
+
+
+def _declared_keywords(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The parameters of ``fn`` that a keyword can fill, without ``self``, ``x`` and ``**kwargs``."""
+    fn = inspect.unwrap(fn)
+    return tuple(
+        name
+        for name, p in inspect.signature(fn).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in ("self", "x")
+    )
+
+
+def _per_call_options(fn: _Method) -> _Method:
+    """Wrap a method so that keywords naming options run it on a copy with those options.
+
+    Keywords the method declares itself, and for ``explain`` those ``attribute`` declares, are passed
+    through; every other keyword is an option, given to [`Attributor.replace`][videoattr.core.base.Attributor.replace].
+    """
+    own = _declared_keywords(fn)
+    forwards = fn.__name__ == "explain"  # explain passes attribute's own keywords on
+
+    @functools.wraps(fn)
+    def method(self: Attributor, *args: Any, **kwargs: Any) -> Any:
+        passed = set(own) | (set(self.call_arguments()) if forwards else set())
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k not in passed}
+        if options:
+            self = self.replace(**options)
+        return fn(self, *args, **kwargs)
+
+    method._takes_per_call_options = True  # type: ignore[attr-defined]
+    return cast(_Method, method)
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
@@ -87,21 +142,36 @@ class Attributor(ABC):
     """Base class of every attribution method.
 
     An attributor is built with a model (mapping ``(B, C, T, H, W)`` clips to ``(B, K)`` logits) and all
-    its options, then called as ``attribute(x, target=None, **overrides)``, where ``overrides`` replace
-    constructor options for that call. It returns a tensor on ``x``'s device without a graph:
+    its options, then called as ``attribute(x, target=None, **overrides)``. It returns a tensor on ``x``'s device without a graph:
     ``(B, 1, T, H, W)`` maps for gradient/activation methods, ``(B, A, T, H, W)`` masks for perturbation
     methods; with several targets per clip (a ``(B, K)`` tensor or ``"top3"``) a target axis follows the
     batch axis. Calling it leaves the model as it was (hooks, ``requires_grad`` and ``training`` flags,
     buffers), also when an exception is raised. Calls on one model from several threads run one at a time.
 
-    Subclasses define ``attribute``; [`config`][videoattr.core.base.Attributor.config], [`explain`][videoattr.core.base.Attributor.explain] and [`replace`][videoattr.core.base.Attributor.replace] have default
+    Per-call options, one rule for every method: any constructor option can be given to
+    ``attribute`` and ``explain`` by keyword, for that call only. ``Saliency(model).attribute(x, 0,
+    polarity="positive")`` equals ``Saliency(model, polarity="positive").attribute(x, 0)``, and
+    ``STEP(model).attribute(x, 0, lr=0.1, areas=[0.05, 0.1])`` runs STEP with that learning rate and
+    those areas. The options are validated by the constructor itself (a wrong value raises what the
+    constructor raises; a name that is no option raises a ``TypeError`` listing the options), and the
+    attributor is left unchanged: the next call uses the constructor's options again. The keywords a
+    method's ``attribute`` declares itself (SmoothGrad's ``keys``, RISE's ``masks``, Integrated
+    Gradients' ``return_gap``) are arguments of the call, not options.
+
+    ``None`` is never "not set": an option left out takes its default, and ``None`` means what the
+    option documents (``max_batch_size=None``: no bound on the rows of one forward, for every method;
+    ``early_stop=None``: no early stopping).
+
+    Subclasses define ``attribute`` (its body never sees an override: the base class applies them to
+    a copy first, for ``attribute``, ``explain`` and the methods listed in ``per_call_methods``);
+    [`config`][videoattr.core.base.Attributor.config], [`explain`][videoattr.core.base.Attributor.explain] and [`replace`][videoattr.core.base.Attributor.replace] have default
     implementations that read the constructor's signature (override [`options`][videoattr.core.base.Attributor.options] when an option is
     not stored under its own name).
 
     Args:
         model: the video classifier.
-        max_batch_size: the most samples (IG steps, noise draws, masks) in one forward; ``None`` puts all
-            of them in one forward.
+        max_batch_size: the most samples (IG steps, noise draws, masks) in one forward; ``None``: no
+            bound (all of them in one forward).
         eval_mode: put the model in eval mode during the call (restored after). Default ``True``. With
             ``False`` a model in train mode updates its BatchNorm statistics during the forwards; they
             are put back afterwards.
@@ -109,6 +179,15 @@ class Attributor(ABC):
 
     #: The method's canonical registered name (see [`videoattr.methods.registry`][videoattr.methods.registry]).
     method_name: ClassVar[str | None] = None
+    #: The methods that take per-call options (each subclass's own definitions of them are wrapped).
+    per_call_methods: ClassVar[tuple[str, ...]] = ("attribute", "explain")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.per_call_methods:
+            fn = cls.__dict__.get(name)
+            if callable(fn) and not getattr(fn, "_takes_per_call_options", False):
+                setattr(cls, name, _per_call_options(fn))
 
     def __init__(
         self, model: nn.Module, *, max_batch_size: int | None = None, eval_mode: bool = True
@@ -119,7 +198,8 @@ class Attributor(ABC):
         self.max_batch_size = check_optional_batch_size(max_batch_size)
         self.eval_mode = bool(eval_mode)
 
-    #: ``attribute(x, target=None, **overrides)``: every subclass defines it with its own keyword options.
+    #: ``attribute(x, target=None, **overrides)``: every subclass defines it (overrides are applied
+    #: before its body runs, see the class docstring).
     attribute: Callable[..., Any]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -200,13 +280,19 @@ class Attributor(ABC):
         return record
 
     def replace(self, **overrides: Any) -> Attributor:
-        """A copy of this attributor with some options replaced (validated like the constructor's).
+        """A copy of this attributor with some options replaced, validated by the constructor.
+
+        The copy equals ``type(self)(model, **{**init_options(), **overrides})``; this attributor is
+        left unchanged (per-call options run on such a copy).
 
         Raises:
-            TypeError: an option the constructor does not take.
+            TypeError: a name that is not an option (the message lists the options), or what the
+                constructor raises for a wrong type.
+            ValueError: what the constructor raises for a wrong value.
         """
         if not overrides:
             return self
+        check_option_names(self, overrides)
         new = copy.copy(self)
         kwargs = {**self.init_options(), **overrides}
         type(self).__init__(new, self.model, **kwargs)
@@ -215,6 +301,18 @@ class Attributor(ABC):
     def init_options(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this attributor with ``type(self)(model, **init_options())``."""
         return self.options()
+
+    def option_names(self) -> tuple[str, ...]:
+        """The names of the options: the constructor's keyword parameters after the model.
+
+        Every one of them can be given per call (see the class docstring).
+        """
+        params = list(inspect.signature(type(self)).parameters.values())[1:]
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    def call_arguments(self) -> tuple[str, ...]:
+        """The keywords ``attribute`` declares itself (arguments of a call, not options)."""
+        return tuple(k for k in _declared_keywords(type(self).attribute) if k != "target")
 
     # -- shared mechanics for subclasses ---------------------------------------------------------------
     @contextmanager
@@ -294,13 +392,15 @@ class Attributor(ABC):
         return expand_targets(x, target, self.clean_logits)
 
     # -- what a call computed ----------------------------------------------------------------------------
+    @_per_call_options
     def explain(self, x: Tensor, target: Target = None, **overrides: Any) -> Explanation:
         """Attribute and report what the model said: maps, targets, probabilities, prediction.
 
         Args:
             x: clips ``(B, C, T, H, W)``.
             target: any form `attribute` accepts.
-            **overrides: per-call option overrides, as for `attribute`.
+            **overrides: options for this call and the keywords `attribute` declares (as for
+                `attribute`); the record (``config``) holds the options the call ran with.
 
         Returns:
             An [`Explanation`][videoattr.core.base.Explanation] (one extra gradient-free forward of ``x`` gives the probabilities).
@@ -309,13 +409,7 @@ class Attributor(ABC):
         check_model_dtype(self.model, x, "x")
         logits = self.clean_logits(x)
         maps = self.attribute(x, target, **overrides)
-        call_args = {
-            p.name
-            for p in inspect.signature(self.attribute).parameters.values()
-            if p.kind is p.KEYWORD_ONLY
-        }
-        attributor = self.replace(**{k: v for k, v in overrides.items() if k not in call_args})
-        return attributor.make_explanation(maps, target, logits)
+        return self.make_explanation(maps, target, logits)
 
     def make_explanation(
         self,

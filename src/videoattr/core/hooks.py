@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -16,27 +16,71 @@ LayerSpec: TypeAlias = str | nn.Module
 Reshape = Callable[[Tensor], Tensor]
 
 
+def wrapped_child(module: nn.Module) -> tuple[str, nn.Module] | None:
+    """``(attribute, inner module)`` when ``module`` is a ``torch.compile``/``DataParallel``/DDP wrapper.
+
+    ``torch.compile`` keeps the network as ``_orig_mod``, ``DataParallel`` and
+    ``DistributedDataParallel`` as ``module``; ``None`` for any other module.
+    """
+    if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return "module", module.module
+    inner = module.__dict__.get("_modules", {}).get("_orig_mod")
+    if type(module).__name__ == "OptimizedModule" and isinstance(inner, nn.Module):
+        return "_orig_mod", inner
+    return None
+
+
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The model inside ``torch.compile`` (``_orig_mod``) and ``DataParallel`` / DDP (``module``) wrappers.
 
     Wrappers nest (a compiled DDP model); every layer is reached the same way whatever wraps the model.
     """
-    while True:
-        inner = getattr(model, "_orig_mod", None)
-        if isinstance(inner, nn.Module) and type(model).__name__ == "OptimizedModule":
-            model = inner
-        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        else:
-            return model
+    while (wrapped := wrapped_child(model)) is not None:
+        model = wrapped[1]
+    return model
+
+
+def match_layer_name(model: nn.Module, layer: str) -> str | None:
+    """The dotted name under which ``model`` holds ``layer``, seeing through wrappers; else ``None``.
+
+    ``layer`` is looked up as given first; otherwise the wrapper parts of the names (``_orig_mod`` of
+    ``torch.compile``, ``module`` of ``DataParallel``/``DistributedDataParallel``) are ignored, around
+    the whole model or nested inside it, so ``"model.layer4"`` finds ``"model._orig_mod.layer4"``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 2))
+        >>> match_layer_name(nn.Sequential(nn.DataParallel(net)), "0.0")
+        '0.module.0'
+    """
+    names: dict[str, nn.Module] = dict(model.named_modules())
+    if layer in names:
+        return layer
+    for name in names:
+        if name_without_wrappers(name, names) == layer:
+            return str(name)
+    return None
+
+
+def name_without_wrappers(name: str, modules: Mapping[str, nn.Module]) -> str:
+    """A dotted name of ``modules`` (a model's ``named_modules()``) without its wrappers' parts."""
+    parts = name.split(".") if name else []
+    kept: list[str] = []
+    prefix = ""
+    for part in parts:
+        parent = modules.get(prefix)
+        wrapped = wrapped_child(parent) if parent is not None else None
+        if wrapped is None or wrapped[0] != part:
+            kept.append(part)
+        prefix = f"{prefix}.{part}" if prefix else part
+    return ".".join(kept)
 
 
 def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn.Module:
     """Return the sub-module of ``model`` given as a module or a dotted name (``"layer4"``, ``"blocks.4"``).
 
-    Names are looked up in ``model`` and, when it is wrapped by ``torch.compile``, ``DataParallel`` or
-    ``DistributedDataParallel``, in the model inside (so ``"layer4"`` finds ``_orig_mod.layer4`` and
-    ``module.layer4``).
+    Names are looked up in ``model`` as given and then without the parts of ``torch.compile``,
+    ``DataParallel`` or ``DistributedDataParallel`` wrappers, around the model or inside it (so
+    ``"layer4"`` finds ``_orig_mod.layer4`` and ``module.layer4``; see `match_layer_name`).
 
     Raises:
         ValueError: the name does not exist (the message lists close matches) or the module is not part
@@ -45,12 +89,11 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn
     """
     modules = dict(model.named_modules())
     if isinstance(layer, str):
-        inner = dict(unwrap_model(model).named_modules())
-        for table in (modules, inner):
-            if layer in table and layer != "":
-                found: nn.Module = table[layer]
-                return found
-        names = [n for n in inner if n]
+        found = match_layer_name(model, layer) if layer else None
+        if found is not None:
+            module: nn.Module = modules[found]
+            return module
+        names = [n for n in (name_without_wrappers(n, modules) for n in modules) if n]
         close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
         hint = f"; close matches: {close}" if close else f"; some layers: {names[:8]}"
         raise ValueError(f"{name} {layer!r} is not a sub-module of the model{hint}")
@@ -64,16 +107,16 @@ def resolve_layer(model: nn.Module, layer: LayerSpec, name: str = "layer") -> nn
 
 
 def layer_name(model: nn.Module, layer: LayerSpec) -> str:
-    """The dotted name of ``layer`` in the model inside any wrapper (``"layer4"``, never ``"_orig_mod.layer4"``).
+    """The dotted name of ``layer`` in ``model`` without wrappers (``"layer4"``, never ``"_orig_mod.layer4"``).
 
     Raises:
         ValueError: ``layer`` is not part of ``model``.
     """
     module = resolve_layer(model, layer)
-    for table in (unwrap_model(model), model):
-        for n, m in table.named_modules():
-            if m is module:
-                return str(n)
+    modules = dict(model.named_modules())
+    for n, m in modules.items():
+        if m is module:
+            return name_without_wrappers(n, modules)
     raise ValueError("layer is not part of the model")  # unreachable: resolve_layer checked it
 
 

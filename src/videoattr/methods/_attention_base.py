@@ -108,11 +108,9 @@ class AttentionAttributor(Attributor):
             x: normalised clips.
             target: ``None`` (top class), an int, one int per clip, a callable ``logits -> (N,)``, or
                 several targets per clip (a ``(B, K)`` tensor, ``"top3"``: ``(B, K, 1, T, H, W)``).
-            **overrides: constructor options replaced for this call (e.g. ``normalize=True``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            out: Tensor = self.replace(**overrides).attribute(x, target)
-            return out
         x, tgt, multi = self.prepare_multi(x, target)
         if multi is not None:
             rows, indices, k = multi

@@ -63,15 +63,13 @@ class GradientAttributor(Attributor):
             target: ``None`` (top class of each clean clip), an int, one int per clip (a sequence or a
                 ``(B,)`` tensor), a callable ``logits (N, K) -> (N,)``, or several targets per clip: a
                 ``(B, K)`` tensor of class indices or ``"top3"`` / ``"topk:3"``.
-            **overrides: constructor options replaced for this call (e.g. ``polarity="positive"``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
 
         Returns:
             ``(B, 1, T, H, W)`` maps (``(B, C, T, H, W)`` with ``reduction=None``); with several targets
             per clip ``(B, K, 1, T, H, W)``, map ``[b, k]`` equal to a single-target call for that class.
         """
-        if overrides:
-            out: Tensor = self.replace(**overrides).attribute(x, target)
-            return out
         x, tgt, multi = self.prepare_multi(x, target)
         if multi is not None:
             rows, indices, k = multi

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from videoattr.core.base import Attributor, target_indices
-from videoattr.core.batching import chunk_slices
+from videoattr.core.batching import scored_chunks
 from videoattr.core.progress import progress_bar
 from videoattr.core.targets import ResolvedTarget, Target, is_multi_target, resolve_target
 from videoattr.core.validation import check_finite_float, check_finite_tensor, describe
@@ -182,16 +182,22 @@ def masked_rows(
         these rows (row ``i`` used ``masks[mask_index[i] - mask_index[0]]``).
     """
     b = x.shape[0]
+    used: list[Tensor] = []  # the masks of the chunk being scored
+
+    def perturbed(chunk: slice) -> tuple[Tensor, Tensor]:
+        rows = torch.arange(chunk.start, chunk.stop, device=x.device)
+        mask_index, clip_index = rows // b, rows % b
+        first, last = chunk.start // b, (chunk.stop - 1) // b
+        masks = keep(first, last + 1).to(x.dtype)
+        used[:] = [masks]
+        m = masks[mask_index - first]
+        bb = base if base.shape[0] == 1 else base.expand_as(x)[clip_index]
+        return x[clip_index] * m + bb * (1 - m), clip_index
+
     with progress_bar(n * b, description, enabled=progress) as bar:
-        for chunk in chunk_slices(n * b, attributor.max_batch_size):
+        for chunk, scores in scored_chunks(
+            n * b, perturbed, attributor.forward, scorer, attributor.max_batch_size
+        ):
             rows = torch.arange(chunk.start, chunk.stop, device=x.device)
-            mask_index, clip_index = rows // b, rows % b
-            first, last = chunk.start // b, (chunk.stop - 1) // b
-            masks = keep(first, last + 1).to(x.dtype)
-            m = masks[mask_index - first]
-            xb = x[clip_index]
-            bb = base if base.shape[0] == 1 else base.expand_as(x)[clip_index]
-            perturbed = xb * m + bb * (1 - m)
-            logits = attributor.forward(perturbed, clip_index)
-            yield mask_index, clip_index, scorer(logits, clip_index).to(x.dtype), masks
+            yield rows // b, rows % b, scores.to(x.dtype), used[0]
             bar.update(chunk.stop - chunk.start)

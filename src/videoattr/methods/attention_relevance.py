@@ -6,13 +6,12 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from videoattr.core.attention import AttentionLayout, capture_attention
+from videoattr.core.attention import capture_attention
 from videoattr.core.base import require_grad_path
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods._attention_base import AttentionAttributor, _row_dtype, check_taps_called
-from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.registry import register_method
 
 
@@ -51,25 +50,6 @@ class AttentionRelevance(AttentionAttributor):
     """
 
     method_name: ClassVar[str | None] = "attention_relevance"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        layout: AttentionLayout | None = None,
-        resize: bool = True,
-        normalize: bool = False,
-        max_batch_size: int | None = GRADIENT_BATCH,
-        eval_mode: bool = True,
-    ) -> None:
-        super().__init__(
-            model,
-            layout=layout,
-            resize=resize,
-            normalize=normalize,
-            max_batch_size=max_batch_size,
-            eval_mode=eval_mode,
-        )
 
     def rows(self, x: Tensor, target: ResolvedTarget, index: Tensor) -> Tensor:
         """One forward and one backward; each attention enters the row as its gradient arrives."""

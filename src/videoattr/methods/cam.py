@@ -199,10 +199,9 @@ class CAM3D(Attributor):
             x: normalised clips.
             target: ``None`` (top class), an int, one int per clip, a callable ``logits -> (N,)``, or
                 several targets per clip (a ``(B, K)`` tensor, ``"top3"``: ``(B, K, 1, T, H, W)`` maps).
-            **overrides: constructor options replaced for this call (e.g. ``normalize=True``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            return self.replace(**overrides).attribute(x, target)
         x, tgt, multi = self.prepare_multi(x, target)
         if multi is not None:
             rows, indices, k = multi

@@ -179,19 +179,13 @@ class IntegratedGradients(GradientAttributor):
             return_gap: also return the completeness gap ``sum(attr) - (f(x) - f(x0))`` per clip
                 ``(B,)``, computed on the raw attribution before polarity and reduction (two extra
                 forwards). It shrinks as ``steps`` grows.
-            **overrides: constructor options replaced for this call (e.g. ``steps=50``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
 
         Returns:
             ``(B, 1, T, H, W)`` attributions, or ``(attributions, gap)`` with ``return_gap=True``; with
             several targets per clip ``(B, K, 1, T, H, W)`` (and a ``(B, K)`` gap).
         """
-        if overrides:
-            new = self.replace(**overrides)
-            assert isinstance(new, IntegratedGradients)
-            out: Tensor | tuple[Tensor, Tensor] = new.attribute(  # type: ignore[call-overload]
-                x, target, return_gap=return_gap
-            )
-            return out
         x, tgt, multi = self.prepare_multi(x, target)
         if multi is not None:
             rows, indices, k = multi

@@ -190,11 +190,9 @@ class Occlusion(Attributor):
             target: ``None`` (top class of each clean clip), an int, one int per clip, a callable
                 ``logits (N, K) -> (N,)``, or several targets per clip (a ``(B, K)`` tensor, ``"top3"``:
                 ``(B, K, 1, T, H, W)`` maps from the same forwards).
-            **overrides: constructor options replaced for this call (e.g. ``window=(1, None, None)``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            out: Tensor = self.replace(**overrides).attribute(x, target)
-            return out
         x = check_clip(x)
         check_model_dtype(self.model, x, "x")
         b = x.shape[0]

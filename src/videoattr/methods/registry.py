@@ -124,7 +124,8 @@ def register_method(
     Args:
         name: the canonical name results record.
         factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
-            class without a ``method_name`` of its own, ``name`` becomes its ``method_name``.
+            class that does not set ``method_name`` itself (also a subclass of a registered method),
+            ``name`` becomes its ``method_name``.
         aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
         kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` (perturbation methods return one mask per
             area) or ``"black_box"`` (forward-only methods such as occlusion and RISE, which return
@@ -158,7 +159,7 @@ def register_method(
     if (
         isinstance(factory, type)
         and issubclass(factory, Attributor)
-        and factory.method_name is None
+        and "method_name" not in vars(factory)  # a subclass's own name, not its base's
     ):
         factory.method_name = name
     return info

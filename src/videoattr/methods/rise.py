@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor, check_model_dtype
+from videoattr.core.seeds import clip_seed
 from videoattr.core.targets import Target, is_multi_target, resolve_target
 from videoattr.core.validation import (
     check_clip,
@@ -28,7 +29,6 @@ from videoattr.methods._masked_forwards import (
 )
 from videoattr.methods._memory import FORWARD_BATCH
 from videoattr.methods.registry import register_method
-from videoattr.methods.smoothgrad import clip_seed
 
 #: Masks are drawn in blocks of this many, each block from its own generator, so that mask ``i`` depends
 #: only on the seed and ``i`` (not on ``max_batch_size`` nor on the clips of the call).
@@ -230,11 +230,9 @@ class RISE(Attributor):
             masks: optional explicit masks ``(m, 1, T, H, W)`` (or ``(m, T, H, W)``) with values in
                 ``[0, 1]``, used instead of drawing ``n`` (``n``, ``grid`` and ``seed`` are then unused; the
                 map is ``sum_i s_i M_i / (m p)``).
-            **overrides: constructor options replaced for this call (e.g. ``n=4000``).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            out: Tensor = self.replace(**overrides).attribute(x, target, masks=masks)
-            return out
         x = check_clip(x)
         check_model_dtype(self.model, x, "x")
         b, t, h, w = x.shape[0], x.shape[2], x.shape[3], x.shape[4]

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.batching import chunk_slices
+from videoattr.core.batching import scored_chunks
 from videoattr.core.hooks import Reshape
 from videoattr.core.ops import resize_to_clip
 from videoattr.core.progress import progress_bar
@@ -103,14 +103,17 @@ class ScoreCAM3D(CAM3D):
         size = (x.shape[2], x.shape[3], x.shape[4])
         scores = torch.empty(n * d, device=act.device, dtype=act.dtype)
         flat = act.flatten(0, 1)  # (N * D, T', H', W'): row r is clip r // D, channel r % D
+
+        def masked(rows: slice) -> tuple[Tensor, Tensor]:
+            clip = torch.arange(rows.start, rows.stop, device=act.device) // d
+            masks = channel_masks(flat[rows], size).to(x.dtype)
+            return x[clip] * masks, context.clip_index[clip]
+
         with progress_bar(n * d, "score_cam", enabled=self.progress) as bar:
-            for rows in chunk_slices(n * d, self.max_batch_size):
-                clip = torch.arange(rows.start, rows.stop, device=act.device) // d
-                masks = channel_masks(flat[rows], size).to(x.dtype)
-                with torch.no_grad():
-                    index = context.clip_index[clip]
-                    logits = self.forward(x[clip] * masks, index)
-                    scores[rows] = context.target.score(logits, index).to(scores.dtype)
+            for rows, score in scored_chunks(
+                n * d, masked, self.forward, context.target.score, self.max_batch_size
+            ):
+                scores[rows] = score.to(scores.dtype)
                 bar.update(rows.stop - rows.start)
         return torch.softmax(scores.view(n, d), dim=1).view(n, d, 1, 1, 1)
 

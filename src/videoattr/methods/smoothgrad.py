@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor
+from videoattr.core.base import Attributor, check_option_names
 from videoattr.core.batching import chunk_slices
 from videoattr.core.ops import apply_polarity, reduce_channels
 from videoattr.core.progress import progress_bar
+from videoattr.core.seeds import ClipKey, clip_seed
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import (
     check_choice,
@@ -27,22 +27,6 @@ from videoattr.methods.registry import build_attributor, register_method
 
 Variant = Literal["mean", "square", "variance"]
 VARIANTS: tuple[str, ...] = ("mean", "square", "variance")
-ClipKey = int | str
-
-
-def clip_seed(seed: int, key: ClipKey) -> int:
-    """The 63-bit seed of one clip's noise generator, derived from ``seed`` and the clip's ``key``.
-
-    A hash (SHA-256 of ``"{seed}:{type}:{key}"``), so nearby seeds and keys give unrelated streams and the
-    value is the same in every process and on every platform.
-
-    Example:
-        >>> clip_seed(0, 3) == clip_seed(0, 3) != clip_seed(0, "3")
-        True
-    """
-    kind = "int" if isinstance(key, int) else "str"
-    digest = hashlib.sha256(f"{seed}:{kind}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 class SmoothGrad(Attributor):
@@ -125,6 +109,7 @@ class SmoothGrad(Attributor):
         """A copy with some options replaced; options of the wrapped attributor (e.g. ``polarity``) too."""
         if not overrides:
             return self
+        check_option_names(self, overrides)
         own = {k: v for k, v in overrides.items() if k in self.options()}
         inner_overrides = {k: v for k, v in overrides.items() if k not in own}
         inner = own.pop("attributor", self.inner)
@@ -132,6 +117,11 @@ class SmoothGrad(Attributor):
             inner = inner.replace(**inner_overrides)
         opts = {k: v for k, v in self.options().items() if k != "attributor"}
         return SmoothGrad(inner, **{**opts, **own})
+
+    def option_names(self) -> tuple[str, ...]:
+        """SmoothGrad's options and those of the wrapped attributor (``polarity``, ``steps``, ...)."""
+        own = tuple(self.options())
+        return own + tuple(n for n in self.inner.option_names() if n not in own)
 
     def noise(self, x: Tensor, keys: Sequence[ClipKey] | None = None) -> Tensor:
         """The noise a call adds: ``(n, B, C, T, H, W)``, copy ``i`` of clip ``b`` is ``x[b] + noise[i, b]``.
@@ -167,10 +157,9 @@ class SmoothGrad(Attributor):
             keys: one key per clip (ints or strings, e.g. dataset ids) seeding that clip's noise together
                 with ``seed``. Default: the clip's position in the call (0, 1, ...), so a clip's noise
                 then depends on where it sits in the batch.
-            **overrides: options replaced for this call (this method's or the wrapped attributor's).
+            **overrides: any constructor option, for this call only (see
+                [`Attributor`][videoattr.core.base.Attributor]).
         """
-        if overrides:
-            return self.replace(**overrides).attribute(x, target, noise=noise, keys=keys)
         x, tgt, multi = self.prepare_multi(x, target)
         b = x.shape[0]
         keys = self._check_keys(keys, b)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.batching import chunk_slices
+from videoattr.core.batching import score_all
 from videoattr.core.state import model_session
 from videoattr.core.targets import ResolvedTarget, Target, check_logits, resolve_target
 from videoattr.core.validation import check_clip, check_optional_batch_size, describe
@@ -144,16 +144,21 @@ def target_scores(
     """
     max_batch_size = check_optional_batch_size(max_batch_size)
     resolved = resolve_target(target, x.shape[0], x.device)
-    scores = torch.empty(n_samples, device=x.device, dtype=torch.float32)
-    with model_session(model), torch.no_grad():
+    with model_session(model):
         if resolved.fn is None:
-            resolved = resolved.with_logits(check_logits(model(x), x.shape[0]))
-        for chunk in chunk_slices(n_samples, max_batch_size):
-            inputs, clip_index = make_inputs(chunk)
-            logits = check_logits(model(inputs), inputs.shape[0])
-            if resolved.fn is None:
+            with torch.no_grad():
+                resolved = resolved.with_logits(check_logits(model(x), x.shape[0]))
+        chosen = resolved
+
+        def forward(inputs: Tensor, _clip_index: Tensor) -> Tensor:
+            return check_logits(model(inputs), inputs.shape[0])
+
+        def score(logits: Tensor, clip_index: Tensor) -> Tensor:
+            if chosen.fn is None:
                 logits = torch.softmax(logits.float(), dim=1)
-            scores[chunk] = resolved.score(logits, clip_index).float()
+            return chosen.score(logits, clip_index).float()
+
+        scores = score_all(n_samples, make_inputs, forward, score, max_batch_size)
     return scores, resolved
 
 

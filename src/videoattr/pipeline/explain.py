@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor
-from videoattr.core.batching import chunk_slices
+from videoattr.core.batching import score_all
 from videoattr.core.targets import Target, target_classes
 from videoattr.core.validation import describe
 from videoattr.methods.extremal import Perturbation
@@ -250,16 +250,22 @@ def _preserved(
     flat = masks.detach().reshape(b * a, *masks.shape[2:])
     clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
     target = torch.tensor(list(targets), device=x.device).repeat_interleave(a)
-    probs = torch.empty(b * a, device=x.device)
     kept: list[Tensor] = []
     with torch.no_grad():
         perturbation = perturbation_of(attributor, x)
-        for sl in chunk_slices(b * a, attributor.max_batch_size):
-            clips = perturbation.apply(flat[sl], clip_index[sl])
-            if keep_clips:
-                kept.append(clips.cpu())
-            logits = model(clips).float()
-            probs[sl] = torch.softmax(logits, dim=1).gather(1, target[sl, None])[:, 0]
+
+    def preserved(sl: slice) -> tuple[Tensor, Tensor]:
+        clips = perturbation.apply(flat[sl], clip_index[sl])
+        if keep_clips:
+            kept.append(clips.cpu())
+        return clips, torch.arange(sl.start, sl.stop, device=x.device)
+
+    def probability(logits: Tensor, row: Tensor) -> Tensor:
+        return torch.softmax(logits.float(), dim=1).gather(1, target[row, None])[:, 0]
+
+    probs = score_all(
+        b * a, preserved, lambda clips, _row: model(clips), probability, attributor.max_batch_size
+    )
     rows = [[float(v) for v in row] for row in probs.view(b, a).tolist()]
     clips_out = torch.cat(kept).view(b, a, *x.shape[1:]) if keep_clips else None
     return rows, clips_out

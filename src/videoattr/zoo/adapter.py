@@ -22,10 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.attention import AttentionLayout
-from videoattr.core.hooks import Reshape, resolve_layer
+from videoattr.core.hooks import Reshape, match_layer_name, resolve_layer
 from videoattr.core.validation import check_choice, describe
 from videoattr.io.preprocessing import denormalize
-from videoattr.zoo.layers import match_layer_name
 from videoattr.zoo.preprocessing import Frames, Preprocessing
 from videoattr.zoo.sampling import FrameSampling, ModelSampling
 from videoattr.zoo.tokens import TokenGrid

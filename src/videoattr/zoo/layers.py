@@ -2,31 +2,19 @@
 
 ``torch.compile`` keeps the network as ``_orig_mod`` and ``DataParallel`` /
 ``DistributedDataParallel`` as ``module``, so ``layer4`` of the network is ``_orig_mod.layer4`` or
-``module.layer4`` of the wrapper. ``unwrap_model`` (from `videoattr.core.hooks`, which also finds
-layers through a wrapper around the whole model) returns the network inside; the zoo's default
-layers and [`wrap`][videoattr.zoo.wrap] use [`find_layer_name`][videoattr.zoo.find_layer_name],
-which also sees through wrappers nested inside a model (an adapter's ``model``).
+``module.layer4`` of the wrapper. The lookup is the one every method uses
+([`videoattr.core.hooks`][videoattr.core.hooks]: ``unwrap_model`` returns the network inside,
+``match_layer_name`` sees through wrappers around a model or nested inside it, an adapter's
+``model``); [`find_layer_name`][videoattr.zoo.find_layer_name] is that lookup with the zoo's error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from torch import nn
 
-from videoattr.core.hooks import unwrap_model
+from videoattr.core.hooks import match_layer_name, name_without_wrappers, unwrap_model
 
 __all__ = ["find_layer_name", "match_layer_name", "unwrap_model"]
-
-
-def _wrapped_child(module: nn.Module) -> tuple[str, nn.Module] | None:
-    """``(attribute, inner module)`` when ``module`` is a compile/DataParallel/DDP wrapper."""
-    if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        return "module", module.module
-    inner = module.__dict__.get("_modules", {}).get("_orig_mod")
-    if type(module).__name__ == "OptimizedModule" and isinstance(inner, nn.Module):
-        return "_orig_mod", inner
-    return None
 
 
 def find_layer_name(model: nn.Module, layer: str) -> str:
@@ -57,32 +45,8 @@ def find_layer_name(model: nn.Module, layer: str) -> str:
     if found is not None:
         return found
     names = dict(model.named_modules())
-    shown = ", ".join(_without_wrappers(n, names) for n in list(names)[1:13])
+    shown = ", ".join(name_without_wrappers(n, names) for n in list(names)[1:13])
     raise ValueError(
         f"layer {layer!r} not found in {type(model).__name__} (also looked through torch.compile "
         f"and DataParallel wrappers); some of its layers: {shown}"
     )
-
-
-def match_layer_name(model: nn.Module, layer: str) -> str | None:
-    """[`find_layer_name`][videoattr.zoo.find_layer_name], or ``None`` when ``model`` has no such layer."""
-    names: dict[str, nn.Module] = dict(model.named_modules())
-    if layer in names:
-        return layer
-    for name in names:
-        if _without_wrappers(name, names) == layer:
-            return str(name)
-    return None
-
-
-def _without_wrappers(name: str, modules: Mapping[str, nn.Module]) -> str:
-    parts = name.split(".") if name else []
-    kept: list[str] = []
-    prefix = ""
-    for part in parts:
-        parent = modules.get(prefix)
-        wrapped = _wrapped_child(parent) if parent is not None else None
-        if wrapped is None or wrapped[0] != part:
-            kept.append(part)
-        prefix = f"{prefix}.{part}" if prefix else part
-    return ".".join(kept)

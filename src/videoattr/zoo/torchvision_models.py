@@ -19,9 +19,9 @@ import torchvision.models.video as tvv  # type: ignore[import-untyped, unused-ig
 from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
+from videoattr.core.hooks import unwrap_model
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.attention import attention_layout
-from videoattr.zoo.layers import unwrap_model
 from videoattr.zoo.preprocessing import Preprocessing
 from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.tokens import TokenGrid

@@ -13,26 +13,21 @@ probabilities) from [`explain`][videoattr.methods.extremal.attributors.ExtremalP
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor, Explanation
+from videoattr.core.base import Attributor, Explanation, check_option_names
 from videoattr.core.targets import Target, fold_targets
-from videoattr.core.validation import check_areas, check_choice
-from videoattr.methods.extremal.objectives import AreaMode, Variant
+from videoattr.core.validation import check_areas, check_choice, describe
 from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
-from videoattr.methods.extremal.pyramid import PerturbationKind
-from videoattr.methods.extremal.ranking import TieBreak
 from videoattr.methods.extremal.settings import (
     PRESETS,
     STEP_AREA_GROWTH,
-    GeneratorKind,
-    OptimizerName,
     PerturbationSettings,
     Preset,
-    Schedule,
 )
 from videoattr.methods.registry import register_method
 
@@ -59,9 +54,14 @@ class ExtremalPerturbationBase(Attributor):
     same energy. Any setting given as a keyword argument overrides the preset. The schedule is defined over the run (``schedule="run"``), so
     a short run is the same method, only shorter.
 
-    Every setting left at ``None`` takes the method's default (`defaults`, the paper's settings);
-    [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] documents each one. A complete
-    ``settings`` object may be given instead, and keyword arguments then override it.
+    Settings: every field of
+    [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings] is a keyword
+    argument of the constructor (``max_iter=200``, ``lr=0.1``, ``early_stop=20``, ...), with the
+    class's own default (`defaults`: the paper's settings, STEP's reward, area growth and smoothness
+    weights for STEP) and the type and meaning documented there; a setting left out takes the
+    preset's value. A complete ``settings`` object may be given instead, and keywords then override
+    it. Like every option, each one can also be given to ``attribute``, ``explain`` and
+    [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize] for one call.
 
     Args:
         model: video classifier, ``(B, C, T, H, W) -> (B, K)`` logits, differentiable in its input.
@@ -71,43 +71,17 @@ class ExtremalPerturbationBase(Attributor):
             (``2 B K A`` rows for ``variant="dual"``) are split into chunks with gradient accumulation.
             In float64 the masks do not depend on it; in float32 other batch sizes pick other kernels
             whose rounding the optimisation can amplify into other masks of about the same energy.
-            ``None`` (default) runs all rows at once.
+            ``None`` (default): no bound, all rows at once.
         eval_mode: put the model in eval mode during the call. Default ``True``.
-        settings: a full settings object (default: `defaults`).
-        variant: ``"preserve"`` (default), ``"delete"`` or ``"dual"``.
-        perturbation: ``"blur"`` (default) or ``"fade"``.
-        num_levels: pyramid levels, >= 2. Default 8.
-        max_blur: strongest blur std in pixels. Default 20.
-        step: mask grid stride in pixels. Default 7.
-        sigma: mask bump radius in pixels; default ``None`` scales it with the input,
-            ``max(step, round(3 min(H, W) / 28) - 1)``: 11 at 112 pixels, 23 at 224 (the paper's values),
-            7 below 75 pixels.
-        coldness: inverse temperature of the mask generator's soft-max pooling. Default 20.
-        max_iter: iterations. Default 2000 (``"fast"``: 200).
-        optimizer: ``"sgd"`` (default; lr 0.05, momentum 0.9, dampening 0.9) or ``"adam"``.
-        lr: learning rate. Default 0.05.
-        momentum, dampening: SGD settings. Default 0.9 and 0.9.
-        betas: Adam's betas. Default ``(0.9, 0.999)``.
-        reward_weight: 100 for 2D/3D-EP, 1 for STEP.
-        area_weight: ``lambda`` at the start. Default 300.
-        area_growth: factor on ``lambda`` per iteration of a ``schedule_length``-iteration run: 1 for
-            2D/3D-EP, 1.0008668 for STEP.
-        smoothness_weight: 0 for 2D/3D-EP, 300 for STEP.
-        smoothness_start: first iteration with the smoothness term in a ``schedule_length``-iteration
-            run. Default 101.
-        smoothness_kernel: ellipsoid ``(kt, kh, kw)``. Default ``(7, 11, 11)``.
-        smoothness_stride: stride of the ellipsoid's convolution; ``None`` (default) is ``(1, kh, kw)``.
-        tie_break: ``"sort"`` (default, as the reference), ``"stable"`` or ``"random"`` (seeded).
-        seed: seed of ``tie_break="random"``. Default 0.
-        schedule: ``"run"`` (default) or ``"per_iteration"``.
-        schedule_length: run length the per-iteration constants are stated for. Default 2000.
-        generator: ``"fused"`` (default: the native pooling and blend loops on the CPU where they can
-            be built, PyTorch operations otherwise), ``"native"``, ``"pytorch"`` or ``"reference"`` (the
-            reference implementation's composition) mask generator.
-        early_stop: patience in iterations, or ``None`` (default) to run all iterations.
-        early_stop_tol: relative energy improvement that counts for early stopping. Default 1e-4.
-        progress: tqdm progress bar. Default ``True``.
-        area_mode: ``"frame"`` (2D-EP) or ``"clip"`` (3D-EP, STEP); set by each class.
+        settings: a full settings object (default: `defaults`); the keywords after it (the fields of
+            [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings]:
+            ``variant``, ``max_iter``, ``optimizer``, ``lr``, ``smoothness_weight``, ``early_stop``,
+            ...) override it. ``None`` is a value, never "not set": ``early_stop=None`` runs every
+            iteration and ``sigma=None`` scales the bumps with the input.
+
+    Raises:
+        TypeError: a keyword that is not an option (the message lists them).
+        ValueError: a setting out of range (as ``PerturbationSettings`` checks it).
 
     Example:
         >>> import torch
@@ -115,10 +89,15 @@ class ExtremalPerturbationBase(Attributor):
         >>> step = STEP(load_demo_model(), areas=[0.05, 0.1], max_iter=3, progress=False)
         >>> step.attribute(torch.randn(2, 3, 8, 32, 32), target=1).shape
         torch.Size([2, 2, 8, 32, 32])
+        >>> step.attribute(torch.randn(1, 3, 8, 32, 32), 1, areas=0.2, lr=0.1).shape  # one call
+        torch.Size([1, 1, 8, 32, 32])
     """
 
     #: The method's default settings (the paper's reference configuration).
     defaults: ClassVar[PerturbationSettings] = PerturbationSettings()
+
+    #: ``optimize`` takes per-call options too.
+    per_call_methods: ClassVar[tuple[str, ...]] = ("attribute", "explain", "optimize")
 
     def __init__(
         self,
@@ -129,79 +108,46 @@ class ExtremalPerturbationBase(Attributor):
         max_batch_size: int | None = None,
         eval_mode: bool = True,
         settings: PerturbationSettings | None = None,
-        variant: Variant | None = None,
-        perturbation: PerturbationKind | None = None,
-        num_levels: int | None = None,
-        max_blur: float | None = None,
-        step: int | None = None,
-        sigma: float | None = None,
-        coldness: float | None = None,
-        max_iter: int | None = None,
-        optimizer: OptimizerName | None = None,
-        lr: float | None = None,
-        momentum: float | None = None,
-        dampening: float | None = None,
-        betas: tuple[float, float] | None = None,
-        reward_weight: float | None = None,
-        area_weight: float | None = None,
-        area_growth: float | None = None,
-        smoothness_weight: float | None = None,
-        smoothness_start: int | None = None,
-        smoothness_kernel: tuple[int, int, int] | None = None,
-        smoothness_stride: tuple[int, int, int] | None = None,
-        tie_break: TieBreak | None = None,
-        seed: int | None = None,
-        schedule: Schedule | None = None,
-        schedule_length: int | None = None,
-        generator: GeneratorKind | None = None,
-        early_stop: int | None = None,
-        early_stop_tol: float | None = None,
-        progress: bool | None = None,
-        area_mode: AreaMode | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(model, max_batch_size=max_batch_size, eval_mode=eval_mode)
+        check_option_names(self, options)
         self.areas: tuple[float, ...] = tuple(check_areas(areas))
         check_choice(preset, "preset", PRESETS)
         self.preset: Preset = preset
+        if settings is not None and not isinstance(settings, PerturbationSettings):
+            raise TypeError(f"settings must be a PerturbationSettings; got {describe(settings)}")
+        self._given: tuple[PerturbationSettings | None, dict[str, Any]] = (settings, options)
         base = self.defaults if settings is None else settings
-        if not isinstance(base, PerturbationSettings):
-            raise TypeError(f"settings must be a PerturbationSettings; got {type(base).__name__}")
-        overrides = {
-            "variant": variant,
-            "perturbation": perturbation,
-            "num_levels": num_levels,
-            "max_blur": max_blur,
-            "step": step,
-            "sigma": sigma,
-            "coldness": coldness,
-            "max_iter": max_iter,
-            "optimizer": optimizer,
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "betas": betas,
-            "reward_weight": reward_weight,
-            "area_weight": area_weight,
-            "area_growth": area_growth,
-            "smoothness_weight": smoothness_weight,
-            "smoothness_start": smoothness_start,
-            "smoothness_kernel": smoothness_kernel,
-            "smoothness_stride": smoothness_stride,
-            "tie_break": tie_break,
-            "seed": seed,
-            "schedule": schedule,
-            "schedule_length": schedule_length,
-            "generator": generator,
-            "early_stop": early_stop,
-            "early_stop_tol": early_stop_tol,
-            "progress": progress,
-            "area_mode": area_mode,
-        }
-        self.settings = base.preset(self.preset).replace(**overrides)
+        self.settings = base.preset(preset).replace(**options)
 
-    def attribute(
-        self, x: Tensor, target: Target = None, areas: Areas | None = None, **overrides: Any
-    ) -> Tensor:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _signature(cls)  # type: ignore[attr-defined]
+
+    def options(self) -> dict[str, Any]:
+        """The areas, preset, batch bound, eval mode and every setting in force."""
+        return {
+            "areas": self.areas,
+            "preset": self.preset,
+            "max_batch_size": self.max_batch_size,
+            "eval_mode": self.eval_mode,
+            **{f.name: getattr(self.settings, f.name) for f in dataclasses.fields(self.settings)},
+        }
+
+    def init_options(self) -> dict[str, Any]:
+        """The options as the constructor got them (a new ``preset`` then applies as it would there)."""
+        settings, given = self._given
+        return {
+            "areas": self.areas,
+            "preset": self.preset,
+            "max_batch_size": self.max_batch_size,
+            "eval_mode": self.eval_mode,
+            "settings": settings,
+            **given,
+        }
+
+    def attribute(self, x: Tensor, target: Target = None, **overrides: Any) -> Tensor:
         """Masks of the clips ``x`` for the ``target``, one per requested area.
 
         Args:
@@ -209,15 +155,14 @@ class ExtremalPerturbationBase(Attributor):
             target: ``None`` (top class of each clean clip), an int, one int per clip, a ``(B,)`` tensor,
                 a callable ``logits -> (N,)`` log-score, or several targets per clip (a ``(B, K)`` tensor
                 of class indices, ``"top3"``).
-            areas: override of the constructor's areas for this call.
-            **overrides: per-call overrides accepted by [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize] (``max_iter``, ``progress``,
-                ``seed``, ``early_stop``).
+            **overrides: any constructor option, for this call only (``areas=[0.05, 0.1]``,
+                ``max_iter=50``, ``lr=0.1``, ...; see [`Attributor`][videoattr.core.base.Attributor]).
 
         Returns:
             ``(B, A, T, H, W)`` masks in ``[0, 1]`` (1 keeps a pixel), detached, on ``x``'s device;
             ``(B, K, A, T, H, W)`` for several targets per clip.
         """
-        return self.optimize(x, target, areas, **overrides).masks
+        return self.optimize(x, target).masks
 
     def explain(self, x: Tensor, target: Target = None, **overrides: Any) -> Explanation:
         """Optimise the masks and report them with the model's answers and the optimisation's record.
@@ -225,7 +170,8 @@ class ExtremalPerturbationBase(Attributor):
         Args:
             x: clips ``(B, C, T, H, W)``.
             target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
-            **overrides: ``areas`` and the per-call overrides of [`optimize`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.optimize].
+            **overrides: any constructor option, for this call only; the record (``config``) holds
+                the options the call ran with.
 
         Returns:
             An [`Explanation`][videoattr.core.base.Explanation] whose ``maps`` are the masks and whose
@@ -233,8 +179,8 @@ class ExtremalPerturbationBase(Attributor):
             (``(B, A)``), ``achieved_area``, ``iterations``, ``stopped_early``, ``history`` and the full
             ``result`` ([`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]).
         """
-        result = self.optimize(x, target, **overrides)
-        explanation = self.make_explanation(
+        result = self.optimize(x, target)
+        return self.make_explanation(
             result.masks,
             target,
             self.clean_logits(x),
@@ -249,34 +195,15 @@ class ExtremalPerturbationBase(Attributor):
                 "result": result,
             },
         )
-        config = dict(explanation.config)
-        config["areas"] = list(result.areas)
-        for key in ("max_iter", "seed", "early_stop"):
-            if overrides.get(key) is not None:
-                config[key] = overrides[key]
-        return dataclasses.replace(explanation, config=config)
 
-    def optimize(
-        self,
-        x: Tensor,
-        target: Target = None,
-        areas: Areas | None = None,
-        *,
-        max_iter: int | None = None,
-        progress: bool | None = None,
-        seed: int | None = None,
-        early_stop: int | None = None,
-    ) -> PerturbationResult:
+    def optimize(self, x: Tensor, target: Target = None, **overrides: Any) -> PerturbationResult:
         """Optimise the masks and return everything the optimisation computed.
 
         Args:
             x: clips ``(B, C, T, H, W)``.
             target: as in [`attribute`][videoattr.methods.extremal.attributors.ExtremalPerturbationBase.attribute].
-            areas: override of the constructor's areas for this call.
-            max_iter: override of the iterations for this call (the schedule follows the run).
-            progress: override of the progress bar for this call.
-            seed: override of the tie-breaking seed for this call.
-            early_stop: override of the early-stopping patience for this call.
+            **overrides: any constructor option, for this call only (``areas``, ``max_iter``: the
+                schedule follows the run, ``seed``, ``early_stop``, ``lr``, ...).
 
         Returns:
             A [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult]: ``masks``
@@ -291,10 +218,7 @@ class ExtremalPerturbationBase(Attributor):
             TypeError: a malformed clip or target, a clip whose dtype differs from the model's.
             RuntimeError: the model's output does not depend differentiably on its input.
         """
-        settings = self.settings.replace(
-            max_iter=max_iter, progress=progress, seed=seed, early_stop=early_stop
-        )
-        area_list = self.areas if areas is None else tuple(check_areas(areas))
+        settings = self.settings
         with self.session():
             x, resolved, multi = self.prepare_multi(x, target)
             self._check_size(x, settings)
@@ -308,7 +232,7 @@ class ExtremalPerturbationBase(Attributor):
                 self.forward,
                 x.detach(),
                 resolved,
-                area_list,
+                self.areas,
                 settings,
                 max_batch_size=self.max_batch_size,
                 description=type(self).__name__,
@@ -333,6 +257,22 @@ class ExtremalPerturbationBase(Attributor):
             f"preset={self.preset!r}, variant={s.variant!r}, max_iter={s.max_iter}, "
             f"optimizer={s.optimizer!r}, max_batch_size={self.max_batch_size})"
         )
+
+
+def _signature(cls: type[ExtremalPerturbationBase]) -> inspect.Signature:
+    """The constructor's signature with every setting as a keyword, at the class's own default."""
+    own = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+    fixed = [p for p in own if p.kind is not p.VAR_KEYWORD]
+    settings = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=getattr(cls.defaults, f.name),
+            annotation=f.type,
+        )
+        for f in dataclasses.fields(cls.defaults)
+    ]
+    return inspect.Signature([*fixed, *settings])
 
 
 def _fold_result(result: PerturbationResult, k: int) -> PerturbationResult:
@@ -391,6 +331,8 @@ class STEP(ExtremalPerturbationBase):
         area_mode="clip", reward_weight=1.0, area_growth=STEP_AREA_GROWTH, smoothness_weight=300.0
     )
 
+
+ExtremalPerturbationBase.__signature__ = _signature(ExtremalPerturbationBase)  # type: ignore[attr-defined]
 
 register_method(
     "ep2d",

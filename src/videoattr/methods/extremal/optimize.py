@@ -34,7 +34,7 @@ from torch import Tensor
 from torch.profiler import record_function
 
 from videoattr.core.base import require_grad_path
-from videoattr.core.batching import chunk_slices
+from videoattr.core.batching import chunk_slices, score_all
 from videoattr.core.progress import progress_bar, show_value
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods.extremal.energy import TermSetup, build_terms
@@ -412,14 +412,16 @@ def _final_probabilities(
     max_batch_size: int | None,
 ) -> tuple[Tensor, Tensor]:
     """Target probability of the clips perturbed with ``masks`` and with ``1 - masks`` (no graph)."""
-    preserved, deleted = [], []
-    with torch.no_grad():
-        for chunk in chunk_slices(masks.shape[0], max_batch_size):
-            ci = clip_index[chunk]
-            preserved.append(
-                target.log_prob(forward(perturbation.apply(masks[chunk], ci)), ci).exp()
-            )
-            deleted.append(
-                target.log_prob(forward(perturbation.apply(1 - masks[chunk], ci)), ci).exp()
-            )
-    return torch.cat(preserved), torch.cat(deleted)
+
+    def probability(kept: Tensor) -> Tensor:
+        def perturbed(chunk: slice) -> tuple[Tensor, Tensor]:
+            return perturbation.apply(kept[chunk], clip_index[chunk]), clip_index[chunk]
+
+        def score(logits: Tensor, ci: Tensor) -> Tensor:
+            return target.log_prob(logits, ci).exp()
+
+        return score_all(
+            kept.shape[0], perturbed, lambda x, _ci: forward(x), score, max_batch_size
+        )
+
+    return probability(masks), probability(1 - masks)

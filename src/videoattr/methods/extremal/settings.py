@@ -189,12 +189,15 @@ class PerturbationSettings:
             )
 
     def replace(self, **changes: Any) -> PerturbationSettings:
-        """A copy with some settings changed (``None`` values are ignored)."""
+        """A copy with some settings changed, validated like a new record.
+
+        ``None`` is a value like any other: ``replace(early_stop=None)`` turns early stopping off.
+        """
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise TypeError(f"unknown perturbation settings {unknown}; known: {sorted(known)}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return replace(self, **changes)
 
     def fast(
         self,
