@@ -150,7 +150,7 @@ def frozen(model: nn.Module) -> nn.Module:
 
 
 def section_overhead(args: argparse.Namespace) -> None:
-    from videoattr.methods.extremal import native
+    from videoattr.core import native
 
     if not args.row_only:
         print("\n## overhead: one iteration / one bare forward+backward of the same rows")
@@ -427,7 +427,7 @@ def conv_blur(x: Tensor, sigma: float) -> Tensor:
 
 def section_setup(args: argparse.Namespace) -> None:
     from videoattr.core.ops import gaussian_blur_frames
-    from videoattr.methods.extremal.pyramid import Perturbation
+    from videoattr.core.pyramid import Perturbation
 
     sigmas = [(1 - f) * 20.0 for f in torch.linspace(0, 1, 8).tolist()]
     print("\n## setup: the blur pyramid built once per call (8 levels, max blur 20)")
@@ -577,6 +577,121 @@ def section_quality(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+#: Configurations compared with the paper's schedule in the ``presets`` section: a label and the
+#: settings' changes (``"preset"`` names the preset they start from).
+PRESET_CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "fast, 200 Adam iterations (cold start)",
+        {"preset": "fast", "max_iter": 200, "warm_start": "none"},
+    ),
+    ("fast (preset)", {"preset": "fast"}),
+]
+
+
+def paired_bootstrap(values: Tensor, resamples: int = 2000, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Means ``(M,)`` of ``(B, M)`` per-clip values and their bootstrap standard errors over the clips."""
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randint(0, values.shape[0], (resamples, values.shape[0]), generator=generator)
+    return values.mean(0), values[index].mean(1).std(0)
+
+
+def quality_measures(masks: Tensor, preserved: Tensor, gt: Tensor) -> Tensor:
+    """``(B, 3)`` per clip: p(target | preserved), mass in the ground truth, evidence-frame share."""
+    from videoattr.metrics import evidence_frame_share
+
+    mass = mass_in_ground_truth(masks, gt).float()
+    share = evidence_frame_share(masks, gt).float()
+    return torch.stack([preserved.float(), mass, share], dim=1)
+
+
+def section_presets(args: argparse.Namespace) -> None:
+    """Speed-up and quality side by side: each configuration against the paper's schedule."""
+    from videoattr.methods.extremal import ExtremalPerturbation2D
+
+    methods: dict[str, type[ExtremalPerturbationBase]] = {
+        "step": STEP,
+        "ep3d": ExtremalPerturbation3D,
+        "ep2d": ExtremalPerturbation2D,
+    }
+    model = frozen(load_demo_model())
+    batch = SyntheticMotion(seed=args.data_seed, **DATASET_KWARGS).sample(args.clips)
+    x1 = batch.clips[:1]
+    bare_one = best_time(bare_step(model, x1), args.repeat)
+    print(
+        f"\n## presets: speed-up and quality against the paper's schedule ({args.clips} held-out "
+        f"SyntheticMotion clips, seed {args.data_seed}, demo model, area {args.area}; mean ± "
+        "bootstrap standard error over the clips; 'holds' = every measure at least the paper's "
+        "mean minus its standard error)"
+    )
+    print(
+        "| method | configuration | iterations | passes per clip x area | modelled speed-up "
+        "| measured speed-up | p(target \\| preserved) | Δ paper | mass in ground truth | Δ paper "
+        "| evidence-frame share | Δ paper | holds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    reference_s = PAPER_ITERATIONS * REFERENCE_ITERATION_COST * bare_one
+    for name in args.methods:
+        method = methods[name]
+        cache = (
+            Path(args.paper_cache) / f"paper_{name}_{args.clips}_{args.data_seed}_{args.area}.pt"
+        )
+        if args.paper_cache and cache.exists():
+            stored = torch.load(cache, weights_only=True)
+            if not torch.equal(stored["labels"], batch.labels):
+                raise SystemExit(f"{cache} holds other clips than this run")
+            paper_masks, paper_p = stored["masks"].float(), stored["p"]
+        else:
+            paper_masks, paper_p, _, _ = run_quality(
+                method,
+                model,
+                batch.clips,
+                batch.labels,
+                batch.masks,
+                args.area,
+                max_iter=PAPER_ITERATIONS,
+            )
+            if args.paper_cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(
+                    {"masks": paper_masks.half(), "p": paper_p, "labels": batch.labels}, cache
+                )
+        paper = quality_measures(paper_masks, paper_p, batch.masks)
+        p_mean, p_se = paired_bootstrap(paper)
+        cells = " | ".join(
+            f"{m:.3f} ± {e:.3f} | —" for m, e in zip(p_mean.tolist(), p_se.tolist(), strict=True)
+        )
+        print(
+            f"| {name} | paper (SGD, 2000 iterations) | {PAPER_ITERATIONS} | "
+            f"{PAPER_ITERATIONS * REFERENCE_ITERATION_COST:.0f} | 1.0x | 1.0x | {cells} | — |"
+        )
+        for label, config in PRESET_CONFIGS:
+            options = dict(config)
+            preset = options.pop("preset")
+            attributor = method(model, areas=args.area, preset=preset, progress=False)
+            attributor.settings = attributor.settings.replace(**options)
+            settings = attributor.settings
+            start = time.perf_counter()
+            result = attributor.optimize(batch.clips, target=batch.labels)
+            elapsed = (time.perf_counter() - start) / args.clips
+            values = quality_measures(result.masks, result.preserved_probability[:, 0], batch.masks)
+            mean, se = paired_bootstrap(values)
+            diff, diff_se = paired_bootstrap(values - paper)
+            holds = bool((mean >= p_mean - p_se).all())
+            passes = result.iterations + (1 if settings.warm_start != "none" else 0)
+            modelled = PAPER_ITERATIONS * REFERENCE_ITERATION_COST / passes
+            cells = " | ".join(
+                f"{m:.3f} ± {e:.3f} | {d:+.3f} ± {de:.3f}"
+                for m, e, d, de in zip(
+                    mean.tolist(), se.tolist(), diff.tolist(), diff_se.tolist(), strict=True
+                )
+            )
+            print(
+                f"| {name} | {label} | {result.iterations} | {passes} | {modelled:.0f}x | "
+                f"{reference_s / elapsed:.0f}x | {cells} | {'yes' if holds else 'no'} |",
+                flush=True,
+            )
+
+
 def plot_curves(
     curves: dict[str, list[tuple[int, float, float]]],
     reference: tuple[int, float, float],
@@ -659,7 +774,7 @@ def main() -> None:
         "--sections",
         nargs="+",
         default=["overhead", "speedup", "quality"],
-        choices=["overhead", "phases", "memory", "setup", "speedup", "quality"],
+        choices=["overhead", "phases", "memory", "setup", "speedup", "quality", "presets"],
     )
     parser.add_argument(
         "--batches", type=int, nargs="+", default=None, help="clips per call (default: 1 4 8)"
@@ -687,6 +802,18 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--method", choices=["step", "ep3d"], default="step")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["step", "ep3d", "ep2d"],
+        default=["step", "ep3d", "ep2d"],
+        help="methods of the 'presets' section",
+    )
+    parser.add_argument(
+        "--paper-cache",
+        default=None,
+        help="folder keeping the 'presets' section's 2000-iteration paper runs between runs",
+    )
     parser.add_argument("--clips", type=int, default=8, help="SyntheticMotion clips in 'quality'")
     parser.add_argument("--data-seed", type=int, default=11)
     parser.add_argument("--area", type=float, default=0.1)
@@ -747,6 +874,8 @@ def main() -> None:
         section_speedup(args)
     if "quality" in args.sections:
         section_quality(args)
+    if "presets" in args.sections:
+        section_presets(args)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor, Explanation
+from videoattr.core.pyramid import PerturbationKind
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_areas, check_choice
 from videoattr.methods.extremal.objectives import AreaMode, Variant
 from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
-from videoattr.methods.extremal.pyramid import PerturbationKind
 from videoattr.methods.extremal.ranking import TieBreak
 from videoattr.methods.extremal.settings import (
     PRESETS,

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import torch
 
+from videoattr.core.pyramid import PERTURBATION_KINDS, PerturbationKind
 from videoattr.core.validation import check_choice, check_positive_int
 from videoattr.methods.extremal.masks import MaskGenerator, covering_sigma
 from videoattr.methods.extremal.objectives import AREA_MODES, VARIANTS, AreaMode, Variant
-from videoattr.methods.extremal.pyramid import PERTURBATION_KINDS, PerturbationKind
 from videoattr.methods.extremal.ranking import TIE_BREAKS, TieBreak
 
 OptimizerName = Literal["sgd", "adam"]
@@ -29,6 +29,8 @@ Schedule = Literal["run", "per_iteration"]
 SCHEDULES: tuple[str, ...] = ("run", "per_iteration")
 GeneratorKind = Literal["fused", "native", "pytorch", "reference"]
 GENERATORS: tuple[str, ...] = ("fused", "native", "pytorch", "reference")
+WarmStart = Literal["none", "gradient"]
+WARM_STARTS: tuple[str, ...] = ("none", "gradient")
 Preset = Literal["paper", "fast", "reference"]
 PRESETS: tuple[str, ...] = ("paper", "fast", "reference")
 
@@ -96,7 +98,7 @@ class PerturbationSettings:
         schedule_length: the run length the per-iteration constants are stated for. Default 2000.
         generator: ``"fused"`` (default: the mask generator's soft-max pooling as one function with a
             hand-written backward, run, like the perturbation's pyramid blend, by the native loops of
-            [`native`][videoattr.methods.extremal.native] on the CPU where they can be built and by
+            [`native`][videoattr.core.native] on the CPU where they can be built and by
             PyTorch operations otherwise), ``"native"`` (the native pooling or an error saying why not),
             ``"pytorch"`` (PyTorch operations only) or ``"reference"`` (the reference implementation's
             composition of unfold, upsampling and soft-max, for bit-level reproduction of its numbers).
@@ -112,6 +114,12 @@ class PerturbationSettings:
             the schedule has run its course is recorded (``PerturbationResult.stopped_early``) and warned
             about. Default ``None``.
         early_stop_tol: relative improvement that counts. Default 1e-4.
+        warm_start: how the mask parameters start: ``"none"`` (all ones, the reference
+            initialisation) or ``"gradient"`` (from the clip's gradient map, one extra forward and
+            backward per clip: every parameter cell gets the mean ``|d log p / d x|`` over its
+            ``step x step`` pixels, and the cells above the ``1 - a`` quantile of each mask's
+            volume (of each frame for ``area_mode="frame"``) start at 1, the others at their value
+            divided by that quantile). Default ``"none"``.
         progress: show a tqdm progress bar. Default ``True``.
     """
 
@@ -143,6 +151,7 @@ class PerturbationSettings:
     generator: GeneratorKind = "fused"
     early_stop: int | None = None
     early_stop_tol: float = 1e-4
+    warm_start: WarmStart = "none"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -153,6 +162,7 @@ class PerturbationSettings:
         check_choice(self.tie_break, "tie_break", TIE_BREAKS)
         check_choice(self.schedule, "schedule", SCHEDULES)
         check_choice(self.generator, "generator", GENERATORS)
+        check_choice(self.warm_start, "warm_start", WARM_STARTS)
         check_positive_int(self.schedule_length, "schedule_length")
         if (
             isinstance(self.num_levels, bool)
