@@ -1,4 +1,4 @@
-"""Native loops of the extremal-perturbation engine, built on first use with the C++ compiler.
+"""Native loops of the perturbation methods (mask pooling, pyramid blend), built with a C++ compiler.
 
 Two steps of every iteration are memory-bound when written as PyTorch operations:
 

@@ -1,4 +1,4 @@
-// videoattr: native loops of the extremal-perturbation engine.
+// videoattr: native loops of the perturbation methods.
 //
 // 1. The mask generator's soft-max pooling (videoattr_pool_*).
 //

@@ -1,10 +1,14 @@
 """The perturbation operator: a blur (or fade) pyramid of each clip, blended by a mask.
 
-Level ``j = 0 .. L-1`` of the pyramid is every frame blurred by a Gaussian of std
-``(1 - j / (L-1)) * max_blur`` pixels (``"blur"``; level ``L-1`` is the frame itself), or the frame scaled
-by ``j / (L-1)`` (``"fade"``). A mask value ``m`` picks the level ``q = m (L-1)``, blending levels
-``floor(q)`` and ``min(floor(q) + 1, L-1)`` linearly: ``m = 1`` keeps a pixel, ``m = 0`` blurs (or
-blacks) it out fully. The pyramid is built once per call; applying a mask is a gather and a blend.
+Shared by the extremal perturbation methods (2D-EP, 3D-EP, STEP), occlusion and RISE (through
+their perturbation baseline) and the mask metrics. Level ``j = 0 .. L-1`` of the pyramid is every
+frame blurred by a Gaussian of std ``(1 - j / (L-1)) * max_blur`` pixels (``"blur"``; level ``L-1``
+is the frame itself), or the frame scaled by ``j / (L-1)`` (``"fade"``). A mask value ``m`` picks the
+level ``q = m (L-1)``, blending levels ``floor(q)`` and ``min(floor(q) + 1, L-1)`` linearly: ``m = 1``
+keeps a pixel, ``m = 0`` blurs (or blacks) it out fully. The pyramid is built once per call (the
+blurs as products with banded matrices, see
+[`gaussian_blur_frames`][videoattr.core.ops.gaussian_blur_frames]); applying a mask is a gather and a
+blend (the native loop of [`native`][videoattr.core.native] on the CPU).
 """
 
 from __future__ import annotations
