@@ -787,10 +787,13 @@ def plot_curves(
             _, y = to_xy(10**lo, v)
             draw.line((x0 - 5, y, x0, y), fill="black")
             draw.text((x0 - 48, y - 8), f"{v:.2f}", fill="black", font=font)
+        last_label = -1e9
         for n in sorted(set(all_iters)):
             x, _ = to_xy(n, vmin)
             draw.line((x, y1, x, y1 + 5), fill="black")
-            draw.text((x - 14, y1 + 8), str(n), fill="black", font=font)
+            if x - last_label >= 34:  # labels of close ticks (25 beside 20 and 30) would overlap
+                draw.text((x - 14, y1 + 8), str(n), fill="black", font=font)
+                last_label = x
         xr, yr = to_xy(reference[0], reference[idx])
         for xs in range(x0, x1, 12):
             draw.line((xs, yr, xs + 6, yr), fill=(90, 90, 90))
@@ -804,8 +807,8 @@ def plot_curves(
                 draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
             if i == 0:  # legend in the lower right corner, clear of the curves
                 ly = y1 - 24 * (len(curves) - c)
-                draw.line((x1 - 210, ly + 9, x1 - 185, ly + 9), fill=colour, width=3)
-                draw.text((x1 - 178, ly), label, fill=colour, font=font)
+                draw.line((x1 - 290, ly + 9, x1 - 265, ly + 9), fill=colour, width=3)
+                draw.text((x1 - 258, ly), label, fill=colour, font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
