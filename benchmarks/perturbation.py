@@ -702,6 +702,8 @@ def section_presets(args: argparse.Namespace) -> None:
             f"{PAPER_ITERATIONS * REFERENCE_ITERATION_COST:.0f} | 1.0x | 1.0x | {cells} | — |"
         )
         for label, config in PRESET_CONFIGS:
+            if args.configs is not None and label not in args.configs:
+                continue
             options = dict(config)
             preset = options.pop("preset")
             attributor = method(model, areas=args.area, preset=preset, progress=False)
@@ -871,7 +873,7 @@ def main() -> None:
         "--configs",
         nargs="+",
         default=None,
-        help="configurations of the 'quality' section, by label (default: all)",
+        help="configurations of the 'quality' and 'presets' sections, by label (default: all)",
     )
     parser.add_argument(
         "--add-to",
