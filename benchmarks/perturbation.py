@@ -1,6 +1,6 @@
 """Cost and quality of the extremal perturbation engine (STEP, 3D-EP): what a user pays for a mask.
 
-Six sections, each a table (``--sections`` picks them):
+Seven sections, each a table (``--sections`` picks them):
 
 ``overhead``
     Time of one engine iteration divided by one bare forward + backward of the same rows (parameters
@@ -26,12 +26,25 @@ Six sections, each a table (``--sections`` picks them):
 ``setup``
     The fixed cost of a call: building the blur pyramid (8 levels up to the paper's max blur of 20
     pixels, 161 taps) with the library's banded matrix products against the same blur as a zero-padded
-    ``conv2d`` (the form it replaced), timed in the same run, and its share of a fast-preset call.
+    ``conv2d`` (the form it replaced), timed in the same run; the whole fixed cost of a fast-preset
+    call (a 1-iteration call less one iteration: pyramid, warm start, mask generator) and the shares
+    of both in a fast-preset call. Goal: at most 5 %.
 ``speedup``
     Time per clip x area of the ``"fast"`` preset (one call for several clips and areas) against the
     reference implementation as it runs: one clip and one area per call, 2000 SGD iterations at 1.35x a
     bare forward + backward of one clip each (its measured per-iteration cost for ``r2plus1d_18``),
-    modelled from the bare time measured in the same run. Goal: at least 10x faster at equal quality.
+    modelled from the bare time measured in the same run. Goal: at least 100x faster at equal quality
+    (the ``presets`` section measures the quality).
+``presets``
+    Speed-up and quality side by side, for STEP, 3D-EP and 2D-EP on held-out ``SyntheticMotion``
+    clips with the demo model: every configuration of ``PRESET_CONFIGS`` (the fast preset, the
+    earlier one and the variants that did not hold) against the paper's 2000-iteration run of the
+    same clips, with the target's probability on the preserved clip, the mask's mass in the ground
+    truth and its share in the evidence frames (means and bootstrap standard errors over the clips,
+    and the paired differences to the paper's run), the forward + backward passes per clip x area
+    (iterations, plus one for a warm start), the speed-up they model (2000 x 1.35 passes of the
+    reference implementation) and the one measured (the call's time per clip against 2000 x 1.35
+    bare passes of one clip, timed in the same run). ``--paper-cache DIR`` keeps the paper runs.
 ``quality``
     Quality against iterations on ``SyntheticMotion`` clips with the demo model: the target probability
     of the preserved clip and the share of the mask's mass inside the ground truth, for the paper's SGD
@@ -150,7 +163,7 @@ def frozen(model: nn.Module) -> nn.Module:
 
 
 def section_overhead(args: argparse.Namespace) -> None:
-    from videoattr.methods.extremal import native
+    from videoattr.core import native
 
     if not args.row_only:
         print("\n## overhead: one iteration / one bare forward+backward of the same rows")
@@ -427,15 +440,15 @@ def conv_blur(x: Tensor, sigma: float) -> Tensor:
 
 def section_setup(args: argparse.Namespace) -> None:
     from videoattr.core.ops import gaussian_blur_frames
-    from videoattr.methods.extremal.pyramid import Perturbation
+    from videoattr.core.pyramid import Perturbation
 
     sigmas = [(1 - f) * 20.0 for f in torch.linspace(0, 1, 8).tolist()]
-    print("\n## setup: the blur pyramid built once per call (8 levels, max blur 20)")
+    print("\n## setup: the fixed cost of a call (pyramid, warm start, generator) and its share")
     print(
-        "| model | clips | pyramid ms | same blurs as conv2d ms | conv2d / pyramid | "
-        "fast-preset call s | pyramid share of the call |"
+        "| model | clips | pyramid ms | same blurs as conv2d ms | conv2d / pyramid | fixed cost "
+        "of a fast call ms | iteration ms | fast call s | pyramid share | fixed-cost share |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, build, (t, size), batches in selected(args):
         model = frozen(build())
         for b in batches:
@@ -446,11 +459,14 @@ def section_setup(args: argparse.Namespace) -> None:
                 lambda c=x: [gaussian_blur_frames(c, s) for s in sigmas if s > 0], args.repeat
             )
             fast = STEP(model, preset="fast", progress=False)
+            one = best_time(lambda f=fast, c=x: f.attribute(c, target=1, max_iter=1), args.repeat)
             per_iter = iteration_time(fast, x, args.iters, args.repeat)
-            call = pyramid + fast.settings.max_iter * per_iter
+            fixed = max(one - per_iter, 0.0)
+            call = one + (fast.settings.max_iter - 1) * per_iter
             print(
                 f"| {name} | {b} | {pyramid * 1e3:.0f} | {conv * 1e3:.0f} | {conv / ours:.1f}x | "
-                f"{call:.1f} | {pyramid / call:.1%} |",
+                f"{fixed * 1e3:.0f} | {per_iter * 1e3:.0f} | {call:.2f} | {pyramid / call:.1%} | "
+                f"{fixed / call:.1%} |",
                 flush=True,
             )
 
@@ -496,8 +512,10 @@ def run_quality(
     area: float,
     **options: Any,
 ) -> tuple[Tensor, Tensor, Tensor, float]:
+    attributor = method(model, areas=area, progress=False)
+    attributor.settings = attributor.settings.replace(**options)
     start = time.perf_counter()
-    result = method(model, areas=area, progress=False, **options).optimize(clips, target=labels)
+    result = attributor.optimize(clips, target=labels)
     elapsed = time.perf_counter() - start
     mass = mass_in_ground_truth(result.masks, gt)
     return result.masks, result.preserved_probability[:, 0], mass, elapsed
@@ -528,11 +546,19 @@ def section_quality(args: argparse.Namespace) -> None:
         f"{p_ref.mean():.3f} (per clip {[round(v, 3) for v in p_ref.tolist()]}), mass in ground truth "
         f"{m_ref.mean():.3f}, {t_ref:.0f} s for {args.clips} clips"
     )
-    configs: list[tuple[str, dict[str, Any], Sequence[int]]] = [
-        ("paper SGD lr 0.05", {"optimizer": "sgd", "lr": 0.05}, args.budgets),
-        ("Adam lr 0.05", {"optimizer": "adam", "lr": 0.05}, args.budgets),
-        ("Adam lr 0.1", {"optimizer": "adam", "lr": 0.1}, args.budgets),
+    cold = {"warm_start": "none"}
+    every: list[tuple[str, dict[str, Any], Sequence[int]]] = [
+        ("paper SGD lr 0.05", {"optimizer": "sgd", "lr": 0.05, **cold}, args.budgets),
+        ("Adam lr 0.05", {"optimizer": "adam", "lr": 0.05, **cold}, args.budgets),
+        ("Adam lr 0.1", {"optimizer": "adam", "lr": 0.1, **cold}, args.budgets),
+        ("Adam lr 0.2", {"optimizer": "adam", "lr": 0.2, **cold}, args.budgets),
+        (
+            "Adam lr 0.2, warm start (fast)",
+            {"optimizer": "adam", "lr": 0.2, "warm_start": "gradient"},
+            args.budgets,
+        ),
     ]
+    configs = [c for c in every if args.configs is None or c[0] in args.configs]
     print(
         "| optimiser | iterations | p(target, preserved) | vs paper | mass in GT | vs paper | "
         "mean abs mask diff | s per clip |"
@@ -558,6 +584,15 @@ def section_quality(args: argparse.Namespace) -> None:
                 f"{m.mean() - m_ref.mean():+.3f} | {diff:.3f} | {t / args.clips:.2f} |",
                 flush=True,
             )
+    if args.plot and args.add_to:
+        # Curves of an earlier run of the same clips (same paper reference) drawn beside these.
+        earlier = json.loads(Path(args.add_to).read_text())
+        if [round(v, 3) for v in earlier["reference"][1:]] != [
+            round(float(p_ref.mean()), 3),
+            round(float(m_ref.mean()), 3),
+        ]:
+            raise SystemExit(f"{args.add_to} was measured against another paper run")
+        curves = {**{k: [tuple(p) for p in v] for k, v in earlier["curves"].items()}, **curves}
     if args.plot:
         Path(args.plot).with_suffix(".json").write_text(
             json.dumps(
@@ -577,6 +612,125 @@ def section_quality(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+#: Configurations compared with the paper's schedule in the ``presets`` section: a label and the
+#: settings' changes (``"preset"`` names the preset they start from).
+PRESET_CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("fast (30 Adam it., lr 0.2, gradient warm start)", {"preset": "fast"}),
+    (
+        "earlier fast (200 Adam it., lr 0.05, cold start)",
+        {"preset": "fast", "max_iter": 200, "lr": 0.05, "warm_start": "none"},
+    ),
+    ("30 Adam it., lr 0.2, cold start", {"preset": "fast", "warm_start": "none"}),
+    ("25 Adam it., lr 0.2, gradient warm start", {"preset": "fast", "max_iter": 25}),
+]
+
+
+def paired_bootstrap(values: Tensor, resamples: int = 2000, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Means ``(M,)`` of ``(B, M)`` per-clip values and their bootstrap standard errors over the clips."""
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randint(0, values.shape[0], (resamples, values.shape[0]), generator=generator)
+    return values.mean(0), values[index].mean(1).std(0)
+
+
+def quality_measures(masks: Tensor, preserved: Tensor, gt: Tensor) -> Tensor:
+    """``(B, 3)`` per clip: p(target | preserved), mass in the ground truth, evidence-frame share."""
+    from videoattr.metrics import evidence_frame_share
+
+    mass = mass_in_ground_truth(masks, gt).float()
+    share = evidence_frame_share(masks, gt).float()
+    return torch.stack([preserved.float(), mass, share], dim=1)
+
+
+def section_presets(args: argparse.Namespace) -> None:
+    """Speed-up and quality side by side: each configuration against the paper's schedule."""
+    from videoattr.methods.extremal import ExtremalPerturbation2D
+
+    methods: dict[str, type[ExtremalPerturbationBase]] = {
+        "step": STEP,
+        "ep3d": ExtremalPerturbation3D,
+        "ep2d": ExtremalPerturbation2D,
+    }
+    model = frozen(load_demo_model())
+    batch = SyntheticMotion(seed=args.data_seed, **DATASET_KWARGS).sample(args.clips)
+    x1 = batch.clips[:1]
+    bare_one = best_time(bare_step(model, x1), args.repeat)
+    print(
+        f"\n## presets: speed-up and quality against the paper's schedule ({args.clips} held-out "
+        f"SyntheticMotion clips, seed {args.data_seed}, demo model, area {args.area}; mean ± "
+        "bootstrap standard error over the clips; 'holds' = every measure at least the paper's "
+        "mean minus its standard error)"
+    )
+    print(
+        "| method | configuration | iterations | passes per clip x area | modelled speed-up "
+        "| measured speed-up | p(target \\| preserved) | Δ paper | mass in ground truth | Δ paper "
+        "| evidence-frame share | Δ paper | holds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    reference_s = PAPER_ITERATIONS * REFERENCE_ITERATION_COST * bare_one
+    for name in args.methods:
+        method = methods[name]
+        cache = (
+            Path(args.paper_cache) / f"paper_{name}_{args.clips}_{args.data_seed}_{args.area}.pt"
+        )
+        if args.paper_cache and cache.exists():
+            stored = torch.load(cache, weights_only=True)
+            if not torch.equal(stored["labels"], batch.labels):
+                raise SystemExit(f"{cache} holds other clips than this run")
+            paper_masks, paper_p = stored["masks"].float(), stored["p"]
+        else:
+            paper_masks, paper_p, _, _ = run_quality(
+                method,
+                model,
+                batch.clips,
+                batch.labels,
+                batch.masks,
+                args.area,
+                max_iter=PAPER_ITERATIONS,
+            )
+            if args.paper_cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(
+                    {"masks": paper_masks.half(), "p": paper_p, "labels": batch.labels}, cache
+                )
+        paper = quality_measures(paper_masks, paper_p, batch.masks)
+        p_mean, p_se = paired_bootstrap(paper)
+        cells = " | ".join(
+            f"{m:.3f} ± {e:.3f} | —" for m, e in zip(p_mean.tolist(), p_se.tolist(), strict=True)
+        )
+        print(
+            f"| {name} | paper (SGD, 2000 iterations) | {PAPER_ITERATIONS} | "
+            f"{PAPER_ITERATIONS * REFERENCE_ITERATION_COST:.0f} | 1.0x | 1.0x | {cells} | — |"
+        )
+        for label, config in PRESET_CONFIGS:
+            if args.configs is not None and label not in args.configs:
+                continue
+            options = dict(config)
+            preset = options.pop("preset")
+            attributor = method(model, areas=args.area, preset=preset, progress=False)
+            attributor.settings = attributor.settings.replace(**options)
+            settings = attributor.settings
+            start = time.perf_counter()
+            result = attributor.optimize(batch.clips, target=batch.labels)
+            elapsed = (time.perf_counter() - start) / args.clips
+            values = quality_measures(result.masks, result.preserved_probability[:, 0], batch.masks)
+            mean, se = paired_bootstrap(values)
+            diff, diff_se = paired_bootstrap(values - paper)
+            holds = bool((mean >= p_mean - p_se).all())
+            passes = result.iterations + (1 if settings.warm_start != "none" else 0)
+            modelled = PAPER_ITERATIONS * REFERENCE_ITERATION_COST / passes
+            cells = " | ".join(
+                f"{m:.3f} ± {e:.3f} | {d:+.3f} ± {de:.3f}"
+                for m, e, d, de in zip(
+                    mean.tolist(), se.tolist(), diff.tolist(), diff_se.tolist(), strict=True
+                )
+            )
+            print(
+                f"| {name} | {label} | {result.iterations} | {passes} | {modelled:.0f}x | "
+                f"{reference_s / elapsed:.0f}x | {cells} | {'yes' if holds else 'no'} |",
+                flush=True,
+            )
+
+
 def plot_curves(
     curves: dict[str, list[tuple[int, float, float]]],
     reference: tuple[int, float, float],
@@ -593,7 +747,14 @@ def plot_curves(
         font: Any = ImageFont.load_default(size=16)
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
-    colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
+    colours = [
+        (31, 119, 180),
+        (214, 39, 40),
+        (44, 160, 44),
+        (148, 103, 189),
+        (255, 127, 14),
+        (23, 190, 207),
+    ]
     all_iters = [n for pts in curves.values() for n, _, _ in pts] + [reference[0]]
     lo, hi = math.log10(min(all_iters)) - 0.1, math.log10(max(all_iters)) + 0.1
     draw.text((margin, 12), title, fill="black", font=font)
@@ -628,10 +789,13 @@ def plot_curves(
             _, y = to_xy(10**lo, v)
             draw.line((x0 - 5, y, x0, y), fill="black")
             draw.text((x0 - 48, y - 8), f"{v:.2f}", fill="black", font=font)
+        last_label = -1e9
         for n in sorted(set(all_iters)):
             x, _ = to_xy(n, vmin)
             draw.line((x, y1, x, y1 + 5), fill="black")
-            draw.text((x - 14, y1 + 8), str(n), fill="black", font=font)
+            if x - last_label >= 34:  # labels of close ticks (25 beside 20 and 30) would overlap
+                draw.text((x - 14, y1 + 8), str(n), fill="black", font=font)
+                last_label = x
         xr, yr = to_xy(reference[0], reference[idx])
         for xs in range(x0, x1, 12):
             draw.line((xs, yr, xs + 6, yr), fill=(90, 90, 90))
@@ -645,8 +809,8 @@ def plot_curves(
                 draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour)
             if i == 0:  # legend in the lower right corner, clear of the curves
                 ly = y1 - 24 * (len(curves) - c)
-                draw.line((x1 - 210, ly + 9, x1 - 185, ly + 9), fill=colour, width=3)
-                draw.text((x1 - 178, ly), label, fill=colour, font=font)
+                draw.line((x1 - 290, ly + 9, x1 - 265, ly + 9), fill=colour, width=3)
+                draw.text((x1 - 258, ly), label, fill=colour, font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
@@ -659,7 +823,7 @@ def main() -> None:
         "--sections",
         nargs="+",
         default=["overhead", "speedup", "quality"],
-        choices=["overhead", "phases", "memory", "setup", "speedup", "quality"],
+        choices=["overhead", "phases", "memory", "setup", "speedup", "quality", "presets"],
     )
     parser.add_argument(
         "--batches", type=int, nargs="+", default=None, help="clips per call (default: 1 4 8)"
@@ -687,12 +851,35 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--method", choices=["step", "ep3d"], default="step")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["step", "ep3d", "ep2d"],
+        default=["step", "ep3d", "ep2d"],
+        help="methods of the 'presets' section",
+    )
+    parser.add_argument(
+        "--paper-cache",
+        default=None,
+        help="folder keeping the 'presets' section's 2000-iteration paper runs between runs",
+    )
     parser.add_argument("--clips", type=int, default=8, help="SyntheticMotion clips in 'quality'")
     parser.add_argument("--data-seed", type=int, default=11)
     parser.add_argument("--area", type=float, default=0.1)
     parser.add_argument("--paper-iterations", type=int, default=PAPER_ITERATIONS)
     parser.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200, 400])
     parser.add_argument("--plot", default=None, help="PNG of the quality curves")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        help="configurations of the 'quality' and 'presets' sections, by label (default: all)",
+    )
+    parser.add_argument(
+        "--add-to",
+        default=None,
+        help="JSON of an earlier 'quality' run of the same clips whose curves the plot keeps",
+    )
     parser.add_argument(
         "--reference",
         default=None,
@@ -747,6 +934,8 @@ def main() -> None:
         section_speedup(args)
     if "quality" in args.sections:
         section_quality(args)
+    if "presets" in args.sections:
+        section_presets(args)
 
 
 if __name__ == "__main__":

@@ -144,8 +144,10 @@ def defaults_table() -> str:
             iterations = defaults.get("max_iter", _paper_iterations())
             main += f" ({iterations} iterations; the command line runs `fast`)"
         bound = defaults.get("max_batch_size")
-        kind = "backward" if info.kind == "gradient" else "forward"
+        kind = "backward" if info.kind in ("gradient", "perturbation") else "forward"
         what = "clips with the backward pass" if kind == "backward" else "clips"
+        if info.kind == "perturbation":  # rows: clip x area x target, each with its backward pass
+            what = "rows (clip × area × target) with the backward pass"
         shown = f"`{bound}` {what}" if bound is not None else "`None`"
         memory = _memory(bound, kind)
         if info.kind == "attention":  # a CNN has no attention: the cost is the transformer's own
@@ -166,8 +168,8 @@ def max_batch_size_default() -> str:
 
     return (
         f"the method's own bound: {GRADIENT_BATCH} clips per forward for the gradient methods, "
-        f"{FORWARD_BATCH} for the CAM family, occlusion and RISE, none for the perturbation "
-        "methods (see [methods](methods/index.md#memory))"
+        f"{FORWARD_BATCH} for the CAM family, occlusion and RISE, {GRADIENT_BATCH} rows (clip x "
+        "area x target) for the perturbation methods (see [methods](methods/index.md#memory))"
     )
 
 

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from tests.helpers import clip, tiny_cnn3d
-from videoattr.methods.extremal import STEP, native, native_cache
+from videoattr.core import native, native_cache
+from videoattr.methods.extremal import STEP
 from videoattr.methods.extremal.masks import MaskGenerator
 
 needs_native = pytest.mark.skipif(
@@ -244,7 +245,7 @@ def test_a_nan_parameter_gives_nan_pixels_not_numbers(dtype: torch.dtype) -> Non
 @needs_native
 @pytest.mark.parametrize("kind", ["blur", "fade"])
 def test_native_blend_equals_the_pytorch_blend_in_float64(kind: str) -> None:
-    from videoattr.methods.extremal.pyramid import Perturbation
+    from videoattr.core.pyramid import Perturbation
 
     g = torch.Generator().manual_seed(5)
     x = torch.randn(3, 3, 4, 20, 24, generator=g, dtype=torch.float64)
@@ -271,7 +272,7 @@ def test_native_blend_equals_the_pytorch_blend_in_float64(kind: str) -> None:
 
 @needs_native
 def test_native_blend_refuses_what_it_cannot_blend() -> None:
-    from videoattr.methods.extremal.pyramid import Perturbation
+    from videoattr.core.pyramid import Perturbation
 
     x = torch.randn(2, 3, 2, 8, 8)
     pert = Perturbation(x, kernel="native")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from videoattr.methods.extremal import native, native_cache
+from videoattr.core import native, native_cache
 from videoattr.methods.extremal.masks import MaskGenerator
 
 needs_native = pytest.mark.skipif(
@@ -54,7 +54,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder holding a library built by another process."""
     cache = tmp_path_factory.mktemp("built-cache")
     done = _in_subprocess(
-        cache, "from videoattr.methods.extremal import native; assert native.available()"
+        cache, "from videoattr.core import native; assert native.available()"
     )
     assert done.returncode == 0, done.stderr
     return cache / "kernels"
@@ -112,7 +112,7 @@ def test_a_truncated_library_is_rebuilt_not_loaded(copied: Path) -> None:
     done = _in_subprocess(
         copied.parent,
         "import warnings, torch\n"
-        "from videoattr.methods.extremal import native\n"
+        "from videoattr.core import native\n"
         "from videoattr.methods.extremal.masks import MaskGenerator\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"

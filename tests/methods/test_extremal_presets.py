@@ -3,7 +3,8 @@
 The paper run (2000 SGD iterations on 4 clips, minutes on a CPU) is stored in
 ``tests/data/paper_step_synthetic.pt`` by ``tests/data/make_paper_step_reference.py``; this test runs only
 the fast preset on the same clips and compares the quality of the masks, averaged over the clips: the
-target's probability on the preserved clip, and the share of the mask inside the ground truth.
+target's probability on the preserved clip, the share of the mask inside the ground truth and the share
+of its mass in the frames that show the evidence.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from videoattr.datasets.synthetic import SyntheticMotion
 from videoattr.demo_model import DATASET_KWARGS, load_demo_model
 from videoattr.methods.extremal import STEP
-from videoattr.metrics import mass_in_ground_truth
+from videoattr.methods.extremal.settings import FAST_ITERATIONS
+from videoattr.metrics import evidence_frame_share, mass_in_ground_truth
 
 PAPER_RUN = Path(__file__).resolve().parents[1] / "data" / "paper_step_synthetic.pt"
 
@@ -25,6 +27,7 @@ PAPER_RUN = Path(__file__).resolve().parents[1] / "data" / "paper_step_synthetic
 #: [0, 1]; a margin of this size holds whatever kernels a CPU picks).
 PROBABILITY_MARGIN = 0.05
 MASS_MARGIN = 0.05
+EVIDENCE_MARGIN = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,8 @@ def test_fast_preset_masks_are_as_good_as_the_papers(paper_run: dict[str, Any]) 
     assert torch.equal(batch.labels, paper_run["labels"])  # the same clips as the stored run
     assert paper_run["iterations"] == 2000
     step = STEP(load_demo_model(), areas=paper_run["area"], preset="fast", progress=False)
-    assert step.settings.max_iter == 200  # a tenth of the paper's iterations
+    assert step.settings.max_iter == FAST_ITERATIONS == 30  # 1/67 of the paper's iterations
+    assert step.settings.warm_start == "gradient"
     result = step.optimize(batch.clips, target=batch.labels)
     fast_p = float(result.preserved_probability.mean())
     paper_p = float(paper_run["preserved_probability"].mean())
@@ -47,5 +51,8 @@ def test_fast_preset_masks_are_as_good_as_the_papers(paper_run: dict[str, Any]) 
     fast_mass = float(mass_in_ground_truth(result.masks, batch.masks).mean())
     paper_mass = float(paper_run["mass_in_ground_truth"].mean())
     assert fast_mass >= paper_mass - MASS_MARGIN, (fast_mass, paper_mass)
+    fast_share = float(evidence_frame_share(result.masks, batch.masks).mean())
+    paper_share = float(evidence_frame_share(paper_run["masks"], batch.masks).mean())
+    assert fast_share >= paper_share - EVIDENCE_MARGIN, (fast_share, paper_share)
     # and the achieved area is the requested one, as for the paper run
     assert float((result.achieved_area - paper_run["area"]).abs().max()) < 0.05

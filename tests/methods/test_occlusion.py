@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from tests.helpers import clip, tiny_cnn3d
+from videoattr.core.pyramid import Perturbation
 from videoattr.methods import Occlusion, TemporalOcclusion, build_attributor, method_info
-from videoattr.methods.extremal.pyramid import Perturbation
 
 
 class Linear(nn.Module):

@@ -60,7 +60,7 @@ def baseline_for(x: Tensor, baseline: Baseline, max_blur: float, name: str = "ba
     Args:
         x: the clips.
         baseline: as validated by `check_baseline`. ``"blur"`` is the most blurred level of the extremal
-            methods' perturbation pyramid ([`Perturbation`][videoattr.methods.extremal.pyramid.Perturbation]):
+            methods' perturbation pyramid ([`Perturbation`][videoattr.core.pyramid.Perturbation]):
             every frame blurred by a Gaussian of std ``max_blur`` pixels.
         max_blur: the blur's std in pixels (only for ``"blur"``).
         name: the argument's name in errors.
@@ -69,7 +69,7 @@ def baseline_for(x: Tensor, baseline: Baseline, max_blur: float, name: str = "ba
         ValueError: a tensor that does not broadcast to ``x``'s shape.
     """
     if isinstance(baseline, str):
-        from videoattr.methods.extremal.pyramid import (
+        from videoattr.core.pyramid import (
             Perturbation,
         )  # lazy: extremal registers later
 

@@ -2,7 +2,7 @@
 
 A mask ``m`` in ``[0, 1]`` of shape ``(B, A, T, H, W)`` (one channel per requested area) perturbs the clip
 the way the extremal perturbation engine does (``perturbation="pyramid"``, the default): the *preserved*
-clip is the blur pyramid ([`Perturbation`][videoattr.methods.extremal.pyramid.Perturbation]) applied with
+clip is the blur pyramid ([`Perturbation`][videoattr.core.pyramid.Perturbation]) applied with
 ``m``, the *deleted* clip the pyramid applied with ``1 - m``, so "preserved probability" means the same
 number here and in a [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult].
 ``perturbation="blend"`` uses the linear blend ``m * x + (1 - m) * blur(x)`` with one blurred clip instead.
@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.ops import gaussian_blur_frames
+from videoattr.core.pyramid import Perturbation
 from videoattr.core.targets import Target
 from videoattr.core.validation import check_choice
-from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.metrics._common import (
     check_maps,
     check_same_clip_grid,

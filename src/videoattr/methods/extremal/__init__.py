@@ -1,6 +1,6 @@
 """Extremal perturbation for video: one engine, three configurations (2D-EP, 3D-EP, STEP).
 
-The engine's parts can be used on their own: [`Perturbation`][videoattr.methods.extremal.pyramid.Perturbation]
+The engine's parts can be used on their own: [`Perturbation`][videoattr.core.pyramid.Perturbation]
 (blur/fade pyramid), [`MaskGenerator`][videoattr.methods.extremal.masks.MaskGenerator] (smooth masks from a
 coarse grid, with the fused soft-max pooling of `videoattr.methods.extremal.pooling`), the energy terms in
 `videoattr.methods.extremal.objectives`, and the optimisation loop
@@ -16,6 +16,7 @@ Example:
     (torch.Size([2, 2, 8, 32, 32]), torch.Size([2, 2, 3]))
 """
 
+from videoattr.core.pyramid import Perturbation
 from videoattr.methods.extremal.attributors import (
     STEP,
     ExtremalPerturbation2D,
@@ -29,7 +30,6 @@ from videoattr.methods.extremal.optimize import (
     PerturbationResult,
     optimize_masks,
 )
-from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.methods.extremal.settings import (
     FAST_ITERATIONS,
     PAPER_ITERATIONS,

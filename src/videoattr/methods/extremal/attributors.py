@@ -23,6 +23,7 @@ from videoattr.core.base import Attributor, Explanation, check_option_names
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_areas, check_choice, describe
 from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.extremal.settings import (
     PRESETS,
     STEP_AREA_GROWTH,
@@ -45,8 +46,8 @@ class ExtremalPerturbationBase(Attributor):
     one batch per iteration. The maths is on the extremal-perturbation page of the docs.
 
     Presets: ``preset="paper"`` (default) is the reference implementation's configuration (SGD, 2000
-    iterations); ``preset="fast"`` runs the same objective and schedule in 200 Adam iterations
-    ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
+    iterations); ``preset="fast"`` runs the same objective and schedule in 30 Adam iterations
+    from the clip's gradient map ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
     ``benchmarks/perturbation.py`` compares its masks with the paper schedule's; ``preset="reference"``
     reproduces the reference implementation's masks (its mask generator, per-iteration schedule and
     tie-break: [`reference`][videoattr.methods.extremal.settings.PerturbationSettings.reference]), which
@@ -69,9 +70,13 @@ class ExtremalPerturbationBase(Attributor):
         preset: ``"paper"`` (default), ``"fast"`` or ``"reference"``.
         max_batch_size: the most model rows in one forward; the ``B * K * A`` masks of a call
             (``2 B K A`` rows for ``variant="dual"``) are split into chunks with gradient accumulation.
-            In float64 the masks do not depend on it; in float32 other batch sizes pick other kernels
-            whose rounding the optimisation can amplify into other masks of about the same energy.
-            ``None`` (default): no bound, all rows at once.
+            Default 2 (``videoattr.methods._memory.GRADIENT_BATCH``, as for the gradient methods:
+            about 2.5 GB per forward and backward on ``r2plus1d_18`` at 16 x 112 x 112, plus the
+            pyramid, 8 copies of the clips); ``None`` runs all rows at once (faster per clip on
+            small models, where a batch costs little more than one row). In float64 the masks do not
+            depend on it; in float32 other batch sizes pick other kernels, whose rounding moved the
+            fast preset's masks by at most 6e-6 on the demo model (``benchmarks/perturbation.py``;
+            the rank-based terms can amplify it over long runs, as for the ``generator`` setting).
         eval_mode: put the model in eval mode during the call. Default ``True``.
         settings: a full settings object (default: `defaults`); the keywords after it (the fields of
             [`PerturbationSettings`][videoattr.methods.extremal.settings.PerturbationSettings]:
@@ -105,7 +110,7 @@ class ExtremalPerturbationBase(Attributor):
         *,
         areas: Areas = 0.1,
         preset: Preset = "paper",
-        max_batch_size: int | None = None,
+        max_batch_size: int | None = GRADIENT_BATCH,
         eval_mode: bool = True,
         settings: PerturbationSettings | None = None,
         **options: Any,

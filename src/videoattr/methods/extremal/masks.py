@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import videoattr.methods.extremal.native as native
+import videoattr.core.native as native
 from videoattr.core.validation import check_positive_int
 from videoattr.methods.extremal.pooling import NativeSoftmaxPool, SoftmaxPool, cell_layout
 
@@ -79,7 +79,7 @@ class MaskGenerator:
             rather than the reference implementation's composition ([`generate_reference`][videoattr.methods.extremal.masks.MaskGenerator.generate_reference]); both
             agree up to float rounding.
         kernel: what runs the fused pooling. ``"auto"`` (default): the native kernel
-            ([`native`][videoattr.methods.extremal.native], compiled on first use) for CPU float32/float64
+            ([`native`][videoattr.core.native], compiled on first use) for CPU float32/float64
             parameters when it can be built, PyTorch operations otherwise (CUDA, other dtypes, no
             compiler). ``"native"``: the native kernel or an error saying why not. ``"pytorch"``:
             PyTorch operations only. All agree up to float rounding.

@@ -28,7 +28,7 @@ from videoattr.core.targets import ResolvedTarget
 from videoattr.methods.extremal.ranking import TieBreak, top_indicator
 
 if TYPE_CHECKING:
-    from videoattr.methods.extremal.pyramid import Perturbation
+    from videoattr.core.pyramid import Perturbation
 
 Variant = Literal["preserve", "delete", "dual"]
 VARIANTS: tuple[str, ...] = ("preserve", "delete", "dual")

@@ -36,11 +36,11 @@ from torch.profiler import record_function
 from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices, score_all
 from videoattr.core.progress import progress_bar, show_value
+from videoattr.core.pyramid import Perturbation
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods.extremal.energy import TermSetup, build_terms
 from videoattr.methods.extremal.masks import MaskGenerator, PoolKernel
 from videoattr.methods.extremal.objectives import VariantRule
-from videoattr.methods.extremal.pyramid import Perturbation
 from videoattr.methods.extremal.ranking import TIE_BREAKS, TieBreak
 from videoattr.methods.extremal.settings import (
     OPTIMIZERS,
@@ -49,6 +49,7 @@ from videoattr.methods.extremal.settings import (
     PerturbationSettings,
     default_sigma,
 )
+from videoattr.methods.extremal.warm_start import gradient_map, warm_params
 
 __all__ = [
     "OPTIMIZERS",
@@ -277,7 +278,19 @@ def optimize_masks(
     )
     terms = build_terms(settings, TermSetup(areas, t, generator.padded_shape, device))
     rule = VariantRule(settings.variant)
-    params = generator.init_params(n, t, device=device).requires_grad_(True)
+    params = generator.init_params(n, t, device=device)
+    if settings.warm_start == "gradient":
+        with record_function("videoattr.extremal.warm_start"):
+            warm = warm_params(
+                gradient_map(forward, x, target, max_batch_size),
+                generator.grid_shape,
+                areas,
+                clip_index,
+                area_index,
+                per_frame=settings.area_mode == "frame",
+            )
+            params.copy_(warm)
+    params.requires_grad_(True)
     optimizer = _make_optimizer(params, settings)
     tie_rng = (
         torch.Generator().manual_seed(settings.seed) if settings.tie_break == "random" else None

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import videoattr.methods.extremal.native as native
+import videoattr.core.native as native
 
 #: Largest ``coldness * max|v|`` for which ``exp`` is taken without subtracting the per-pixel maximum
 #: (``exp(80)`` and ``exp(-80)`` are well inside float32's range).
@@ -149,7 +149,7 @@ def native_tables(weight: Tensor, coldness: float, dtype: torch.dtype) -> tuple[
 
 
 class NativeSoftmaxPool(torch.autograd.Function):
-    """[`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool]'s values and gradient from the native kernel ([`native`][videoattr.methods.extremal.native]).
+    """[`SoftmaxPool`][videoattr.methods.extremal.pooling.SoftmaxPool]'s values and gradient from the native kernel ([`native`][videoattr.core.native]).
 
     Same call and result as ``SoftmaxPool`` (CPU, float32 or float64, weights that repeat from cell to
     cell), computed pixel by pixel without any ``(K, s, s, N, Mh, Mw)`` tensor; it agrees with it up to

@@ -1,10 +1,14 @@
 """The perturbation operator: a blur (or fade) pyramid of each clip, blended by a mask.
 
-Level ``j = 0 .. L-1`` of the pyramid is every frame blurred by a Gaussian of std
-``(1 - j / (L-1)) * max_blur`` pixels (``"blur"``; level ``L-1`` is the frame itself), or the frame scaled
-by ``j / (L-1)`` (``"fade"``). A mask value ``m`` picks the level ``q = m (L-1)``, blending levels
-``floor(q)`` and ``min(floor(q) + 1, L-1)`` linearly: ``m = 1`` keeps a pixel, ``m = 0`` blurs (or
-blacks) it out fully. The pyramid is built once per call; applying a mask is a gather and a blend.
+Shared by the extremal perturbation methods (2D-EP, 3D-EP, STEP), occlusion and RISE (through
+their perturbation baseline) and the mask metrics. Level ``j = 0 .. L-1`` of the pyramid is every
+frame blurred by a Gaussian of std ``(1 - j / (L-1)) * max_blur`` pixels (``"blur"``; level ``L-1``
+is the frame itself), or the frame scaled by ``j / (L-1)`` (``"fade"``). A mask value ``m`` picks the
+level ``q = m (L-1)``, blending levels ``floor(q)`` and ``min(floor(q) + 1, L-1)`` linearly: ``m = 1``
+keeps a pixel, ``m = 0`` blurs (or blacks) it out fully. The pyramid is built once per call (the
+blurs as products with banded matrices, see
+[`gaussian_blur_frames`][videoattr.core.ops.gaussian_blur_frames]); applying a mask is a gather and a
+blend (the native loop of [`native`][videoattr.core.native] on the CPU).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-import videoattr.methods.extremal.native as native
+import videoattr.core.native as native
 from videoattr.core.ops import gaussian_blur_frames
 from videoattr.core.validation import check_choice, check_clip, check_positive_int
 
@@ -32,7 +36,7 @@ class Perturbation:
         kind: ``"blur"`` (spatial Gaussian blur per frame) or ``"fade"`` (scale towards 0). Default
             ``"blur"``.
         kernel: what blends: ``"auto"`` (default: the native loop of
-            [`native`][videoattr.methods.extremal.native] for CPU float32/float64 masks of the pyramid's
+            [`native`][videoattr.core.native] for CPU float32/float64 masks of the pyramid's
             dtype when it can be built, PyTorch operations otherwise), ``"native"`` (it or an error) or
             ``"pytorch"``. All agree up to float rounding.
 
@@ -65,15 +69,20 @@ class Perturbation:
         self.max_blur = float(max_blur)
         # Float32 level positions as in the reference (torch.linspace), so blur widths match exactly.
         fractions = torch.linspace(0, 1, self.num_levels, dtype=torch.float32).tolist()
+        sigmas = [
+            float(torch.tensor((1 - f) * self.max_blur, dtype=torch.float32)) for f in fractions
+        ]
         with torch.no_grad():
-            # Filled level by level: no list of levels beside the pyramid (a second pyramid at peak).
+            # Filled clip by clip: the levels of one clip beside the pyramid at peak (not a second
+            # pyramid), each clip's block written in one contiguous pass (level by level, every write
+            # would touch every cache line of the pyramid, levels being the fastest dimension).
             self.pyramid = x.new_empty((*x.shape, self.num_levels))
-            for j, f in enumerate(fractions):
+            for i, clip in enumerate(x.detach().split(1)):
                 if kind == "blur":
-                    sigma = float(torch.tensor((1 - f) * self.max_blur, dtype=torch.float32))
-                    self.pyramid[..., j] = gaussian_blur_frames(x.detach(), sigma)
+                    levels = [gaussian_blur_frames(clip, sigma) for sigma in sigmas]
                 else:
-                    self.pyramid[..., j] = x.detach() * f
+                    levels = [clip * f for f in fractions]
+                torch.stack(levels, dim=-1, out=self.pyramid[i : i + 1])
         self.clip_shape: tuple[int, int, int, int] = (
             x.shape[1],
             x.shape[2],
@@ -170,7 +179,7 @@ class Perturbation:
 
 
 class NativeBlend(torch.autograd.Function):
-    """[`Perturbation.apply`][videoattr.methods.extremal.pyramid.Perturbation.apply]'s blend by the native loop.
+    """[`Perturbation.apply`][videoattr.core.pyramid.Perturbation.apply]'s blend by the native loop.
 
     ``mask`` ``(N, T, H, W)``, ``pyramid`` ``(B, C, T * H * W, L)`` and ``clip_index`` ``(N,)``, all
     contiguous on the CPU; returns ``(N, C, T * H * W)``, differentiable with respect to ``mask``.

@@ -1,4 +1,4 @@
-"""Native loops of the extremal-perturbation engine, built on first use with the C++ compiler.
+"""Native loops of the perturbation methods (mask pooling, pyramid blend), built with a C++ compiler.
 
 Two steps of every iteration are memory-bound when written as PyTorch operations:
 
@@ -26,9 +26,9 @@ Controls (environment):
 
 The cache is checked before anything is loaded, and repaired when damaged; a build that fails is
 not tried again until the compiler or the source changes (see
-[`native_cache`][videoattr.methods.extremal.native_cache]).
+[`native_cache`][videoattr.core.native_cache]).
 
-[`status`][videoattr.methods.extremal.native.status] says whether the library is in use and, if not, why.
+[`status`][videoattr.core.native.status] says whether the library is in use and, if not, why.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from videoattr.methods.extremal.native_cache import (
+from videoattr.core.native_cache import (
     ABI_VERSION,
     BUILD_TIMEOUT_S,
     NativeLibrary,
@@ -152,8 +152,8 @@ def use(kernel: str, unsuitable: str | None) -> bool:
 
     ``unsuitable`` says why this call cannot use the loop (``None`` if it can): ``"auto"`` then runs
     PyTorch operations, ``"native"`` raises ``ValueError`` with it. ``"auto"`` also falls back (with
-    [`warn_fallback_once`][videoattr.methods.extremal.native.warn_fallback_once]) when the library
-    cannot be built; ``"native"`` raises [`NativeUnavailable`][videoattr.methods.extremal.native.NativeUnavailable] then.
+    [`warn_fallback_once`][videoattr.core.native.warn_fallback_once]) when the library
+    cannot be built; ``"native"`` raises [`NativeUnavailable`][videoattr.core.native.NativeUnavailable] then.
     """
     if kernel == "pytorch":
         return False
@@ -246,7 +246,7 @@ def pool_forward(
 
     ``coldness_weight`` is ``(size^2, padded_subpixels)``: coldness times the bump weight of every
     neighbour at every sub-pixel, zero in the padding. Also returns the per-pixel sums and shifts
-    ``(N, mh, mw, padded_subpixels)`` that [`pool_backward`][videoattr.methods.extremal.native.pool_backward] needs.
+    ``(N, mh, mw, padded_subpixels)`` that [`pool_backward`][videoattr.core.native.pool_backward] needs.
     """
     lib = library()
     n = padded.shape[0]
@@ -307,7 +307,7 @@ def blend_forward(pyramid: Tensor, mask: Tensor, clip_index: Tensor) -> Tensor:
 
 
 def blend_backward(pyramid: Tensor, mask: Tensor, clip_index: Tensor, grad: Tensor) -> Tensor:
-    """Gradient ``(N, P)`` of [`blend_forward`][videoattr.methods.extremal.native.blend_forward] with respect to the masks."""
+    """Gradient ``(N, P)`` of [`blend_forward`][videoattr.core.native.blend_forward] with respect to the masks."""
     lib = library()
     _, channels, pixels, levels = pyramid.shape
     rows = mask.shape[0]

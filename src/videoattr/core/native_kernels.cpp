@@ -1,8 +1,8 @@
-// videoattr: native loops of the extremal-perturbation engine.
+// videoattr: native loops of the perturbation methods.
 //
 // 1. The mask generator's soft-max pooling (videoattr_pool_*).
 //
-// Built on first use by videoattr.methods.extremal.native (a C++17 compiler is all it needs) and called
+// Built on first use by videoattr.core.native (a C++17 compiler is all it needs) and called
 // through ctypes on contiguous CPU tensors. For every cell (n, i, j) of the padded canvas and every
 // sub-pixel ab = (a, b) of the cell, with the cell's (2R + 1)^2 neighbouring parameters p_k:
 //

@@ -1,4 +1,4 @@
-"""Building, checking and caching the native kernels' library (see [`native`][videoattr.methods.extremal.native]).
+"""Building, checking and caching the native kernels' library (see [`native`][videoattr.core.native]).
 
 The library is compiled once per machine and source version into a private cache folder and checked
 before anything is loaded: its size and SHA-256 are recorded when it is built
@@ -333,7 +333,7 @@ class NativeLibrary:
 
 def _source() -> bytes:
     """The kernels' C++ source, shipped with the package."""
-    return resources.files("videoattr.methods.extremal").joinpath("native_kernels.cpp").read_bytes()
+    return resources.files("videoattr.core").joinpath("native_kernels.cpp").read_bytes()
 
 
 def load_library() -> NativeLibrary:
