@@ -14,6 +14,13 @@ Usage::
     python benchmarks/method_costs.py --quick            # the cheap methods only (a few minutes)
     python benchmarks/method_costs.py --methods grad_cam,saliency --device cuda
     python benchmarks/method_costs.py --memory           # memory per clip of one forward, +/- backward
+    python benchmarks/method_costs.py --methods rise --options '{"n": 64}'   # a reduced setting
+    python benchmarks/method_costs.py --methods occlusion --estimate-only     # the estimate, no run
+    python benchmarks/method_costs.py --methods attention_rollout --model mvit_v2_s --size 224
+
+``--options`` (a JSON object) overrides the listed methods' defaults: for a method whose default
+takes hours on a CPU, run it reduced and print its default's forwards and estimate with
+``--estimate-only``. The attention methods need a transformer (``--model mvit_v2_s --size 224``).
 
 ``--memory`` measures what ``videoattr.methods._memory`` and the docs' memory table are based on: the
 peak memory of one forward of 1 and 2 clips without a gradient and of 1 clip with a backward pass.
@@ -43,7 +50,7 @@ def _model(args: argparse.Namespace) -> Any:
     from videoattr import zoo
 
     torch.manual_seed(0)
-    return zoo.load("r2plus1d_18").to(args.device).eval()
+    return zoo.load(args.model).to(args.device).eval()
 
 
 def measure_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -61,6 +68,7 @@ def measure_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
         options = {}
     if method_info(name).kind == "perturbation":
         options["preset"] = "fast"
+    options.update(json.loads(args.options or "{}"))
     method = as_method(name, adapter, options)
     base = _rss_gb()  # before the probe: its forward is part of what the command line costs
     # the estimate, as the command line computes it
@@ -69,6 +77,13 @@ def measure_method(name: str, args: argparse.Namespace) -> dict[str, Any]:
     forward_s = time_forward(adapter, probe)
     cost = method_cost(method, x.shape[1:], channels=channels)
     estimate = cost.seconds(forward_s)
+    if args.estimate_only:
+        return {
+            "method": name,
+            "counted": cost.total,
+            "estimate_s": estimate,
+            "max_batch_size": cost.max_batch_size,
+        }
     rows: list[int] = []
     handle = adapter.register_forward_pre_hook(lambda _m, i: rows.append(int(i[0].shape[0])))
     if device.type == "cuda":
@@ -121,7 +136,11 @@ def measure_memory(case: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _child(kind: str, what: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", f"{kind}={what}", "--device", args.device]
-    cmd += ["--frames", str(args.frames), "--size", str(args.size)]
+    cmd += ["--frames", str(args.frames), "--size", str(args.size), "--model", args.model]
+    if args.options:
+        cmd += ["--options", args.options]
+    if args.estimate_only:
+        cmd += ["--estimate-only"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
@@ -138,6 +157,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(CHEAP)}")
     parser.add_argument("--memory", action="store_true", help="memory per clip of one forward")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="r2plus1d_18", help="zoo model (random weights)")
+    parser.add_argument("--options", help='JSON object of options for the methods, e.g. {"n": 64}')
+    parser.add_argument(
+        "--estimate-only", action="store_true", help="print the forwards and estimate, run nothing"
+    )
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--timeout", type=float, default=36000.0, help="seconds per method")
@@ -148,7 +172,7 @@ def main() -> None:
         result = measure_method(what, args) if kind == "method" else measure_memory(what, args)
         print(json.dumps(result))
         return
-    where = f"r2plus1d_18 (random weights), 1 x 3 x {args.frames} x {args.size} x {args.size}, {args.device}"
+    where = f"{args.model} (random weights), 1 x 3 x {args.frames} x {args.size} x {args.size}, {args.device}"
     if args.memory:
         print(f"memory of one forward, {where}, beyond the model and clip")
         print(f"{'case':<14} {'peak GB':>8}")
@@ -159,13 +183,20 @@ def main() -> None:
     from videoattr.methods import method_names
 
     names = args.methods.split(",") if args.methods else (CHEAP if args.quick else method_names())
-    print(f"default cost of one clip, {where}")
+    setting = f", options {args.options}" if args.options else ""
+    print(f"default cost of one clip, {where}{setting}")
     header = f"{'method':<22} {'forwards':>8} {'counted':>8} {'estimate s':>11} {'time s':>8} "
     print(header + f"{'ratio':>6} {'within 30%':>10} {'peak GB':>8} {'max_batch_size':>14}")
     for name in names:
         r = _child("method", name, args)
         if "error" in r:
             print(f"{name:<22} failed: {r['error']}")
+            continue
+        if args.estimate_only:
+            print(
+                f"{name:<22} {'-':>8} {r['counted']:>8} {r['estimate_s']:>11.1f} {'-':>8} "
+                f"{'-':>6} {'-':>10} {'-':>8} {r['max_batch_size']!s:>14}"
+            )
             continue
         ratio = r["seconds"] / r["estimate_s"]
         print(

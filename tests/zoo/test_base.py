@@ -294,6 +294,27 @@ def test_register_refuses_a_taken_name_unless_replace(monkeypatch: pytest.Monkey
     assert [e for e in zoo.entries() if e.name == "tiny_test"] == [second]
 
 
+def test_register_matches_names_like_the_method_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from videoattr.core.validation import normalize_name
+    from videoattr.zoo import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after the test
+    demo = zoo.get_entry("demo")
+
+    def build(weights: object = None, num_classes: object = None) -> VideoAdapter:
+        return demo.builder()
+
+    entry = zoo.register(zoo.ZooEntry("Tiny-Net", build, "a test entry", aliases=("Tiny Alias",)))
+    for name in ("Tiny-Net", "tiny-net", "TINY_NET", "tiny net", "tiny_alias", "TINY-ALIAS"):
+        assert zoo.get_entry(name) is entry
+        assert normalize_name(name) in {"tiny_net", "tiny_alias"}  # the method registry's keys
+    for clash in ("tiny_net", "TINY-NET"):
+        with pytest.raises(ValueError, match="'tiny_net' is already registered for 'Tiny-Net'"):
+            zoo.register(zoo.ZooEntry(clash, build, "the same name in other case"))
+    assert zoo.get_entry("demo_transformer") is zoo.get_entry("demo-transformer")
+    assert [e.name for e in zoo.entries()].count("Tiny-Net") == 1
+
+
 def test_demo_entry_uses_the_demo_module() -> None:
     from videoattr import demo_model
 

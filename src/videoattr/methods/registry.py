@@ -33,7 +33,7 @@ from typing import Any, Literal
 from torch import nn
 
 from videoattr.core.base import Attributor
-from videoattr.core.validation import check_choice
+from videoattr.core.validation import check_choice, normalize_name
 
 Kind = Literal["gradient", "cam", "perturbation", "black_box", "attention"]
 KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation", "black_box", "attention")
@@ -103,11 +103,6 @@ _ALIASES: dict[str, str] = {}
 def _signature(factory: Factory) -> inspect.Signature:
     """The call signature of ``factory`` (for a class: its constructor's, without ``self``)."""
     return inspect.signature(factory)
-
-
-def normalize_name(name: str) -> str:
-    """The lookup key of a name: lower case, with ``-`` and spaces read as ``_``."""
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
 def register_method(
