@@ -158,10 +158,9 @@ def test_strided_sampling_is_the_reference_implementations() -> None:
         s.indices(0)
 
 
-def test_stride_is_a_deprecated_alias_of_strided() -> None:
-    with pytest.warns(DeprecationWarning, match="'stride' is deprecated; use 'strided'"):
-        old = FrameSampling("stride", 4)  # type: ignore[arg-type]
-    assert old == FrameSampling("strided", 4) and old.kind == "strided"
+def test_frame_sampling_refuses_unknown_kinds() -> None:
+    with pytest.raises(ValueError, match="'stride' is now 'strided'"):
+        FrameSampling("stride", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sampling must be one of"):
         FrameSampling("random", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="FrameSampling kind"):

@@ -120,7 +120,7 @@ def register_method(
         name: the canonical name results record.
         factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
             class without a ``method_name`` of its own, ``name`` becomes its ``method_name``.
-        aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
+        aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.core.validation.normalize_name]).
         kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` (perturbation methods return one mask per
             area) or ``"black_box"`` (forward-only methods such as occlusion and RISE, which return
             ``(B, 1, T, H, W)`` maps like the gradient methods) or ``"attention"`` (methods that read a

@@ -118,6 +118,10 @@ def method_cost(
         if channels is None:
             raise ValueError("Score-CAM's cost needs the channels of its layers (channels=...)")
         return Cost(2 + sum(channels), 0, bound)
+    if name == "attention_rollout":  # one forward without a gradient reads every attention
+        return Cost(2, 0, bound)
+    if name == "attention_relevance":  # one forward and one backward pass
+        return Cost(1, 1, bound)
     if method.kind == "cam":  # one forward, a backward pass that stops at the layer
         return Cost(2, 0, bound)
     return Cost(1, 1, bound, exact=False)  # another gradient method: one backward assumed
