@@ -36,3 +36,29 @@ def test_attention_methods_count_their_backward_passes(
     cost = method_cost(method, x.shape[1:])
     assert cost.exact and sum(rows) == cost.total
     assert len(grads) == cost.backwards  # rollout: none; relevance: one
+
+
+@pytest.mark.parametrize(
+    "name,options,areas",
+    [("step", {}, None), ("ep2d", {}, (0.1, 0.2)), ("ep3d", {"variant": "dual"}, (0.05, 0.2))],
+)
+def test_perturbation_methods_count_every_forward(
+    name: str, options: dict[str, Any], areas: tuple[float, ...] | None
+) -> None:
+    """The optimisation's forwards, and per area the final preserved and deleted clips and the
+    preserved clip the pipeline scores."""
+    adapter = zoo.load("demo").eval()
+    x = torch.randn(1, 3, 16, 56, 56)
+    method = as_method(
+        name, adapter, {"preset": "fast", "max_iter": 3, "progress": False, **options}, areas=areas
+    )
+    rows: list[int] = []
+    handle = adapter.register_forward_pre_hook(lambda _m, i: rows.append(int(i[0].shape[0])))
+    try:
+        explain_clip(adapter, method, x, 0)
+    finally:
+        handle.remove()
+    cost = method_cost(method, x.shape[1:])
+    a = len(areas or (0.1,))
+    assert cost.backwards == 3 * a * (2 if options.get("variant") == "dual" else 1)
+    assert sum(rows) == cost.total

@@ -86,7 +86,8 @@ def method_cost(
 
     Returns:
         The [`Cost`][videoattr.pipeline.cost.Cost], counting the explained clip's own forward and,
-        for the perturbation methods, the forward of each preserved clip.
+        for the perturbation methods, the forwards of each area's final preserved and deleted clips
+        (the optimiser's probabilities) and of its preserved clip (the pipeline's).
     """
     att = method.attributor
     config = method.config
@@ -100,7 +101,9 @@ def method_cost(
         iterations = int(config.get("max_iter", 0) or 0)
         areas = max(1, len(method.areas))
         exact = config.get("early_stop") is None
-        return Cost(1 + areas, iterations * areas * rows, bound, exact=exact)
+        # the clip; per area the optimiser's final preserved and deleted clips, and the preserved
+        # clip the pipeline scores
+        return Cost(1 + 3 * areas, iterations * areas * rows, bound, exact=exact)
     if name in ("saliency", "input_x_gradient"):
         return Cost(1, 1, bound)
     if name == "integrated_gradients":
