@@ -22,7 +22,7 @@ from videoattr._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from videoattr import core, datasets, demo_model, io, methods, metrics, runner, viz, zoo
-    from videoattr.core import Attributor, Explanation, ResolvedTarget, Target, resolve_target
+    from videoattr.core import Attributor, Explanation, Target
     from videoattr.core.attention import AttentionLayout, AttentionTap
     from videoattr.methods import (
         RISE,
@@ -42,16 +42,10 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         SmoothGrad,
         TemporalOcclusion,
         XGradCAM3D,
-        black_baseline,
         build_attributor,
-        integration_points,
-        method_aliases,
         method_names,
         register_method,
-        resolve_method,
     )
-    from videoattr.pipeline import VideoExplanation, explain_video
-    from videoattr.runner import ResultStore, RunSummary, run
 
 # Public name -> the module that defines it; imported on first access (PEP 562).
 _LAZY_NAMES: dict[str, str] = {
@@ -59,13 +53,9 @@ _LAZY_NAMES: dict[str, str] = {
     "Explanation": "videoattr.core",
     "PerturbationSettings": "videoattr.methods",
     "build_attributor": "videoattr.methods",
-    "method_aliases": "videoattr.methods",
     "method_names": "videoattr.methods",
     "register_method": "videoattr.methods",
-    "resolve_method": "videoattr.methods",
-    "ResolvedTarget": "videoattr.core",
     "Target": "videoattr.core",
-    "resolve_target": "videoattr.core",
     "STEP": "videoattr.methods",
     "ExtremalPerturbation2D": "videoattr.methods",
     "ExtremalPerturbation3D": "videoattr.methods",
@@ -84,13 +74,6 @@ _LAZY_NAMES: dict[str, str] = {
     "IntegratedGradients": "videoattr.methods",
     "Saliency": "videoattr.methods",
     "SmoothGrad": "videoattr.methods",
-    "black_baseline": "videoattr.methods",
-    "integration_points": "videoattr.methods",
-    "explain_video": "videoattr.pipeline",
-    "VideoExplanation": "videoattr.pipeline",
-    "ResultStore": "videoattr.runner",
-    "RunSummary": "videoattr.runner",
-    "run": "videoattr.runner",
 }
 
 # Subpackages and modules reachable as attributes: ``videoattr.zoo.load(...)``.
@@ -124,33 +107,22 @@ __all__ = [
     "LayerCAM3D",
     "Occlusion",
     "PerturbationSettings",
-    "ResolvedTarget",
-    "ResultStore",
-    "RunSummary",
     "Saliency",
     "ScoreCAM3D",
     "SmoothGrad",
     "Target",
     "TemporalOcclusion",
-    "VideoExplanation",
     "XGradCAM3D",
     "__version__",
-    "black_baseline",
     "build_attributor",
     "core",
     "datasets",
     "demo_model",
-    "explain_video",
-    "integration_points",
     "io",
-    "method_aliases",
     "method_names",
     "methods",
     "metrics",
     "register_method",
-    "resolve_method",
-    "resolve_target",
-    "run",
     "runner",
     "viz",
     "zoo",

@@ -1,4 +1,5 @@
-"""The command line end to end, in subprocesses, on generated videos."""
+"""The command line end to end on generated videos: ``python -m videoattr`` in subprocesses, and
+``main`` in this process where a new interpreter would add only its start-up."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from videoattr import demo_model, io
+from videoattr.cli import main
 from videoattr.datasets import SyntheticMotion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,16 +112,17 @@ def test_explain_single_video_with_gradient_method_and_save_label(
     assert files == [f"{video.stem}.{k}" for k in ("gif", "json", "mp4", "npz", "png")]
 
 
-def test_bad_arguments_are_reported(tmp_path: Path) -> None:
-    proc = videoattr(
-        "explain", "--videos-dir", str(tmp_path / "missing"), "--model", "demo", cwd=tmp_path
-    )
-    assert proc.returncode != 0
-    proc = videoattr("explain", "--video", "x.mp4", "--method", "nope", cwd=tmp_path)
-    assert proc.returncode == 2 and "--method" in proc.stderr and "not a registered" in proc.stderr
+def test_bad_arguments_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # in this process: the two tests above run the installed entry point in subprocesses
+    assert main(["explain", "--videos-dir", str(tmp_path / "missing"), "--model", "demo"]) != 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, as the shell sees it
+        main(["explain", "--video", "x.mp4", "--method", "nope"])
+    code, err = exited.value.code, capsys.readouterr().err
+    assert code == 2 and "--method" in err and "not a registered" in err
 
 
-def test_models_lists_the_zoo(tmp_path: Path) -> None:
-    proc = videoattr("models", cwd=tmp_path)
-    assert proc.returncode == 0
-    assert "r2plus1d_18" in proc.stdout and "demo" in proc.stdout
+def test_models_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "r2plus1d_18" in out and "demo" in out

@@ -83,6 +83,6 @@ def test_segments_sampling_hand_computed() -> None:
         sample_indices(3, 4, "segments")
 
 
-def test_stride_is_a_deprecated_alias() -> None:
-    with pytest.warns(DeprecationWarning, match="use 'strided'"):
-        assert sample_indices(35, 16, "stride") == sample_indices(35, 16, "strided")  # type: ignore[arg-type]
+def test_stride_is_no_longer_an_alias() -> None:
+    with pytest.raises(ValueError, match="got 'stride'; 'stride' is now 'strided'"):
+        sample_indices(35, 16, "stride")  # type: ignore[arg-type]

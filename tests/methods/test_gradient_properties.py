@@ -7,13 +7,8 @@ import torch
 from torch import nn
 
 from tests.helpers import TinyVideoTransformer, clip, tiny_cnn3d
-from videoattr.methods import (
-    GradCAM3D,
-    IntegratedGradients,
-    Saliency,
-    SmoothGrad,
-    integration_points,
-)
+from videoattr.methods import GradCAM3D, IntegratedGradients, Saliency, SmoothGrad
+from videoattr.methods.integrated_gradients import integration_points
 
 
 def test_saliency_matches_finite_differences() -> None:

@@ -12,12 +12,12 @@ from videoattr.methods import (
     Saliency,
     SmoothGrad,
     build_attributor,
-    method_aliases,
     method_info,
     method_names,
     register_method,
     resolve_method,
 )
+from videoattr.methods.registry import method_aliases
 
 ALIASES = {
     # the reference implementation's command-line names

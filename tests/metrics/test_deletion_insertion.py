@@ -8,7 +8,8 @@ from torch import Tensor
 
 from tests.metrics.conftest import RegionModel, devices
 from videoattr.core.ops import gaussian_blur_frames
-from videoattr.metrics import deletion, insertion, rank_voxels
+from videoattr.metrics import deletion, insertion
+from videoattr.metrics.deletion_insertion import rank_voxels
 
 
 def _sigmoid(v: float) -> float:

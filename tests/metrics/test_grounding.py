@@ -3,13 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videoattr.metrics import (
-    evidence_frame_share,
-    frame_mass,
-    half_grounding,
-    join_clips,
-    temporal_grounding,
-)
+from videoattr.metrics import evidence_frame_share, half_grounding, join_clips, temporal_grounding
+from videoattr.metrics.grounding import frame_mass
 
 
 def test_frame_with_most_attribution_must_hold_evidence() -> None:

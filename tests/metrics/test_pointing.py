@@ -10,11 +10,10 @@ from videoattr.metrics import (
     PointingGame,
     boxes_to_masks,
     mass_in_ground_truth,
-    peak_locations,
     pointing_game,
-    top_fraction_mask,
     topk_iou,
 )
+from videoattr.metrics.pointing import peak_locations, top_fraction_mask
 
 
 def _boxes_gt(b: int = 3, t: int = 4, size: int = 24) -> torch.Tensor:

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 
 from tests.helpers import clip, tiny_cnn3d
 from videoattr.core.targets import Target
-from videoattr.metrics import cascading_randomization, randomized_correlation, rankdata, spearman
+from videoattr.metrics import cascading_randomization, randomized_correlation, spearman
+from videoattr.metrics.sanity import rankdata
 
 
 def _reference_spearman(a: list[float], b: list[float]) -> float:
@@ -125,3 +126,37 @@ def test_randomized_correlation_is_the_last_cascade_step() -> None:
     )
     with pytest.raises(ValueError, match="reference"):
         randomized_correlation(model, _input_gradient, x, reference=reference[:, :, :2])  # type: ignore[arg-type]
+
+
+class _RootOwned(nn.Module):
+    """A head plus a parameter the model owns itself (like a position embedding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.linspace(-1.0, 1.0, 3 * 4 * 6 * 6).view(1, 3, 4, 6, 6))
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head((x + self.offset).mean((2, 3, 4)))
+
+
+def test_cascade_randomises_the_parameters_the_root_owns() -> None:
+    torch.manual_seed(0)
+    model = _RootOwned().eval()
+    x = torch.rand(2, 3, 4, 6, 6)
+
+    def offset_map(m: nn.Module) -> object:  # a "method" whose map is the root's own parameter
+        return lambda x, _t: (x * 0 + m.offset).mean(1, keepdim=True).expand(x.shape[0], 1, 4, 6, 6)
+
+    result = cascading_randomization(model, offset_map, x, 0, absolute=False)
+    assert result.layers == ["head", ""]  # the root last: it is nearest the input
+    head, root = result.correlations
+    assert torch.allclose(head, torch.ones(2))  # the head does not change the map
+    assert bool((root < 0.5).all())  # the root's own parameter was drawn anew
+    assert torch.equal(model.offset, _RootOwned().offset)  # the model itself is left alone
+
+    from videoattr.demo_transformer import DemoTransformer
+    from videoattr.metrics.sanity import _default_layers
+
+    bare = DemoTransformer()
+    assert _default_layers(bare)[-1] == "" and bare.pos_embed is not None

@@ -18,9 +18,9 @@ from videoattr.pipeline import (
     explain_video,
     explain_video_classes,
     read_frames,
-    score_windows,
     window_starts,
 )
+from videoattr.pipeline.windows import score_windows
 from videoattr.zoo import wrap
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from videoattr.viz import COLORMAPS, apply_colormap, colormap_lut, luminance
+from videoattr.viz import COLORMAPS
+from videoattr.viz.colormaps import apply_colormap, colormap_lut, luminance
 
 
 def hex_rgb(colour: str) -> list[float]:

@@ -9,19 +9,10 @@ import torch
 
 from tests.helpers import clip as random_clip
 from videoattr.io import read_video, to_clip
-from videoattr.viz import (
-    apply_colormap,
-    apply_mask,
-    colorize,
-    denormalize,
-    overlay,
-    panels,
-    preserved_clip,
-    save_gif,
-    save_mp4,
-    scale_maps,
-    tile,
-)
+from videoattr.viz import overlay, panels, preserved_clip, save_gif, save_mp4
+from videoattr.viz.colormaps import apply_colormap
+from videoattr.viz.overlay import apply_mask, colorize, denormalize, scale_maps
+from videoattr.viz.writers import tile
 
 MEAN, STD = (0.43216, 0.39467, 0.37645), (0.22803, 0.22145, 0.21699)
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]

@@ -10,7 +10,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from tests.helpers import clip as random_clip
-from videoattr.viz import luminance, render_sheet, save_sheet
+from videoattr.viz import SheetCaption, render_sheet, save_sheet
+from videoattr.viz.colormaps import luminance
 
 T, H, W = 3, 6, 8
 VIRIDIS_1 = (0xFD, 0xE7, 0x25)  # viridis at 1 (#fde725)
@@ -76,12 +77,10 @@ def test_rows_captions_and_preserved() -> None:
         grey_frames(),
         half_mask(),
         preserved,
-        label="juggling",
-        score=torch.tensor([0.9123]),
+        caption=SheetCaption(target="juggling", target_probability=0.9123),
         scale=1,
     )
     assert sheet.row_names == ("input", "heatmap", "preserved")
-    # The deprecated label/score arguments name what they are: the target and p(target | clip).
     assert sheet.captions == ("target: juggling   p(target | clip) = 0.912",)
     assert bool((sheet.cell("preserved", 2) == 30).all())
     image = sheet.image
@@ -92,7 +91,9 @@ def test_rows_captions_and_preserved() -> None:
     # Row names are written in the left margin next to each row.
     for top in sheet.row_tops:
         assert int(image[top : top + H, : sheet.col_lefts[0]].min()) < 128
-    other = render_sheet(grey_frames(), half_mask(), preserved, label="yoga", score=0.9123, scale=1)
+    other = render_sheet(
+        grey_frames(), half_mask(), preserved, caption=SheetCaption("yoga", 0.9123), scale=1
+    )
     width = min(image.shape[1], other.image.shape[1])
     assert other.row_tops == sheet.row_tops
     assert not torch.equal(other.image[: other.row_tops[0], :width], caption[:, :width])
@@ -100,7 +101,9 @@ def test_rows_captions_and_preserved() -> None:
 
 def test_no_caption_without_label_or_score() -> None:
     sheet = render_sheet(grey_frames(), half_mask(), pad=3, scale=1)
-    with_caption = render_sheet(grey_frames(), half_mask(), pad=3, scale=1, label="x")
+    with_caption = render_sheet(
+        grey_frames(), half_mask(), pad=3, scale=1, caption=SheetCaption(target="x")
+    )
     assert sheet.captions == ("",) and sheet.row_tops[0] < with_caption.row_tops[0]
 
 
@@ -109,7 +112,12 @@ def test_batches_areas_and_scale() -> None:
     maps = torch.rand(2, 2, T, H, W)
     perturbed = random_clip(b=2, t=T, h=H, w=W, seed=1)
     sheet = render_sheet(
-        clip, maps, perturbed, label=["a", "b"], score=[0.5, 0.25], map_names=["5%", "10%"], scale=2
+        clip,
+        maps,
+        perturbed,
+        caption=[SheetCaption("a", 0.5), SheetCaption("b", 0.25)],
+        map_names=["5%", "10%"],
+        scale=2,
     )
     assert sheet.row_names == ("input", "5%", "10%", "preserved") * 2
     assert sheet.row_clips == (0, 0, 0, 0, 1, 1, 1, 1)
@@ -120,8 +128,10 @@ def test_batches_areas_and_scale() -> None:
         render_sheet(clip, maps, map_names=["one"])
     with pytest.raises(ValueError, match="preserved holds 1 clips but the heatmap holds 2"):
         render_sheet(clip, maps, perturbed[:1])
-    with pytest.raises(ValueError, match="label must be one value or one per clip"):
-        render_sheet(clip, maps, label=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"caption must be one value or one per clip \(2\)"):
+        render_sheet(clip, maps, caption=[SheetCaption("a")] * 3)
+    with pytest.raises(TypeError, match="label"):  # the first release's label/score are gone
+        render_sheet(clip, maps, label=["a", "b"])  # type: ignore[call-arg]
 
 
 def test_signed_maps_on_the_sheet() -> None:
@@ -137,7 +147,9 @@ def test_signed_maps_on_the_sheet() -> None:
 
 def test_save_sheet_writes_the_same_pixels(tmp_path: Path) -> None:
     path = tmp_path / "out" / "sheet.png"
-    sheet = save_sheet(path, grey_frames(), half_mask(), label="x", score=1.0, value_range=(0, 1))
+    sheet = save_sheet(
+        path, grey_frames(), half_mask(), caption=SheetCaption("x", 1.0), value_range=(0, 1)
+    )
     written = np.asarray(Image.open(path).convert("RGB"))
     assert np.array_equal(written, sheet.image.numpy())
 

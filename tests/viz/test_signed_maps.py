@@ -13,7 +13,8 @@ import torch
 from tests.helpers import clip as random_clip
 from tests.helpers import tiny_cnn3d
 from videoattr.methods import Occlusion, Saliency, SmoothGrad, TemporalOcclusion
-from videoattr.viz import OverlayStyle, colorize, panels, render_sheet
+from videoattr.viz import OverlayStyle, panels, render_sheet
+from videoattr.viz.overlay import colorize
 
 T, H, W = 2, 6, 8
 WHITE, BLUE, RED = [255, 255, 255], [0, 0, 255], [255, 0, 0]

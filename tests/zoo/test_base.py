@@ -158,10 +158,9 @@ def test_strided_sampling_is_the_reference_implementations() -> None:
         s.indices(0)
 
 
-def test_stride_is_a_deprecated_alias_of_strided() -> None:
-    with pytest.warns(DeprecationWarning, match="'stride' is deprecated; use 'strided'"):
-        old = FrameSampling("stride", 4)  # type: ignore[arg-type]
-    assert old == FrameSampling("strided", 4) and old.kind == "strided"
+def test_frame_sampling_refuses_unknown_kinds() -> None:
+    with pytest.raises(ValueError, match="'stride' is now 'strided'"):
+        FrameSampling("stride", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sampling must be one of"):
         FrameSampling("random", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="FrameSampling kind"):
@@ -292,6 +291,27 @@ def test_register_refuses_a_taken_name_unless_replace(monkeypatch: pytest.Monkey
     with pytest.raises(ValueError, match="unknown model 'tiny_alias'"):  # the old entry's alias went
         zoo.get_entry("tiny_alias")
     assert [e for e in zoo.entries() if e.name == "tiny_test"] == [second]
+
+
+def test_register_matches_names_like_the_method_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from videoattr.core.validation import normalize_name
+    from videoattr.zoo import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # undone after the test
+    demo = zoo.get_entry("demo")
+
+    def build(weights: object = None, num_classes: object = None) -> VideoAdapter:
+        return demo.builder()
+
+    entry = zoo.register(zoo.ZooEntry("Tiny-Net", build, "a test entry", aliases=("Tiny Alias",)))
+    for name in ("Tiny-Net", "tiny-net", "TINY_NET", "tiny net", "tiny_alias", "TINY-ALIAS"):
+        assert zoo.get_entry(name) is entry
+        assert normalize_name(name) in {"tiny_net", "tiny_alias"}  # the method registry's keys
+    for clash in ("tiny_net", "TINY-NET"):
+        with pytest.raises(ValueError, match="'tiny_net' is already registered for 'Tiny-Net'"):
+            zoo.register(zoo.ZooEntry(clash, build, "the same name in other case"))
+    assert zoo.get_entry("demo_transformer") is zoo.get_entry("demo-transformer")
+    assert [e.name for e in zoo.entries()].count("Tiny-Net") == 1
 
 
 def test_demo_entry_uses_the_demo_module() -> None:

@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from videoattr.cli.loading import weights_record
-from videoattr.cli.methods import _OPTIONS, build_method
+from videoattr.cli.methods import METHOD_FLAGS, build_method
 from videoattr.cli.options import (
     add_device_arguments,
     add_method_arguments,
@@ -163,7 +163,7 @@ def _args_for(args: argparse.Namespace, name: str) -> argparse.Namespace:
     if info.kind != "perturbation":
         one.area, one.preset = [0.1], None
     accepted = info.option_names()
-    for flag, (option, _read) in _OPTIONS.items():
+    for flag, (option, _read) in METHOD_FLAGS.items():
         if accepted is not None and option not in accepted:
             setattr(one, flag[2:].replace("-", "_"), None)
     return one

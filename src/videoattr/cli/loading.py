@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any
 
 import torch
 
 from videoattr.cli.options import CommandError
+from videoattr.core.errors import ArgumentError, Setting, python_words
 
-_API_WORDS = (
-    (re.compile(r"call load\([^)]*download=True\)"), "pass --download"),
-    (re.compile(r"load\([^)]*download=True\)"), "--download"),
-    (re.compile(r"\bdownload=True\b"), "--download"),
-    (re.compile(r"\bweights=\.\.\."), "--weights FILE"),
-    (re.compile(r"\bpass weights=None\b"), "leave out --weights"),
-)
+#: The command line's option for each argument of ``zoo.load`` that an error can advise.
+FLAGS = {"weights": "--weights", "download": "--download"}
 
 
-def cli_words(message: str) -> str:
-    """A library message with API arguments (``weights=...``, ``download=True``) named as CLI options."""
-    for pattern, words in _API_WORDS:
-        message = pattern.sub(words, message)
-    return message
+def cli_words(setting: Setting) -> str:
+    """A setting an error advises, in the command line's words (``pass --download``)."""
+    flag = FLAGS.get(setting.name)
+    if flag is None:
+        return python_words(setting)
+    if setting.value == "True":
+        return f"pass {flag}"
+    if setting.value in ("None", "False"):
+        return f"leave out {flag}"
+    value = setting.value.strip("'")  # a placeholder such as 'PATH' reads PATH on a command line
+    return f"pass {flag} {value}"
+
+
+def command_error(err: ArgumentError) -> CommandError:
+    """``err`` as one command-line error: prefixed by its argument's option, settings as options."""
+    flag = FLAGS.get(err.argument or "")
+    message = err.words(cli_words)
+    return CommandError(f"{flag}: {message}" if flag else message)
 
 
 def load_model(args: argparse.Namespace, device: torch.device) -> Any:
@@ -50,22 +58,13 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
         torch.manual_seed(seed)  # the random weights are drawn from it: the same seed, the same model
     try:
         adapter = zoo.load(args.model, weights=args.weights, **options)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        message = str(err)
-        if args.weights is not None and "weights_only" in message:
-            raise not_a_state_dict from None
-        if args.weights is not None and str(args.weights) in message:
-            raise CommandError(f"--weights: {cli_words(message)}") from None
-        raise type(err)(cli_words(message)) from None
-    except TypeError as err:
-        if options and "download" in str(err):
-            raise CommandError(
-                f"--download: model {args.model} has no weights to download"
-            ) from None
-        raise
-    except Exception as err:  # torch.load's errors for a file that is no state_dict vary widely
+    except ArgumentError as err:
+        raise command_error(err) from None
+    except (ValueError, FileNotFoundError, ImportError):
+        raise  # an unknown model, a missing extra: one line as it is
+    except Exception as err:  # a loader's own errors for a file that is no state_dict vary widely
         if args.weights is None:
-            raise CommandError(f"--model {args.model}: {cli_words(str(err))}") from None
+            raise CommandError(f"--model {args.model}: {err}") from None
         raise not_a_state_dict from None
     if args.weights is None and not _bundled(args.model):
         print(

@@ -30,8 +30,10 @@ def target_request(text: str | None, class_names: Sequence[str] | None) -> Targe
         raise CommandError(str(err)) from None
 
 
-#: Command-line option -> (the method option it sets, how to read it from ``args``).
-_OPTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
+#: The command-line options that set a method option: flag -> (the method option it sets, how to
+#: read it from ``args``). ``explain``, ``run`` and ``evaluate`` pass them to the methods that take
+#: them.
+METHOD_FLAGS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
     "--polarity": ("polarity", lambda a: a.polarity),
     "--iterations": ("max_iter", lambda a: a.iterations),
     "--optimizer": ("optimizer", lambda a: a.optimizer),
@@ -100,7 +102,7 @@ def method_options(
     def may_take(option: str) -> bool:
         return accepted is None or option in accepted
 
-    for flag, (option, read) in _OPTIONS.items():
+    for flag, (option, read) in METHOD_FLAGS.items():
         value = read(args)
         if value is None:
             continue
@@ -232,7 +234,7 @@ def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = Tru
         )
     except TypeError as err:  # the registry names API options; say the command line's
         message = str(err)
-        for flag, (option, _read) in _OPTIONS.items():
+        for flag, (option, _read) in METHOD_FLAGS.items():
             message = message.replace(f"'{option}'", flag)
         raise CommandError(f"--method {info.name}: {message}") from None
     areas = tuple(args.area) if info.kind == "perturbation" else None

@@ -9,6 +9,14 @@ import torch
 from torch import Tensor
 
 
+def normalize_name(name: str) -> str:
+    """The lookup key of a registered name: lower case, with ``-`` and spaces read as ``_``.
+
+    The method registry and the model zoo both match names by it.
+    """
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
 def describe(value: object) -> str:
     """Short human description of ``value`` for error messages."""
     if isinstance(value, Tensor):

@@ -8,18 +8,43 @@ of its colour (the baselines hatched in grey), the whisker spanning ± one stand
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from PIL import Image, ImageDraw
 
-from videoattr.evaluation.scoring import COLUMNS
+from videoattr.evaluation.scoring import COLUMNS, Cell
 from videoattr.viz.text import font, line_height, text_size
 
-if TYPE_CHECKING:
-    from videoattr.evaluation.report import Table
+__all__ = ["FigureRow", "FigureTable", "render_figure", "save_figure"]
 
-__all__ = ["render_figure", "save_figure"]
+
+class FigureRow(Protocol):
+    """What the figure reads of a row (a [`Row`][videoattr.evaluation.report.Row])."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def cells(self) -> Mapping[str, Cell]: ...
+
+    @property
+    def baseline(self) -> bool: ...
+
+
+class FigureTable(Protocol):
+    """What the figure reads of a table (a [`Table`][videoattr.evaluation.report.Table]): its rows,
+    its score columns and its config (``dataset``, ``model``, ``num_videos`` for the title)."""
+
+    @property
+    def rows(self) -> Sequence[FigureRow]: ...
+
+    @property
+    def columns(self) -> Sequence[str]: ...
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
 
 #: Bar colours of the methods (colour-blind safe, Okabe-Ito), then grey shades for the baselines.
 METHOD_COLOURS = [
@@ -29,7 +54,7 @@ METHOD_COLOURS = [
 BASELINE_COLOURS = [(120, 120, 120), (190, 190, 190)]
 
 
-def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) -> Image.Image:
+def render_figure(table: FigureTable, *, bar_width: int = 26, plot_height: int = 260) -> Image.Image:
     """The figure of ``table`` as a Pillow image (white background)."""
     fnt, small = font(15), font(13)
     lh = line_height(small)
@@ -96,7 +121,7 @@ def render_figure(table: Table, *, bar_width: int = 26, plot_height: int = 260) 
     return img
 
 
-def _colours(table: Table) -> list[tuple[int, int, int]]:
+def _colours(table: FigureTable) -> list[tuple[int, int, int]]:
     out, m, b = [], 0, 0
     for row in table.rows:
         if row.baseline:
@@ -108,7 +133,7 @@ def _colours(table: Table) -> list[tuple[int, int, int]]:
     return out
 
 
-def save_figure(table: Table, path: str | Path) -> Path:
+def save_figure(table: FigureTable, path: str | Path) -> Path:
     """Write the figure of ``table`` as a PNG."""
     p = Path(path)
     render_figure(table).save(p)

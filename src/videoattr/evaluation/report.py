@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from videoattr.datasets.boxes import EDGE_RULE
+from videoattr.evaluation.figure import save_figure
 from videoattr.evaluation.scoring import COLUMNS, Cell
 
 __all__ = ["Row", "Table", "versions"]
@@ -198,7 +199,6 @@ class Table:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``table.md``, ``table.csv``, ``table.json`` and ``figure.png`` into ``out_dir``."""
-        from videoattr.evaluation.figure import save_figure
         from videoattr.runner.store import write_json
 
         out = Path(out_dir)

@@ -22,7 +22,6 @@ silently repeated. (Pass explicit indices to repeat frames on purpose.)
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -37,26 +36,18 @@ __all__ = ["SAMPLINGS", "Sampling", "normalize_sampling", "sample_indices"]
 Sampling = Literal["uniform", "strided", "segments"]
 SAMPLINGS: tuple[str, ...] = ("uniform", "strided", "segments")
 
-_DEPRECATED: dict[str, str] = {"stride": "strided"}
-
-
 def normalize_sampling(name: str) -> str:
-    """The canonical name of a sampling mode; ``"stride"`` is a deprecated alias of ``"strided"``.
+    """``name`` checked to be one of the sampling modes.
 
     Raises:
-        ValueError: an unknown mode.
+        ValueError: an unknown mode (``"stride"``, the first release's name of ``"strided"``,
+            included: the message names the mode to use).
     """
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name]
-        warnings.warn(
-            f"sampling {name!r} is deprecated; use {new!r} (the same algorithm)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return new
     if name not in SAMPLINGS:
+        hint = "; 'stride' is now 'strided' (the same algorithm)" if name == "stride" else ""
         raise ValueError(
-            f"sampling must be one of {list(SAMPLINGS)} or a sequence of frame indices; got {name!r}"
+            f"sampling must be one of {list(SAMPLINGS)} or a sequence of frame indices; got "
+            f"{name!r}{hint}"
         )
     return name
 

@@ -9,7 +9,6 @@ Importing this package registers every built-in method (see [`registry`][videoat
 from videoattr.methods.registry import (
     MethodInfo,
     build_attributor,
-    method_aliases,
     method_info,
     method_names,
     register_method,
@@ -19,8 +18,6 @@ from videoattr.methods.registry import (
 from videoattr.methods.saliency import Saliency
 from videoattr.methods.integrated_gradients import (
     IntegratedGradients,
-    black_baseline,
-    integration_points,
 )
 from videoattr.methods.smoothgrad import SmoothGrad
 from videoattr.methods.grad_cam import GradCAM3D
@@ -36,7 +33,6 @@ from videoattr.methods.extremal import (
     STEP,
     ExtremalPerturbation2D,
     ExtremalPerturbation3D,
-    Perturbation,
     PerturbationResult,
     PerturbationSettings,
 )
@@ -54,7 +50,6 @@ __all__ = [
     "LayerCAM3D",
     "MethodInfo",
     "Occlusion",
-    "Perturbation",
     "PerturbationResult",
     "PerturbationSettings",
     "Saliency",
@@ -62,10 +57,7 @@ __all__ = [
     "SmoothGrad",
     "TemporalOcclusion",
     "XGradCAM3D",
-    "black_baseline",
     "build_attributor",
-    "integration_points",
-    "method_aliases",
     "method_info",
     "method_names",
     "register_method",

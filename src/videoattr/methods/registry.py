@@ -33,7 +33,7 @@ from typing import Any, Literal
 from torch import nn
 
 from videoattr.core.base import Attributor
-from videoattr.core.validation import check_choice
+from videoattr.core.validation import check_choice, normalize_name
 
 Kind = Literal["gradient", "cam", "perturbation", "black_box", "attention"]
 KINDS: tuple[str, ...] = ("gradient", "cam", "perturbation", "black_box", "attention")
@@ -105,11 +105,6 @@ def _signature(factory: Factory) -> inspect.Signature:
     return inspect.signature(factory)
 
 
-def normalize_name(name: str) -> str:
-    """The lookup key of a name: lower case, with ``-`` and spaces read as ``_``."""
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
-
-
 def register_method(
     name: str,
     factory: Factory,
@@ -126,7 +121,7 @@ def register_method(
         factory: ``factory(model, **options) -> Attributor``, usually the attributor class. When it is a
             class that does not set ``method_name`` itself (also a subclass of a registered method),
             ``name`` becomes its ``method_name``.
-        aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.methods.registry.normalize_name]).
+        aliases: other names that resolve to ``name`` (matched like names, see [`normalize_name`][videoattr.core.validation.normalize_name]).
         kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` (perturbation methods return one mask per
             area) or ``"black_box"`` (forward-only methods such as occlusion and RISE, which return
             ``(B, 1, T, H, W)`` maps like the gradient methods) or ``"attention"`` (methods that read a

@@ -26,12 +26,9 @@ from videoattr.metrics.deletion_insertion import (
     CurveResult,
     deletion,
     insertion,
-    rank_voxels,
-    voxel_curve,
 )
 from videoattr.metrics.grounding import (
     evidence_frame_share,
-    frame_mass,
     half_grounding,
     join_clips,
     temporal_grounding,
@@ -42,9 +39,7 @@ from videoattr.metrics.pointing import (
     PointingResult,
     boxes_to_masks,
     mass_in_ground_truth,
-    peak_locations,
     pointing_game,
-    top_fraction_mask,
     topk_iou,
 )
 from videoattr.metrics.protocols import (
@@ -52,13 +47,11 @@ from videoattr.metrics.protocols import (
     class_average,
     hit_regions,
     pointing_on_boxes,
-    reference_peaks,
 )
 from videoattr.metrics.sanity import (
     CascadeResult,
     cascading_randomization,
     randomized_correlation,
-    rankdata,
     spearman,
 )
 from videoattr.metrics.stats import bootstrap
@@ -77,23 +70,16 @@ __all__ = [
     "class_average",
     "deletion",
     "evidence_frame_share",
-    "frame_mass",
     "half_grounding",
     "hit_regions",
     "insertion",
     "join_clips",
     "mask_scores",
     "mass_in_ground_truth",
-    "peak_locations",
     "pointing_game",
     "pointing_on_boxes",
     "randomized_correlation",
-    "rank_voxels",
-    "rankdata",
-    "reference_peaks",
     "spearman",
     "temporal_grounding",
-    "top_fraction_mask",
     "topk_iou",
-    "voxel_curve",
 ]

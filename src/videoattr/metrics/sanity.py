@@ -98,22 +98,30 @@ class CascadeResult:
 
 
 def _default_layers(model: nn.Module) -> list[str]:
+    """Every module that owns parameters, output first; the root (``""``) last when it owns some
+    itself (a transformer's position embedding and class token)."""
     names = [
         name
         for name, m in model.named_modules()
-        if name and any(True for _ in m.parameters(recurse=False))
+        if any(True for _ in m.parameters(recurse=False))
     ]
     return list(reversed(names))
 
 
 def _reinitialise(module: nn.Module, generator_seed: int) -> None:
+    """Draw the parameters ``module`` owns itself anew (its sub-modules' are left alone).
+
+    A module without sub-modules is reset by its own ``reset_parameters`` when it has one; any
+    other parameter is drawn from a normal distribution with its current standard deviation (0.02
+    for a constant one, such as a class token initialised to zeros).
+    """
     devices = sorted(
         {p.device.index or 0 for p in module.parameters(recurse=False) if p.device.type == "cuda"}
     )
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(generator_seed)
         reset = getattr(module, "reset_parameters", None)
-        if callable(reset):
+        if callable(reset) and not any(True for _ in module.children()):
             reset()
             return
         for p in module.parameters(recurse=False):
@@ -141,8 +149,9 @@ def cascading_randomization(
         x: clips ``(B, C, T, H, W)``.
         target: any target form; ``None`` is resolved once to the top class of the *original* model, so
             every randomised model explains the same class.
-        layers: dotted names of the layers to randomise, in order; default every module that owns
-            parameters, from the output back to the input.
+        layers: dotted names of the layers to randomise, in order (``""``: the parameters the
+            model owns itself); default every module that owns parameters, from the output back to
+            the input, then the model's own (a transformer's position embedding and class token).
         absolute: compare ``|map|`` (default ``True``, the usual setting) rather than signed maps.
         seed: seed of the re-initialisation (layer ``l`` uses ``seed + l``). Default 0.
         keep_maps: also return the randomised maps.
@@ -166,7 +175,9 @@ def cascading_randomization(
     names = _default_layers(randomised) if layers is None else list(layers)
     if not names:
         raise ValueError("model has no layer with parameters to randomise")
-    modules = [resolve_layer(randomised, name, "layers") for name in names]
+    modules = [
+        randomised if name == "" else resolve_layer(randomised, name, "layers") for name in names
+    ]
     rows, kept = [], []
     ref = base.abs() if absolute else base
     for i, module in enumerate(modules):
@@ -231,7 +242,9 @@ def randomized_correlation(
     names = _default_layers(randomised) if layers is None else list(layers)
     if not names:
         raise ValueError("model has no layer with parameters to randomise")
-    modules = [resolve_layer(randomised, name, "layers") for name in names]
+    modules = [
+        randomised if name == "" else resolve_layer(randomised, name, "layers") for name in names
+    ]
     for i, module in enumerate(modules):
         _reinitialise(module, seed + i)
     maps = check_maps(method(randomised)(x, fixed), name="method output")

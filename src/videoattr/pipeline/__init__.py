@@ -21,24 +21,15 @@ from videoattr.pipeline.explain import (
     explain_batch,
     explain_clip,
     perturbation_from_config,
-    perturbation_of,
     preserved_clips,
 )
 from videoattr.pipeline.methods import (
-    DEFAULT_AREAS,
-    AttributeFn,
     AttributorLike,
     Method,
-    MethodFn,
     as_method,
-    method_config,
     model_options,
 )
 from videoattr.pipeline.outputs import (
-    KEY_SETTINGS,
-    OUTPUT_KINDS,
-    check_inside,
-    key_settings,
     summary_dict,
     write_outputs,
 )
@@ -46,47 +37,28 @@ from videoattr.pipeline.video_explanation import VideoExplanation
 from videoattr.pipeline.video_outputs import (
     SHEET_FRAMES,
     render_video_sheet,
-    sheet_positions,
     write_video_outputs,
 )
 from videoattr.pipeline.whole_video import explain_video, explain_video_classes
-from videoattr.pipeline.windows import (
-    DEFAULT_WINDOW_BATCH,
-    SHORT_VIDEO,
-    score_windows,
-    window_starts,
-)
+from videoattr.pipeline.windows import window_starts
 
 __all__ = [
-    "DEFAULT_AREAS",
-    "DEFAULT_WINDOW_BATCH",
-    "KEY_SETTINGS",
-    "OUTPUT_KINDS",
     "SHEET_FRAMES",
-    "SHORT_VIDEO",
-    "AttributeFn",
     "AttributorLike",
     "ClipExplanation",
     "Method",
-    "MethodFn",
     "VideoExplanation",
     "VideoFrames",
     "as_method",
-    "check_inside",
     "explain_batch",
     "explain_clip",
     "explain_video",
     "explain_video_classes",
-    "key_settings",
-    "method_config",
     "model_options",
     "perturbation_from_config",
-    "perturbation_of",
     "preserved_clips",
     "read_frames",
     "render_video_sheet",
-    "score_windows",
-    "sheet_positions",
     "summary_dict",
     "window_starts",
     "write_outputs",

@@ -86,7 +86,8 @@ def method_cost(
 
     Returns:
         The [`Cost`][videoattr.pipeline.cost.Cost], counting the explained clip's own forward and,
-        for the perturbation methods, the forward of each preserved clip.
+        for the perturbation methods, the forwards of each area's final preserved and deleted clips
+        (the optimiser's probabilities) and of its preserved clip (the pipeline's).
     """
     att = method.attributor
     config = method.config
@@ -100,7 +101,9 @@ def method_cost(
         iterations = int(config.get("max_iter", 0) or 0)
         areas = max(1, len(method.areas))
         exact = config.get("early_stop") is None
-        return Cost(1 + areas, iterations * areas * rows, bound, exact=exact)
+        # the clip; per area the optimiser's final preserved and deleted clips, and the preserved
+        # clip the pipeline scores
+        return Cost(1 + 3 * areas, iterations * areas * rows, bound, exact=exact)
     if name in ("saliency", "input_x_gradient"):
         return Cost(1, 1, bound)
     if name == "integrated_gradients":
@@ -118,6 +121,10 @@ def method_cost(
         if channels is None:
             raise ValueError("Score-CAM's cost needs the channels of its layers (channels=...)")
         return Cost(2 + sum(channels), 0, bound)
+    if name == "attention_rollout":  # one forward without a gradient reads every attention
+        return Cost(2, 0, bound)
+    if name == "attention_relevance":  # one forward and one backward pass
+        return Cost(1, 1, bound)
     if method.kind == "cam":  # one forward, a backward pass that stops at the layer
         return Cost(2, 0, bound)
     return Cost(1, 1, bound, exact=False)  # another gradient method: one backward assumed

@@ -275,7 +275,7 @@ def preserved_clips(perturbation: Perturbation, x: Tensor, masks: Tensor) -> Ten
     """The preserved clips ``(B, A, C, T, H, W)`` of masks ``(B, A, T, H, W)`` (no model call).
 
     Args:
-        perturbation: the pyramid of ``x`` ([`perturbation_of`][videoattr.pipeline.perturbation_of], [`perturbation_from_config`][videoattr.pipeline.perturbation_from_config]).
+        perturbation: the pyramid of ``x`` ([`perturbation_of`][videoattr.pipeline.explain.perturbation_of], [`perturbation_from_config`][videoattr.pipeline.perturbation_from_config]).
         x: the clips ``(B, C, T, H, W)``.
         masks: the masks.
     """

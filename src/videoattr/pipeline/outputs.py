@@ -165,7 +165,7 @@ def write_outputs(
         areas: the perturbation areas. Default ``()``.
         settings: extra JSON values recorded in the summary (each under its own key; the method's
             configuration under ``"settings"``, the preset under ``"preset"``). Default none.
-        kinds: which files to write. Default all of [`OUTPUT_KINDS`][videoattr.pipeline.OUTPUT_KINDS].
+        kinds: which files to write. Default all of [`OUTPUT_KINDS`][videoattr.pipeline.outputs.OUTPUT_KINDS].
         fps: frame rate of the GIF/MP4. Default 8.
         root: when given, every file must lie inside this folder (checked on resolved paths).
         random_weights: the model has no trained weights (the pictures say so). Default ``False``.

@@ -23,40 +23,21 @@ Example:
     >>> show(clip, attr, style=style, caption=caption)  # inline animation in Jupyter  # doctest: +SKIP
 """
 
-from videoattr.viz.colormaps import COLORMAPS, Colormap, apply_colormap, colormap_lut, luminance
+from videoattr.viz.colormaps import COLORMAPS
 from videoattr.viz.display import Animation, show
-from videoattr.viz.overlay import (
-    apply_mask,
-    as_maps,
-    blend,
-    colorize,
-    denormalize,
-    overlay,
-    preserved_clip,
-    scale_maps,
-    to_frames,
-)
+from videoattr.viz.overlay import overlay, preserved_clip
 from videoattr.viz.sheet import Sheet, render_sheet, save_sheet
 from videoattr.viz.style import OverlayStyle, SheetCaption
 from videoattr.viz.timeline import Timeline, render_timeline, save_timeline
-from videoattr.viz.writers import panels, save_gif, save_mp4, tile
+from videoattr.viz.writers import panels, save_gif, save_mp4
 
 __all__ = [
     "COLORMAPS",
     "Animation",
-    "Colormap",
     "OverlayStyle",
     "Sheet",
     "SheetCaption",
     "Timeline",
-    "apply_colormap",
-    "apply_mask",
-    "as_maps",
-    "blend",
-    "colorize",
-    "colormap_lut",
-    "denormalize",
-    "luminance",
     "overlay",
     "panels",
     "preserved_clip",
@@ -66,8 +47,5 @@ __all__ = [
     "save_mp4",
     "save_sheet",
     "save_timeline",
-    "scale_maps",
     "show",
-    "tile",
-    "to_frames",
 ]

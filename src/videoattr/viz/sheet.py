@@ -247,8 +247,6 @@ def render_sheet(
     font_size: int = DEFAULT_FONT_SIZE,
     colorbar: bool = True,
     pad: int = 2,
-    label: str | Sequence[str] | None = None,
-    score: float | Sequence[float] | Tensor | None = None,
     cmap: Colormap | None = None,
     alpha: float | None = None,
     polarity: Polarity | None = None,
@@ -292,8 +290,6 @@ def render_sheet(
         font_size: text height in pixels; default 14.
         colorbar: draw the colour bar with the value range under the cells; default ``True``.
         pad: white pixels between cells and around the sheet; default 2.
-        label: deprecated, use ``caption``: the target's name (one, or one per clip).
-        score: deprecated, use ``caption``: ``p(target | clip)`` (one, one per clip, or ``(B,)``).
         cmap: overrides ``style.cmap``.
         alpha: overrides ``style.alpha``.
         polarity: overrides ``style.polarity``.
@@ -350,7 +346,7 @@ def render_sheet(
     b, a = over.shape[:2]
     kept = _preserved_frames(preserved, st.mean, st.std, b)
     names = map_labels(map_names, targets, probs, b, a)
-    caps = clip_captions(caption, label, score, b)
+    caps = clip_captions(caption, b)
     rows = build_rows(rgb, over, None if kept is None else kept.cpu(), names, caps)
     t, h, w = rows[0].video.shape[:3]
     scale = auto_scale(h) if scale is None else check_positive_int(scale, "scale")

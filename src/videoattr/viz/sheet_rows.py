@@ -24,30 +24,16 @@ def per_clip(value: object, b: int, name: str) -> list[object]:
 
 
 def clip_captions(
-    caption: SheetCaption | Sequence[SheetCaption] | None,
-    label: object,
-    score: object,
-    b: int,
+    caption: SheetCaption | Sequence[SheetCaption] | None, b: int
 ) -> list[SheetCaption | None]:
-    """One caption per clip; the old ``label``/``score`` arguments become target and p(target|clip)."""
-    if caption is not None:
-        out = per_clip(caption, b, "caption")
-        for c in out:
-            if not isinstance(c, SheetCaption):
-                raise TypeError(
-                    f"caption must be a SheetCaption or one per clip; got {describe(c)}"
-                )
-        return out  # type: ignore[return-value]
-    labels, scores = per_clip(label, b, "label"), per_clip(score, b, "score")
-    return [
-        None
-        if lab is None and sc is None
-        else SheetCaption(
-            target=None if lab is None else str(lab),
-            target_probability=None if sc is None else float(sc),  # type: ignore[arg-type]
-        )
-        for lab, sc in zip(labels, scores, strict=True)
-    ]
+    """One caption per clip (``None``: no caption)."""
+    if caption is None:
+        return [None] * b
+    out = per_clip(caption, b, "caption")
+    for c in out:
+        if not isinstance(c, SheetCaption):
+            raise TypeError(f"caption must be a SheetCaption or one per clip; got {describe(c)}")
+    return out  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

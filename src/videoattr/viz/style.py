@@ -183,14 +183,16 @@ class OverlayStyle:
         return f"OverlayStyle({', '.join(short)})"
 
 
-_LEGACY = ("cmap", "alpha", "polarity", "value_range", "mean", "std")
+#: The settings of an [`OverlayStyle`][videoattr.viz.style.OverlayStyle] that every drawing function
+#: also takes as a keyword argument, overriding its ``style`` for one call.
+_OVERRIDES = ("cmap", "alpha", "polarity", "value_range", "mean", "std")
 
 
-def merge_style(style: OverlayStyle | None, **legacy: Any) -> OverlayStyle:
-    """``style`` (default ``OverlayStyle()``) with the old per-argument settings applied on top.
+def merge_style(style: OverlayStyle | None, **overrides: Any) -> OverlayStyle:
+    """``style`` (default ``OverlayStyle()``) with one call's settings applied on top.
 
-    Keyword arguments left at ``None`` are ignored, so ``overlay(frames, maps, alpha=1.0)`` keeps
-    working next to ``overlay(frames, maps, style=OverlayStyle(alpha=1.0))``.
+    Keyword arguments left at ``None`` are ignored, so ``overlay(frames, maps, alpha=1.0)`` is
+    ``overlay(frames, maps, style=OverlayStyle(alpha=1.0))``.
 
     Raises:
         TypeError: ``style`` is not an [`OverlayStyle`][videoattr.viz.style.OverlayStyle] or an
@@ -200,10 +202,10 @@ def merge_style(style: OverlayStyle | None, **legacy: Any) -> OverlayStyle:
         style = OverlayStyle()
     elif not isinstance(style, OverlayStyle):
         raise TypeError(f"style must be an OverlayStyle or None; got {type(style).__name__}")
-    unknown = sorted(set(legacy) - set(_LEGACY))
+    unknown = sorted(set(overrides) - set(_OVERRIDES))
     if unknown:
-        raise TypeError(f"unknown style settings {unknown}; known: {list(_LEGACY)}")
-    changes = {k: v for k, v in legacy.items() if v is not None}
+        raise TypeError(f"unknown style settings {unknown}; known: {list(_OVERRIDES)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
     return style.replace(**changes) if changes else style
 
 

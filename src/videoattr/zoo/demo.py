@@ -8,6 +8,7 @@ from typing import Any
 
 from videoattr import demo_model, demo_transformer
 from videoattr.core.attention import AttentionLayout, AttentionTap
+from videoattr.core.errors import ArgumentValueError, Setting
 from videoattr.zoo.adapter import VideoAdapter, wrap
 from videoattr.zoo.registry import ZooEntry, register
 from videoattr.zoo.tokens import TokenGrid
@@ -27,8 +28,13 @@ DEMO_TRANSFORMER_ATTENTION = AttentionLayout(
 
 
 def _check_fixed(weights: object, num_classes: object, name: str) -> None:
+    argument = "weights" if weights is not None else "num_classes"
     if weights is not None or num_classes is not None:
-        raise ValueError(f"the {name} has fixed bundled weights and classes; pass weights=None")
+        raise ArgumentValueError(
+            f"the {name} has fixed bundled weights and classes; ",
+            Setting(argument, "None"),
+            argument=argument,
+        )
 
 
 def load_demo(

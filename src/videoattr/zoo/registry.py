@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from videoattr.core.validation import describe
+from videoattr.core.errors import ArgumentValueError, Setting
+from videoattr.core.validation import describe, normalize_name
 from videoattr.zoo.adapter import VideoAdapter
 
 __all__ = ["Builder", "ZooEntry", "available", "entries", "get_entry", "load", "register"]
@@ -33,7 +34,12 @@ class ZooEntry:
         description: one line on the architecture and input.
         requires: the packages it needs beyond the core (``()`` for none).
         weights: what ``weights=`` accepts and where the weights are published.
-        aliases: other names [`load`][videoattr.zoo.load] accepts for it (lower case).
+        aliases: other names [`load`][videoattr.zoo.load] accepts for it.
+        downloads: whether ``load(..., download=True)`` can fetch its named weights. Default
+            ``False``.
+
+    Names and aliases are matched like method names: case-insensitively, with ``-`` and spaces
+    read as ``_`` (see [`normalize_name`][videoattr.core.validation.normalize_name]).
     """
 
     name: str
@@ -42,6 +48,7 @@ class ZooEntry:
     requires: tuple[str, ...] = ()
     weights: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    downloads: bool = False
 
     def __str__(self) -> str:
         needs = ", ".join(self.requires) if self.requires else "core only"
@@ -81,7 +88,7 @@ def register(entry: ZooEntry, *, replace: bool = False) -> ZooEntry:
     Raises:
         ValueError: the name or an alias is already registered and ``replace`` is false.
     """
-    keys = [entry.name, *entry.aliases]
+    keys = list(dict.fromkeys(normalize_name(n) for n in (entry.name, *entry.aliases)))
     taken = {key: _REGISTRY[key].name for key in keys if key in _REGISTRY}
     if taken and not replace:
         key, owner = next(iter(taken.items()))
@@ -112,7 +119,7 @@ def get_entry(name: str) -> ZooEntry:
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str; got {describe(name)}")
-    key = name.lower()
+    key = normalize_name(name)
     if key not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {sorted(e.name for e in entries())}")
     return _REGISTRY[key]
@@ -143,11 +150,19 @@ def load(
             transformers, ``download=True`` to let torchvision or Hugging Face fetch named weights).
 
     Raises:
-        ValueError: unknown name or weights that do not fit the architecture.
+        ValueError: unknown name or weights that do not fit the architecture, or ``download=True``
+            for a model without named weights to download (an
+            [`ArgumentValueError`][videoattr.core.errors.ArgumentValueError] naming the argument).
         ImportError: the model needs an extra that is not installed.
         FileNotFoundError: the weights file does not exist (the message says where they are published).
     """
     entry = get_entry(name)
+    if options.get("download") and not entry.downloads:
+        raise ArgumentValueError(
+            f"model {entry.name!r} has no weights to download (its weights: {entry.weights}); ",
+            Setting("download", "False"),
+            argument="download",
+        )
     if not entry.installed():
         raise ImportError(
             f"model {entry.name!r} needs {', '.join(entry.requires)}, which is not installed; "

@@ -10,7 +10,7 @@ from videoattr.io.sampling import normalize_sampling, sample_indices
 __all__ = ["FrameSampling", "ModelSampling"]
 
 ModelSampling = Literal["strided", "segments"]
-"""The sampling modes an adapter may use (``"stride"`` is a deprecated alias of ``"strided"``)."""
+"""The sampling modes an adapter may use."""
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,7 @@ class FrameSampling:
         kind: ``"strided"``: every ``floor(n / clip_len)``-th frame from the first, keeping the last
             ``clip_len`` (the reference implementation's sampling, Li et al., WACV 2021, for 3-D
             CNNs); ``"segments"``: the centre frame of each of ``clip_len`` equal segments (TSN/TSM
-            test-time sampling, also used for the transformers). ``"stride"`` is accepted as a
-            deprecated alias of ``"strided"`` (with a ``DeprecationWarning``).
+            test-time sampling, also used for the transformers).
         clip_len: number of frames ``T`` in a clip.
 
     Example:

@@ -20,6 +20,7 @@ from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
 from videoattr.core.hooks import unwrap_model
+from videoattr.core.errors import ArgumentFileNotFoundError, Setting
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.preprocessing import Preprocessing
@@ -144,10 +145,14 @@ def _torchvision_state(
         if download:
             state: dict[str, torch.Tensor] = member.get_state_dict(progress=True, check_hash=True)
             return state
-        raise FileNotFoundError(
+        raise ArgumentFileNotFoundError(
             f"{name} weights {spec.weights.__name__}.{member.name} are not in the torch hub cache "
-            f"({cached}). Download {member.url} and pass the local path as weights='/path/to/file.pth', "
-            f"put the file at {cached}, or call load({name!r}, weights={weights!r}, download=True)."
+            f"({cached}). Download {member.url} and ",
+            Setting("weights", "'/path/to/file.pth'"),
+            f", put the file at {cached}, or ",
+            Setting("download", "True"),
+            ".",
+            argument="weights",
         )
     return read_state_dict(weights, published=f"torchvision: {spec.weights.DEFAULT.url}")
 
@@ -238,5 +243,6 @@ for _name, _spec in _SPECS.items():
             requires=(),
             weights=f"local file, or {', '.join(w.name for w in _spec.weights)} / DEFAULT from the torch "
             f"hub cache ({_spec.weights.DEFAULT.url})",
+            downloads=True,
         )
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from videoattr.core.errors import ArgumentFileNotFoundError, Setting
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.registry import ZooEntry, register
@@ -193,11 +194,16 @@ def load_hf(
         try:
             net = model_cls.from_pretrained(source, local_files_only=not download)
         except OSError as err:
-            raise FileNotFoundError(
-                f"cannot load {family_name} weights {source!r} without downloading: it is neither a local "
-                f"checkpoint folder nor in the Hugging Face cache. Download it first (e.g. "
+            raise ArgumentFileNotFoundError(
+                f"cannot load {family_name} weights {source!r} without downloading: it is neither a "
+                "local checkpoint folder nor in the Hugging Face cache. Download it first (e.g. "
                 f"`hf download {family.example} --local-dir DIR`, published at "
-                f"https://huggingface.co/{family.example}) and pass weights='DIR', or pass download=True."
+                f"https://huggingface.co/{family.example}) and ",
+                Setting("weights", "'DIR'"),
+                ", or ",
+                Setting("download", "True"),
+                ".",
+                argument="weights",
             ) from err
         if Path(source).is_dir():
             mean, std, resize = _preprocessing_from_file(Path(source), family)
@@ -240,5 +246,6 @@ for _name, _family in _FAMILIES.items():
             description=f"Hugging Face {_family.model_class} (B, T, C, H, W); config= for random models",
             requires=("transformers",),
             weights=f"local checkpoint folder or cached hub id, e.g. {_family.example}",
+            downloads=True,
         )
     )

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.hooks import unwrap_model
+from videoattr.core.errors import ArgumentFileNotFoundError, ArgumentValueError, Setting
 from videoattr.core.validation import describe
 
 __all__ = ["WeightsFileError", "load_state_dict_checked", "read_state_dict"]
@@ -27,8 +28,14 @@ __all__ = ["WeightsFileError", "load_state_dict_checked", "read_state_dict"]
 _WRAPPER_PREFIXES: tuple[str, ...] = ("module.", "_orig_mod.")
 
 
-class WeightsFileError(ValueError):
-    """A weights file exists but does not hold a state dict of tensors (the message says why)."""
+class WeightsFileError(ArgumentValueError):
+    """A weights file exists but does not hold a state dict of tensors (the message says why).
+
+    An [`ArgumentError`][videoattr.core.errors.ArgumentError] about ``weights``.
+    """
+
+    def __init__(self, *parts: str | Setting, argument: str | None = "weights") -> None:
+        super().__init__(*parts, argument=argument)
 
 
 def _listing(keys: Sequence[str], limit: int = 12) -> str:
@@ -47,16 +54,21 @@ def read_state_dict(path: str | os.PathLike[str], *, published: str) -> dict[str
         published: where such weights are published (named in the error for a missing file).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist (names the file and where to get the weights).
+        ArgumentFileNotFoundError: ``path`` does not exist (a ``FileNotFoundError`` about
+            ``weights``; names the file and where to get the weights).
         WeightsFileError: the file holds no state dict of tensors (a ``ValueError``; the message
             names the file and what it holds instead).
     """
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(
-            f"weights file {str(p)!r} does not exist. Download the weights yourself ({published}) and pass "
-            "the local path as weights=... (videoattr downloads nothing unless asked: named "
-            "weights with download=True)."
+        raise ArgumentFileNotFoundError(
+            f"weights file {str(p)!r} does not exist. Download the weights yourself ({published}) "
+            "and ",
+            Setting("weights", "'PATH'"),
+            " (videoattr downloads nothing unless asked: for named weights, ",
+            Setting("download", "True"),
+            ").",
+            argument="weights",
         )
     obj = _safe_load(p)
     if isinstance(obj, Mapping):
@@ -137,7 +149,8 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, Tensor], *, s
     loaded through its wrapper (the keys of ``state`` carry no wrapper prefix).
 
     Raises:
-        ValueError: the keys or shapes do not match the architecture (nothing is loaded then).
+        ArgumentValueError: the keys or shapes do not match the architecture (a ``ValueError`` about
+            ``weights``; nothing is loaded then).
     """
     module = unwrap_model(module)
     own = module.state_dict()
@@ -163,8 +176,9 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, Tensor], *, s
             parts.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatches: {_listing(mismatched)}")
-        raise ValueError(
+        raise ArgumentValueError(
             f"the weights in {source} do not match the {type(module).__name__} architecture; "
-            + "; ".join(parts)
+            + "; ".join(parts),
+            argument="weights",
         )
     module.load_state_dict(state, strict=True)
