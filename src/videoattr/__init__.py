@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
         method_names,
         register_method,
     )
+    from videoattr.pipeline import explain_video
+    from videoattr.runner import run
 
 # Public name -> the module that defines it; imported on first access (PEP 562).
 _LAZY_NAMES: dict[str, str] = {
@@ -74,6 +76,8 @@ _LAZY_NAMES: dict[str, str] = {
     "IntegratedGradients": "videoattr.methods",
     "Saliency": "videoattr.methods",
     "SmoothGrad": "videoattr.methods",
+    "explain_video": "videoattr.pipeline",
+    "run": "videoattr.runner",
 }
 
 # Subpackages and modules reachable as attributes: ``videoattr.zoo.load(...)``.
@@ -81,6 +85,7 @@ _SUBMODULES: tuple[str, ...] = (
     "core",
     "datasets",
     "demo_model",
+    "explain_video",
     "io",
     "methods",
     "metrics",
@@ -118,11 +123,13 @@ __all__ = [
     "core",
     "datasets",
     "demo_model",
+    "explain_video",
     "io",
     "method_names",
     "methods",
     "metrics",
     "register_method",
+    "run",
     "runner",
     "viz",
     "zoo",

@@ -19,8 +19,8 @@ import torchvision.models.video as tvv  # type: ignore[import-untyped, unused-ig
 from torch import nn
 from torchvision.models import WeightsEnum  # type: ignore[import-untyped, unused-ignore]
 
-from videoattr.core.hooks import unwrap_model
 from videoattr.core.errors import ArgumentFileNotFoundError, Setting
+from videoattr.core.hooks import unwrap_model
 from videoattr.zoo.adapter import VideoAdapter
 from videoattr.zoo.attention import attention_layout
 from videoattr.zoo.preprocessing import Preprocessing

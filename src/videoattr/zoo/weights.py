@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.hooks import unwrap_model
 from videoattr.core.errors import ArgumentFileNotFoundError, ArgumentValueError, Setting
+from videoattr.core.hooks import unwrap_model
 from videoattr.core.validation import describe
 
 __all__ = ["WeightsFileError", "load_state_dict_checked", "read_state_dict"]

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from videoattr.core.base import Attributor, Explanation, check_option_names
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_areas, check_choice, describe
-from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
 from videoattr.methods._memory import GRADIENT_BATCH
+from videoattr.methods.extremal.optimize import PerturbationResult, optimize_masks
 from videoattr.methods.extremal.settings import (
     PRESETS,
     STEP_AREA_GROWTH,
