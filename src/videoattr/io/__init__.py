@@ -17,7 +17,9 @@ One job per module:
 - `videoattr.io.streaming`: [`iter_frames`][videoattr.io.iter_frames] (a long video a chunk of
   frames at a time) and [`video_fps`][videoattr.io.video_fps];
 - `videoattr.io.writing`: [`write_video`][videoattr.io.write_video];
-- `videoattr.io.ffmpeg`: FFmpeg called safely (local files only, video containers only);
+- `videoattr.io.decoding`: video files decoded in process by PyAV, safely (a local file opened
+  as a file object, video containers only), with timestamps and seeking;
+- `videoattr.io.ffmpeg`: the FFmpeg command that encodes video files;
 - `videoattr.io.gif`: animated GIFs;
 - `videoattr.io.folders`: frame-image folders, [`list_frame_files`][videoattr.io.list_frame_files],
   [`write_frames`][videoattr.io.write_frames].

@@ -1,11 +1,13 @@
-"""Reading videos: files decoded by FFmpeg, animated GIFs and folders of frame images.
+"""Reading videos: files decoded by PyAV (FFmpeg's libraries), animated GIFs and frame folders.
 
 Sources [`read_video`][videoattr.io.read_video] understands, each read by a module of its own:
 
 - video files (``.mp4``, ``.avi``, ``.webm``, ``.mkv``, ``.mov``, ``.flv``, ``.ts``, ``.ogv``, ...),
-  decoded by FFmpeg (`videoattr.io.ffmpeg`). A local file is always opened as a local file,
-  whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just names), and only video
-  container formats are decoded, so a file's content cannot pull in other files;
+  decoded in process by PyAV (`videoattr.io.decoding`). A local file is always opened by
+  videoattr as a local file, whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just
+  names), and only video container formats are decoded, so a file's content cannot pull in other
+  files. Frames keep their timestamps: a variable-frame-rate file gives the frames it holds, and
+  a clip is read by seeking to the key frame before it;
 - animated GIFs, decoded by Pillow (`videoattr.io.gif`), frames merged by the GIF writer
   expanded again so that a clip comes back with its frame count;
 - a folder of frame images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``), in natural order of their file
@@ -26,8 +28,8 @@ import torch
 from torch import Tensor
 
 from videoattr.core.validation import describe
+from videoattr.io.decoding import decode_all, decode_frames, decode_timeline
 from videoattr.io.errors import VideoReadError, VideoTooShortError
-from videoattr.io.ffmpeg import ffmpeg_count, ffmpeg_read
 from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.frames import Size, center_crop, resize_frames
 from videoattr.io.gif import count_gif_frames, read_gif
@@ -39,8 +41,8 @@ __all__ = ["count_frames", "read_video"]
 def count_frames(path: PathLike, *, strict: bool = True) -> int:
     """The number of frames of a video file, a GIF (after duration expansion) or a frame folder.
 
-    Video files are decoded once by FFmpeg without transferring pixels, which is exact but takes
-    time proportional to the video's length.
+    Video files are decoded once without converting their pixels, which is exact (the frames the
+    file holds, each once) but takes time proportional to the video's length.
 
     Args:
         path: a video file, a ``.gif`` or a folder of frame images.
@@ -58,7 +60,7 @@ def count_frames(path: PathLike, *, strict: bool = True) -> int:
         return len(list_frame_files(p))
     if p.suffix.lower() == ".gif":
         return count_gif_frames(p)
-    return ffmpeg_count(p, strict)
+    return len(decode_timeline(p, strict))
 
 
 def read_video(
@@ -73,7 +75,8 @@ def read_video(
     """Read ``num_frames`` frames of a video file, an animated GIF or a folder of frame images.
 
     Args:
-        path: a video file (any format FFmpeg reads: mp4, avi, webm, ...), a ``.gif``, or a folder
+        path: a video file (mp4, avi, webm, mkv, mov and the other video containers of
+            [`VIDEO_DEMUXERS`][videoattr.io.decoding.VIDEO_DEMUXERS]), a ``.gif``, or a folder
             of ``.png``/``.jpg`` frames in natural name order.
         num_frames: ``T``, the number of frames to return; ``None`` (default) returns every frame.
         sampling: ``"uniform"`` (default), ``"strided"`` (the reference implementation's),
@@ -111,15 +114,13 @@ def read_video(
         indices = sample_indices(len(all_frames), num_frames, sampling, source=f"video {p}")
         frames = np.stack([all_frames[i] for i in indices])
     elif num_frames is None and isinstance(sampling, str):
-        if strict:
-            ffmpeg_count(p, strict)  # a decoding pass that reports damage
-        frames = ffmpeg_read(p, None)
+        frames = decode_all(p, strict)  # one pass, damage reported as met
         if len(frames) == 0:
             raise VideoTooShortError(f"video {p} has 0 frames; cannot sample frames from it")
     else:
-        n = ffmpeg_count(p, strict)
-        indices = sample_indices(n, num_frames, sampling, source=f"video {p}")
-        frames = ffmpeg_read(p, indices)
+        timeline = decode_timeline(p, strict)  # the count, the timestamps and any damage
+        indices = sample_indices(len(timeline), num_frames, sampling, source=f"video {p}")
+        frames = decode_frames(p, indices, timeline)
     out = torch.from_numpy(np.ascontiguousarray(frames))
     if size is not None:
         out = resize_frames(out, size)

@@ -3,10 +3,10 @@
 
 [`read_video`][videoattr.io.read_video] returns every requested frame at the source's resolution in
 one array; a two-minute video at 25 frames per second and 320x240 pixels is 3000 frames, 690 MB.
-[`iter_frames`][videoattr.io.iter_frames] decodes the same sources (video files through FFmpeg,
-animated GIFs, folders of frame images) and yields them in chunks of ``chunk_size`` frames, so a
-caller that shrinks each chunk (to the model's input size) never holds more than one chunk at the
-source's resolution.
+[`iter_frames`][videoattr.io.iter_frames] decodes the same sources (video files through PyAV in one
+pass, animated GIFs, folders of frame images) and yields them in chunks of ``chunk_size`` frames,
+so a caller that shrinks each chunk (to the model's input size) never holds more than one chunk at
+the source's resolution.
 """
 
 from __future__ import annotations
@@ -20,15 +20,7 @@ import torch
 from torch import Tensor
 
 from videoattr.core.validation import check_positive_int, describe
-from videoattr.io.errors import VideoReadError
-from videoattr.io.ffmpeg import (
-    FFMPEG_DECODE_OPTIONS,
-    FFMPEG_INPUT_OPTIONS,
-    _last_line,
-    ffmpeg_count,
-    ffmpeg_timestamps,
-    ffmpeg_url,
-)
+from videoattr.io.decoding import decode_chunks, decode_timeline, nominal_rate
 from videoattr.io.folders import PathLike, list_frame_files, read_frame_images
 from videoattr.io.gif import _gif_frames, _repeats, read_gif
 from videoattr.io.reading import _existing
@@ -51,8 +43,9 @@ def iter_frames(
         step: keep one frame in ``step``. Default 1 (every frame).
         chunk_size: the most frames in one yielded chunk. Default 64.
         strict: raise [`VideoReadError`][videoattr.io.VideoReadError] when FFmpeg reports any
-            decoding error in a video file (checked by a first decoding pass, as
-            [`read_video`][videoattr.io.read_video] does). Default ``True``.
+            decoding error in a video file, as [`read_video`][videoattr.io.read_video] does. The
+            file is decoded once: the error is raised where the damage is met, after the chunks
+            before it. Default ``True``.
 
     Returns:
         An iterator of ``torch.uint8`` chunks ``(n, H, W, 3)`` on the CPU, ``1 <= n <= chunk_size``, in frame order.
@@ -60,7 +53,8 @@ def iter_frames(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        VideoReadError: the file cannot be decoded (the message names it).
+        VideoReadError: the file cannot be decoded, or (``strict``) is damaged (the message names
+            it).
         ValueError: ``step`` or ``chunk_size`` is not a positive int.
 
     Example:
@@ -85,45 +79,15 @@ def _chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tenso
         for start in range(0, len(frames), chunk_size):
             yield torch.from_numpy(np.stack(frames[start : start + chunk_size]))
         return
-    yield from _ffmpeg_chunks(p, step, chunk_size, strict)
-
-
-def _ffmpeg_chunks(p: Path, step: int, chunk_size: int, strict: bool) -> Iterator[Tensor]:
-    import imageio_ffmpeg
-
-    if strict:
-        ffmpeg_count(p, strict)  # a decoding pass that reports damage
-    chunk: list[np.ndarray] = []
-    try:
-        reader = imageio_ffmpeg.read_frames(
-            ffmpeg_url(p),
-            pix_fmt="rgb24",
-            input_params=list(FFMPEG_INPUT_OPTIONS),
-            output_params=list(FFMPEG_DECODE_OPTIONS),
-        )
-        meta = next(reader)
-        width, height = meta["size"]
-        try:
-            for i, buffer in enumerate(reader):
-                if i % step:
-                    continue
-                chunk.append(np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3))
-                if len(chunk) == chunk_size:
-                    yield torch.from_numpy(np.stack(chunk))
-                    chunk = []
-        finally:
-            reader.close()
-    except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
-        raise VideoReadError(f"could not decode video {p}: {_last_line(err)}") from err
-    if chunk:
-        yield torch.from_numpy(np.stack(chunk))
+    for chunk, _ in decode_chunks(p, step, chunk_size, strict):
+        yield torch.from_numpy(chunk)
 
 
 def video_fps(path: PathLike) -> float | None:
     """The frame rate of a video file or GIF in frames per second; ``None`` when it has none.
 
-    Video files report the rate FFmpeg reads from the container; a GIF's rate comes from its frame
-    duration (the one [`write_video`][videoattr.io.write_video] records, else the shortest); a folder of
+    Video files report the rate their container states (its average rate); a GIF's rate comes
+    from its frame duration (the one [`write_video`][videoattr.io.write_video] records, else the shortest); a folder of
     frame images has no rate.
 
     Raises:
@@ -139,29 +103,18 @@ def video_fps(path: PathLike) -> float | None:
         total_ms = sum(durations)
         frames = sum(repeats)
         return 1000.0 * frames / total_ms if total_ms > 0 and frames else None
-    import imageio_ffmpeg
-
-    try:
-        reader = imageio_ffmpeg.read_frames(
-            ffmpeg_url(p), pix_fmt="rgb24", input_params=list(FFMPEG_INPUT_OPTIONS)
-        )
-        try:
-            meta = next(reader)
-        finally:
-            reader.close()
-    except (RuntimeError, OSError, StopIteration, KeyError, ValueError) as err:
-        raise VideoReadError(f"could not open video {p}: {_last_line(err)}") from err
-    fps = meta.get("fps")
-    return float(fps) if isinstance(fps, (int, float)) and fps > 0 else None
+    return nominal_rate(p)
 
 
 def video_timestamps(path: PathLike, *, strict: bool = True) -> list[float] | None:
     """The presentation time in seconds of every frame of a video file (relative to the first),
     from the file's timestamps; ``None`` for a GIF or a folder of frame images.
 
-    One FFmpeg pass over the file, which also counts its frames and (``strict``) reports damage as
+    Each frame's ``pts * time_base``, from one decoding pass over the file (without converting
+    pixels), which also counts its frames and (``strict``) reports damage as
     [`count_frames`][videoattr.io.count_frames] does. A variable-frame-rate video keeps its own
-    times (the frames are never duplicated to a constant rate).
+    times (the frames are never duplicated to a constant rate). ``None`` also for a file whose
+    frames carry no timestamps.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -170,7 +123,7 @@ def video_timestamps(path: PathLike, *, strict: bool = True) -> list[float] | No
     p = _existing(path)
     if p.is_dir() or p.suffix.lower() == ".gif":
         return None
-    return ffmpeg_timestamps(p, strict)
+    return decode_timeline(p, strict).times()
 
 
 def frame_rate(timestamps: list[float], nominal: float | None = None) -> float | None:

@@ -1,0 +1,433 @@
+"""Decoding video files in process with PyAV (FFmpeg's libraries), safely.
+
+Every video file is opened by videoattr itself, as a local file, and handed to FFmpeg as a file
+object: no name is ever read as a URL, so ``concat:a.mp4|b.mp4``, ``pipe:0`` or
+``subfile,,start,0,end,0,,:x`` is just a file name. The file is opened without waiting (a named
+pipe is refused at once, never waited on) and must be a regular file. FFmpeg may then use no
+protocol (a demuxer cannot open a second file) and only the container formats of
+`VIDEO_DEMUXERS`, so a file's content (a playlist, a concat list) cannot pull in other files.
+
+Decoded frames keep their presentation timestamps (``pts * time_base``): a variable-frame-rate
+video gives the frames it holds, each once, at its own time; a clip in the middle of a long video
+is read by seeking to the key frame before it.
+
+One decoding pass without pixel conversion gives a file's [`Timeline`][videoattr.io.decoding.Timeline]
+(its frames' timestamps and key frames, hence their count) and, in strict mode, any damage: every
+error FFmpeg logs while decoding makes the pass fail, as the ``ffmpeg`` command would report it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from videoattr.io.errors import VideoReadError, VideoTooShortError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
+
+__all__ = [
+    "VIDEO_DEMUXERS",
+    "Timeline",
+    "decode_all",
+    "decode_chunks",
+    "decode_frames",
+    "decode_timeline",
+    "nominal_rate",
+    "open_video",
+]
+
+VIDEO_DEMUXERS: tuple[str, ...] = (
+    "mov", "mp4", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "mpegvideo", "ogg", "asf",
+    "gif", "h264", "hevc", "m4v", "mjpeg", "nut", "ivf", "obu", "yuv4mpegpipe", "dv", "mxf", "rm",
+)  # fmt: skip
+"""The FFmpeg demuxers videoattr lets decode a file: video containers and raw video streams.
+
+Playlists and lists of other files (``concat``, ``hls``, ``dash``, ``image2``) are not among them,
+so a file's content cannot make FFmpeg read other files either.
+"""
+
+_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(VIDEO_DEMUXERS),
+    "protocol_whitelist": "none",  # no protocol at all: the file object is the only input
+}
+_BUFFER_BYTES = 1 << 18  # bytes FFmpeg reads from the file object at a time
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The frames of a video file, in presentation order, as one decoding pass found them.
+
+    Attributes:
+        pts: each frame's presentation timestamp in units of ``time_base`` (``None`` where the
+            file gives none).
+        keyframes: the indices of the key frames (where decoding can start after a seek).
+        time_base: the video stream's time base, seconds per ``pts`` unit.
+    """
+
+    pts: tuple[int | None, ...]
+    keyframes: tuple[int, ...]
+    time_base: Fraction
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def times(self) -> list[float] | None:
+        """Each frame's time in seconds after the first frame; ``None`` when a frame has no
+        timestamp."""
+        if any(t is None for t in self.pts):
+            return None
+        values = [t for t in self.pts if t is not None]
+        first = min(values, default=0)
+        return [float((t - first) * self.time_base) for t in values]
+
+    def seekable(self) -> bool:
+        """Whether frames can be found by timestamp: every frame has one, strictly increasing."""
+        pts = self.pts
+        if any(t is None for t in pts):
+            return False
+        return all(a < b for a, b in itertools.pairwise(pts))  # type: ignore[operator]
+
+    def keyframe_before(self, index: int) -> int:
+        """The last key frame at or before frame ``index`` (0 when none is marked)."""
+        at = bisect.bisect_right(self.keyframes, index)
+        return self.keyframes[at - 1] if at else 0
+
+
+def _open_local_file(p: Path) -> int:
+    """A read-only descriptor of the regular file ``p``; a pipe, socket or device is refused
+    without being waited on (opened non-blocking, checked with ``fstat``)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(p, flags)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"video not found: {p} (no such file or folder)") from err
+    except OSError as err:
+        raise VideoReadError(f"could not open video {p}: {err.strerror or err}") from err
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise VideoReadError(
+                f"{p} is not a regular file (a pipe, socket or device): videoattr reads videos "
+                "only from files"
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _reason(err: BaseException) -> str:
+    """One line saying why FFmpeg failed: its error and the last error it logged."""
+    import av
+
+    if isinstance(err, av.FFmpegError):
+        text = err.strerror or type(err).__name__
+        entry: Any = err.log  # (level, name, message), or (count, that) in older PyAV
+        if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], tuple):
+            entry = entry[1]
+        if isinstance(entry, tuple) and len(entry) == 3 and str(entry[2]).strip():
+            name, message = str(entry[1]), str(entry[2]).strip()
+            if "not on whitelist" in message:
+                return (
+                    f"its container format ({name}) is not a video container format videoattr "
+                    f"reads ({', '.join(VIDEO_DEMUXERS)})"
+                )
+            text = f"{text} ({message})"
+        return text
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
+@contextmanager
+def open_video(p: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """Open the local video file ``p`` with PyAV: its container and first video stream.
+
+    The file is opened as a file object (no name is read as a URL), with no protocol and only
+    the container formats of `VIDEO_DEMUXERS` allowed; decoding uses FFmpeg's threads.
+
+    Raises:
+        FileNotFoundError: ``p`` does not exist.
+        VideoReadError: ``p`` is not a regular file, is not a video FFmpeg can open with those
+            formats, or has no video stream (the message names it).
+    """
+    import av
+
+    _count_errors()  # FFmpeg's errors are counted from now on (see `_ErrorWatch`)
+    with os.fdopen(_open_local_file(p), "rb", buffering=0) as file:
+        try:
+            container = av.open(
+                file, "r", container_options=_OPEN_OPTIONS, buffer_size=_BUFFER_BYTES
+            )
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise VideoReadError(f"could not decode video {p}: {_reason(err)}") from err
+        try:
+            if not container.streams.video:
+                raise VideoReadError(f"could not decode video {p}: the file has no video stream")
+            stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise VideoReadError(
+                    f"could not decode video {p}: FFmpeg has no decoder for its video stream"
+                )
+            stream.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg command uses
+            yield container, stream
+        finally:
+            _release(container)
+
+
+def _release(container: InputContainer) -> None:
+    """Close ``container`` once its decoder threads are idle.
+
+    PyAV frees a codec context holding Python's lock; a decoder thread still at work (decoding
+    stopped early, or a damaged file refused) that logs an error then waits for that lock, and
+    the freeing waits for the thread. Flushing the decoders first (without the lock) waits until
+    every thread is done.
+    """
+    for stream in container.streams:
+        codec = getattr(stream, "codec_context", None)
+        if codec is not None:
+            codec.flush_buffers()
+    container.close()
+
+
+def _count_errors() -> int:
+    """How many errors FFmpeg has logged in this process so far.
+
+    PyAV ignores FFmpeg's log unless a level is set; where none is, the level is set to
+    ``PANIC``: nothing is printed, but errors are counted (PyAV also names the last one in its
+    exceptions).
+    """
+    import av.logging
+
+    if av.logging.get_level() is None:
+        av.logging.set_level(av.logging.PANIC)
+    return av.logging.get_last_error()[0]
+
+
+class _ErrorWatch:
+    """The errors FFmpeg logs from its creation on (from any thread: a decoder's threads log
+    too, so a decoding elsewhere in the process at the same time is counted as well)."""
+
+    def __init__(self) -> None:
+        self.start = _count_errors()
+
+    def logged(self) -> int:
+        """How many errors FFmpeg logged since the watch began."""
+        return _count_errors() - self.start
+
+    def damage(self, p: Path, raised: BaseException | None = None) -> VideoReadError:
+        """The error for a damaged ``p``: FFmpeg logged errors, or raised ``raised``."""
+        import av.logging
+
+        last = av.logging.get_last_error()[1]
+        reason = _reason(raised) if raised is not None else (last[2].strip() if last else "?")
+        return VideoReadError(
+            f"video {p} is damaged: FFmpeg reported {max(self.logged(), 1)} decoding errors, the "
+            f"last: {reason!r} (pass strict=False to use what decodes anyway)"
+        )
+
+
+def _decoded(
+    p: Path, container: InputContainer, stream: VideoStream, strict: bool
+) -> Iterator[VideoFrame]:
+    """The decoded frames of ``stream``, in presentation order, from the container's position.
+
+    ``strict``: any error FFmpeg raises or logs ends the decoding with a
+    [`VideoReadError`][videoattr.io.VideoReadError]. Else a packet that fails to decode is skipped
+    and a demuxing error ends the file (the frames the decoder still holds are returned).
+    """
+    import av
+
+    watch = _ErrorWatch()
+    codec = stream.codec_context
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets, None)
+        except (av.FFmpegError, OSError) as err:  # the file cannot be read further
+            if strict:
+                raise watch.damage(p, err) from err
+            packet = None
+        if packet is not None and packet.size == 0:
+            continue  # empty: PyAV's flush packet, or a dropped frame of an AVI; None flushes
+        try:
+            frames = codec.decode(packet)
+        except av.EOFError:  # flushed already
+            return
+        except (av.FFmpegError, OSError) as err:
+            if strict:
+                raise watch.damage(p, err) from err
+            frames = []
+        yield from frames
+        if strict and watch.logged():
+            raise watch.damage(p)
+        if packet is None:
+            return
+
+
+def _pts(frame: VideoFrame) -> int | None:
+    return frame.pts if frame.pts is not None else frame.dts
+
+
+def _rgb(frame: VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
+
+
+def decode_timeline(p: Path, strict: bool = True) -> Timeline:
+    """Decode ``p`` once without converting its pixels: the frames' timestamps and key frames.
+
+    Raises:
+        VideoReadError: ``p`` cannot be decoded, has no decodable frame, or (``strict``) FFmpeg
+            reports any error while decoding it.
+    """
+    pts: list[int | None] = []
+    keys: list[int] = []
+    with open_video(p) as (container, stream):
+        time_base = stream.time_base or Fraction(1, 1)
+        for i, frame in enumerate(_decoded(p, container, stream, strict)):
+            pts.append(_pts(frame))
+            if frame.key_frame:
+                keys.append(i)
+    if not pts:
+        raise VideoReadError(f"could not decode video {p}: it has no decodable video frame")
+    return Timeline(tuple(pts), tuple(keys), Fraction(time_base))
+
+
+def decode_all(p: Path, strict: bool = True) -> np.ndarray:
+    """Every frame of ``p``, uint8 ``(T, H, W, 3)`` RGB (``T`` may be 0), in one pass.
+
+    Raises:
+        VideoReadError: ``p`` cannot be decoded, or (``strict``) is damaged.
+    """
+    with open_video(p) as (container, stream):
+        frames = [_rgb(f) for f in _decoded(p, container, stream, strict)]
+    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def decode_chunks(
+    p: Path, step: int, chunk_size: int, strict: bool
+) -> Iterator[tuple[np.ndarray, list[float | None]]]:
+    """Frames ``0, step, 2 step, ...`` of ``p`` in chunks of at most ``chunk_size``, one pass.
+
+    Yields ``(frames, times)``: uint8 ``(n, H, W, 3)`` RGB and each frame's time in seconds after
+    the first frame of the file (``None`` where it has no timestamp). Only one chunk is held at a
+    time; the file stays open until the iterator is exhausted or closed.
+
+    Raises:
+        VideoReadError: ``p`` cannot be decoded, or (``strict``) FFmpeg reports an error; raised
+            when met, after the chunks decoded before it.
+    """
+    with open_video(p) as (container, stream):
+        time_base = Fraction(stream.time_base or Fraction(1, 1))
+        first: int | None = None
+        frames: list[np.ndarray] = []
+        times: list[float | None] = []
+        for i, frame in enumerate(_decoded(p, container, stream, strict)):
+            t = _pts(frame)
+            first = t if first is None else first
+            if i % step:
+                continue
+            frames.append(_rgb(frame))
+            times.append(None if t is None or first is None else float((t - first) * time_base))
+            if len(frames) == chunk_size:
+                yield np.stack(frames), times
+                frames, times = [], []
+        if frames:
+            yield np.stack(frames), times
+
+
+def decode_frames(p: Path, indices: Sequence[int], timeline: Timeline) -> np.ndarray:
+    """The frames of ``p`` at ``indices`` (in that order), uint8 ``(len(indices), H, W, 3)`` RGB.
+
+    ``timeline`` (from [`decode_timeline`][videoattr.io.decoding.decode_timeline]) gives each
+    frame's timestamp: the reader seeks to the key frame before a wanted frame when one lies
+    ahead, and finds the frame by its timestamp. Where a file's timestamps are missing or not
+    increasing, or a seek does not land where its index says, the file is decoded from its start,
+    frames counted in decoding order. Damage is not checked here (the timeline's pass does).
+
+    Raises:
+        VideoTooShortError: the file ends before an index.
+        VideoReadError: ``p`` cannot be decoded.
+    """
+    wanted = sorted(set(indices))
+    kept: dict[int, np.ndarray] | None = None
+    if timeline.seekable():
+        with open_video(p) as (container, stream):
+            kept = _seek_read(p, container, stream, wanted, timeline)
+    if kept is None:
+        with open_video(p) as (container, stream):
+            kept = _sequential_read(p, container, stream, wanted)
+    missing = [i for i in wanted if i not in kept]
+    if missing:
+        raise VideoTooShortError(
+            f"video {p} ended before frames {missing[:10]} (its counting pass found "
+            f"{len(timeline)} frames)"
+        )
+    return np.stack([kept[i] for i in indices])
+
+
+def _sequential_read(
+    p: Path, container: InputContainer, stream: VideoStream, wanted: list[int]
+) -> dict[int, np.ndarray]:
+    keep = set(wanted)
+    last = wanted[-1] if wanted else -1
+    kept: dict[int, np.ndarray] = {}
+    for i, frame in enumerate(_decoded(p, container, stream, strict=False)):
+        if i > last:
+            break
+        if i in keep:
+            kept[i] = _rgb(frame)
+    return kept
+
+
+def _seek_read(
+    p: Path,
+    container: InputContainer,
+    stream: VideoStream,
+    wanted: list[int],
+    timeline: Timeline,
+) -> dict[int, np.ndarray] | None:
+    """``wanted`` frames by seeking and timestamps; ``None`` where a seek misses its frame."""
+    index_of = {t: i for i, t in enumerate(timeline.pts)}
+    kept: dict[int, np.ndarray] = {}
+    frames: Iterator[VideoFrame] | None = None
+    position = -1  # the index of the last frame decoded
+    for target in wanted:
+        key = timeline.keyframe_before(target)
+        if frames is None or key > position + 1:  # a key frame ahead: jump to it
+            if frames is not None or key > 0:
+                at = timeline.pts[key]
+                assert at is not None  # a seekable timeline has every timestamp
+                container.seek(at, stream=stream, backward=True, any_frame=False)
+            frames = _decoded(p, container, stream, strict=False)
+        for frame in frames:
+            i = index_of.get(_pts(frame))
+            if i is None or i > target:
+                return None  # not the file the timeline describes, or a seek past the frame
+            position = i
+            if i == target:
+                kept[target] = _rgb(frame)
+                break
+        else:
+            return None
+    return kept
+
+
+def nominal_rate(p: Path) -> float | None:
+    """The frame rate the container of ``p`` states (frames per second), ``None`` if none."""
+    with open_video(p) as (_, stream):
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate is not None and rate > 0 else None
