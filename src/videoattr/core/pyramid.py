@@ -77,7 +77,8 @@ class Perturbation:
             # pyramid), each clip's block written in one contiguous pass (level by level, every write
             # would touch every cache line of the pyramid, levels being the fastest dimension).
             self.pyramid = x.new_empty((*x.shape, self.num_levels))
-            for i, clip in enumerate(x.detach().split(1)):
+            for i in range(x.shape[0]):
+                clip = x[i : i + 1].detach()
                 if kind == "blur":
                     levels = [gaussian_blur_frames(clip, sigma) for sigma in sigmas]
                 else:
