@@ -17,6 +17,7 @@ from videoattr.cli.options import (
     output_folder,
     positive_int,
 )
+from videoattr.methods.extremal.settings import FAST_ITERATIONS, PAPER_ITERATIONS
 from videoattr.methods.registry import build_attributor, method_names
 
 #: The models ``demo`` runs: the zoo entries whose weights ship with videoattr.
@@ -46,7 +47,8 @@ def add_parser(sub: Any) -> None:
         "--preset",
         choices=("fast", "paper"),
         default="fast",
-        help="STEP preset: fast (Adam, 200 iterations; default) or paper (SGD, 2000 iterations)",
+        help=f"STEP preset: fast (Adam, {FAST_ITERATIONS} iterations; default) or paper (SGD, "
+        f"{PAPER_ITERATIONS} iterations)",
     )
     d.add_argument(
         "--iterations",

@@ -18,6 +18,7 @@ import torch
 
 from videoattr.core.devices import resolve_device
 from videoattr.datasets.folders import safe_name
+from videoattr.methods.extremal.settings import FAST_ITERATIONS, FAST_LR, PAPER_ITERATIONS
 from videoattr.methods.registry import method_names, resolve_method
 
 #: The method of ``--method`` when none is given: one forward and a partial backward per clip,
@@ -117,15 +118,16 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         "--iterations",
         type=positive_int,
         default=None,
-        help="perturbation iterations (default: the preset's, 200 for fast, 2000 for paper)",
+        help=f"perturbation iterations (default: the preset's, {FAST_ITERATIONS} for fast, "
+        f"{PAPER_ITERATIONS} for paper)",
     )
     g.add_argument(
         "--preset",
         choices=("fast", "paper"),
         default=None,
-        help="settings of the perturbation methods: 'fast' (200 Adam iterations, the paper's "
-        "schedule compressed into the run) or 'paper' (2000 SGD iterations, as published) "
-        "(default: fast)",
+        help=f"settings of the perturbation methods: 'fast' ({FAST_ITERATIONS} Adam iterations at lr "
+        f"{FAST_LR} from a gradient-map warm start, the paper's schedule compressed into the run) "
+        f"or 'paper' ({PAPER_ITERATIONS} SGD iterations, as published) (default: fast)",
     )
     g.add_argument(
         "--optimizer",
