@@ -95,8 +95,16 @@ class RealDefaults(griffe.Extension):
         if len(static) == len(init.parameters):
             return  # no **kwargs: the source shows everything
         named = {p.name for p in static}
-        params = [
-            griffe.Parameter(p.name, annotation=p.annotation, kind=p.kind, default=p.default)
+        runtime_defaults = {
+            p.name: repr(p.default) for p in declared.parameters.values() if p.default is not p.empty
+        }
+        params = [  # the source's keywords, with the values their defaults have at runtime
+            griffe.Parameter(
+                p.name,
+                annotation=p.annotation,
+                kind=p.kind,
+                default=runtime_defaults.get(p.name, p.default),
+            )
             for p in static
         ]
         for p in declared.parameters.values():

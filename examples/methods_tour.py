@@ -60,8 +60,8 @@ def main() -> None:
             va.Saliency(model, polarity="absolute"), n=16, variant="square"
         ).attribute(clips, labels),
         "grad_cam": lambda: va.GradCAM3D(model, layer, normalize=True).attribute(clips, labels),
-        "ep2d": lambda: va.ExtremalPerturbation2D(model, **fast).attribute(clips, labels, 0.1),
-        "ep3d": lambda: va.ExtremalPerturbation3D(model, **fast).attribute(clips, labels, 0.1),
+        "ep2d": lambda: va.ExtremalPerturbation2D(model, **fast).attribute(clips, labels, areas=0.1),
+        "ep3d": lambda: va.ExtremalPerturbation3D(model, **fast).attribute(clips, labels, areas=0.1),
         "step": lambda: va.STEP(model, **fast).attribute(clips, labels, areas=[0.05, 0.1]),
     }
 

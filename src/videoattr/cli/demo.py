@@ -88,11 +88,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{args.model} on {device}"
     )
     start = time.perf_counter()
+    flags = {"max_iter": args.iterations, "optimizer": args.optimizer}
     step_options = {
         "preset": args.preset,
-        "max_iter": args.iterations,
-        "optimizer": args.optimizer,
         "progress": not args.no_progress,
+        # a flag left out leaves the preset's value (None is a value for the methods)
+        **{option: value for option, value in flags.items() if value is not None},
     }
     runs: list[tuple[str, dict[str, Any], tuple[float, ...] | None]] = [("grad_cam", {}, None)]
     if args.model != "demo":

@@ -87,7 +87,8 @@ def method_cost(
     Returns:
         The [`Cost`][videoattr.pipeline.cost.Cost], counting the explained clip's own forward and,
         for the perturbation methods, the forwards of each area's final preserved and deleted clips
-        (the optimiser's probabilities) and of its preserved clip (the pipeline's).
+        (the optimiser's probabilities) and of its preserved clip (the pipeline's), and the warm
+        start's gradient map (one backward per clip).
     """
     att = method.attributor
     config = method.config
@@ -102,8 +103,9 @@ def method_cost(
         areas = max(1, len(method.areas))
         exact = config.get("early_stop") is None
         # the clip; per area the optimiser's final preserved and deleted clips, and the preserved
-        # clip the pipeline scores
-        return Cost(1 + 3 * areas, iterations * areas * rows, bound, exact=exact)
+        # clip the pipeline scores; a warm start's gradient map is one more backward per clip
+        warm = 1 if config.get("warm_start", "none") != "none" else 0
+        return Cost(1 + 3 * areas, iterations * areas * rows + warm, bound, exact=exact)
     if name in ("saliency", "input_x_gradient"):
         return Cost(1, 1, bound)
     if name == "integrated_gradients":

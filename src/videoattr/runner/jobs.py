@@ -27,7 +27,18 @@ from videoattr.runner.dataset import Sample, check_clip
 from videoattr.runner.videos import WholeVideoFolder, WindowSettings, explain_whole_video
 
 if TYPE_CHECKING:
-    from videoattr.runner.batches import BatchContext
+    from videoattr.core.targets import TargetRequest
+    from videoattr.pipeline.methods import Method
+
+
+class BatchContext(Protocol):
+    """What a job reads of its batch's context (the runner's ``batches.BatchContext`` has it)."""
+
+    model: nn.Module
+    method: Method
+    device: torch.device
+    request: TargetRequest
+    settings: dict[str, Any]
 
 #: One item's result: its maps and its record.
 Result = tuple[np.ndarray, ClipRecord | VideoRecord]
