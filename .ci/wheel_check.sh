@@ -39,7 +39,7 @@ required = [
     "videoattr/py.typed",
     "videoattr/assets/demo_model.pt",
     "videoattr/methods/extremal/__init__.py",
-    "videoattr/methods/extremal/native_kernels.cpp",
+    "videoattr/core/native_kernels.cpp",
 ]
 missing = [n for n in required if n not in names]
 if missing:
@@ -84,7 +84,7 @@ where = Path(videoattr.__file__).resolve()
 assert where.is_relative_to(Path(sys.argv[1]).resolve()), f"videoattr imported from {where}"
 print("videoattr", videoattr.__version__, "from", where)
 PY
-"$WORK/venv/bin/python" -c "from videoattr.methods.extremal import native; print(native.status())"
+"$WORK/venv/bin/python" -c "from videoattr.core import native; print(native.status())"
 "$WORK/venv/bin/python" quickstart.py --out quickstart_out --iterations 20
 test -s quickstart_out/step.png
 "$WORK/venv/bin/videoattr" --version
