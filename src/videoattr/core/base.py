@@ -404,11 +404,20 @@ class Attributor(ABC):
 
         Returns:
             An [`Explanation`][videoattr.core.base.Explanation] (one extra gradient-free forward of ``x`` gives the probabilities).
+
+        Raises:
+            TypeError: `attribute` returned something other than a tensor for these keywords (a
+                method whose keywords change what `attribute` returns overrides ``explain``).
         """
         x = check_clip(x)
         check_model_dtype(self.model, x, "x")
         logits = self.clean_logits(x)
         maps = self.attribute(x, target, **overrides)
+        if not isinstance(maps, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.attribute returned a {type(maps).__name__}, not a tensor of maps; "
+                f"explain() cannot report it (keywords given: {sorted(overrides)})"
+            )
         return self.make_explanation(maps, target, logits)
 
     def make_explanation(

@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from videoattr.core.base import Explanation, check_model_dtype
 from videoattr.core.gradients import batched_input_gradients
 from videoattr.core.ops import Polarity, Reduction
 from videoattr.core.progress import progress_bar
 from videoattr.core.targets import ResolvedTarget, Target, fold_targets
 from videoattr.core.validation import (
     check_choice,
+    check_clip,
     check_finite_float,
     check_finite_tensor,
     check_positive_int,
@@ -217,6 +219,31 @@ class IntegratedGradients(GradientAttributor):
             else:
                 total = (raw * (x - x0)).flatten(1).sum(1)
             return attr, (total - delta).detach()
+
+    def explain(
+        self, x: Tensor, target: Target = None, *, return_gap: bool = False, **overrides: Any
+    ) -> Explanation:
+        """Attribute and report what the model said, with the completeness gap on request.
+
+        Args:
+            x: clips ``(B, C, T, H, W)``.
+            target: as in [`attribute`][videoattr.methods.integrated_gradients.IntegratedGradients.attribute].
+            return_gap: also compute the completeness gap (as ``attribute(..., return_gap=True)``)
+                and put it in ``extras["gap"]``: ``(B,)``, or ``(B, K)`` with several targets per
+                clip. Default ``False`` (no ``"gap"`` entry).
+            **overrides: any constructor option, for this call only.
+
+        Returns:
+            An [`Explanation`][videoattr.core.base.Explanation] whose ``maps`` are what ``attribute``
+            returns without the gap.
+        """
+        if not return_gap:
+            return super().explain(x, target)
+        x = check_clip(x)
+        check_model_dtype(self.model, x, "x")
+        logits = self.clean_logits(x)
+        maps, gap = self.attribute(x, target, return_gap=True)
+        return self.make_explanation(maps, target, logits, extras={"gap": gap})
 
     def options(self) -> dict[str, Any]:
         """The constructor's options (``baseline`` as the tensor or float in use)."""
