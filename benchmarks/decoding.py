@@ -6,7 +6,8 @@ one ``framecrc`` line per frame (the count, the timestamps and, strict, any dama
 ``imageio_ffmpeg.read_frames`` sending RGB frames through a pipe, counted from the start up to
 the last wanted frame; the frame rate from a third process. The PyAV reader is
 `videoattr.io` itself: one pass without pixel conversion for the count and the timestamps, a seek
-to the key frame before a clip, one pass for a whole video that reports damage as it goes.
+to the key frame before a clip, one pass for a whole video that reports damage as it goes (for
+``read_frames``, the same pass also records the timestamps, the count and the rate).
 
 Two sources, generated once into ``--folder`` (never shipped): a long H.264 video
 (``--minutes``, 320 x 240, 25 frames per second, the encoder settings of
@@ -40,9 +41,8 @@ from typing import Any
 import numpy as np
 
 from videoattr import io
-from videoattr.io.decoding import VIDEO_DEMUXERS
+from videoattr.io.decoding import VIDEO_DEMUXERS, DecodingPass
 from videoattr.io.ffmpeg import ffmpeg_url
-from videoattr.io.streaming import video_timestamps
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 PIPE_INPUT = ["-protocol_whitelist", "file", "-format_whitelist", ",".join(VIDEO_DEMUXERS)]
@@ -183,11 +183,10 @@ def cases(long: Path, short: Path, clip_start: int) -> list[Case]:
         pipe_fps(long)
         return len(times), sum(len(c) for c in pipe_chunks(long, 16))
 
-    def av_whole_video() -> tuple[int, int]:
-        times = video_timestamps(long)
-        io.video_fps(long)
-        chunks = io.iter_frames(long, chunk_size=16, strict=False)
-        return len(times or ()), sum(len(c) for c in chunks)
+    def av_whole_video() -> tuple[int, int]:  # one pass: frames, timestamps, count and rate
+        decoding = DecodingPass(long, 1, 16, True)
+        frames = sum(len(c) for c, _ in decoding)
+        return len(decoding.timeline.times() or ()), frames
 
     return [
         ("count frames (timestamps pass)", lambda: len(pipe_timestamps(long)),

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VIDEO_DEMUXERS",
+    "DecodingPass",
     "Timeline",
     "decode_all",
     "decode_chunks",
@@ -324,29 +325,79 @@ def decode_chunks(
 
     Yields ``(frames, times)``: uint8 ``(n, H, W, 3)`` RGB and each frame's time in seconds after
     the first frame of the file (``None`` where it has no timestamp). Only one chunk is held at a
-    time; the file stays open until the iterator is exhausted or closed.
+    time; the file stays open until the iterator is exhausted or closed. A
+    [`DecodingPass`][videoattr.io.decoding.DecodingPass] yields the same and also records the
+    file's timeline.
 
     Raises:
         VideoReadError: ``p`` cannot be decoded, or (``strict``) FFmpeg reports an error; raised
             when met, after the chunks decoded before it.
     """
-    with open_video(p) as (container, stream):
-        time_base = Fraction(stream.time_base or Fraction(1, 1))
-        first: int | None = None
-        frames: list[np.ndarray] = []
-        times: list[float | None] = []
-        for i, frame in enumerate(_decoded(p, container, stream, strict)):
-            t = _pts(frame)
-            first = t if first is None else first
-            if i % step:
-                continue
-            frames.append(_rgb(frame))
-            times.append(None if t is None or first is None else float((t - first) * time_base))
-            if len(frames) == chunk_size:
+    return iter(DecodingPass(p, step, chunk_size, strict))
+
+
+class DecodingPass:
+    """One decoding pass over the video file ``p`` that yields frames ``0, step, 2 step, ...`` in
+    chunks, as [`decode_chunks`][videoattr.io.decoding.decode_chunks] does, and records on the way
+    what a separate pass without pixels would give: the file's
+    [`Timeline`][videoattr.io.decoding.Timeline] (every frame, kept or not) and its nominal rate.
+
+    Iterate it once, to the end; then read ``timeline``. ``stated_frames`` (the frame count the
+    container states, ``0`` when it states none; a hint, not a count) and ``rate`` (see
+    [`nominal_rate`][videoattr.io.decoding.nominal_rate]) are known once the first chunk is
+    yielded.
+
+    Args:
+        p: the video file.
+        step: keep one frame in ``step``.
+        chunk_size: the most frames in one chunk.
+        strict: refuse damage as [`decode_chunks`][videoattr.io.decoding.decode_chunks] does.
+    """
+
+    def __init__(self, p: Path, step: int, chunk_size: int, strict: bool) -> None:
+        self.p, self.step, self.chunk_size, self.strict = p, step, chunk_size, strict
+        self.stated_frames = 0
+        self.rate: float | None = None
+        self._timeline: Timeline | None = None
+
+    @property
+    def timeline(self) -> Timeline:
+        """Every decoded frame's timestamp and the key frames (possibly empty).
+
+        Raises:
+            RuntimeError: the pass has not been iterated to its end.
+        """
+        if self._timeline is None:
+            raise RuntimeError(f"the decoding pass over {self.p} has not finished")
+        return self._timeline
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, list[float | None]]]:
+        p, step = self.p, self.step
+        with open_video(p) as (container, stream):
+            self.stated_frames = max(int(stream.frames or 0), 0)
+            self.rate = _stream_rate(stream)
+            time_base = Fraction(stream.time_base or Fraction(1, 1))
+            pts: list[int | None] = []
+            keys: list[int] = []
+            first: int | None = None
+            frames: list[np.ndarray] = []
+            times: list[float | None] = []
+            for i, frame in enumerate(_decoded(p, container, stream, self.strict)):
+                t = _pts(frame)
+                first = t if first is None else first
+                pts.append(t)
+                if frame.key_frame:
+                    keys.append(i)
+                if i % step:
+                    continue
+                frames.append(_rgb(frame))
+                times.append(None if t is None or first is None else float((t - first) * time_base))
+                if len(frames) == self.chunk_size:
+                    yield np.stack(frames), times
+                    frames, times = [], []
+            if frames:
                 yield np.stack(frames), times
-                frames, times = [], []
-        if frames:
-            yield np.stack(frames), times
+            self._timeline = Timeline(tuple(pts), tuple(keys), time_base)
 
 
 def decode_frames(p: Path, indices: Sequence[int], timeline: Timeline) -> np.ndarray:
@@ -429,5 +480,9 @@ def _seek_read(
 def nominal_rate(p: Path) -> float | None:
     """The frame rate the container of ``p`` states (frames per second), ``None`` if none."""
     with open_video(p) as (_, stream):
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return _stream_rate(stream)
+
+
+def _stream_rate(stream: VideoStream) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate is not None and rate > 0 else None

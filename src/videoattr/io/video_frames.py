@@ -3,13 +3,15 @@ and [`read_frames`][videoattr.io.video_frames.read_frames], which reads them a c
 time (what whole-video explanations cut into windows, see `videoattr.pipeline.whole_video`).
 
 **Memory.** [`read_frames`][videoattr.io.video_frames.read_frames] decodes a file 16 frames at a
-time and keeps every sampled frame at the model's input size as uint8, filled in place: ``M x H x W
-x 3`` bytes (3000 frames at 112x112: 113 MB; at 224x224: 452 MB).
+time, in one decoding pass, and keeps every sampled frame at the model's input size as uint8:
+``M x H x W x 3`` bytes (3000 frames at 112x112: 113 MB; at 224x224: 452 MB). The frames are filled
+in place into a tensor sized by the frame count the container states; where it states none (or a
+wrong one) the frames are held twice for a moment at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +21,7 @@ from torch import Tensor
 
 from videoattr.core.batching import chunk_slices
 from videoattr.core.validation import check_positive_int, describe
-from videoattr.io.errors import VideoTooShortError
+from videoattr.io.errors import VideoReadError, VideoTooShortError
 from videoattr.io.frames import center_crop, resize_frames
 from videoattr.io.preprocessing import to_clip
 from videoattr.io.streaming import iter_frames, video_fps
@@ -227,44 +229,87 @@ def read_frames(
     def shrink(chunk: Tensor) -> Tensor:
         return center_crop(resize_frames(chunk, size, antialias=prep.antialias), prep.crop)
 
-    times: list[float] | None = None
     if isinstance(video, Tensor):
         from videoattr.io.frames import as_frames
 
         frames = as_frames(video, "video")
         n = frames.shape[0]
         kept = frames[::step]
-        chunks: Iterator[Tensor] = (kept[sl] for sl in chunk_slices(kept.shape[0], chunk_size))
-        fps, source = None, "video"
-    else:
-        from videoattr.io.reading import count_frames
-        from videoattr.io.streaming import frame_rate, video_timestamps
+        parts = (kept[sl] for sl in chunk_slices(kept.shape[0], chunk_size))
+        out = _gather(map(shrink, parts), lambda: kept.shape[0], "video")
+        return VideoFrames._make(out, out.shape[0], step, n, None, prep.mean, prep.std, "video")
+    from videoattr.io.reading import _existing
 
-        # one FFmpeg pass: the frames' times, their count and (strict) any damage
-        times = video_timestamps(video, strict=strict)
-        n = len(times) if times is not None else count_frames(video, strict=strict)
-        chunks = iter_frames(video, step=step, chunk_size=chunk_size, strict=False)
-        fps, source = video_fps(video), str(video)
-        if times is not None:
-            fps = frame_rate(times, fps)
-    expected = -(-n // step)
-    out: Tensor | None = None  # filled in place: the frames are never held twice
+    p = _existing(video)
+    if p.is_dir() or p.suffix.lower() == ".gif":
+        from videoattr.io.reading import count_frames
+
+        n = count_frames(p, strict=strict)
+        chunks = iter_frames(p, step=step, chunk_size=chunk_size, strict=False)
+        out = _gather(map(shrink, chunks), lambda: -(-n // step), str(video))
+        count = n if out.shape[0] == -(-n // step) else None  # else trust the decoded frames
+        fps = video_fps(p)
+        source = str(video)
+        return VideoFrames._make(out, out.shape[0], step, count, fps, prep.mean, prep.std, source)
+    return _read_video_file(p, str(video), step, chunk_size, strict, shrink, prep)
+
+
+def _read_video_file(
+    p: Path,
+    source: str,
+    step: int,
+    chunk_size: int,
+    strict: bool,
+    shrink: Callable[[Tensor], Tensor],
+    prep: _Preprocessing,
+) -> VideoFrames:
+    """[`read_frames`][videoattr.io.video_frames.read_frames] of a video file: one decoding pass
+    gives the sampled frames, every frame's timestamp (hence the count) and the nominal rate."""
+    from videoattr.io.decoding import DecodingPass
+    from videoattr.io.streaming import frame_rate
+
+    decoding = DecodingPass(p, step, chunk_size, strict)
+    chunks = (shrink(torch.from_numpy(c)) for c, _ in decoding)
+    out = _gather(chunks, lambda: -(-decoding.stated_frames // step), source, empty_ok=True)
+    timeline = decoding.timeline
+    if not len(timeline):
+        raise VideoReadError(f"could not decode video {p}: it has no decodable video frame")
+    times = timeline.times()
+    fps = decoding.rate if times is None else frame_rate(times, decoding.rate)
+    made = VideoFrames._make(
+        out, out.shape[0], step, len(timeline), fps, prep.mean, prep.std, source
+    )
+    return made if times is None else replace(made, timestamps=tuple(times))
+
+
+def _gather(
+    chunks: Iterator[Tensor], capacity: Callable[[], int], source: str, *, empty_ok: bool = False
+) -> Tensor:
+    """Join shrunk frame chunks ``(n, h, w, 3)`` into ``(M, h, w, 3)``.
+
+    ``capacity()`` (asked once the first chunk is there) is how many frames to expect: they are
+    filled in place into one tensor of that size, so the frames are never held twice; ``0`` (not
+    known): the chunks are joined at the end. More or fewer frames than expected are kept as
+    decoded.
+
+    Raises:
+        VideoTooShortError: no frame at all (``empty_ok``: an empty ``(0, 0, 0, 3)`` tensor).
+    """
+    out: Tensor | None = None
     filled = 0
     extra: list[Tensor] = []
-    for chunk in chunks:
-        small = shrink(chunk)
+    for small in chunks:
         if out is None:
-            out = small.new_empty((expected, *small.shape[1:]))
-        take = max(0, min(len(small), expected - filled))
+            out = small.new_empty((max(capacity(), 0), *small.shape[1:]))
+        take = max(0, min(len(small), out.shape[0] - filled))
         out[filled : filled + take] = small[:take]
         filled += take
-        if take < len(small):  # the decoder found more frames than the count said
+        if take < len(small):  # more frames than expected
             extra.append(small[take:])
-    if out is None or filled == 0:
+    if out is None or filled + sum(len(e) for e in extra) == 0:
+        if empty_ok:
+            return torch.zeros((0, 0, 0, 3), dtype=torch.uint8)
         raise VideoTooShortError(f"{source} has 0 frames; cannot explain it")
-    out = torch.cat([out[:filled], *extra]) if extra or filled < expected else out
-    count: int | None = None if filled < expected or extra else n  # else trust the decoded frames
-    made = VideoFrames._make(out, out.shape[0], step, count, fps, prep.mean, prep.std, source)
-    if times is not None and len(times) == made.num_frames:
-        made = replace(made, timestamps=tuple(times))
-    return made
+    if extra:
+        return torch.cat([out[:filled], *extra])
+    return out if filled == out.shape[0] else out[:filled].clone()
