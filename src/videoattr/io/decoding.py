@@ -22,6 +22,7 @@ import bisect
 import itertools
 import os
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -158,7 +159,9 @@ def open_video(p: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
     """Open the local video file ``p`` with PyAV: its container and first video stream.
 
     The file is opened as a file object (no name is read as a URL), with no protocol and only
-    the container formats of `VIDEO_DEMUXERS` allowed; decoding uses FFmpeg's threads.
+    the container formats of `VIDEO_DEMUXERS` allowed; decoding uses FFmpeg's threads. While it
+    is open, FFmpeg's errors are counted: where the user set no PyAV log level, the level is
+    ``PANIC`` (nothing printed) until the last open video is closed, then ``None`` again.
 
     Raises:
         FileNotFoundError: ``p`` does not exist.
@@ -167,8 +170,7 @@ def open_video(p: Path) -> Iterator[tuple[InputContainer, VideoStream]]:
     """
     import av
 
-    _count_errors()  # FFmpeg's errors are counted from now on (see `_ErrorWatch`)
-    with os.fdopen(_open_local_file(p), "rb", buffering=0) as file:
+    with _errors_counted(), os.fdopen(_open_local_file(p), "rb", buffering=0) as file:
         try:
             container = av.open(
                 file, "r", container_options=_OPEN_OPTIONS, buffer_size=_BUFFER_BYTES
@@ -204,18 +206,46 @@ def _release(container: InputContainer) -> None:
     container.close()
 
 
-def _count_errors() -> int:
-    """How many errors FFmpeg has logged in this process so far.
+_log_lock = threading.Lock()
+_log_users = 0  # decodings in progress that need FFmpeg's errors counted
+_log_level_set = False  # whether videoattr set PyAV's level (the user had set none)
 
-    PyAV ignores FFmpeg's log unless a level is set; where none is, the level is set to
-    ``PANIC``: nothing is printed, but errors are counted (PyAV also names the last one in its
-    exceptions).
+
+@contextmanager
+def _errors_counted() -> Iterator[None]:
+    """A block in which FFmpeg's errors are counted, leaving PyAV's log level as the user set it.
+
+    PyAV counts FFmpeg's errors (and names the last one in its exceptions) only while a log level
+    is set. Where the user set none (PyAV's default: FFmpeg's log ignored), the level is
+    ``PANIC`` while decodings are in progress (nothing is printed) and ``None`` again when the
+    last of them ends. A level the user set before is left alone, and so is one set meanwhile
+    (unless it is ``PANIC``, which reads as videoattr's own).
     """
+    global _log_users, _log_level_set
     import av.logging
 
-    if av.logging.get_level() is None:
-        av.logging.set_level(av.logging.PANIC)
-    return av.logging.get_last_error()[0]
+    with _log_lock:
+        if _log_users == 0 and av.logging.get_level() is None:
+            av.logging.set_level(av.logging.PANIC)
+            _log_level_set = True
+        _log_users += 1
+    try:
+        yield
+    finally:
+        with _log_lock:
+            _log_users -= 1
+            if _log_users == 0 and _log_level_set:
+                _log_level_set = False
+                if av.logging.get_level() == av.logging.PANIC:
+                    av.logging.set_level(None)
+
+
+def _count_errors() -> int:
+    """How many errors FFmpeg has logged in this process so far (counted inside
+    [`open_video`][videoattr.io.decoding.open_video], see `_errors_counted`)."""
+    import av.logging
+
+    return int(av.logging.get_last_error()[0])
 
 
 class _ErrorWatch:
