@@ -167,6 +167,34 @@ def test_option_sets_any_method_option_and_refuses_unknown_ones(
     assert "KEY=VALUE" in capsys.readouterr().err
 
 
+def test_an_option_the_wrapped_method_does_not_take_is_named_as_the_command_line_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SmoothGrad takes any option (its wrapped method's): the wrapped method refuses one with an
+    OptionError whose names are data, spelled as flags."""
+    frames = SyntheticMotion(seed=5, **demo_model.DATASET_KWARGS).sample(1).frames[0]
+    video = tmp_path / "right-1.mp4"
+    io.write_video(video, frames, fps=8)
+    base = ["explain", "--video", str(video), "--model", "demo", "--no-gpu"]
+    assert main([*base, "--method", "smoothgrad", "--option", "bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--method smoothgrad: method 'saliency' does not take the option(s) --option bogus=...; "
+        "it takes --option eval_mode=..., --max-batch-size, --option multiply_by_inputs=..., "
+        "--polarity, --option reduction=...\n"
+    ) in err
+    assert "'bogus'" not in err and "[" not in err
+    assert main([*base, "--method", "smoothgrad", "--layer", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "does not take the option(s) --layer; it takes" in err and "'layer'" not in err
+    assert main([*base, "--method", "smoothgrad", "--option", "attributor='grad_cam'"]) == 2
+    assert "method 'grad_cam' needs the option(s) --layer\n" in capsys.readouterr().err
+    assert main([*base, "--method", "rise", "--option", "bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert "(its options: --option baseline=..., " in err and ", --max-batch-size, " in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_several_layers_separated_by_commas_are_fused(tmp_path: Path) -> None:
     settings = _explain_settings(
         tmp_path,

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from videoattr.cli.options import CommandError
+from videoattr.core.errors import OptionError
 from videoattr.core.targets import TargetRequest, parse_target
 from videoattr.methods.registry import (
     build_attributor,
@@ -39,6 +40,25 @@ METHOD_FLAGS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
     "--optimizer": ("optimizer", lambda a: a.optimizer),
     "--layer": ("layer", lambda a: _layers(a.layer)),
 }
+
+
+#: The other command-line options that set a method option (`method_options` reads them itself).
+OTHER_METHOD_FLAGS: dict[str, str] = {
+    "max_batch_size": "--max-batch-size",
+    "seed": "--seed",
+    "areas": "--area",
+    "preset": "--preset",
+    "progress": "--no-progress",
+}
+
+
+def option_flag(option: str) -> str:
+    """How the command line sets the method option ``option``: its own flag (``--layer``), else
+    ``--option NAME=...``."""
+    for flag, (name, _read) in METHOD_FLAGS.items():
+        if name == option:
+            return flag
+    return OTHER_METHOD_FLAGS.get(option, f"--option {option}=...")
 
 
 def _layers(text: str | None) -> str | list[str] | None:
@@ -119,7 +139,7 @@ def method_options(
         options["progress"] = progress and not args.no_progress
     for option, value in parse_method_options(getattr(args, "method_option", None)).items():
         if not may_take(option):
-            known = ", ".join(sorted(accepted)) if accepted is not None else "see its docs"
+            known = ", ".join(map(option_flag, sorted(accepted or ())))
             raise CommandError(
                 f"--option {option}=... does not apply to --method {info.name} (its options: {known})"
             )
@@ -232,10 +252,9 @@ def build_method(args: argparse.Namespace, adapter: Any, *, progress: bool = Tru
         attributor = build_attributor(
             info.name, adapter, **method_options(args, adapter, progress=progress)
         )
-    except TypeError as err:  # the registry names API options; say the command line's
-        message = str(err)
-        for flag, (option, _read) in METHOD_FLAGS.items():
-            message = message.replace(f"'{option}'", flag)
-        raise CommandError(f"--method {info.name}: {message}") from None
+    except OptionError as err:  # options named as data: spelled as the command line's options
+        raise CommandError(f"--method {info.name}: {err.words(name=option_flag)}") from None
+    except TypeError as err:  # a wrong type of value: the method's own words
+        raise CommandError(f"--method {info.name}: {err}") from None
     areas = tuple(args.area) if info.kind == "perturbation" else None
     return as_method(attributor, adapter, areas=areas)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from videoattr._version import __version__
 from videoattr.core.batching import chunk_slices
 from videoattr.core.config import to_jsonable
+from videoattr.core.errors import Names, OptionError
 from videoattr.core.state import model_session
 from videoattr.core.targets import (
     ResolvedTarget,
@@ -85,7 +86,8 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def check_option_names(attributor: Attributor, given: Mapping[str, Any]) -> None:
-    """Raise a ``TypeError`` naming every key of ``given`` that is not an option of ``attributor``.
+    """Raise an [`OptionError`][videoattr.core.errors.OptionError] (a ``TypeError``) naming every
+    key of ``given`` that is not an option of ``attributor``.
 
     The message lists the attributor's options (and close matches of a misspelt name).
     """
@@ -94,13 +96,14 @@ def check_option_names(attributor: Attributor, given: Mapping[str, Any]) -> None
     if not unknown:
         return
     close = sorted({m for k in unknown for m in difflib.get_close_matches(k, names, n=2)})
-    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    hint: tuple[str | Names, ...] = (" (did you mean ", Names(tuple(close), listed=False), "?)")
     calls = attributor.call_arguments()
-    also = f"; the call also takes {sorted(calls)}" if calls else ""
-    raise TypeError(
-        f"{type(attributor).__name__} has no option {', '.join(map(repr, unknown))}{hint}; its "
-        f"options are {sorted(names)}{also}"
-    )
+    also: tuple[str | Names, ...] = ("; the call also takes ", Names(tuple(sorted(calls))))
+    raise OptionError(
+        f"{type(attributor).__name__} has no option ", Names(tuple(unknown), listed=False),
+        *(hint if close else ()), "; its options are ", Names(tuple(sorted(names))),
+        *(also if calls else ()), method=attributor.method, names=unknown, known=sorted(names),
+    )  # fmt: skip
 
 
 def _declared_keywords(fn: Callable[..., Any]) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from torch import nn
 
 from videoattr.core.base import Attributor
+from videoattr.core.errors import Names, OptionError
 from videoattr.core.validation import check_choice, normalize_name
 
 Kind = Literal["gradient", "cam", "perturbation", "black_box", "attention"]
@@ -217,7 +218,8 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
 
     Raises:
         ValueError: an unknown method name.
-        TypeError: options the method does not take, or a required option missing (named).
+        OptionError: (a ``TypeError``) options the method does not take or fixes itself, or a
+            required option missing; the names are data (``err.names``, ``err.known``).
 
     Example:
         >>> import torch
@@ -226,17 +228,25 @@ def build_attributor(name: str, model: nn.Module, **options: Any) -> Attributor:
         'saliency'
     """
     info = method_info(name)
+    accepted = info.option_names()
+    known = None if accepted is None else sorted(accepted)
     clash = sorted(set(options) & set(info.fixed))
     if clash:
-        raise TypeError(f"method {info.name!r} fixes the option(s) {clash}; they cannot be given")
-    accepted = info.option_names()
-    if accepted is not None:
-        unknown = sorted(set(options) - set(accepted))
+        raise OptionError(
+            f"method {info.name!r} fixes the option(s) ", Names(tuple(clash)),
+            "; they cannot be given", method=info.name, names=clash, known=known,
+        )  # fmt: skip
+    if known is not None:
+        unknown = sorted(set(options) - set(known))
         if unknown:
-            raise TypeError(
-                f"method {info.name!r} does not take the option(s) {unknown}; it takes {sorted(accepted)}"
-            )
+            raise OptionError(
+                f"method {info.name!r} does not take the option(s) ", Names(tuple(unknown)),
+                "; it takes ", Names(tuple(known)), method=info.name, names=unknown, known=known,
+            )  # fmt: skip
     missing = [o for o in info.required_options() if o not in options]
     if missing:
-        raise TypeError(f"method {info.name!r} needs the option(s) {missing}")
+        raise OptionError(
+            f"method {info.name!r} needs the option(s) ", Names(tuple(missing)),
+            method=info.name, names=missing, known=known,
+        )  # fmt: skip
     return info.factory(model, **info.fixed, **options)
