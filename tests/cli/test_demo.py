@@ -47,3 +47,47 @@ def test_explain_with_the_transformer_uses_its_bundled_weights(
     (summary,) = (out / "attention_relevance" / "demo-transformer").rglob("*.json")
     record = json.loads(summary.read_text())
     assert record["weights"] == "bundled"
+
+
+class _Built(Exception):
+    """Raised by the recording builder once STEP's options are known (the demo stops there)."""
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], {"preset": "fast", "progress": False}),
+        (["--preset", "paper"], {"preset": "paper", "progress": False}),
+        (
+            ["--iterations", "3", "--optimizer", "sgd"],
+            {"preset": "fast", "progress": False, "max_iter": 3, "optimizer": "sgd"},
+        ),
+    ],
+)
+def test_the_demo_passes_the_method_flags_it_sets_and_leaves_out_the_others(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    expected: dict[str, object],
+) -> None:
+    """A flag left out leaves STEP's preset value (``None`` is a value for the methods)."""
+    from videoattr.cli import demo
+
+    seen: dict[str, dict[str, object]] = {}
+
+    def record(name: str, model: object, **options: object) -> None:
+        seen[name] = options
+        raise _Built
+
+    def skip_to_step(name: str, model: object, **options: object) -> object:
+        if name == "step":
+            record(name, model, **options)
+        from videoattr.methods.registry import build_attributor
+
+        return build_attributor(name, model, **options)  # Grad-CAM runs (the model is a CNN)
+
+    monkeypatch.setattr(demo, "build_attributor", skip_to_step)
+    args = ["demo", *flags, "--no-gpu", "--no-progress", "--out", str(tmp_path / "d")]
+    with pytest.raises(_Built):
+        main(args)
+    assert seen["step"] == expected

@@ -10,6 +10,7 @@ import argparse
 import time
 from typing import Any
 
+from videoattr.cli.methods import flag_options
 from videoattr.cli.options import (
     add_device_arguments,
     area,
@@ -88,12 +89,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{args.model} on {device}"
     )
     start = time.perf_counter()
-    flags = {"max_iter": args.iterations, "optimizer": args.optimizer}
     step_options = {
         "preset": args.preset,
         "progress": not args.no_progress,
-        # a flag left out leaves the preset's value (None is a value for the methods)
-        **{option: value for option, value in flags.items() if value is not None},
+        **{option: value for _flag, option, value in flag_options(args)},
     }
     runs: list[tuple[str, dict[str, Any], tuple[float, ...] | None]] = [("grad_cam", {}, None)]
     if args.model != "demo":

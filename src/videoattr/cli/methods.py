@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -40,6 +40,18 @@ METHOD_FLAGS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
     "--optimizer": ("optimizer", lambda a: a.optimizer),
     "--layer": ("layer", lambda a: _layers(a.layer)),
 }
+
+
+def flag_options(args: argparse.Namespace) -> Iterator[tuple[str, str, Any]]:
+    """``(flag, option, value)`` for each flag of `METHOD_FLAGS` that ``args`` sets: a flag left
+    out (``None``: the method's default stays, ``None`` being a value for the methods) or that
+    the command does not define is no option."""
+    for flag, (option, read) in METHOD_FLAGS.items():
+        if not hasattr(args, flag.removeprefix("--").replace("-", "_")):
+            continue
+        value = read(args)
+        if value is not None:
+            yield flag, option, value
 
 
 #: The other command-line options that set a method option (`method_options` reads them itself).
@@ -122,10 +134,7 @@ def method_options(
     def may_take(option: str) -> bool:
         return accepted is None or option in accepted
 
-    for flag, (option, read) in METHOD_FLAGS.items():
-        value = read(args)
-        if value is None:
-            continue
+    for flag, option, value in flag_options(args):
         if not may_take(option):
             raise CommandError(f"{flag} does not apply to --method {info.name}")
         options[option] = value
