@@ -213,7 +213,7 @@ class Attributor(ABC):
         shown = [f"max_batch_size={self.max_batch_size!r}"]
         try:
             options = self.options()
-        except NotImplementedError:
+        except TypeError:  # options stored where `options` cannot find them
             options = {}
         else:
             shown = []
@@ -236,7 +236,9 @@ class Attributor(ABC):
         another name override this.
 
         Raises:
-            NotImplementedError: an option is stored nowhere the default can find it.
+            TypeError: a constructor option is stored nowhere the default can find it (the message
+                names the attributor's class and the option; the class should store it under its
+                own name or override ``options``).
         """
         params = list(inspect.signature(type(self).__init__).parameters.values())[2:]
         settings = getattr(self, "settings", None)
@@ -256,9 +258,11 @@ class Attributor(ABC):
             elif hasattr(self, p.name):
                 out[p.name] = getattr(self, p.name)
             else:
-                raise NotImplementedError(
-                    f"{type(self).__name__} stores its option {p.name!r} under another name; override "
-                    "options() to record it"
+                cls = type(self).__name__
+                raise TypeError(
+                    f"{cls} cannot record its options: its constructor takes {p.name!r}, but {cls} "
+                    f"has no attribute {p.name!r} (nor a settings field of that name); store it as "
+                    f"self.{p.name} or override {cls}.options()"
                 )
         for name in sorted(settings_fields - set(out)):
             out[name] = getattr(settings, name)
