@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python docs/make_figures.py [--out docs/img] [--iterations 30] [--notebook examples/notebook.ipynb]
+    python docs/make_figures.py [--out docs/img] [--iterations 20] [--notebook examples/notebook.ipynb]
 
 It renders one generated clip of `SyntheticMotion` (a red
 square moving among distractors; the class is its direction of motion), explains the demo model's
@@ -381,7 +381,7 @@ sheet""",
         "markdown",
         """## STEP
 
-A smooth mask that keeps 10 % of the clip and preserves the decision. The `fast` preset here (30 Adam
+A smooth mask that keeps 10 % of the clip and preserves the decision. The `fast` preset here (20 Adam
 iterations from the clip's gradient map, a second or two on a CPU); `va.STEP(model)` alone uses the
 paper's settings (SGD, 2000 iterations). The preserved clip is the
 input blurred wherever the mask is 0; `p(target | preserved)` is the target's probability on it.

@@ -351,8 +351,16 @@ def test_fast_preset_runs_the_paper_schedule_in_fewer_adam_iterations() -> None:
         reference.effective_area_growth**2000, rel=1e-9
     )
     assert fast.effective_smoothness_start == round(101 * 400 / 2000)
-    assert (fast.reward_weight, fast.area_weight, fast.smoothness_weight) == (1.0, 300.0, 300.0)
+    # the one change to the energy: STEP's reward weight is raised to the preset's floor, 8
+    assert (fast.reward_weight, fast.area_weight, fast.smoothness_weight) == (8.0, 300.0, 300.0)
+    assert reference.fast(400, min_reward_weight=0).reward_weight == 1.0
+    assert reference.fast(400, min_reward_weight=20).reward_weight == 20.0
+    assert ExtremalPerturbation3D.defaults.fast().reward_weight == 100.0  # above the floor: kept
+    assert STEP(tiny_cnn3d(), preset="fast", reward_weight=1.0).settings.reward_weight == 1.0
+    with pytest.raises(ValueError, match="min_reward_weight"):
+        reference.fast(min_reward_weight=-1.0)
     assert reference.optimizer == "sgd" and reference.max_iter == 2000  # the defaults are untouched
+    assert reference.reward_weight == 1.0
     sgd = reference.fast(400, lr=0.05, optimizer="sgd")
     assert sgd.optimizer == "sgd" and sgd.momentum == 0.9 and sgd.lr == 0.05
     preset = STEP(tiny_cnn3d(), preset="fast").settings

@@ -18,7 +18,7 @@ import torch
 from videoattr.datasets.synthetic import SyntheticMotion
 from videoattr.demo_model import DATASET_KWARGS, load_demo_model
 from videoattr.methods.extremal import STEP
-from videoattr.methods.extremal.settings import FAST_ITERATIONS
+from videoattr.methods.extremal.settings import FAST_ITERATIONS, FAST_MIN_REWARD_WEIGHT
 from videoattr.metrics import evidence_frame_share, mass_in_ground_truth
 
 PAPER_RUN = Path(__file__).resolve().parents[1] / "data" / "paper_step_synthetic.pt"
@@ -42,8 +42,9 @@ def test_fast_preset_masks_are_as_good_as_the_papers(paper_run: dict[str, Any]) 
     assert torch.equal(batch.labels, paper_run["labels"])  # the same clips as the stored run
     assert paper_run["iterations"] == 2000
     step = STEP(load_demo_model(), areas=paper_run["area"], preset="fast", progress=False)
-    assert step.settings.max_iter == FAST_ITERATIONS == 30  # 1/67 of the paper's iterations
+    assert step.settings.max_iter == FAST_ITERATIONS == 20  # 1/100 of the paper's iterations
     assert step.settings.warm_start == "gradient"
+    assert step.settings.reward_weight == FAST_MIN_REWARD_WEIGHT == 8.0
     result = step.optimize(batch.clips, target=batch.labels)
     fast_p = float(result.preserved_probability.mean())
     paper_p = float(paper_run["preserved_probability"].mean())

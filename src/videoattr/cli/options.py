@@ -18,7 +18,12 @@ import torch
 
 from videoattr.core.devices import resolve_device
 from videoattr.datasets.folders import safe_name
-from videoattr.methods.extremal.settings import FAST_ITERATIONS, FAST_LR, PAPER_ITERATIONS
+from videoattr.methods.extremal.settings import (
+    FAST_ITERATIONS,
+    FAST_LR,
+    FAST_MIN_REWARD_WEIGHT,
+    PAPER_ITERATIONS,
+)
 from videoattr.methods.registry import method_names, resolve_method
 
 #: The method of ``--method`` when none is given: one forward and a partial backward per clip,
@@ -126,8 +131,8 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("fast", "paper"),
         default=None,
         help=f"settings of the perturbation methods: 'fast' ({FAST_ITERATIONS} Adam iterations at lr "
-        f"{FAST_LR} from a gradient-map warm start, the paper's schedule compressed into the run) "
-        f"or 'paper' ({PAPER_ITERATIONS} SGD iterations, as published) (default: fast)",
+        f"{FAST_LR} from a gradient-map warm start, the paper's schedule compressed into the run, "
+        f"a reward weight of at least {FAST_MIN_REWARD_WEIGHT:g}) or 'paper' ({PAPER_ITERATIONS} SGD iterations, as published) (default: fast)",
     )
     g.add_argument(
         "--optimizer",

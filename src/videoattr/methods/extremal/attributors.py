@@ -46,8 +46,8 @@ class ExtremalPerturbationBase(Attributor):
     one batch per iteration. The maths is on the extremal-perturbation page of the docs.
 
     Presets: ``preset="paper"`` (default) is the reference implementation's configuration (SGD, 2000
-    iterations); ``preset="fast"`` runs the same objective and schedule in 30 Adam iterations
-    from the clip's gradient map ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
+    iterations); ``preset="fast"`` runs the same terms and schedule in 20 Adam iterations
+    from the clip's gradient map, with a reward weight of at least 8 ([`fast`][videoattr.methods.extremal.settings.PerturbationSettings.fast]), chosen by measurement:
     ``benchmarks/perturbation.py`` compares its masks with the paper schedule's; ``preset="reference"``
     reproduces the reference implementation's masks (its mask generator, per-iteration schedule and
     tie-break: [`reference`][videoattr.methods.extremal.settings.PerturbationSettings.reference]), which
