@@ -45,6 +45,7 @@ from videoattr.core.ops import gaussian_blur_frames
 from videoattr.datasets import SyntheticBatch, SyntheticMotion
 from videoattr.demo_model import DATASET_KWARGS, GRADCAM_LAYER, load_demo_model
 from videoattr.methods import build_attributor, method_info, method_names, resolve_method
+from videoattr.methods.extremal.settings import FAST_ITERATIONS, FAST_MIN_REWARD_WEIGHT
 from videoattr.metrics import (
     deletion,
     evidence_frame_share,
@@ -567,8 +568,9 @@ def document(
         "Every method registered in `videoattr.methods` when the script ran is a row, built with "
         "`build_attributor(name, model, **options)` and the options below (`--methods` selects some). "
         f"CAM methods explain the layer `{GRADCAM_LAYER}`; the perturbation methods keep "
-        f"{', '.join(str(a) for a in args.areas)} of the clip and run the `fast` preset (200 Adam "
-        "iterations over the paper's objective and schedule) on every clip"
+        f"{', '.join(str(a) for a in args.areas)} of the clip and run the `fast` preset "
+        f"({FAST_ITERATIONS} Adam iterations from the clip's gradient map over the paper's schedule, "
+        f"a reward weight of at least {FAST_MIN_REWARD_WEIGHT:g}) on every clip"
         + (
             f', and the paper schedule (`preset="paper"`: 2000 SGD iterations) on {len(paper_clips)} '
             "clips as the extra rows marked *paper*"
