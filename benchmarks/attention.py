@@ -97,7 +97,9 @@ def probe(case: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--batch", type=int, default=1)
@@ -118,7 +120,14 @@ def main() -> None:
     results = {}
     for case in CASES:
         command = [sys.executable, str(Path(__file__).resolve()), "--probe", case]
-        command += ["--frames", str(args.frames), "--size", str(args.size), "--batch", str(args.batch)]
+        command += [
+            "--frames",
+            str(args.frames),
+            "--size",
+            str(args.size),
+            "--batch",
+            str(args.batch),
+        ]
         command += ["--repeats", str(args.repeats), "--device", args.device]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         results[case] = json.loads(out.strip().splitlines()[-1])

@@ -123,9 +123,7 @@ def pipe_fps(p: Path) -> float:
     reader.close()  # type: ignore[attr-defined]
     import imageio_ffmpeg
 
-    meta = next(
-        imageio_ffmpeg.read_frames(ffmpeg_url(p), pix_fmt="rgb24", input_params=PIPE_INPUT)
-    )
+    meta = next(imageio_ffmpeg.read_frames(ffmpeg_url(p), pix_fmt="rgb24", input_params=PIPE_INPUT))
     return float(meta["fps"])
 
 
@@ -245,7 +243,9 @@ def main() -> None:
 
 def cpu_seconds() -> float:
     """User and system time of this process and of its waited-for children, all threads."""
-    me, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    me, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 

@@ -24,19 +24,21 @@ Seven sections, each a table (``--sections`` picks them):
     loads once). Goal: the engine needs at most the pyramid (8 blurred copies
     of the clips) more than the model's own forward + backward.
 ``setup``
-    The fixed cost of a call: building the blur pyramid (8 levels up to the paper's max blur of 20
-    pixels, 161 taps) with the library's banded matrix products against the same blur as a zero-padded
-    ``conv2d`` (the form it replaced), timed in the same run; the set-up of a fast-preset call (a
-    1-iteration call without warm start less one iteration: the pyramid, the mask generator and the
-    call's checks), the warm start's forward and backward (a 1-iteration call with it less one
-    without; counted as a pass in the ``presets`` section) and their shares in a fast-preset call.
-    Goal: the set-up at most 5 %.
+    The fixed cost of a fast-preset call, from the engine's phases timed by the wall clock
+    (``videoattr.core.phases``; on CUDA each phase waits for the device's work): everything that is
+    not one of its iterations or its warm start (one forward + backward, counted as a pass in the
+    ``presets`` section), as a share of the call: the blur pyramid (8 levels up to the paper's max
+    blur of 20 pixels), the mask generator and energy terms, the final forward (the deleted clips;
+    the preserved ones were scored by the last iteration) and the rest (the call's checks, the
+    result). Beside it, the same blurs as a zero-padded ``conv2d`` (the form the pyramid's banded
+    matrix products replaced) over the pyramid's time. Goal: the set-up at most 5 %.
 ``speedup``
     Time per clip x area of the ``"fast"`` preset (one call for several clips and areas) against the
     reference implementation as it runs: one clip and one area per call, 2000 SGD iterations at 1.35x a
     bare forward + backward of one clip each (its measured per-iteration cost for ``r2plus1d_18``),
     modelled from the bare time measured in the same run. Goal: at least 100x faster at equal quality
-    (the ``presets`` section measures the quality).
+    (the ``presets`` section measures the quality). With ``--device cuda`` the whole call is timed
+    and all its rows go through the model at once (``max_batch_size=None``).
 ``presets``
     Speed-up and quality side by side, for STEP, 3D-EP and 2D-EP on held-out ``SyntheticMotion``
     clips with the demo model: every configuration of ``PRESET_CONFIGS`` (the fast preset, the
@@ -53,6 +55,7 @@ Seven sections, each a table (``--sections`` picks them):
     at several run lengths (the schedule follows the run), Adam at two learning rates, against the
     2000-iteration paper run of the same clips. Writes the curves as a PNG (``--plot``).
 
+``--device cuda`` runs the ``setup`` and ``speedup`` sections on a GPU (the others stay on the CPU).
 Times are wall-clock minima over repeats (``--repeat``) with ``--threads`` threads; every overhead row
 runs in a fresh process (``--no-isolate`` keeps them in one); the overhead ratios are medians over
 ``--rounds`` rounds (default 5) that time the bare pass and the engine back to back (a round's ratio compares
@@ -106,13 +109,25 @@ def small_cnn3d(num_classes: int = 10) -> nn.Module:
     )
 
 
+#: Where the ``setup`` and ``speedup`` sections run (``--device``); the others run on the CPU.
+DEVICE = torch.device("cpu")
+
+
+def synchronize() -> None:
+    """Wait for the work queued on `DEVICE` (a no-op on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Minimum wall-clock time of ``repeat`` calls after one warm-up call."""
+    """Minimum wall-clock time of ``repeat`` calls after one warm-up call (the device's work done)."""
     fn()
     times = []
     for _ in range(repeat):
+        synchronize()
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -441,51 +456,73 @@ def conv_blur(x: Tensor, sigma: float) -> Tensor:
     return frames.view(b, c, t, h, w)
 
 
+SETUP_PHASES = ("pyramid", "setup", "final")
+
+
+def timed_call(
+    method: ExtremalPerturbationBase, x: Tensor, repeat: int, **options: Any
+) -> tuple[float, dict[str, float]]:
+    """The fastest of ``repeat`` calls (after a warm-up): its wall time and its phases' seconds."""
+    from videoattr.core.phases import timed_phases
+
+    method.attribute(x, target=1, **options)
+    best: tuple[float, dict[str, float]] | None = None
+    for _ in range(repeat):
+        synchronize()
+        with timed_phases() as seconds:
+            start = time.perf_counter()
+            method.attribute(x, target=1, **options)
+            synchronize()
+            wall = time.perf_counter() - start
+        if best is None or wall < best[0]:
+            best = (wall, dict(seconds))
+    assert best is not None
+    return best
+
+
 def section_setup(args: argparse.Namespace) -> None:
     from videoattr.core.ops import gaussian_blur_frames
-    from videoattr.core.pyramid import Perturbation
 
     sigmas = [(1 - f) * 20.0 for f in torch.linspace(0, 1, 8).tolist()]
     print(
-        "\n## setup: the fixed cost of a fast call (pyramid, mask generator; the warm start's "
-        "forward and backward apart) and its share"
+        "\n## setup: the fixed cost of a fast call, from the engine's timed phases "
+        f"({DEVICE.type}; `videoattr.core.phases`)"
     )
     print(
-        "| model | clips | pyramid ms | same blurs as conv2d ms | conv2d / pyramid | set-up ms "
-        "| warm start ms | iteration ms | fast call s | pyramid share | set-up share "
-        "| set-up + warm start share |"
+        "| model | clips | same blurs as conv2d / pyramid | fast call s | iteration ms "
+        "| warm start | pyramid | set-up (generator, terms) | final forward | rest of the call "
+        "| **set-up share** |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, build, (t, size), batches in selected(args):
-        model = frozen(build())
+        model = frozen(build()).to(DEVICE)
         for b in batches:
-            x = torch.randn(b, 3, t, size, size)
-            pyramid = best_time(lambda c=x: Perturbation(c), args.repeat)
+            x = torch.randn(b, 3, t, size, size, device=DEVICE)
             conv = best_time(lambda c=x: [conv_blur(c, s) for s in sigmas if s > 0], args.repeat)
             ours = best_time(
                 lambda c=x: [gaussian_blur_frames(c, s) for s in sigmas if s > 0], args.repeat
             )
-            fast = STEP(model, preset="fast", progress=False)
-            cold = best_time(
-                lambda f=fast, c=x: f.attribute(c, target=1, max_iter=1, warm_start="none"),
-                args.repeat,
-            )
-            warm = best_time(lambda f=fast, c=x: f.attribute(c, target=1, max_iter=1), args.repeat)
-            per_iter = iteration_time(fast, x, args.iters, args.repeat)
-            setup = max(cold - per_iter, 0.0)
-            warm_start = max(warm - cold, 0.0)
-            call = warm + (fast.settings.max_iter - 1) * per_iter
+            rows = {"max_batch_size": None} if DEVICE.type == "cuda" else {}
+            fast = STEP(model, preset="fast", progress=False, **rows)
+            wall, seconds = timed_call(fast, x, args.repeat)
+            phase = {k.removeprefix("extremal."): v for k, v in seconds.items()}
+            loop = phase["iterations"]
+            fixed = wall - loop - phase.get("warm_start", 0.0)
+            rest = fixed - sum(phase.get(p, 0.0) for p in SETUP_PHASES)
+            shares = [phase.get(p, 0.0) / wall for p in ("warm_start", *SETUP_PHASES)]
             print(
-                f"| {name} | {b} | {pyramid * 1e3:.0f} | {conv * 1e3:.0f} | {conv / ours:.1f}x | "
-                f"{setup * 1e3:.0f} | {warm_start * 1e3:.0f} | {per_iter * 1e3:.0f} | {call:.2f} | "
-                f"{pyramid / call:.1%} | {setup / call:.1%} | {(setup + warm_start) / call:.1%} |",
+                f"| {name} {t}x{size}x{size} | {b} | {conv / ours:.1f}x | {wall:.2f} | "
+                f"{loop / fast.settings.max_iter * 1e3:.0f} | "
+                + " | ".join(f"{v:.1%}" for v in shares)
+                + f" | {rest / wall:.1%} | **{fixed / wall:.1%}** |",
                 flush=True,
             )
 
 
 def section_speedup(args: argparse.Namespace) -> None:
     print(
-        "\n## speedup: time per clip x area, fast preset (one call) vs the reference implementation"
+        "\n## speedup: time per clip x area, fast preset (one call) vs the reference implementation "
+        f"({DEVICE.type})"
     )
     print(
         "| model | clips x areas per call | fast s per clip x area | reference s per clip x area "
@@ -496,17 +533,22 @@ def section_speedup(args: argparse.Namespace) -> None:
     for name, build, (t, size) in models(args.quick):
         if args.models and name not in args.models:
             continue
-        model = frozen(build())
-        b = 1 if name == "r2plus1d_18" else 4
-        x = torch.randn(b, 3, t, size, size)
+        model = frozen(build()).to(DEVICE)
+        b = args.speedup_clips or (1 if name == "r2plus1d_18" else 4)
+        x = torch.randn(b, 3, t, size, size, device=DEVICE)
         bare_one = best_time(bare_step(model, x[:1]), args.repeat)
         reference = PAPER_ITERATIONS * REFERENCE_ITERATION_COST * bare_one
-        fast = STEP(model, preset="fast", areas=areas, progress=False)
+        # on a GPU all rows of a call in one forward; on the CPU the library's default chunks
+        rows = {"max_batch_size": None} if DEVICE.type == "cuda" else {}
+        fast = STEP(model, preset="fast", areas=areas, progress=False, **rows)
         iters = fast.settings.max_iter
-        # The iterations are alike: time 1 and 1 + args.iters of them, extrapolate to the preset's.
-        one = best_time(lambda f=fast, c=x: f.attribute(c, target=1, max_iter=1), args.repeat)
-        per_iter = iteration_time(fast, x, args.iters, args.repeat)
-        total = one + (iters - 1) * per_iter
+        if DEVICE.type == "cuda":  # a whole call takes seconds: time it
+            total = best_time(lambda f=fast, c=x: f.attribute(c, target=1), args.repeat)
+        else:
+            # The iterations are alike: time 1 and 1 + args.iters, extrapolate to the preset's.
+            one = best_time(lambda f=fast, c=x: f.attribute(c, target=1, max_iter=1), args.repeat)
+            per_iter = iteration_time(fast, x, args.iters, args.repeat)
+            total = one + (iters - 1) * per_iter
         per = total / (b * len(areas))
         print(
             f"| {name} {t}x{size}x{size} | {b} x {len(areas)} | {per:.2f} | {reference:.1f} | "
@@ -842,7 +884,9 @@ def plot_curves(
         draw.ellipse((xr - 6, yr - 6, xr + 6, yr + 6), outline="black", width=2)
         note = f"paper, {reference[0]} it."  # under the circle, right of every curve
         note_w = draw.textlength(note, font=font)
-        draw.text((min(xr - note_w / 2, x1 - note_w - 6), yr + 10), note, fill=(60, 60, 60), font=font)
+        draw.text(
+            (min(xr - note_w / 2, x1 - note_w - 6), yr + 10), note, fill=(60, 60, 60), font=font
+        )
         for c, (label, pts) in enumerate(curves.items()):
             colour = colours[c % len(colours)]
             xy = [to_xy(p[0], p[idx]) for p in pts]
@@ -938,6 +982,17 @@ def main() -> None:
         default=True,
         help="time every overhead row in a fresh process (default)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the setup and speedup sections run (e.g. cuda); the others run on the CPU",
+    )
+    parser.add_argument(
+        "--speedup-clips",
+        type=int,
+        default=None,
+        help="clips per call in the speedup section (default: 1 for r2plus1d_18, else 4)",
+    )
     parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", nargs=3, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -963,8 +1018,11 @@ def main() -> None:
         kind, name, batch = args.memory_probe
         print(peak_growth_mb(kind, name, int(batch), args.quick, max(args.iters, 2)))
         return
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if not args.row_only:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
+        where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {where}")
     if "overhead" in args.sections:
         section_overhead(args)
     if "phases" in args.sections:

@@ -89,7 +89,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="page opens per size (default 3)")
     args = parser.parse_args()
     sizes = [max(1, args.results // 10), args.results]
-    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings scale with it)")
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (timings scale with it)"
+    )
     exe = find_browser()
     if exe is None:
         print("no Chromium found (apt-get install -y chromium): only the page's writing is timed")

@@ -344,7 +344,11 @@ def test_bad_inputs_raise_clear_errors(name: str, model: nn.Module, x: Tensor) -
 
 @pytest.mark.parametrize(  # forward-only methods (and attention rollout) need no gradient
     "name",
-    [n for n in METHODS if n not in CAM and method_info(n).kind != "black_box" and class_specific(n)],
+    [
+        n
+        for n in METHODS
+        if n not in CAM and method_info(n).kind != "black_box" and class_specific(n)
+    ],
 )
 def test_non_differentiable_model_is_reported(name: str, x: Tensor) -> None:
     class Detached(nn.Module):
@@ -373,6 +377,22 @@ def test_runs_under_autocast(name: str, model: nn.Module, x: Tensor) -> None:
         out = run(name, model, x, [1, 2])
     assert out.shape == reference.shape and out.dtype == torch.float32
     assert torch.isfinite(out).all()
+    corr = torch.corrcoef(torch.stack([out.flatten(), reference.flatten()]))[0, 1]
+    assert float(corr) > 0.9 or torch.allclose(out, reference, atol=1e-2)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)"
+)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", list(METHODS))
+def test_runs_under_cuda_autocast(name: str, dtype: torch.dtype, x: Tensor) -> None:
+    gpu_model = model_for(name).cuda()
+    reference = run(name, gpu_model, x.cuda(), [1, 2])
+    with torch.autocast("cuda", dtype=dtype):
+        out = run(name, gpu_model, x.cuda(), [1, 2])
+    assert out.device.type == "cuda" and out.shape == reference.shape
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
     corr = torch.corrcoef(torch.stack([out.flatten(), reference.flatten()]))[0, 1]
     assert float(corr) > 0.9 or torch.allclose(out, reference, atol=1e-2)
 

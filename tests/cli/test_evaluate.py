@@ -202,7 +202,9 @@ def test_broken_videos_are_listed_or_stop_the_run(
     assert "2 box(es) of 1 video(s) passed the frame's edge" in captured.err
     table = json.loads((tmp_path / "o" / "table.json").read_text())
     assert table["config"]["num_videos"] == 4 and len(table["skipped"]) == 1
-    assert table["boxes_clipped"] == 2 and table["clipped"] == [{"video": "up/v_up_g10", "boxes": 2}]
+    assert table["boxes_clipped"] == 2 and table["clipped"] == [
+        {"video": "up/v_up_g10", "boxes": 2}
+    ]
     markdown = (tmp_path / "o" / "table.md").read_text()
     assert "1 skipped, boxes clipped: 2" in markdown and "- `up/v_up_g10`: 2 boxes" in markdown
     assert main(_args(tmp_path / "d", tmp_path / "o2", "--on-problem", "error")) == 2

@@ -23,7 +23,9 @@ def frames() -> torch.Tensor:
 
 def hashes(folder: Path) -> dict[Path, str]:
     return {
-        p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()
+        p: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 

@@ -18,7 +18,11 @@ def test_the_registry_names_unknown_missing_and_fixed_options_as_data() -> None:
         build_attributor("ig", model, stepz=7, bogus=1)
     err = info.value
     assert isinstance(err, TypeError)
-    assert (err.method, err.names, err.argument) == ("integrated_gradients", ("bogus", "stepz"), "bogus")
+    assert (err.method, err.names, err.argument) == (
+        "integrated_gradients",
+        ("bogus", "stepz"),
+        "bogus",
+    )
     assert err.known is not None and "steps" in err.known
     assert str(err).startswith(
         "method 'integrated_gradients' does not take the option(s) ['bogus', 'stepz']; it takes ["

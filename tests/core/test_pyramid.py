@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 
 from videoattr.core.ops import gaussian_blur_frames
-from videoattr.core.pyramid import Perturbation
+from videoattr.core.pyramid import REUSED_PYRAMIDS, Perturbation, reuse_pyramids
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -34,3 +35,73 @@ def test_fade_levels_scale_the_clip() -> None:
     # the level positions are float32, as in the reference (torch.linspace)
     for j, f in enumerate(torch.linspace(0, 1, 4, dtype=torch.float32).tolist()):
         assert torch.equal(pert.pyramid[..., j], x * f), j
+
+
+def _blurs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the clips blurred into pyramids from now on."""
+    import videoattr.core.pyramid as pyramid_module
+
+    counted: list[int] = []
+    real = pyramid_module.gaussian_blur_frames
+
+    def counting(x: Tensor, sigma: float) -> Tensor:
+        counted.append(int(x.shape[0]))
+        return real(x, sigma)
+
+    monkeypatch.setattr(pyramid_module, "gaussian_blur_frames", counting)
+    return counted
+
+
+def test_reuse_pyramids_blurs_equal_clips_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(2, 3, 4, 16, 16)
+    blurs = _blurs(monkeypatch)
+    with reuse_pyramids():
+        first = Perturbation(x)
+        built = len(blurs)
+        again = Perturbation(x.clone())  # equal values in other memory
+        view = Perturbation(x[:, :, :])  # the same memory
+    assert built == 2 * 8 and len(blurs) == built
+    assert again.pyramid is first.pyramid and view.pyramid is first.pyramid
+    outside = Perturbation(x)  # outside the block: built anew
+    assert outside.pyramid is not first.pyramid and len(blurs) == 2 * built
+    torch.testing.assert_close(outside.pyramid, first.pyramid, rtol=0, atol=0)
+
+
+def test_reuse_pyramids_tells_clips_and_settings_apart() -> None:
+    x = torch.randn(1, 3, 4, 16, 16)
+    with reuse_pyramids():
+        first = Perturbation(x)
+        assert Perturbation(x + 1e-3).pyramid is not first.pyramid
+        assert Perturbation(x, max_blur=10.0).pyramid is not first.pyramid
+        assert Perturbation(x, kind="fade").pyramid is not first.pyramid
+        assert Perturbation(x.double()).pyramid is not first.pyramid
+        x.mul_(2)  # changed in place: the kept pyramid no longer serves
+        changed = Perturbation(x)
+        assert changed.pyramid is not first.pyramid
+        torch.testing.assert_close(changed.pyramid[..., -1], x, rtol=0, atol=0)
+
+
+def test_reuse_pyramids_keeps_the_last_ones_only() -> None:
+    clips = [torch.randn(1, 3, 4, 16, 16) for _ in range(REUSED_PYRAMIDS + 1)]
+    with reuse_pyramids():
+        built = [Perturbation(c).pyramid for c in clips]
+        assert Perturbation(clips[-1]).pyramid is built[-1]
+        assert Perturbation(clips[0]).pyramid is not built[0]  # the oldest was let go
+        with reuse_pyramids():  # a nested block starts empty
+            assert Perturbation(clips[-1]).pyramid is not built[-1]
+
+
+def test_explaining_several_classes_blurs_the_clips_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's calls for each class and the preserved clips share one pyramid."""
+    from tests.helpers import tiny_cnn3d
+    from videoattr.pipeline import as_method
+    from videoattr.pipeline.explain import explain_targets
+
+    model = tiny_cnn3d().eval()
+    method = as_method("step", model, {"preset": "fast", "max_iter": 2, "progress": False})
+    x = torch.randn(2, 3, 8, 32, 32)
+    blurs = _blurs(monkeypatch)
+    found = explain_targets(model, method, x, "top3", keep_preserved=True)
+    assert sum(blurs) == 2 * 8  # two clips, eight levels, once
+    assert len(found) == 2 and len(found[0]) == 3
+    assert found[0][1].preserved is not None and found[0][1].preserved.shape == (1, 1, 3, 8, 32, 32)

@@ -25,7 +25,9 @@ class Hidden(Attributor):
 def test_an_option_stored_under_another_name_is_a_type_error_naming_the_class() -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 4 * 4, 2))
     hidden = Hidden(model)
-    message = r"Hidden cannot record its options: its constructor takes 'scale'.*Hidden\.options\(\)"
+    message = (
+        r"Hidden cannot record its options: its constructor takes 'scale'.*Hidden\.options\(\)"
+    )
     for call in (hidden.options, hidden.config, lambda: hidden.explain(clip(b=1, t=2, h=4, w=4))):
         with pytest.raises(TypeError, match=message):
             call()

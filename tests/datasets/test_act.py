@@ -218,9 +218,10 @@ def test_boxes_touching_or_just_past_the_edge_are_clipped_and_counted(tmp_path: 
     data = act_dataset(tmp_path, zoo.load("demo"))
     assert len(data) == 5
     assert dict(data.clipped) == {"Biking/v_Biking_g11_c01": 2, "Diving/v_Diving_g12_c01": 1}
-    assert "(50, 30, 83, 41) lies outside its 80 x 60 frame" in dict(data.skipped)[
-        "Diving/v_Diving_g13_c01"
-    ]
+    assert (
+        "(50, 30, 83, 41) lies outside its 80 x 60 frame"
+        in dict(data.skipped)["Diving/v_Diving_g13_c01"]
+    )
     edge = next(v for v in data.videos if v.name == "Biking/v_Biking_g11_c01")
     assert edge.boxes[0] == [(50.0, 30.0, 80.0, 60.0)] and edge.boxes[1] == edge.boxes[0]
     corner = next(v for v in data.videos if v.name == "Diving/v_Diving_g12_c01")

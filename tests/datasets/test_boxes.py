@@ -80,7 +80,12 @@ def test_boxes_a_little_past_the_edge_are_clipped_and_farther_ones_kept_for_refu
     assert clip_to_frame((0, 0, 320, 240), size) == (0.0, 0.0, 320.0, 240.0)  # inside: as is
     clipped = clip_to_frame((-1, -4.8, 321, 244.8), size)
     assert clipped == (0.0, 0.0, 320.0, 240.0) and all(type(v) is float for v in clipped)
-    assert clip_to_frame((10, 10, 326.4, 50), size) == (10.0, 10.0, 320.0, 50.0)  # exactly the slack
+    assert clip_to_frame((10, 10, 326.4, 50), size) == (
+        10.0,
+        10.0,
+        320.0,
+        50.0,
+    )  # exactly the slack
     for far in [(10, 10, 326.5, 50), (-6.5, 10, 50, 50), (10, 10, 50, 244.9), (10, -5, 50, 50)]:
         assert clip_to_frame(far, size) == tuple(float(v) for v in far)
         assert "outside its 320 x 240 frame" in str(box_problem(far, size))

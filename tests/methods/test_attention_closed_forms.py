@@ -61,7 +61,9 @@ def heads(*mats: Tensor) -> Tensor:
 
 EYE = torch.eye(N, dtype=torch.float64)
 UNIFORM = torch.full((N, N), 1.0 / N, dtype=torch.float64)
-PERM = torch.roll(EYE, shifts=5, dims=1)  # token i attends to token (i + 5) % N: the class token to 5
+PERM = torch.roll(
+    EYE, shifts=5, dims=1
+)  # token i attends to token (i + 5) % N: the class token to 5
 
 
 def patch_map(attributor: AttentionRollout | AttentionRelevance, x: Tensor) -> Tensor:
@@ -71,7 +73,9 @@ def patch_map(attributor: AttentionRollout | AttentionRelevance, x: Tensor) -> T
 
 @pytest.fixture
 def x() -> Tensor:
-    return torch.randn(2, 3, T, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    return torch.randn(
+        2, 3, T, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def test_rollout_closed_forms(x: Tensor) -> None:
@@ -93,7 +97,9 @@ def test_rollout_closed_forms(x: Tensor) -> None:
 def test_rollout_head_fusion_and_discard(x: Tensor) -> None:
     model = HandSetTransformer(heads(EYE, PERM), heads(EYE, EYE))
     # mean of heads (I + P) / 2, then 0.5 * that + 0.5 I: 0.25 on token 5
-    torch.testing.assert_close(patch_map(AttentionRollout(model), x)[:, 4], torch.full((2,), 0.25).double())
+    torch.testing.assert_close(
+        patch_map(AttentionRollout(model), x)[:, 4], torch.full((2,), 0.25).double()
+    )
     # max of heads I + P (rows sum to 2): 0.5 (I + P) + 0.5 I normalised by 1.5 -> 1/3 on token 5
     out = patch_map(AttentionRollout(model, head_fusion="max"), x)
     torch.testing.assert_close(out[:, 4], torch.full((2,), 1.0 / 3).double())
@@ -171,7 +177,9 @@ def test_options_are_checked() -> None:
         AttentionRollout(model, discard_ratio=1.0)
     with pytest.raises(ValueError, match="layout="):
         AttentionRelevance(nn.Linear(2, 2))
-    unsupported = AttentionLayout((), None, name="swin", unsupported="shifted windows; use grad_cam")
+    unsupported = AttentionLayout(
+        (), None, name="swin", unsupported="shifted windows; use grad_cam"
+    )
     with pytest.raises(ValueError, match="not defined for swin: shifted windows; use grad_cam"):
         AttentionRollout(model, layout=unsupported)
 

@@ -217,7 +217,9 @@ def test_any_setting_can_be_given_per_call() -> None:
     assert not torch.equal(step.attribute(x, 1, areas=[0.1, 0.2]), per_call)
     explanation = step.explain(x, 1, lr=0.1, preset="fast")
     assert explanation.config["lr"] == 0.1 and explanation.config["preset"] == "fast"
-    assert explanation.config["optimizer"] == "adam"  # the fast preset, as the constructor applies it
+    assert (
+        explanation.config["optimizer"] == "adam"
+    )  # the fast preset, as the constructor applies it
     assert explanation.config["max_iter"] == 4  # given to the constructor: kept over the preset's
     with pytest.raises(TypeError, match=r"STEP has no option 'lrr' \(did you mean 'lr'\?\)"):
         step.attribute(x, 1, lrr=0.1)
@@ -451,3 +453,29 @@ def test_areas_on_the_constructor_and_per_call() -> None:
     assert method.config()["areas"] == [0.05, 0.2]
     with pytest.raises(ValueError, match="area"):
         small(ExtremalPerturbation3D, areas=1.5)
+
+
+class RowCounter(nn.Module):
+    """``tiny_cnn3d`` that counts the rows of every forward, with and without a graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_cnn3d()
+        self.rows = {"graph": 0, "no graph": 0}
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.rows["graph" if torch.is_grad_enabled() else "no graph"] += x.shape[0]
+        out: Tensor = self.net(x)
+        return out
+
+
+@pytest.mark.parametrize(("variant", "final_rows"), [("preserve", 4), ("delete", 4), ("dual", 0)])
+def test_a_call_scores_the_final_masks_once(variant: str, final_rows: int) -> None:
+    """The last iteration scored the returned masks: only the clip it did not see costs a forward."""
+    model = RowCounter()
+    x = clip(b=2, t=8, h=32, w=32)
+    small(ExtremalPerturbation3D, model, variant=variant, max_iter=3, warm_start="none").optimize(
+        x, target=1, areas=[0.1, 0.2]
+    )
+    rows_per_mask = 2 if variant == "dual" else 1
+    assert model.rows == {"graph": 3 * 4 * rows_per_mask, "no graph": final_rows}

@@ -53,9 +53,7 @@ def _in_subprocess(cache: Path, code: str) -> subprocess.CompletedProcess[str]:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder holding a library built by another process."""
     cache = tmp_path_factory.mktemp("built-cache")
-    done = _in_subprocess(
-        cache, "from videoattr.core import native; assert native.available()"
-    )
+    done = _in_subprocess(cache, "from videoattr.core import native; assert native.available()")
     assert done.returncode == 0, done.stderr
     return cache / "kernels"
 

@@ -56,16 +56,30 @@ def test_mask_shape_error(region_setup: tuple[RegionModel, Tensor, Tensor]) -> N
         mask_scores(model, x, gt.float()[:1], target=0)
 
 
-def test_preserved_and_deleted_scores_are_the_engines_numbers() -> None:
-    """mask_scores and the extremal engine mean the same thing by "preserved probability"."""
+@pytest.mark.parametrize(
+    ("variant", "max_batch_size"), [("preserve", None), ("delete", 3), ("dual", 2)]
+)
+def test_preserved_and_deleted_scores_are_the_engines_numbers(
+    variant: str, max_batch_size: int | None
+) -> None:
+    """mask_scores and the extremal engine mean the same thing by "preserved probability".
+
+    The engine takes the probabilities of the clips its last iteration scored from that iteration
+    (the masks returned are the ones it generated), and runs a forward for the others only.
+    """
     from tests.helpers import clip, tiny_cnn3d
     from videoattr.methods.extremal import ExtremalPerturbation3D
 
     model = tiny_cnn3d()
     x = clip(b=2, t=8, h=32, w=32)
-    result = ExtremalPerturbation3D(model, areas=[0.1, 0.3], max_iter=5, progress=False).optimize(
-        x, target=[1, 2]
-    )
+    result = ExtremalPerturbation3D(
+        model,
+        areas=[0.1, 0.3],
+        max_iter=5,
+        progress=False,
+        variant=variant,
+        max_batch_size=max_batch_size,
+    ).optimize(x, target=[1, 2])
     scores = mask_scores(model, x, result.masks, target=[1, 2])
     torch.testing.assert_close(scores.preserved, result.preserved_probability, atol=1e-5, rtol=0)
     torch.testing.assert_close(scores.deleted, result.deleted_probability, atol=1e-5, rtol=0)

@@ -45,8 +45,9 @@ def test_attention_methods_count_their_backward_passes(
 def test_perturbation_methods_count_every_forward(
     name: str, options: dict[str, Any], areas: tuple[float, ...] | None
 ) -> None:
-    """The optimisation's forwards, the warm start's gradient map, and per area the final preserved
-    and deleted clips and the preserved clip the pipeline scores."""
+    """The optimisation's forwards, the warm start's gradient map, and per area the final clip the
+    last iteration did not score (the deleted one; none for "dual"): the pipeline reads the preserved
+    probabilities from the optimiser."""
     adapter = zoo.load("demo").eval()
     x = torch.randn(1, 3, 16, 56, 56)
     method = as_method(
@@ -63,3 +64,5 @@ def test_perturbation_methods_count_every_forward(
     warm = 1  # the fast preset's warm start: one gradient map per clip
     assert cost.backwards == 3 * a * (2 if options.get("variant") == "dual" else 1) + warm
     assert sum(rows) == cost.total
+    dual = options.get("variant") == "dual"
+    assert cost.forwards == 1 + (0 if dual else a)

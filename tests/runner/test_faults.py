@@ -161,9 +161,7 @@ def test_resume_with_other_rounding_settings_warns(
     explainer = build("grad", adapter, max_batch_size=1)
     summary = run(folder, adapter, explainer, tmp_path, num_workers=0, progress=False)
     assert summary.skipped == len(ids) - 1
-    assert (
-        f"other rounding-level settings (max_batch_size {GRADIENT_BATCH} -> 1)" in caplog.text
-    )
+    assert f"other rounding-level settings (max_batch_size {GRADIENT_BATCH} -> 1)" in caplog.text
 
 
 def test_smoothgrad_redone_with_another_batch_size_gets_the_same_noise(

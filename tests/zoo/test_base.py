@@ -288,7 +288,9 @@ def test_register_refuses_a_taken_name_unless_replace(monkeypatch: pytest.Monkey
 
     assert zoo.register(second, replace=True) is second
     assert zoo.get_entry("tiny_test") is second
-    with pytest.raises(ValueError, match="unknown model 'tiny_alias'"):  # the old entry's alias went
+    with pytest.raises(
+        ValueError, match="unknown model 'tiny_alias'"
+    ):  # the old entry's alias went
         zoo.get_entry("tiny_alias")
     assert [e for e in zoo.entries() if e.name == "tiny_test"] == [second]
 

@@ -57,7 +57,9 @@ def test_a_missing_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "weights=" not in message and "download=" not in message
 
 
-def test_named_weights_not_in_the_cache(empty_hub: object, capsys: pytest.CaptureFixture[str]) -> None:
+def test_named_weights_not_in_the_cache(
+    empty_hub: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     err = _error(name="r3d_18", weights="DEFAULT")
     assert isinstance(err, FileNotFoundError) and err.argument == "weights"
     assert "pass weights='/path/to/file.pth'" in str(err) and "pass download=True" in str(err)

@@ -55,7 +55,9 @@ def load_model(args: argparse.Namespace, device: torch.device) -> Any:
     )
     seed = getattr(args, "seed", None)
     if seed is not None and args.weights is None:
-        torch.manual_seed(seed)  # the random weights are drawn from it: the same seed, the same model
+        torch.manual_seed(
+            seed
+        )  # the random weights are drawn from it: the same seed, the same model
     try:
         adapter = zoo.load(args.model, weights=args.weights, **options)
     except ArgumentError as err:

@@ -137,7 +137,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = device_of(args, local_rank=ctx.local_rank)
     adapter = load_model(args, device)
     request = target_request(args.target, adapter.class_names)  # a bad --target fails here
-    if args.whole_video and args.window_stride is not None and args.window_stride > adapter.clip_len:
+    if (
+        args.whole_video
+        and args.window_stride is not None
+        and args.window_stride > adapter.clip_len
+    ):
         raise CommandError(
             f"--window-stride must be at most the model's clip length ({adapter.clip_len}), so "
             f"that every frame lies in a window; got {args.window_stride}"

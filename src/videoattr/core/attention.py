@@ -123,7 +123,9 @@ def _hf_models(model: nn.Module) -> list[nn.Module]:
     found: list[nn.Module] = []
     names: list[str] = []
     for name, module in model.named_modules():
-        is_hf = callable(getattr(module, "set_attn_implementation", None)) and hasattr(module, "config")
+        is_hf = callable(getattr(module, "set_attn_implementation", None)) and hasattr(
+            module, "config"
+        )
         if is_hf and not any(name.startswith(f"{n}.") or n == "" for n in names):
             found.append(module)
             names.append(name)
@@ -143,7 +145,11 @@ def eager_attention(model: nn.Module) -> Iterator[None]:
     seen: set[int] = set()
     for module in model.modules():
         config = getattr(module, "config", None)
-        if config is not None and id(config) not in seen and hasattr(config, "_attn_implementation"):
+        if (
+            config is not None
+            and id(config) not in seen
+            and hasattr(config, "_attn_implementation")
+        ):
             seen.add(id(config))
             saved.append((config, vars(config).get("_attn_implementation_internal", _MISSING)))
     try:

@@ -13,6 +13,10 @@ blend (the native loop of [`native`][videoattr.core.native] on the CPU).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -24,6 +28,10 @@ from videoattr.core.validation import check_choice, check_clip, check_positive_i
 
 PerturbationKind = Literal["blur", "fade"]
 PERTURBATION_KINDS: tuple[str, ...] = ("blur", "fade")
+
+#: How many pyramids a [`reuse_pyramids`][videoattr.core.pyramid.reuse_pyramids] block keeps (the
+#: most recently used).
+REUSED_PYRAMIDS = 2
 
 
 class Perturbation:
@@ -67,6 +75,18 @@ class Perturbation:
         check_choice(kind, "perturbation", PERTURBATION_KINDS)
         self.kind: PerturbationKind = kind
         self.max_blur = float(max_blur)
+        self.clip_shape: tuple[int, int, int, int] = (
+            x.shape[1],
+            x.shape[2],
+            x.shape[3],
+            x.shape[4],
+        )
+        self._offsets: Tensor | None = None
+        self._rows: tuple[Tensor, Tensor] | None = None
+        reused = _reused_pyramid(x, self.num_levels, self.max_blur, kind)
+        if reused is not None:
+            self.pyramid = reused
+            return
         # Float32 level positions as in the reference (torch.linspace), so blur widths match exactly.
         fractions = torch.linspace(0, 1, self.num_levels, dtype=torch.float32).tolist()
         sigmas = [
@@ -84,14 +104,7 @@ class Perturbation:
                 else:
                     levels = [clip * f for f in fractions]
                 torch.stack(levels, dim=-1, out=self.pyramid[i : i + 1])
-        self.clip_shape: tuple[int, int, int, int] = (
-            x.shape[1],
-            x.shape[2],
-            x.shape[3],
-            x.shape[4],
-        )
-        self._offsets: Tensor | None = None
-        self._rows: tuple[Tensor, Tensor] | None = None
+        _keep_pyramid(x, self.num_levels, self.max_blur, kind, self.pyramid)
 
     @property
     def batch_size(self) -> int:
@@ -206,3 +219,81 @@ class NativeBlend(torch.autograd.Function):
         flat, pyramid, clip_index = ctx.saved_tensors
         grad_mask = native.blend_backward(pyramid, flat, clip_index, grad.contiguous())
         return grad_mask.view(ctx.mask_shape), None, None
+
+
+@dataclass
+class _Built:
+    """A pyramid a `reuse_pyramids` block keeps: the clips (a reference) and their version then."""
+
+    clips: Tensor
+    version: int
+    levels: int
+    max_blur: float
+    kind: str
+    pyramid: Tensor
+
+    def serves(self, x: Tensor, levels: int, max_blur: float, kind: str) -> bool:
+        """Whether this pyramid is the one of ``x`` under these settings."""
+        c = self.clips
+        if (levels, max_blur, kind) != (self.levels, self.max_blur, self.kind):
+            return False
+        if c.shape != x.shape or c.dtype != x.dtype or c.device != x.device:
+            return False
+        if c._version != self.version:  # the clips kept were changed in place since
+            return False
+        same_memory = (
+            c.data_ptr() == x.data_ptr()
+            and c.stride() == x.stride()
+            and c._version == x._version  # views share the counter: x is unchanged too
+        )
+        return same_memory or bool(torch.equal(c, x))
+
+
+_BUILT: ContextVar[list[_Built] | None] = ContextVar("videoattr_reused_pyramids", default=None)
+
+
+@contextmanager
+def reuse_pyramids() -> Iterator[None]:
+    """Build the pyramid of a batch of clips once for all the calls of the block.
+
+    Inside the block, a [`Perturbation`][videoattr.core.pyramid.Perturbation] of clips equal to
+    those of an earlier one (same values, shape, dtype and device, same levels, blur and kind) shares
+    that one's pyramid instead of blurring again: explaining several classes of the same clips, or
+    scoring the masks an extremal perturbation call returned, blurs them once. The block keeps the
+    last `REUSED_PYRAMIDS` pyramids (and a reference to their clips) until it ends. Clips changed in
+    place by PyTorch operations are recognised (their version counter moved); clips changed behind
+    PyTorch's back (through a NumPy array sharing their memory) are not: do not do that inside the
+    block. Blocks nest; an inner block starts empty.
+
+    Example:
+        >>> x = torch.randn(1, 3, 4, 16, 16)
+        >>> with reuse_pyramids():
+        ...     first, second = Perturbation(x), Perturbation(x.clone())
+        >>> second.pyramid is first.pyramid
+        True
+    """
+    token = _BUILT.set([])
+    try:
+        yield
+    finally:
+        _BUILT.reset(token)
+
+
+def _reused_pyramid(x: Tensor, levels: int, max_blur: float, kind: str) -> Tensor | None:
+    built = _BUILT.get()
+    if built is None:
+        return None
+    for i, entry in enumerate(built):
+        if entry.serves(x, levels, max_blur, kind):
+            built.append(built.pop(i))  # most recently used last
+            return entry.pyramid
+    return None
+
+
+def _keep_pyramid(x: Tensor, levels: int, max_blur: float, kind: str, pyramid: Tensor) -> None:
+    built = _BUILT.get()
+    if built is None:
+        return
+    clips = x.detach()
+    built.append(_Built(clips, clips._version, levels, max_blur, kind, pyramid))
+    del built[:-REUSED_PYRAMIDS]

@@ -457,9 +457,10 @@ def parse_target(
         return TargetRequest()
     if isinstance(target, str):
         text = target.strip()
-        if _TOPK.match(text.lower()) is not None and class_from_label(
-            text, class_names, strict=False
-        ) is None:
+        if (
+            _TOPK.match(text.lower()) is not None
+            and class_from_label(text, class_names, strict=False) is None
+        ):
             k = parse_topk(text, name=name)
             if class_names is not None and k > len(class_names):
                 raise ValueError(
@@ -473,7 +474,9 @@ def parse_target(
             raise ValueError(f"{name} {target!r} names no class")
     elif isinstance(target, Tensor):
         if target.is_floating_point() or target.dim() > 1 or target.dtype == torch.bool:
-            raise TypeError(f"{name} tensor must be a 1-D tensor of class indices; got {describe(target)}")
+            raise TypeError(
+                f"{name} tensor must be a 1-D tensor of class indices; got {describe(target)}"
+            )
         parts = [int(v) for v in target.reshape(-1).tolist()]
     elif isinstance(target, int) and not isinstance(target, bool):
         parts = [target]

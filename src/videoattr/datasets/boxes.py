@@ -179,9 +179,7 @@ def edge_slack(side: int) -> float:
     return max(EDGE_TOLERANCE_PIXELS, EDGE_TOLERANCE * side)
 
 
-def clip_to_frame(
-    box: Sequence[float], size: tuple[int, int]
-) -> tuple[float, float, float, float]:
+def clip_to_frame(box: Sequence[float], size: tuple[int, int]) -> tuple[float, float, float, float]:
     """A source box clipped to its ``(H, W)`` frame when it passes the edge by at most `edge_slack`.
 
     A box inside the frame, not finite, or farther outside than the slack on any side comes back
@@ -202,7 +200,12 @@ def clip_to_frame(
     if min(x0, x1) < -sx or max(x0, x1) > w + sx or min(y0, y1) < -sy or max(y0, y1) > h + sy:
         return x0, y0, x1, y1
     fw, fh = float(w), float(h)
-    return min(max(x0, 0.0), fw), min(max(y0, 0.0), fh), min(max(x1, 0.0), fw), min(max(y1, 0.0), fh)
+    return (
+        min(max(x0, 0.0), fw),
+        min(max(y0, 0.0), fh),
+        min(max(x1, 0.0), fw),
+        min(max(y1, 0.0), fh),
+    )
 
 
 def _fmt(box: Sequence[float]) -> str:

@@ -46,6 +46,7 @@ class FigureTable(Protocol):
     @property
     def config(self) -> Mapping[str, Any]: ...
 
+
 #: Bar colours of the methods (colour-blind safe, Okabe-Ito), then grey shades for the baselines.
 METHOD_COLOURS = [
     (0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167),
@@ -54,7 +55,9 @@ METHOD_COLOURS = [
 BASELINE_COLOURS = [(120, 120, 120), (190, 190, 190)]
 
 
-def render_figure(table: FigureTable, *, bar_width: int = 26, plot_height: int = 260) -> Image.Image:
+def render_figure(
+    table: FigureTable, *, bar_width: int = 26, plot_height: int = 260
+) -> Image.Image:
     """The figure of ``table`` as a Pillow image (white background)."""
     fnt, small = font(15), font(13)
     lh = line_height(small)

@@ -36,6 +36,7 @@ __all__ = ["SAMPLINGS", "Sampling", "normalize_sampling", "sample_indices"]
 Sampling = Literal["uniform", "strided", "segments"]
 SAMPLINGS: tuple[str, ...] = ("uniform", "strided", "segments")
 
+
 def normalize_sampling(name: str) -> str:
     """``name`` checked to be one of the sampling modes.
 

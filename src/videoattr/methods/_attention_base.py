@@ -131,7 +131,9 @@ class AttentionAttributor(Attributor):
             out = normalize_per_clip(out)
         return out.detach().to(x.dtype)
 
-    def read_row(self, n_tokens: int, batch: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    def read_row(
+        self, n_tokens: int, batch: int, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
         """The row the classifier reads, ``(batch, n_tokens)``: one-hot, or uniform over the patches."""
         layout = self.active_layout
         assert layout.tokens is not None

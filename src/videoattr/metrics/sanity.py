@@ -101,9 +101,7 @@ def _default_layers(model: nn.Module) -> list[str]:
     """Every module that owns parameters, output first; the root (``""``) last when it owns some
     itself (a transformer's position embedding and class token)."""
     names = [
-        name
-        for name, m in model.named_modules()
-        if any(True for _ in m.parameters(recurse=False))
+        name for name, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))
     ]
     return list(reversed(names))
 

@@ -86,8 +86,8 @@ def method_cost(
 
     Returns:
         The [`Cost`][videoattr.pipeline.cost.Cost], counting the explained clip's own forward and,
-        for the perturbation methods, the forwards of each area's final preserved and deleted clips
-        (the optimiser's probabilities) and of its preserved clip (the pipeline's), and the warm
+        for the perturbation methods, the forward of each area's final clip that the last iteration
+        did not score (the deleted clip; none for ``variant="dual"``, which scores both), and the warm
         start's gradient map (one backward per clip).
     """
     att = method.attributor
@@ -102,10 +102,12 @@ def method_cost(
         iterations = int(config.get("max_iter", 0) or 0)
         areas = max(1, len(method.areas))
         exact = config.get("early_stop") is None
-        # the clip; per area the optimiser's final preserved and deleted clips, and the preserved
-        # clip the pipeline scores; a warm start's gradient map is one more backward per clip
+        # the clip; per area the final clip the last iteration did not score (the pipeline takes
+        # the preserved probabilities from the optimiser); a warm start's gradient map is one more
+        # backward per clip
         warm = 1 if config.get("warm_start", "none") != "none" else 0
-        return Cost(1 + 3 * areas, iterations * areas * rows + warm, bound, exact=exact)
+        final = 2 - rows
+        return Cost(1 + final * areas, iterations * areas * rows + warm, bound, exact=exact)
     if name in ("saliency", "input_x_gradient"):
         return Cost(1, 1, bound)
     if name == "integrated_gradients":

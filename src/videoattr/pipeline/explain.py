@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor
-from videoattr.core.batching import score_all
+from videoattr.core.batching import chunk_slices, score_all
+from videoattr.core.pyramid import reuse_pyramids
 from videoattr.core.targets import Target, target_classes
 from videoattr.core.validation import describe
 from videoattr.methods.extremal import Perturbation
@@ -100,29 +101,40 @@ def explain_targets(
     chosen = target_classes(target, logits).to(x.device)  # (B, K)
     k = chosen.shape[1]
     prediction = probs.argmax(dim=1).tolist()
-    start = time.perf_counter()
     per_class = []
-    for j in range(k):  # one call per class: a clip's map does not depend on the other classes
-        maps = method.fn(x, chosen[:, j], list(keys) if keys is not None else None)
-        if not isinstance(maps, Tensor) or maps.dim() != 5 or maps.shape[0] != b:
-            raise ValueError(
-                f"the attributor must return (B, A, T, H, W) maps with B = {b}; got "
-                f"{describe(maps)}"
+    scores: list[Tensor] = []  # the method's own preserved probabilities, (B, A) per class
+    # One pyramid of the clips for every class and for the preserved clips (perturbation methods).
+    with reuse_pyramids():
+        start = time.perf_counter()
+        for j in range(k):  # one call per class: a clip's map does not depend on the other classes
+            if method.scored is not None:
+                maps, preserved_probability = method.scored(x, chosen[:, j])
+                scores.append(preserved_probability)
+            else:
+                maps = method.fn(x, chosen[:, j], list(keys) if keys is not None else None)
+            if not isinstance(maps, Tensor) or maps.dim() != 5 or maps.shape[0] != b:
+                raise ValueError(
+                    f"the attributor must return (B, A, T, H, W) maps with B = {b}; got "
+                    f"{describe(maps)}"
+                )
+            per_class.append(maps)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        seconds = time.perf_counter() - start
+        maps = torch.stack(per_class, dim=1)  # (B, K, A, T, H, W)
+        preserved: Tensor | None = None
+        preserved_prob: list[list[float]] = []
+        if method.is_perturbation and method.attributor is not None:
+            preserved_prob, preserved = _preserved(
+                method.attributor,
+                model,
+                x,
+                maps,
+                chosen,
+                torch.stack(scores, dim=1) if scores else None,
+                keep_clips=keep_preserved,
             )
-        per_class.append(maps)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-    seconds = time.perf_counter() - start
-    maps = torch.stack(per_class, dim=1)  # (B, K, A, T, H, W)
     flat_maps = maps.reshape(b * k, *maps.shape[2:])
-    flat_x = x.repeat_interleave(k, dim=0) if k > 1 else x
-    flat_targets = chosen.reshape(-1).tolist()
-    preserved: Tensor | None = None
-    preserved_prob: list[list[float]] = []
-    if method.is_perturbation and method.attributor is not None:
-        preserved_prob, preserved = _preserved(
-            method.attributor, model, flat_x, flat_maps, flat_targets, keep_clips=keep_preserved
-        )
     maps_cpu = flat_maps.detach().to("cpu", torch.float32)
     chosen_list = chosen.tolist()
     return [
@@ -241,18 +253,35 @@ def _preserved(
     model: nn.Module,
     x: Tensor,
     masks: Tensor,
-    targets: Sequence[int],
+    targets: Tensor,
+    scores: Tensor | None,
     *,
     keep_clips: bool,
 ) -> tuple[list[list[float]], Tensor | None]:
-    """Per clip and area, the target's probability on the preserved clip (and the clips)."""
-    b, a = masks.shape[:2]
-    flat = masks.detach().reshape(b * a, *masks.shape[2:])
-    clip_index = torch.arange(b, device=x.device).repeat_interleave(a)
-    target = torch.tensor(list(targets), device=x.device).repeat_interleave(a)
+    """Per clip, class and area, the target's probability on the preserved clip (and the clips).
+
+    Args:
+        attributor: the perturbation method (its settings give the pyramid).
+        model: the classifier.
+        x: the clips ``(B, C, T, H, W)``.
+        masks: ``(B, K, A, T, H, W)`` masks for ``K`` classes per clip.
+        targets: ``(B, K)`` the classes.
+        scores: ``(B, K, A)`` the probabilities the method computed, or ``None`` to score the
+            preserved clips here.
+        keep_clips: also return the preserved clips, ``(B * K, A, C, T, H, W)`` on the CPU.
+
+    Returns:
+        Per row ``b * K + k``, the probabilities of its ``A`` areas, and the clips or ``None``.
+    """
+    b, k, a = masks.shape[:3]
+    n = b * k * a
+    flat = masks.detach().reshape(n, *masks.shape[3:])
+    clip_index = torch.arange(b, device=x.device).repeat_interleave(k * a)
+    target = targets.to(x.device).reshape(-1).repeat_interleave(a)
     kept: list[Tensor] = []
-    with torch.no_grad():
-        perturbation = perturbation_of(attributor, x)
+    if scores is None or keep_clips:
+        with torch.no_grad():
+            perturbation = perturbation_of(attributor, x)
 
     def preserved(sl: slice) -> tuple[Tensor, Tensor]:
         clips = perturbation.apply(flat[sl], clip_index[sl])
@@ -263,11 +292,18 @@ def _preserved(
     def probability(logits: Tensor, row: Tensor) -> Tensor:
         return torch.softmax(logits.float(), dim=1).gather(1, target[row, None])[:, 0]
 
-    probs = score_all(
-        b * a, preserved, lambda clips, _row: model(clips), probability, attributor.max_batch_size
-    )
-    rows = [[float(v) for v in row] for row in probs.view(b, a).tolist()]
-    clips_out = torch.cat(kept).view(b, a, *x.shape[1:]) if keep_clips else None
+    if scores is None:
+        probs = score_all(
+            n, preserved, lambda clips, _row: model(clips), probability, attributor.max_batch_size
+        )
+    else:
+        probs = scores.float()
+        if keep_clips:
+            with torch.no_grad():
+                for sl in chunk_slices(n, attributor.max_batch_size):
+                    preserved(sl)
+    rows = [[float(v) for v in row] for row in probs.reshape(b * k, a).tolist()]
+    clips_out = torch.cat(kept).view(b * k, a, *x.shape[1:]) if keep_clips else None
     return rows, clips_out
 
 

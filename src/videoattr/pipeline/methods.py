@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from videoattr.core.base import Attributor
 from videoattr.core.targets import Target
 from videoattr.core.validation import check_areas, describe
+from videoattr.methods.extremal.attributors import ExtremalPerturbationBase
 from videoattr.methods.registry import (
     build_attributor,
     method_info,
@@ -34,6 +35,10 @@ from videoattr.methods.registry import (
 MethodFn = Callable[[Tensor, Target, "list[str] | None"], Tensor]
 #: ``attribute(x (B, C, T, H, W), targets list[int]) -> (B, A, T, H, W)``: a plain callable method.
 AttributeFn = Callable[[Tensor, list[int]], Tensor]
+#: ``scored(x (B, C, T, H, W), target) -> (masks (B, A, T, H, W), preserved (B, A))``: a
+#: perturbation method's masks with the target's probability on each preserved clip, as the method
+#: computed it.
+ScoredFn = Callable[[Tensor, Target], "tuple[Tensor, Tensor]"]
 #: What [`as_method`][videoattr.pipeline.as_method] accepts.
 AttributorLike = str | Attributor | AttributeFn
 
@@ -54,6 +59,9 @@ class Method:
         attributor: the attributor, when there is one.
         areas: the perturbation areas (empty for the other methods).
         kind: ``"gradient"``, ``"cam"``, ``"perturbation"`` or ``"callable"``.
+        scored: for the extremal perturbation methods, ``(x, target) -> (masks, preserved)`` (see
+            `ScoredFn`): the masks with the probabilities the optimisation already computed, so
+            that explaining needs no forward of its own for them; ``None`` for other methods.
     """
 
     name: str
@@ -62,6 +70,7 @@ class Method:
     attributor: Attributor | None = None
     areas: tuple[float, ...] = ()
     kind: str = "gradient"
+    scored: ScoredFn | None = None
 
     @property
     def is_perturbation(self) -> bool:
@@ -169,7 +178,17 @@ def _attributor_method(att: Attributor, areas: Sequence[float] | None) -> Method
             out: Tensor = att.attribute(x, t, areas=list(chosen))
             return out
 
-        return Method(name, perturb, config, att, chosen, kind)
+        scored: ScoredFn | None = None
+        if isinstance(att, ExtremalPerturbationBase):
+            engine = att
+
+            def optimise(x: Tensor, t: Target) -> tuple[Tensor, Tensor]:
+                result = engine.optimize(x, t, areas=list(chosen))
+                return result.masks, result.preserved_probability
+
+            scored = optimise
+
+        return Method(name, perturb, config, att, chosen, kind, scored)
     if areas is not None:
         raise ValueError(f"areas apply to perturbation methods; {name!r} is a {kind} method")
 

@@ -336,7 +336,9 @@ class VideoRecord:
             meta.setdefault(key, value)
         meta.setdefault("settings", dict(first.config.get("method", {})))
         if self.several:
-            meta["targets"] = [{**r.summary()["target"], "seconds": r.seconds} for r in self.results]
+            meta["targets"] = [
+                {**r.summary()["target"], "seconds": r.seconds} for r in self.results
+            ]
             meta["map_shape"] = [len(self.results), *first.maps.shape]
         if self.map_shape is not None:
             meta["map_shape"] = list(self.map_shape)
@@ -362,7 +364,9 @@ class VideoRecord:
             raise ValueError(f"not a whole-video result: its record lacks {missing}")
         several = isinstance(meta.get("targets"), list)
         records = meta["targets"] if several else [meta["target"]]
-        stack = torch.as_tensor(np.ascontiguousarray(maps)) if not isinstance(maps, Tensor) else maps
+        stack = (
+            torch.as_tensor(np.ascontiguousarray(maps)) if not isinstance(maps, Tensor) else maps
+        )
         stacks = stack if several else stack[None]
         if len(stacks) != len(records):
             raise ValueError(

@@ -207,7 +207,9 @@ def run(
         **extra,
         **job.record(),
     }
-    data_record = {"videos_dir": str(Path(data).resolve())} if isinstance(data, (str, Path)) else None
+    data_record = (
+        {"videos_dir": str(Path(data).resolve())} if isinstance(data, (str, Path)) else None
+    )
     record = check_or_record(
         store.root, config, _rounding(method, dev), num_items=len(ids), data=data_record
     )
@@ -224,7 +226,9 @@ def run(
         started=wall_start,
         job=job,
     )
-    loop = RankLoop(job.items_per_call(batch_size), num_workers, retry_failed, progress, log_every_s)
+    loop = RankLoop(
+        job.items_per_call(batch_size), num_workers, retry_failed, progress, log_every_s
+    )
     items = ClipItems(dataset, ids, class_names, job=job)
     return _run_ranks(bc, items, loop, record["config"], start, sync_timeout_s)
 
@@ -278,7 +282,10 @@ def _run_ranks(
             logger.info("run finished: %s; manifest %s", summary, summary.manifest)
             if summary.failed:
                 logger.warning(
-                    "%d %s(s) failed; their errors are in %s", summary.failed, unit, store.failures_dir
+                    "%d %s(s) failed; their errors are in %s",
+                    summary.failed,
+                    unit,
+                    store.failures_dir,
                 )
         gather(None, ctx, active)  # every rank returns once the manifest exists
     return summary

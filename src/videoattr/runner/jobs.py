@@ -40,6 +40,7 @@ class BatchContext(Protocol):
     request: TargetRequest
     settings: dict[str, Any]
 
+
 #: One item's result: its maps and its record.
 Result = tuple[np.ndarray, ClipRecord | VideoRecord]
 

@@ -17,9 +17,11 @@ import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from videoattr.core.base import Attributor, Explanation, check_option_names
+from videoattr.core.phases import phase
 from videoattr.core.targets import Target, fold_targets
 from videoattr.core.validation import check_areas, check_choice, describe
 from videoattr.methods._memory import GRADIENT_BATCH
@@ -224,7 +226,7 @@ class ExtremalPerturbationBase(Attributor):
             RuntimeError: the model's output does not depend differentiably on its input.
         """
         settings = self.settings
-        with self.session():
+        with phase("extremal.call", _device_of(x)), self.session():
             x, resolved, multi = self.prepare_multi(x, target)
             self._check_size(x, settings)
             k = 1
@@ -262,6 +264,11 @@ class ExtremalPerturbationBase(Attributor):
             f"preset={self.preset!r}, variant={s.variant!r}, max_iter={s.max_iter}, "
             f"optimizer={s.optimizer!r}, max_batch_size={self.max_batch_size})"
         )
+
+
+def _device_of(x: object) -> torch.device | None:
+    """The device of a clip tensor (``None`` for anything else: the call's checks report it)."""
+    return x.device if isinstance(x, Tensor) else None
 
 
 def _signature(cls: type[ExtremalPerturbationBase]) -> inspect.Signature:

@@ -104,6 +104,8 @@ class VariantRule:
             raise ValueError(f"variant must be one of {list(VARIANTS)}; got {name!r}")
         self.name: Variant = name
         self.rows = rows_per_mask(name)
+        #: The clip whose target probability the history records: the deleted clip for ``"delete"``.
+        self.scored = "deleted" if name == "delete" else "preserved"
 
     def inputs(self, perturbation: Perturbation, mask: Tensor, clip_index: Tensor) -> Tensor:
         """The model's rows for ``(n, T, H, W)`` masks: preserved, deleted, or both (preserved first)."""
@@ -117,9 +119,20 @@ class VariantRule:
 
     def reward(
         self, logits: Tensor, target: ResolvedTarget, clip_index: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Unweighted reward and target probability, both ``(n,)`` (see [`reward`][videoattr.methods.extremal.objectives.reward])."""
-        return reward(logits, target, clip_index, self.name)
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Unweighted reward ``(n,)`` and the target probability of every clip the model saw.
+
+        Returns:
+            ``(reward, probabilities)``: the reward (see [`reward`][videoattr.methods.extremal.objectives.reward])
+            and, detached, ``(n,)`` per clip evaluated: ``{"preserved": p}``, ``{"deleted": p}``
+            for ``"delete"``, both for ``"dual"``. ``scored`` names the one the history records.
+        """
+        r, prob = reward(logits, target, clip_index, self.name)
+        seen = {self.scored: prob}
+        if self.name == "dual":
+            n = clip_index.shape[0]
+            seen["deleted"] = target.log_prob(logits[n:].detach(), clip_index).exp()
+        return r, seen
 
 
 class MaskTerm(Protocol):

@@ -35,6 +35,7 @@ from torch.profiler import record_function
 
 from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices, score_all
+from videoattr.core.phases import phase
 from videoattr.core.progress import progress_bar, show_value
 from videoattr.core.pyramid import Perturbation
 from videoattr.core.targets import ResolvedTarget
@@ -259,28 +260,30 @@ def optimize_masks(
     sigma = settings.sigma_for(h, w)
 
     kernel = _POOL_KERNEL.get(settings.generator, "auto")
-    perturbation = Perturbation(
-        x,
-        settings.num_levels,
-        settings.max_blur,
-        settings.perturbation,
-        # the blend's native loop wherever it applies, unless PyTorch operations are asked for
-        kernel="pytorch" if settings.generator in ("pytorch", "reference") else "auto",
-    )
-    generator = MaskGenerator(
-        (h, w),
-        settings.step,
-        sigma,
-        coldness=settings.coldness,
-        fused=settings.generator != "reference",
-        kernel=kernel,
-        device=device,
-    )
-    terms = build_terms(settings, TermSetup(areas, t, generator.padded_shape, device))
-    rule = VariantRule(settings.variant)
-    params = generator.init_params(n, t, device=device)
+    with phase("extremal.pyramid", device):
+        perturbation = Perturbation(
+            x,
+            settings.num_levels,
+            settings.max_blur,
+            settings.perturbation,
+            # the blend's native loop wherever it applies, unless PyTorch operations are asked for
+            kernel="pytorch" if settings.generator in ("pytorch", "reference") else "auto",
+        )
+    with phase("extremal.setup", device):
+        generator = MaskGenerator(
+            (h, w),
+            settings.step,
+            sigma,
+            coldness=settings.coldness,
+            fused=settings.generator != "reference",
+            kernel=kernel,
+            device=device,
+        )
+        terms = build_terms(settings, TermSetup(areas, t, generator.padded_shape, device))
+        rule = VariantRule(settings.variant)
+        params = generator.init_params(n, t, device=device)
     if settings.warm_start == "gradient":
-        with record_function("videoattr.extremal.warm_start"):
+        with phase("extremal.warm_start", device):
             warm = warm_params(
                 gradient_map(forward, x, target, max_batch_size),
                 generator.grid_shape,
@@ -303,11 +306,14 @@ def optimize_masks(
     # The masks of the current iteration, chunk by chunk (references, not copies): what the last
     # iteration generated is returned.
     last: list[tuple[Tensor, Tensor]] = []
+    # The target probabilities of the clips the model saw in the current iteration, chunk by chunk:
+    # those of the last iteration are the returned masks' (no final forward needed for them).
+    seen: dict[str, list[Tensor]] = {}
     stopper = _EarlyStop(settings.early_stop, settings.early_stop_tol)
     stopped_early = False
     bar = progress_bar(settings.max_iter, description, unit="it", enabled=settings.progress)
     iterations = 0
-    try:
+    with phase("extremal.iterations", device), bar:
         for it in range(settings.max_iter):
             perms = {
                 name: None
@@ -319,6 +325,7 @@ def optimize_masks(
             step_terms: dict[str, list[Tensor]] = {name: [] for name in records}
             step_probabilities: list[Tensor] = []
             last = []
+            seen = {}
             for chunk in chunk_slices(n, per_chunk):
                 ci, ai = clip_index[chunk], area_index[chunk]
                 with record_function("videoattr.extremal.masks"):
@@ -327,7 +334,7 @@ def optimize_masks(
                     inputs = rule.inputs(perturbation, mask, ci)
                 with record_function("videoattr.extremal.model"):
                     logits = forward(inputs)
-                r, prob = rule.reward(logits, target, ci)
+                r, probs = rule.reward(logits, target, ci)
                 values = {"reward": settings.reward_weight * r}
                 for name, weighted in terms.items():
                     with record_function(f"videoattr.extremal.{name}"):
@@ -341,7 +348,9 @@ def optimize_masks(
                 last.append((mask.detach(), padded.detach()))
                 for name, value in values.items():
                     step_terms[name].append(value.detach())
-                step_probabilities.append(prob.detach())
+                step_probabilities.append(probs[rule.scored])
+                for name, p in probs.items():
+                    seen.setdefault(name, []).append(p)
             with record_function("videoattr.extremal.step"):
                 optimizer.step()
                 with torch.no_grad():
@@ -356,8 +365,6 @@ def optimize_masks(
             if stopper.update(total) and it + 1 < settings.max_iter:  # (no patience: never)
                 stopped_early = True
                 break
-    finally:
-        bar.close()
 
     def stacked(parts: list[Tensor]) -> Tensor:
         return torch.stack(parts, dim=-1).view(b, num_areas, iterations)
@@ -372,9 +379,16 @@ def optimize_masks(
     )
     if stopped_early:
         _warn_if_schedule_cut({name: w.weights for name, w in terms.items()}, iterations)
-    preserved, deleted = _final_probabilities(
-        forward, perturbation, masks, target, clip_index, max_batch_size
-    )
+    with phase("extremal.final", device):
+        preserved, deleted = _final_probabilities(
+            forward,
+            perturbation,
+            masks,
+            target,
+            clip_index,
+            max_batch_size,
+            {name: torch.cat(parts) for name, parts in seen.items()},
+        )
     return PerturbationResult(
         masks=masks.view(b, num_areas, t, h, w),
         areas=tuple(float(a) for a in areas),
@@ -423,8 +437,13 @@ def _final_probabilities(
     target: ResolvedTarget,
     clip_index: Tensor,
     max_batch_size: int | None,
+    known: Mapping[str, Tensor],
 ) -> tuple[Tensor, Tensor]:
-    """Target probability of the clips perturbed with ``masks`` and with ``1 - masks`` (no graph)."""
+    """Target probability of the clips perturbed with ``masks`` and with ``1 - masks`` (no graph).
+
+    ``known`` holds those the last iteration computed for these masks (``"preserved"``,
+    ``"deleted"``): only the others cost a forward.
+    """
 
     def probability(kept: Tensor) -> Tensor:
         def perturbed(chunk: slice) -> tuple[Tensor, Tensor]:
@@ -433,8 +452,8 @@ def _final_probabilities(
         def score(logits: Tensor, ci: Tensor) -> Tensor:
             return target.log_prob(logits, ci).exp()
 
-        return score_all(
-            kept.shape[0], perturbed, lambda x, _ci: forward(x), score, max_batch_size
-        )
+        return score_all(kept.shape[0], perturbed, lambda x, _ci: forward(x), score, max_batch_size)
 
-    return probability(masks), probability(1 - masks)
+    preserved = known["preserved"] if "preserved" in known else probability(masks)
+    deleted = known["deleted"] if "deleted" in known else probability(1 - masks)
+    return preserved, deleted
