@@ -83,6 +83,7 @@ from torch import Tensor, nn
 
 from videoattr.datasets.synthetic import SyntheticMotion
 from videoattr.demo_model import DATASET_KWARGS, load_demo_model
+from videoattr.methods._memory import GRADIENT_BATCH
 from videoattr.methods.extremal import STEP, ExtremalPerturbation3D
 from videoattr.methods.extremal.attributors import ExtremalPerturbationBase
 from videoattr.methods.extremal.settings import FAST_MIN_REWARD_WEIGHT
@@ -117,6 +118,11 @@ def synchronize() -> None:
     """Wait for the work queued on `DEVICE` (a no-op on the CPU)."""
     if DEVICE.type == "cuda":
         torch.cuda.synchronize(DEVICE)
+
+
+def call_rows() -> int | None:
+    """``max_batch_size`` of the timed calls: all rows at once on a GPU, the library's default on the CPU."""
+    return None if DEVICE.type == "cuda" else GRADIENT_BATCH
 
 
 def best_time(fn: Callable[[], object], repeat: int) -> float:
@@ -502,8 +508,7 @@ def section_setup(args: argparse.Namespace) -> None:
             ours = best_time(
                 lambda c=x: [gaussian_blur_frames(c, s) for s in sigmas if s > 0], args.repeat
             )
-            rows = {"max_batch_size": None} if DEVICE.type == "cuda" else {}
-            fast = STEP(model, preset="fast", progress=False, **rows)
+            fast = STEP(model, preset="fast", progress=False, max_batch_size=call_rows())
             wall, seconds = timed_call(fast, x, args.repeat)
             phase = {k.removeprefix("extremal."): v for k, v in seconds.items()}
             loop = phase["iterations"]
@@ -538,9 +543,7 @@ def section_speedup(args: argparse.Namespace) -> None:
         x = torch.randn(b, 3, t, size, size, device=DEVICE)
         bare_one = best_time(bare_step(model, x[:1]), args.repeat)
         reference = PAPER_ITERATIONS * REFERENCE_ITERATION_COST * bare_one
-        # on a GPU all rows of a call in one forward; on the CPU the library's default chunks
-        rows = {"max_batch_size": None} if DEVICE.type == "cuda" else {}
-        fast = STEP(model, preset="fast", areas=areas, progress=False, **rows)
+        fast = STEP(model, preset="fast", areas=areas, progress=False, max_batch_size=call_rows())
         iters = fast.settings.max_iter
         if DEVICE.type == "cuda":  # a whole call takes seconds: time it
             total = best_time(lambda f=fast, c=x: f.attribute(c, target=1), args.repeat)

@@ -42,7 +42,7 @@ def _blurs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     import videoattr.core.pyramid as pyramid_module
 
     counted: list[int] = []
-    real = pyramid_module.gaussian_blur_frames
+    real = gaussian_blur_frames
 
     def counting(x: Tensor, sigma: float) -> Tensor:
         counted.append(int(x.shape[0]))

@@ -430,6 +430,30 @@ def test_several_targets_per_clip_give_one_mask_per_target() -> None:
     assert explanation.maps.shape == (2, 2, 1, 8, 32, 32)
     assert explanation.target is not None and explanation.target.shape == (2, 2)
     assert explanation.extras["preserved_probability"].shape == (2, 2, 1)
+    # the final probabilities are those of each target's own class on its own clip
+    result = explanation.extras["result"]
+    for b in range(2):
+        for k in range(2):
+            alone = method.optimize(x[b : b + 1], target=int(explanation.target[b, k]), areas=0.1)
+            for name in ("preserved_probability", "deleted_probability"):
+                torch.testing.assert_close(
+                    getattr(result, name)[b, k], getattr(alone, name)[0], atol=1e-6, rtol=0
+                )
+
+
+def test_several_targets_per_clip_blur_each_clip_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import videoattr.core.pyramid as pyramid_module
+    from videoattr.core.ops import gaussian_blur_frames
+
+    blurred: list[int] = []
+
+    def counting(x: Tensor, sigma: float) -> Tensor:
+        blurred.append(int(x.shape[0]))
+        return gaussian_blur_frames(x, sigma)
+
+    monkeypatch.setattr(pyramid_module, "gaussian_blur_frames", counting)
+    small(ExtremalPerturbation3D).attribute(clip(b=2, t=8, h=32, w=32), target="top3", areas=0.1)
+    assert sum(blurred) == 2 * 8  # two clips, eight levels: not one pyramid per target
 
 
 def test_explain_reports_probabilities_and_the_optimisation() -> None:

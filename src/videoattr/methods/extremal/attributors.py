@@ -230,9 +230,12 @@ class ExtremalPerturbationBase(Attributor):
             x, resolved, multi = self.prepare_multi(x, target)
             self._check_size(x, settings)
             k = 1
+            clips = None
             if multi is not None:
-                x, indices, k = multi
-                x, resolved = self.prepare(x, indices)
+                rows, indices, k = multi
+                # one pyramid of the clips for all their targets' rows
+                clips = (x, torch.arange(x.shape[0], device=x.device).repeat_interleave(k))
+                x, resolved = self.prepare(rows, indices)
             assert resolved is not None
             resolved = self.resolve_with_clean_logits(x, resolved)
             result = optimize_masks(
@@ -243,6 +246,7 @@ class ExtremalPerturbationBase(Attributor):
                 settings,
                 max_batch_size=self.max_batch_size,
                 description=type(self).__name__,
+                clips=clips,
             )
         return result if multi is None else _fold_result(result, k)
 

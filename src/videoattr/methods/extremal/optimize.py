@@ -234,18 +234,23 @@ def optimize_masks(
     *,
     max_batch_size: int | None = None,
     description: str = "extremal perturbation",
+    clips: tuple[Tensor, Tensor] | None = None,
 ) -> PerturbationResult:
     """Optimise one mask per clip and area.
 
     Args:
         forward: the model, ``(N, C, T, H, W) -> (N, K)`` logits (differentiable in its input).
-        x: clips ``(B, C, T, H, W)``.
+        x: clips ``(B, C, T, H, W)`` (one row per clip and target: see ``clips``).
         target: target resolved against the clean logits (class indices or a callable).
         areas: the ``A`` areas in ``(0, 1)``.
         settings: the engine's settings.
         max_batch_size: the most model rows in one forward (``None``: all ``B A`` rows, twice that for
             ``"dual"``); larger batches are split with gradient accumulation.
         description: label of the progress bar.
+        clips: ``(distinct, clip_of_row)`` when rows of ``x`` repeat clips (several targets per
+            clip): the ``(B', C, T, H, W)`` distinct clips and the ``(B,)`` one each row of ``x``
+            is; the pyramid is built of the distinct clips only. Default ``None`` (every row its own
+            clip).
 
     Returns:
         The [`PerturbationResult`][videoattr.methods.extremal.optimize.PerturbationResult] (masks ``(B, A, T, H, W)``).
@@ -260,9 +265,11 @@ def optimize_masks(
     sigma = settings.sigma_for(h, w)
 
     kernel = _POOL_KERNEL.get(settings.generator, "auto")
+    # the pyramid's clip of every row: rows that repeat a clip share its levels
+    pyramid_index = clip_index if clips is None else clips[1].to(device)[clip_index]
     with phase("extremal.pyramid", device):
         perturbation = Perturbation(
-            x,
+            x if clips is None else clips[0].detach(),
             settings.num_levels,
             settings.max_blur,
             settings.perturbation,
@@ -331,7 +338,7 @@ def optimize_masks(
                 with record_function("videoattr.extremal.masks"):
                     mask, padded = generator.generate(params[chunk])
                 with record_function("videoattr.extremal.perturb"):
-                    inputs = rule.inputs(perturbation, mask, ci)
+                    inputs = rule.inputs(perturbation, mask, pyramid_index[chunk])
                 with record_function("videoattr.extremal.model"):
                     logits = forward(inputs)
                 r, probs = rule.reward(logits, target, ci)
@@ -385,7 +392,7 @@ def optimize_masks(
             perturbation,
             masks,
             target,
-            clip_index,
+            (clip_index, pyramid_index),
             max_batch_size,
             {name: torch.cat(parts) for name, parts in seen.items()},
         )
@@ -435,19 +442,21 @@ def _final_probabilities(
     perturbation: Perturbation,
     masks: Tensor,
     target: ResolvedTarget,
-    clip_index: Tensor,
+    index: tuple[Tensor, Tensor],
     max_batch_size: int | None,
     known: Mapping[str, Tensor],
 ) -> tuple[Tensor, Tensor]:
     """Target probability of the clips perturbed with ``masks`` and with ``1 - masks`` (no graph).
 
-    ``known`` holds those the last iteration computed for these masks (``"preserved"``,
-    ``"deleted"``): only the others cost a forward.
+    ``index`` is ``(clip_index, pyramid_index)``: every mask's row of the call (its target) and its
+    clip in the pyramid. ``known`` holds the probabilities the last iteration computed for these
+    masks (``"preserved"``, ``"deleted"``): only the others cost a forward.
     """
+    clip_index, pyramid_index = index
 
     def probability(kept: Tensor) -> Tensor:
         def perturbed(chunk: slice) -> tuple[Tensor, Tensor]:
-            return perturbation.apply(kept[chunk], clip_index[chunk]), clip_index[chunk]
+            return perturbation.apply(kept[chunk], pyramid_index[chunk]), clip_index[chunk]
 
         def score(logits: Tensor, ci: Tensor) -> Tensor:
             return target.log_prob(logits, ci).exp()
