@@ -6,8 +6,8 @@ frame blurred by a Gaussian of std ``(1 - j / (L-1)) * max_blur`` pixels (``"blu
 is the frame itself), or the frame scaled by ``j / (L-1)`` (``"fade"``). A mask value ``m`` picks the
 level ``q = m (L-1)``, blending levels ``floor(q)`` and ``min(floor(q) + 1, L-1)`` linearly: ``m = 1``
 keeps a pixel, ``m = 0`` blurs (or blacks) it out fully. The pyramid is built once per call (the
-blurs as products with banded matrices, see
-[`gaussian_blur_frames`][videoattr.core.ops.gaussian_blur_frames]); applying a mask is a gather and a
+blurs as products with banded matrices, all widths at once, see
+[`gaussian_blur_levels`][videoattr.core.ops.gaussian_blur_levels]); applying a mask is a gather and a
 blend (the native loop of [`native`][videoattr.core.native] on the CPU).
 """
 
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 import videoattr.core.native as native
-from videoattr.core.ops import gaussian_blur_frames
+from videoattr.core.ops import gaussian_blur_levels
 from videoattr.core.validation import check_choice, check_clip, check_positive_int
 
 PerturbationKind = Literal["blur", "fade"]
@@ -94,16 +94,15 @@ class Perturbation:
         ]
         with torch.no_grad():
             # Filled clip by clip: the levels of one clip beside the pyramid at peak (not a second
-            # pyramid), each clip's block written in one contiguous pass (level by level, every write
-            # would touch every cache line of the pyramid, levels being the fastest dimension).
+            # pyramid), each clip's block written in one pass (level by level, every write would
+            # touch every cache line of the pyramid, levels being the fastest dimension).
             self.pyramid = x.new_empty((*x.shape, self.num_levels))
             for i in range(x.shape[0]):
-                clip = x[i : i + 1].detach()
+                clip = x[i].detach()
                 if kind == "blur":
-                    levels = [gaussian_blur_frames(clip, sigma) for sigma in sigmas]
+                    gaussian_blur_levels(clip, sigmas, out=self.pyramid[i])
                 else:
-                    levels = [clip * f for f in fractions]
-                torch.stack(levels, dim=-1, out=self.pyramid[i : i + 1])
+                    torch.stack([clip * f for f in fractions], dim=-1, out=self.pyramid[i])
         _keep_pyramid(x, self.num_levels, self.max_blur, kind, self.pyramid)
 
     @property
