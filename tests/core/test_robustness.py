@@ -31,7 +31,7 @@ class NaNForClip(nn.Module):
 
 
 def test_check_logits_names_the_clip_of_each_row() -> None:
-    from videoattr.core.targets import check_logits
+    from videoattr.core.model_checks import check_logits
 
     logits = torch.zeros(6, 3)
     logits[4, 1] = float("inf")

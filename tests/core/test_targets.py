@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videoattr.core.targets import check_logits, resolve_target
+from videoattr.core.model_checks import check_logits
+from videoattr.core.targets import resolve_target
 
 
 def test_forms_resolve_to_indices() -> None:

@@ -395,3 +395,46 @@ def test_explain_video_classes_checks_its_targets_at_the_call(
     model = tiny_cnn3d().double()
     with pytest.raises(error, match=match):
         explain_video_classes(model, "saliency", index_clip(9), targets, clip_len=4)
+
+
+class WindowsPerCall(Attributor):
+    """A fake method that records how many windows each call gets; its map is the first channel."""
+
+    def __init__(self, model: torch.nn.Module, *, max_batch_size: int | None = None) -> None:
+        super().__init__(model, max_batch_size=max_batch_size)
+        self.calls: list[int] = []
+
+    def attribute(self, x: Tensor, target: Any = None) -> Tensor:
+        self.calls.append(x.shape[0])
+        return x[:, :1].clone()
+
+
+@pytest.mark.parametrize(
+    ("own", "given", "bound"),
+    [(None, None, 8), (3, None, 3), (3, 5, 5), (None, 27, 27), (2, 100, 100)],
+)
+def test_windows_per_call_are_bounded_unless_a_bound_is_given(
+    own: int | None, given: int | None, bound: int
+) -> None:
+    """``max_batch_size=None`` is the attributor's own int bound, else 8 windows per call, for the
+    scoring pass and for the method: never every window at once (27 windows here)."""
+    sizes: list[int] = []
+
+    class Counting(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = tiny_cnn3d().double()
+
+        def forward(self, x: Tensor) -> Tensor:
+            sizes.append(x.shape[0])
+            out: Tensor = self.net(x)
+            return out
+
+    model = Counting()
+    att = WindowsPerCall(model, max_batch_size=own)
+    result = explain_video(model, att, index_clip(30), clip_len=4, stride=1, max_batch_size=given)
+    windows = len(expected_starts(30, 4, 1))
+    expected = [min(bound, windows - i) for i in range(0, windows, bound)]
+    assert windows == 27 and sizes == expected and att.calls == expected
+    assert result.config["max_batch_size"] == bound
+    torch.testing.assert_close(result.maps[0, :, 0, 0], torch.arange(30, dtype=torch.float64))

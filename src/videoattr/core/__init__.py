@@ -1,6 +1,7 @@
 """Shared mechanisms used by every attribution method.
 
 One module per concern: clip validation ([`validation`][videoattr.core.validation]), target resolution ([`targets`][videoattr.core.targets]),
+checks of a model's dtype and outputs ([`model_checks`][videoattr.core.model_checks]),
 layer hooks ([`hooks`][videoattr.core.hooks]), model-state restoration ([`state`][videoattr.core.state]), batching ([`batching`][videoattr.core.batching]),
 dimension-agnostic tensor ops ([`ops`][videoattr.core.ops]) and the [`Attributor`][videoattr.core.base.Attributor] base class.
 """

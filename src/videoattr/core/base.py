@@ -21,13 +21,14 @@ from videoattr._version import __version__
 from videoattr.core.batching import chunk_slices
 from videoattr.core.config import to_jsonable
 from videoattr.core.errors import Names, OptionError
+from videoattr.core.model_checks import check_logits, check_model_dtype
 from videoattr.core.state import model_session
 from videoattr.core.targets import (
     ResolvedTarget,
     Target,
-    check_logits,
     expand_targets,
     resolve_target,
+    target_indices,
 )
 from videoattr.core.validation import check_clip, check_optional_batch_size, describe
 
@@ -461,46 +462,4 @@ class Attributor(ABC):
             method=self.method,
             config=self.config(),
             extras=dict(extras or {}),
-        )
-
-
-def target_indices(target: Target, logits: Tensor) -> Tensor | None:
-    """Class indices a target stands for given the clean logits ``(B, K)``: ``(B,)``, ``(B, K')`` or ``None``.
-
-    ``None`` is returned for a callable target.
-    """
-    b = logits.shape[0]
-    multi = expand_targets(logits.new_zeros(b, 1, 1, 1, 1), target, lambda _x: logits)
-    if multi is not None:
-        _, rows, k = multi
-        return rows.view(b, k)
-    resolved = resolve_target(target, b, logits.device)
-    if resolved.fn is not None:
-        return None
-    indices = resolved.with_logits(logits).indices
-    assert indices is not None
-    return indices
-
-
-def check_model_dtype(model: nn.Module, x: Tensor, name: str = "x") -> None:
-    """Raise ``TypeError`` when ``x``'s dtype differs from the model's floating-point parameters.
-
-    Under ``torch.autocast`` the model's own dtype is what the clip must have (autocast converts inside).
-    """
-    for p in model.parameters():
-        if p.is_floating_point():
-            if p.dtype != x.dtype:
-                raise TypeError(
-                    f"{name} has dtype {x.dtype} but the model's parameters are {p.dtype}; convert the "
-                    f"clip with {name}.to({p.dtype}) (or the model with model.to({x.dtype}))"
-                )
-            return
-
-
-def require_grad_path(score: Tensor, name: str = "model") -> None:
-    """Raise a clear error when the score cannot be differentiated with respect to the input."""
-    if not score.requires_grad:
-        raise RuntimeError(
-            f"{name} output does not depend differentiably on the input clip (no autograd graph): the model "
-            "may detach its input, use torch.no_grad(), or be non-differentiable (e.g. argmax)"
         )

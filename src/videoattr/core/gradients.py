@@ -7,9 +7,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices
-from videoattr.core.targets import ResolvedTarget, check_logits
+from videoattr.core.model_checks import check_logits, require_grad_path
+from videoattr.core.targets import ResolvedTarget
 
 SampleFn = Callable[[slice], tuple[Tensor, Tensor]]
 AccumulateFn = Callable[[slice, Tensor, Tensor, Tensor], None]

@@ -21,8 +21,10 @@ into a [`TargetRequest`][videoattr.core.targets.TargetRequest]: a class index or
 (the same classes for every clip), a top-k request, or nothing (each clip's label, else its top
 class); [`TargetRequest.for_clips`][videoattr.core.targets.TargetRequest.for_clips] turns it into the
 `Target` of a batch, and [`target_classes`][videoattr.core.targets.target_classes] says which
-classes ``(B, K)`` any of them stands for given the clean logits. Every path (an attributor, the
-pipeline, a dataset run, a whole video, the command line) chooses its classes through these.
+classes ``(B, K)`` any of them stands for given the clean logits
+([`target_indices`][videoattr.core.targets.target_indices]: the same, shaped as a method's result
+is). Every path (an attributor, the pipeline, a dataset run, a whole video, the command line)
+chooses its classes through these.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor
 
 from videoattr.core.class_names import class_from_label
+from videoattr.core.model_checks import check_logits, listed_clips
 from videoattr.core.validation import describe
 
 ScoreFn = Callable[[Tensor], Tensor]
@@ -44,50 +47,6 @@ Target: TypeAlias = int | Sequence[int] | Tensor | ScoreFn | str | None
 MultiTarget: TypeAlias = Tensor | str
 
 _TOPK = re.compile(r"^top(?:k:)?\s*(\d+)$")
-
-
-def check_logits(
-    out: object, batch_size: int, name: str = "model", *, clip_index: Tensor | None = None
-) -> Tensor:
-    """Check that a model output is a finite ``(N, K)`` floating-point logits tensor, ``N = batch_size``.
-
-    Args:
-        out: the model's output.
-        batch_size: the number of rows ``N`` that went in.
-        name: what produced ``out``, for error messages.
-        clip_index: ``(N,)`` clip of each row (rows may be IG steps or noisy copies); ``None``: row ``i``
-            is clip ``i``. Used to name the clip whose logits are not finite.
-
-    Raises:
-        TypeError: not a tensor, or not floating point.
-        ValueError: wrong shape, or NaN/inf logits ("the model produced non-finite logits for clip i").
-    """
-    if not isinstance(out, Tensor):
-        raise TypeError(
-            f"{name} must return a (B, K) tensor of logits; got {describe(out)}. Wrap models that return "
-            "tuples, dicts or ModelOutput objects (see videoattr.zoo.wrap)."
-        )
-    if out.dim() != 2 or out.shape[0] != batch_size:
-        raise ValueError(
-            f"{name} must return a (B, K) tensor of logits with B = {batch_size}; got shape {tuple(out.shape)}"
-        )
-    if not out.is_floating_point():
-        raise TypeError(f"{name} must return floating-point logits; got dtype {out.dtype}")
-    finite = torch.isfinite(out.detach()).all(dim=1)
-    if not bool(finite.all()):
-        raise ValueError(
-            f"the {name} produced non-finite logits (NaN or inf) for clip "
-            f"{_listed_clips(finite, clip_index)}; check the model (and its weights) on this input"
-        )
-    return out
-
-
-def _listed_clips(finite: Tensor, clip_index: Tensor | None) -> str:
-    """The clips (at most 8) of the rows where ``finite`` ``(N,)`` is false, as ``"0, 3"``."""
-    rows = (~finite).nonzero().flatten()
-    clips = rows if clip_index is None else clip_index.to(rows.device)[rows]
-    ids = sorted({int(c) for c in clips.tolist()})
-    return ", ".join(str(i) for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
 
 
 @dataclass(frozen=True)
@@ -154,7 +113,7 @@ class ResolvedTarget:
             if not bool(finite.all()):
                 raise ValueError(
                     "target callable returned non-finite scores (NaN or inf) for clip "
-                    f"{_listed_clips(finite, clip_index)}; it must map finite logits to finite scores"
+                    f"{listed_clips(finite, clip_index)}; it must map finite logits to finite scores"
                 )
             return out
         if self.indices is None:
@@ -386,6 +345,31 @@ def _classes(target: Target, logits: Tensor) -> Tensor:
     resolved = resolve_target(target, b, logits.device).with_logits(logits)
     assert resolved.indices is not None
     return resolved.indices.view(b, 1)
+
+
+def target_indices(target: Target, logits: Tensor) -> Tensor | None:
+    """The classes a target stands for, shaped as a method's result (``None`` for a callable).
+
+    The classes are those of [`target_classes`][videoattr.core.targets.target_classes], which
+    every method explains (an [`Explanation`][videoattr.core.base.Explanation] reports them).
+
+    Args:
+        target: any accepted form.
+        logits: ``(B, num_classes)`` logits of the clean clips.
+
+    Returns:
+        ``(B,)`` long for one target per clip, ``(B, K)`` for several (a 2-D tensor, a top-k
+        request), ``None`` for a callable target (it scores logits; it stands for no class).
+
+    Example:
+        >>> logits = torch.tensor([[0.1, 0.5, 0.2], [0.9, 0.0, 0.3]])
+        >>> target_indices(None, logits).tolist(), target_indices("top2", logits).tolist()
+        ([1, 0], [[1, 2], [0, 2]])
+    """
+    if callable(target) and not isinstance(target, Tensor):
+        return None
+    classes = target_classes(target, logits)
+    return classes if is_multi_target(target) else classes[:, 0]
 
 
 @dataclass(frozen=True)

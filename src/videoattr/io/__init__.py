@@ -17,8 +17,9 @@ One job per module:
 - `videoattr.io.streaming`: [`iter_frames`][videoattr.io.iter_frames] (a long video a chunk of
   frames at a time) and [`video_fps`][videoattr.io.video_fps];
 - `videoattr.io.writing`: [`write_video`][videoattr.io.write_video];
-- `videoattr.io.decoding`: video files decoded in process by PyAV, safely (a local file opened
-  as a file object, video containers only), with timestamps and seeking;
+- `videoattr.io.safe_opening`: video files opened for FFmpeg safely (a local file opened as a
+  file object, video containers only, FFmpeg's errors counted);
+- `videoattr.io.decoding`: video files decoded in process by PyAV, with timestamps and seeking;
 - `videoattr.io.ffmpeg`: the FFmpeg command that encodes video files;
 - `videoattr.io.gif`: animated GIFs;
 - `videoattr.io.folders`: frame-image folders, [`list_frame_files`][videoattr.io.list_frame_files],

@@ -4,7 +4,7 @@ Sources [`read_video`][videoattr.io.read_video] understands, each read by a modu
 
 - video files (``.mp4``, ``.avi``, ``.webm``, ``.mkv``, ``.mov``, ``.flv``, ``.ts``, ``.ogv``, ...),
   decoded in process by PyAV (`videoattr.io.decoding`). A local file is always opened by
-  videoattr as a local file, whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just
+  videoattr as a local file (`videoattr.io.safe_opening`), whatever its name (``concat:a.mp4|b.mp4`` and ``pipe:0`` are just
   names), and only video container formats are decoded, so a file's content cannot pull in other
   files. Frames keep their timestamps: a variable-frame-rate file gives the frames it holds, and
   a clip is read by seeking to the key frame before it;
@@ -76,7 +76,7 @@ def read_video(
 
     Args:
         path: a video file (mp4, avi, webm, mkv, mov and the other video containers of
-            [`VIDEO_DEMUXERS`][videoattr.io.decoding.VIDEO_DEMUXERS]), a ``.gif``, or a folder
+            [`VIDEO_DEMUXERS`][videoattr.io.safe_opening.VIDEO_DEMUXERS]), a ``.gif``, or a folder
             of ``.png``/``.jpg`` frames in natural name order.
         num_frames: ``T``, the number of frames to return; ``None`` (default) returns every frame.
         sampling: ``"uniform"`` (default), ``"strided"`` (the reference implementation's),

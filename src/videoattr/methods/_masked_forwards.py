@@ -17,10 +17,16 @@ from typing import TypeAlias
 import torch
 from torch import Tensor
 
-from videoattr.core.base import Attributor, target_indices
+from videoattr.core.base import Attributor
 from videoattr.core.batching import scored_chunks
 from videoattr.core.progress import progress_bar
-from videoattr.core.targets import ResolvedTarget, Target, is_multi_target, resolve_target
+from videoattr.core.targets import (
+    ResolvedTarget,
+    Target,
+    is_multi_target,
+    resolve_target,
+    target_classes,
+)
 from videoattr.core.validation import check_finite_float, check_finite_tensor, describe
 
 #: A baseline: ``"blur"``, a constant (in the normalised clip's units) or a tensor broadcastable to the clip.
@@ -128,22 +134,15 @@ def make_scorer(
     """Resolve ``target`` for clips ``x`` given their clean ``logits`` ``(B, num_classes)``.
 
     Single targets (``None``, an int, one per clip, a callable) give one score per row; several targets
-    per clip (a ``(B, K)`` tensor, ``"top3"``) give ``K``, all from the same forwards.
+    per clip (a ``(B, K)`` tensor, ``"top3"``) give ``K``, all from the same forwards. The classes are
+    those of [`target_classes`][videoattr.core.targets.target_classes], as for every method.
 
     Raises:
         ValueError, TypeError: a malformed target or class indices out of range (named as ``target``).
     """
-    b = x.shape[0]
     if is_multi_target(target):
-        indices = target_indices(target, logits)
-        assert indices is not None
-        flat = indices.reshape(-1)
-        # checks the indices against the number of classes, with the usual message
-        ResolvedTarget(flat.numel(), flat).with_logits(
-            logits.repeat_interleave(indices.shape[1], 0)
-        )
-        return Scorer(None, indices.to(x.device), softmax)
-    resolved = resolve_target(target, b, x.device).with_logits(logits)
+        return Scorer(None, target_classes(target, logits).to(x.device), softmax)
+    resolved = resolve_target(target, x.shape[0], x.device).with_logits(logits)
     return Scorer(resolved, None, softmax)
 
 

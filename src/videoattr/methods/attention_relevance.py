@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from videoattr.core.attention import capture_attention
-from videoattr.core.base import require_grad_path
+from videoattr.core.model_checks import require_grad_path
 from videoattr.core.targets import ResolvedTarget
 from videoattr.methods._attention_base import AttentionAttributor, _row_dtype, check_taps_called
 from videoattr.methods.registry import register_method

@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor, require_grad_path
+from videoattr.core.base import Attributor
 from videoattr.core.batching import chunk_slices
 from videoattr.core.hooks import LayerSpec, Reshape, capture_layers, layer_name, resolve_layer
+from videoattr.core.model_checks import require_grad_path
 from videoattr.core.ops import normalize_per_clip, resize_to_clip
 from videoattr.core.targets import ResolvedTarget, Target, fold_targets
 from videoattr.core.validation import check_choice, describe

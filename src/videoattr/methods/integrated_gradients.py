@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.base import Explanation, check_model_dtype
+from videoattr.core.base import Explanation
 from videoattr.core.gradients import batched_input_gradients
+from videoattr.core.model_checks import check_model_dtype
 from videoattr.core.ops import Polarity, Reduction
 from videoattr.core.progress import progress_bar
 from videoattr.core.targets import ResolvedTarget, Target, fold_targets

@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor, check_model_dtype
+from videoattr.core.base import Attributor
+from videoattr.core.model_checks import check_model_dtype
 from videoattr.core.targets import Target, is_multi_target, resolve_target
 from videoattr.core.validation import check_clip, check_finite_float, check_positive_int, describe
 from videoattr.methods._masked_forwards import (

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoattr.core.base import Attributor, check_model_dtype
+from videoattr.core.base import Attributor
+from videoattr.core.model_checks import check_model_dtype
 from videoattr.core.seeds import clip_seed
 from videoattr.core.targets import Target, is_multi_target, resolve_target
 from videoattr.core.validation import (

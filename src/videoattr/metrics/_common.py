@@ -8,8 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.batching import score_all
+from videoattr.core.model_checks import check_logits
 from videoattr.core.state import model_session
-from videoattr.core.targets import ResolvedTarget, Target, check_logits, resolve_target
+from videoattr.core.targets import ResolvedTarget, Target, resolve_target
 from videoattr.core.validation import check_clip, check_optional_batch_size, describe
 
 

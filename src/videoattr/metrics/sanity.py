@@ -19,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from videoattr.core.hooks import resolve_layer
+from videoattr.core.model_checks import check_logits
 from videoattr.core.state import model_session
-from videoattr.core.targets import Target, check_logits, resolve_target
+from videoattr.core.targets import Target, resolve_target
 from videoattr.core.validation import describe
 from videoattr.metrics._common import check_maps, validate_model_inputs
 

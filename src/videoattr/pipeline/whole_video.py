@@ -32,7 +32,8 @@ added, and the maps of those frames are dropped), or raises
 [`VideoTooShortError`][videoattr.io.VideoTooShortError] with ``short_video="error"``.
 
 **Memory.** Windows go through the model ``max_batch_size`` at a time (scores and attributions),
-so the model's memory does not grow with the video. [`read_frames`][videoattr.pipeline.read_frames]
+so the model's memory does not grow with the video: the number of windows per call is always
+bounded (by default by the attributor's own ``max_batch_size``, else 8), never "all of them". [`read_frames`][videoattr.pipeline.read_frames]
 decodes a file 16 frames at a time and keeps every sampled frame at the model's input size as uint8,
 filled in place: ``M x H x W x 3`` bytes (3000 frames at 112x112: 113 MB; at 224x224: 452 MB); the
 stitched maps are float32 on the CPU, ``A x M x H x W x 4`` bytes (3000 frames at 112x112: 150 MB
@@ -138,9 +139,14 @@ def explain_video(
             ``max(1, T // 2)``.
         frame_step: keep every ``frame_step``-th video frame (when ``video`` is not already
             [`VideoFrames`][videoattr.pipeline.VideoFrames]). Default 1.
-        max_batch_size: windows per model call (scores and attributions); the attributor's own
-            ``max_batch_size`` still bounds the rows of each forward inside a call. Default: the
-            attributor's ``max_batch_size``, else 8.
+        max_batch_size: windows per model call: per forward of the scoring pass (which runs the
+            model itself) and per call of the method (whose own ``max_batch_size`` still bounds
+            the rows of each forward inside a call). ``None`` (default) is not "no bound" here,
+            unlike an attributor's ``max_batch_size``: a video has as many windows as its length
+            gives, so they are always taken a bounded number at a time, the attributor's own
+            ``max_batch_size`` when it is an int, else 8 (``pipeline.windows.DEFAULT_WINDOW_BATCH``). To run every
+            window in one call, pass their number. The result's ``config["max_batch_size"]``
+            records the bound used.
         short_video: ``"pad"`` (default) or ``"error"``, for a video shorter than one window.
         scores: ``(W, K)`` window probabilities from an earlier call on the same video and windows
             (its ``probabilities``), to skip the scoring pass. Default ``None``.
@@ -297,7 +303,9 @@ def explain_video_classes(
         clip_len: ``T``; default the model's.
         stride: ``S``; default ``max(1, T // 2)``.
         frame_step: keep every ``frame_step``-th video frame. Default 1.
-        max_batch_size: windows per model call.
+        max_batch_size: windows per model call; ``None`` (default): the attributor's own
+            ``max_batch_size`` when it is an int, else 8 (never unbounded, as for
+            [`explain_video`][videoattr.pipeline.explain_video]).
         short_video: ``"pad"`` (default) or ``"error"``.
         key: the video's key for methods that draw noise. Default ``"video"``.
         progress: a progress bar over each class's windows. Default ``False``.

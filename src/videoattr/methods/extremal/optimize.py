@@ -33,8 +33,8 @@ import torch
 from torch import Tensor
 from torch.profiler import record_function
 
-from videoattr.core.base import require_grad_path
 from videoattr.core.batching import chunk_slices, score_all
+from videoattr.core.model_checks import require_grad_path
 from videoattr.core.phases import phase
 from videoattr.core.progress import progress_bar, show_value
 from videoattr.core.pyramid import Perturbation
