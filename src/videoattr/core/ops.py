@@ -110,8 +110,9 @@ def gaussian_blur_levels(
     Level ``l`` is the clip blurred as [`gaussian_blur_frames`][videoattr.core.ops.gaussian_blur_frames]
     blurs it with ``sigmas[l]`` (zero padding of ``ceil(4 sigma)`` pixels; ``sigma <= 0`` keeps the
     clip), up to float rounding: the vertical passes of all widths are one product with the banded
-    matrices stacked, the horizontal passes one batched product, which is 1.2-1.5x faster on the CPU
-    than a blur per width for the perturbation pyramid's 8 levels. Runs in the clip's dtype, also
+    matrices stacked, the horizontal passes one batched product, which builds the perturbation
+    pyramid's 8 levels 1.4-2.1x faster on the CPU than a blur per width
+    (``benchmarks/perturbation.py --sections setup``). Runs in the clip's dtype, also
     under autocast.
 
     Args:
